@@ -1,0 +1,41 @@
+"""pdeforge: symbolic PDE systems to generated kernels, solvers and neural closures.
+
+Heavy pieces (SymPy, Numba, xarray, PyTorch, juliacall) are imported on first use, so
+``import pdeforge`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "PDESystem": ("pdeforge.symbolic.system", "PDESystem"),
+    "UniformGrid": ("pdeforge.discretize.grid", "UniformGrid"),
+    "discretize": ("pdeforge.discretize.semidiscrete", "discretize"),
+    "simplify": ("pdeforge.backends.sympy_backend", "simplify"),
+    "compile": ("pdeforge.codegen.build", "compile_system"),
+    "solve": ("pdeforge.solvers.solve", "solve"),
+    "models": ("pdeforge.models", None),
+    "dirichlet": ("pdeforge.symbolic.boundary", "dirichlet"),
+    "neumann": ("pdeforge.symbolic.boundary", "neumann"),
+    "robin": ("pdeforge.symbolic.boundary", "robin"),
+    "errors": ("pdeforge.errors", None),
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        module_name, attr = _LAZY[name]
+        module = importlib.import_module(module_name)
+        value = module if attr is None else getattr(module, attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'pdeforge' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

@@ -1,0 +1,82 @@
+"""The compile stage: system -> (cache lookup | discretize, simplify, lower, print) -> Kernel."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from ..errors import SolverError
+from ..symbolic.system import PDESystem
+from . import cache
+from .kernel import Kernel
+
+#: target name -> module path of its generator (imported lazily)
+TARGETS: dict[str, str] = {
+    "numpy": "pdeforge.codegen.numpy_target",
+    "numba": "pdeforge.codegen.numba_target",
+}
+SIMPLIFIERS = ("sympy", "none")
+
+
+def _generator(target: str) -> Callable:
+    import importlib
+
+    return importlib.import_module(TARGETS[target]).generate
+
+
+def check_target(target: str) -> None:
+    """Raise a clear error for an unknown target name."""
+    if target not in TARGETS:
+        raise SolverError(f"backend {target!r} is not available for finite-difference kernels (valid: {', '.join(TARGETS)})")
+
+
+def compile_system(
+    system: PDESystem,
+    target: str = "numba",
+    order: int = 2,
+    simplifier: str = "sympy",
+    use_cache: bool = True,
+) -> Kernel:
+    """Generate (or load from the disk cache) the kernels of ``system`` for ``target``.
+
+    Args:
+        system: the PDE system.
+        target: "numba" (default) or "numpy".
+        order: accuracy order of the spatial differences, 2 or 4.
+        simplifier: "sympy" (default) or "none" (keep the stencils as discretized).
+        use_cache: look up and store the generated module in the disk cache.
+
+    Returns:
+        The :class:`Kernel`; bind it to a grid with :meth:`Kernel.bind`.
+    """
+    check_target(target)
+    if simplifier not in SIMPLIFIERS:
+        raise SolverError(f"simplifier {simplifier!r} is not available (valid: {', '.join(SIMPLIFIERS)})")
+    if order not in (2, 4):
+        raise SolverError(f"order {order!r}: 2 or 4 are supported")
+    t0 = time.perf_counter()
+    key = cache.cache_key("fd", system.structure_key(), target, order, simplifier)
+    module = cache.load(key) if use_cache else None
+    hit = module is not None
+    if module is None:
+        from ..discretize.semidiscrete import discretize
+        from .module import kernel_spec
+
+        semi = discretize(system, order)
+        if simplifier == "sympy":
+            from ..backends.sympy_backend import simplify
+
+            semi = simplify(semi)
+        spec = kernel_spec(semi)
+        source = _generator(target)(spec, key)
+        module = cache.store(key, source) if use_cache else _load_uncached(key, source)
+    return Kernel(system, target, module, key, hit, time.perf_counter() - t0)
+
+
+def _load_uncached(key: str, source: str):
+    import tempfile
+    from pathlib import Path
+
+    path = Path(tempfile.mkdtemp(prefix="pdeforge_")) / f"pdeforge_kernel_{key[:32]}_nocache.py"
+    path.write_text(source.replace("cache=True", "cache=False"))
+    return cache._import(path)

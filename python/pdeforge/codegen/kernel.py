@@ -1,0 +1,215 @@
+"""Compiled kernels, and kernels bound to a grid and parameter values."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from types import ModuleType
+
+import numpy as np
+import scipy.sparse as sps
+
+from ..discretize.grid import UniformGrid
+from ..discretize.padding import GhostLayout
+from ..discretize.sparsity import JacobianAssembler
+from ..errors import SolverError
+from ..symbolic.system import PDESystem
+
+
+class Kernel:
+    """The generated code of one system for one target, independent of grid and parameters.
+
+    Attributes:
+        system: the PDE system it was generated from.
+        target: "numpy" or "numba".
+        module: the generated module (kernels and metadata).
+        key: cache key (content hash).
+        cache_hit: whether the module came from the disk cache.
+        build_time_s: seconds spent producing or loading the module.
+    """
+
+    def __init__(self, system: PDESystem, target: str, module: ModuleType, key: str, cache_hit: bool, build_time_s: float):
+        self.system = system
+        self.target = target
+        self.module = module
+        self.key = key
+        self.cache_hit = cache_hit
+        self.build_time_s = build_time_s
+
+    @property
+    def source(self) -> str:
+        """The generated module's source text."""
+        with open(self.module.__file__) as fh:
+            return fh.read()
+
+    @property
+    def path(self) -> str:
+        return self.module.__file__
+
+    @property
+    def ghost(self) -> tuple[int, ...]:
+        return tuple(self.module.GHOST)
+
+    @property
+    def simplification(self) -> dict:
+        return dict(self.module.SIMPLIFICATION)
+
+    def bind(self, grid: UniformGrid, params: Mapping[str, float] | None = None) -> BoundKernel:
+        """Bind to a grid and parameter values (the system's values by default)."""
+        return BoundKernel(self, grid, dict(self.system.params) | dict(params or {}))
+
+    def numba_cache_hits(self) -> int:
+        """Number of kernels Numba loaded from its disk cache in this process (0 for NumPy)."""
+        hits = 0
+        for fn in self.module.KERNELS.values():
+            stats = getattr(fn, "stats", None)
+            if stats is not None:
+                hits += sum(stats.cache_hits.values())
+        return hits
+
+
+class BoundKernel:
+    """A kernel bound to a grid and parameter values: right-hand side, Jacobian, RK stages.
+
+    State arrays come in two layouts: *cells* ``(fields, *grid.shape)`` (what users and
+    SciPy see, flattened in C order) and *padded* ``(fields, *(n + 2*ghost))`` (what the
+    kernels read). Padded arrays get their ghost layers filled by the methods that need them.
+    """
+
+    def __init__(self, kernel: Kernel, grid: UniformGrid, params: Mapping[str, float]):
+        m = kernel.module
+        system = kernel.system
+        if grid.dim != system.dim:
+            raise SolverError(f"grid has {grid.dim} axes, system {system.name!r} has {system.dim}")
+        self.kernel = kernel
+        self.grid = grid
+        self.params = dict(params)
+        self.nfields = len(m.FIELDS)
+        self.p = np.array([self.params[name] for name in m.PARAMS], dtype=float)
+        self.h = np.array(grid.spacing, dtype=float)
+        self.coords = tuple(np.ascontiguousarray(c) for c in grid.coordinates)
+        self.layout = GhostLayout(
+            self.nfields,
+            grid,
+            kernel.ghost,
+            {(system.fields.index(f), a): pair for (f, a), pair in system.bcs.items()},
+            m.CLOSURE_POINTS,
+            self.params,
+            system.param_symbols,
+            m.BC_VALUES,
+            set(m.BC_TIME_DEPENDENT),
+            self.p,
+        )
+        self.cell_shape = (self.nfields, *grid.shape)
+        self.padded_shape = self.layout.padded_shape
+        self.interior = (slice(None), *self.layout.interior)
+        parallel = grid.size >= getattr(m, "PARALLEL_THRESHOLD", np.inf)
+        self.parallel = bool(parallel)
+        self._rhs = m.KERNELS.get(("rhs", parallel), m.KERNELS[("rhs", False)])
+        self._jac = m.KERNELS.get(("jac", parallel), m.KERNELS[("jac", False)])
+        self._stage_axpy = m.KERNELS.get(("stage_axpy", parallel))
+        self._stage_two = m.KERNELS.get(("stage_two", parallel))
+        self._assembler: JacobianAssembler | None = None
+        self._scratch_pad = self.layout.new_padded()
+        self._scratch_jac: np.ndarray | None = None
+
+    # layouts -------------------------------------------------------------------------------
+    @property
+    def size(self) -> int:
+        """Number of unknowns (fields times cells)."""
+        return self.nfields * self.grid.size
+
+    def new_padded(self) -> np.ndarray:
+        return self.layout.new_padded()
+
+    def pad(self, cells: np.ndarray, t: float = 0.0, out: np.ndarray | None = None) -> np.ndarray:
+        """Padded copy of cell values with ghosts filled at time ``t``."""
+        return self.layout.pad(np.asarray(cells, dtype=float).reshape(self.cell_shape), out, t)
+
+    def cells(self, U: np.ndarray) -> np.ndarray:
+        """View of the cell values of a padded array."""
+        return U[self.interior]
+
+    def fill_ghosts(self, U: np.ndarray, t: float) -> None:
+        self.layout.fill(U, t)
+
+    # right-hand side -----------------------------------------------------------------------
+    def rhs_padded(self, U: np.ndarray, t: float, out: np.ndarray | None = None) -> np.ndarray:
+        """Right-hand side at the cells of padded state ``U`` (ghosts are filled here)."""
+        if out is None:
+            out = np.empty(self.cell_shape)
+        self.layout.fill(U, t)
+        self._rhs(U, out, t, self.p, self.h, *self.coords)
+        return out
+
+    def rhs(self, t: float, y: np.ndarray) -> np.ndarray:
+        """SciPy-style right-hand side: flat cell values in, flat time derivative out."""
+        U = self.layout.pad(np.asarray(y, dtype=float).reshape(self.cell_shape), self._scratch_pad, t)
+        return self.rhs_padded(U, t).reshape(-1)
+
+    # fused Runge-Kutta stages --------------------------------------------------------------
+    def stage_axpy(self, S, Y0, OUT, t: float, a: float, b: float, c: float) -> None:
+        """``OUT = a*Y0 + b*S + c*f(t, S)`` on the cells (padded arrays; OUT must not be S)."""
+        self.layout.fill(S, t)
+        if self._stage_axpy is not None:
+            self._stage_axpy(S, Y0, OUT, t, a, b, c, self.p, self.h, *self.coords)
+            return
+        k = np.empty(self.cell_shape)
+        self._rhs(S, k, t, self.p, self.h, *self.coords)
+        I = self.interior
+        OUT[I] = a * Y0[I] + b * S[I] + c * k
+
+    def stage_two(self, S, Y0, A, OUT, OUTA, t: float, c1: float, c2: float) -> None:
+        """``k = f(t, S)``; ``OUT = Y0 + c1*k``; ``OUTA = A + c2*k`` (padded; no aliasing with S)."""
+        self.layout.fill(S, t)
+        if self._stage_two is not None:
+            self._stage_two(S, Y0, A, OUT, OUTA, t, c1, c2, self.p, self.h, *self.coords)
+            return
+        k = np.empty(self.cell_shape)
+        self._rhs(S, k, t, self.p, self.h, *self.coords)
+        I = self.interior
+        OUT[I] = Y0[I] + c1 * k
+        OUTA[I] = A[I] + c2 * k
+
+    # Jacobian ------------------------------------------------------------------------------
+    @property
+    def assembler(self) -> JacobianAssembler:
+        if self._assembler is None:
+            self._assembler = JacobianAssembler(self.layout, [tuple(e) for e in self.kernel.module.JAC_ENTRIES])
+        return self._assembler
+
+    def jacobian_padded(self, U: np.ndarray, t: float) -> sps.csr_matrix:
+        """Exact Jacobian d f / d cells at padded state ``U`` (ghosts filled here)."""
+        n = len(self.kernel.module.JAC_ENTRIES)
+        if self._scratch_jac is None:
+            self._scratch_jac = np.empty((n, *self.grid.shape))
+        self.layout.fill(U, t)
+        if n:
+            self._jac(U, self._scratch_jac, t, self.p, self.h, *self.coords)
+        return self.assembler.assemble(self._scratch_jac)
+
+    def jacobian(self, t: float, y: np.ndarray) -> sps.csr_matrix:
+        """SciPy-style exact sparse Jacobian (CSR) of :meth:`rhs` at flat state ``y``."""
+        U = self.layout.pad(np.asarray(y, dtype=float).reshape(self.cell_shape), self._scratch_pad, t)
+        return self.jacobian_padded(U, t)
+
+    def sparsity(self) -> sps.csr_matrix:
+        """Sparsity pattern of the Jacobian (CSR of ones)."""
+        return self.assembler.pattern()
+
+    def warm_up(self, kinds: tuple[str, ...] = ("rhs",)) -> float:
+        """Trigger JIT compilation of the listed kernels on scratch arrays; returns seconds."""
+        t0 = time.perf_counter()
+        S = self.layout.new_padded()
+        Y = self.layout.new_padded()
+        for kind in kinds:
+            if kind == "rhs":
+                self.rhs_padded(S, 0.0)
+            elif kind == "stage_axpy":
+                self.stage_axpy(S, S, Y, 0.0, 0.0, 1.0, 0.0)
+            elif kind == "stage_two":
+                Z = self.layout.new_padded()
+                self.stage_two(S, S, S, Y, Z, 0.0, 0.0, 0.0)
+            elif kind == "jac":
+                self.jacobian_padded(S, 0.0)
+        return time.perf_counter() - t0

@@ -1,0 +1,141 @@
+"""Pieces shared by every generated kernel module: names, metadata, boundary values.
+
+A generated module is plain Python source written to the kernel cache. Besides the kernels
+it carries everything needed to use them without redoing any symbolic work: field and
+parameter order, ghost widths, the Jacobian's stencil entries and the boundary-value
+functions. Loading it from the cache is therefore all a warm start costs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sympy as sp
+
+from ..discretize.semidiscrete import SemiDiscrete
+from .lowering import Lowered, lower
+from .printing import ArrayPrinter
+
+
+@dataclass
+class KernelSpec:
+    """What the target generators need, derived once from a :class:`SemiDiscrete`.
+
+    Attributes:
+        semi: the semi-discrete system (already simplified).
+        invariants: symbols constant per call (parameters, widths, t).
+        names: symbol -> identifier for parameters, widths, coordinates and time.
+        rhs: lowered right-hand side (one output per field).
+        jacobian: lowered Jacobian values (one output per entry).
+        jac_entries: (row field, column field, offset) per Jacobian output.
+    """
+
+    semi: SemiDiscrete
+    invariants: set[sp.Symbol]
+    names: dict[sp.Symbol, str]
+    rhs: Lowered
+    jacobian: Lowered
+    jac_entries: list[tuple[int, int, tuple[int, ...]]]
+
+    @property
+    def dim(self) -> int:
+        return self.semi.dim
+
+
+def kernel_spec(semi: SemiDiscrete) -> KernelSpec:
+    """Lower the right-hand side and its exact Jacobian of ``semi`` into straight-line code."""
+    system = semi.system
+    invariants = set(semi.param_symbols) | set(semi.spacing) | {system.t}
+    names: dict[sp.Symbol, str] = {system.t: "t"}
+    for p in semi.param_symbols:
+        names[p] = f"p_{p.name}"
+    for h in semi.spacing:
+        names[h] = h.name
+    for c in system.coords:
+        names[c] = c.name
+    rhs = lower(semi.rhs, invariants)
+    entries = semi.jacobian_entries()
+    jac = lower([e[3] for e in entries], invariants, temp_prefix="_j", invariant_prefix="_d")
+    return KernelSpec(
+        semi=semi,
+        invariants=invariants,
+        names=names,
+        rhs=rhs,
+        jacobian=jac,
+        jac_entries=[(f, g, off) for f, g, off, _ in entries],
+    )
+
+
+def header(spec: KernelSpec, target: str, key: str, imports: Sequence[str]) -> list[str]:
+    """Module docstring, imports and metadata constants."""
+    semi = spec.semi
+    from .. import __version__
+
+    lines = [
+        f"# pdeforge {__version__}: generated kernels ({target}), cache key {key}",
+        "# equations:",
+        *[f"#   {line.encode('ascii', 'backslashreplace').decode()}" for line in semi.system.equations_text().splitlines()],
+        "import math",
+        "import numpy as np",
+        "from scipy.special import erf as _erf",
+        *imports,
+        "",
+        f"TARGET = {target!r}",
+        f"FIELDS = {tuple(semi.fields)!r}",
+        f"PARAMS = {tuple(p.name for p in semi.param_symbols)!r}",
+        f"DIM = {semi.dim}",
+        f"ORDER = {semi.order}",
+        f"GHOST = {tuple(semi.ghost)!r}",
+        f"CLOSURE_POINTS = {semi.closure_points}",
+        f"JAC_ENTRIES = {tuple(spec.jac_entries)!r}",
+        f"SIMPLIFICATION = {semi.simplification!r}",
+        f"OPS_PER_CELL = {spec.rhs.point_ops()}",
+        "",
+    ]
+    return lines
+
+
+def boundary_value_functions(spec: KernelSpec) -> list[str]:
+    """NumPy functions for the non-homogeneous boundary values, and their registry."""
+    semi = spec.semi
+    system = semi.system
+    printer = ArrayPrinter(spec.names)
+    lines = []
+    registry = []
+    time_dependent = []
+    args = ", ".join([c.name for c in system.coords] + ["t", "p"])
+    for (f, a), pair in sorted(semi.bcs.items()):
+        for side, bc in enumerate(pair):
+            if bc.periodic or bc.value == 0:
+                continue
+            name = f"_bc_{semi.fields[f]}_{system.axes[a]}_{side}"
+            lines.append(f"def {name}({args}):")
+            lines += [f"    {spec.names[p]} = p[{i}]" for i, p in enumerate(semi.param_symbols)]
+            lines.append(f"    return {printer.doprint(bc.value)}")
+            lines.append("")
+            registry.append(f"({f}, {a}, {side}): {name}")
+            if system.t in bc.value.free_symbols:
+                time_dependent.append(f"({f}, {a}, {side})")
+    lines.append("BC_VALUES = {" + ", ".join(registry) + "}")
+    lines.append("BC_TIME_DEPENDENT = {" + ", ".join(time_dependent) + "}" if time_dependent else "BC_TIME_DEPENDENT = set()")
+    lines.append("")
+    return lines
+
+
+def unpack_lines(spec: KernelSpec, indent: str, used: set[sp.Symbol]) -> list[str]:
+    """Assignments of parameters and cell widths from the kernel arguments ``p`` and ``h``."""
+    semi = spec.semi
+    lines = []
+    for i, p in enumerate(semi.param_symbols):
+        if p in used:
+            lines.append(f"{indent}{spec.names[p]} = p[{i}]")
+    for a, h in enumerate(semi.spacing):
+        if h in used:
+            lines.append(f"{indent}{h.name} = h[{a}]")
+    return lines
+
+
+def used_symbols(lowered: Lowered) -> set[sp.Symbol]:
+    """Every symbol a lowered kernel reads (including those inside invariants)."""
+    return lowered.free_symbols()

@@ -1,0 +1,85 @@
+"""Ghost-cell closures of boundary conditions.
+
+Along the inward normal, with ``s`` the distance from the boundary face, cell ``j`` (0 next to
+the face) has its centre at ``s = (j + 1/2) h`` and ghost layer ``l`` (1 next to the face) at
+``s = -(l - 1/2) h``. A polynomial ``q(s)`` of degree ``m`` through the ``m`` nearest cell
+values that satisfies the boundary condition ``alpha*q(0) - beta*q'(0) = g`` (``-q'(0)`` is the
+outward normal derivative on either side) is evaluated at the ghost centres:
+
+    ghost_l = sum_j A[l, j] * u_j + B[l] * g
+
+Degree 1 (``m = 1``) gives the classic second-order closures (``2g - u_0`` for Dirichlet,
+``u_0 + h g`` for Neumann); ``m = 4`` keeps fourth-order schemes fourth order. Every closure is
+linear in the cell values, so the map from cell values to padded values is a constant matrix,
+which is what lets the exact Jacobian be assembled from the interior stencil alone.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import sympy as sp
+
+#: Cells used by the closure polynomial for each accuracy order.
+CLOSURE_POINTS = {2: 1, 4: 4}
+
+
+@lru_cache(maxsize=256)
+def ghost_closure(alpha: sp.Expr, beta: sp.Expr, h: sp.Expr, m: int, layers: int) -> tuple[tuple, tuple]:
+    """Weights of the ghost values in the cell values and the boundary value.
+
+    Args:
+        alpha, beta: coefficients of the condition ``alpha*u + beta*du/dn = g``.
+        h: cell width along the normal (a number or a symbol).
+        m: number of cells the closure polynomial passes through.
+        layers: number of ghost layers to fill.
+
+    Returns:
+        ``(A, B)`` with ``A[l-1][j]`` the weight of cell ``j`` and ``B[l-1]`` the weight of ``g``
+        in ghost layer ``l``.
+
+    Raises:
+        ZeroDivisionError: if the condition does not determine the ghost values (for example
+            a Robin condition whose coefficients cancel the polynomial's boundary value).
+    """
+    alpha, beta, h = sp.sympify(alpha), sp.sympify(beta), sp.sympify(h)
+    c = sp.symbols(f"c0:{m + 1}")
+    u = sp.symbols(f"u0:{m}")
+    g = sp.Symbol("g")
+    s = sp.Symbol("s")
+    q = sum(ck * s**k for k, ck in enumerate(c))
+    eqs = [sp.Eq(q.subs(s, (j + sp.Rational(1, 2)) * h), u[j]) for j in range(m)]
+    eqs.append(sp.Eq(alpha * q.subs(s, 0) - beta * sp.diff(q, s).subs(s, 0), g))
+    sol = sp.solve(eqs, c, dict=True)
+    if not sol:
+        raise ZeroDivisionError("boundary condition does not determine the ghost values")
+    qs = q.subs(sol[0])
+    A, B = [], []
+    for layer in range(1, layers + 1):
+        value = sp.expand(qs.subs(s, -(layer - sp.Rational(1, 2)) * h))
+        A.append(tuple(sp.simplify(value.coeff(uj)) for uj in u))
+        B.append(sp.simplify(value.coeff(g)))
+    return tuple(A), tuple(B)
+
+
+def ghost_weights(alpha: float, beta: float, h: float, m: int, layers: int):
+    """Numerical :func:`ghost_closure` for numeric ``alpha``, ``beta``, ``h`` (fast, NumPy).
+
+    Returns:
+        ``(A, B)`` as NumPy arrays of shapes ``(layers, m)`` and ``(layers,)``.
+
+    Raises:
+        ZeroDivisionError: if the condition does not determine the ghost values.
+    """
+    import numpy as np
+
+    # unknowns: polynomial coefficients c_0..c_m in the scaled variable s/h
+    rows = [[(j + 0.5) ** k for k in range(m + 1)] for j in range(m)]
+    rows.append([alpha if k == 0 else (-beta / h if k == 1 else 0.0) for k in range(m + 1)])
+    V = np.array(rows, dtype=float)
+    if abs(np.linalg.det(V)) < 1e-14 * max(1.0, np.abs(V).max()) ** (m + 1):
+        raise ZeroDivisionError("boundary condition does not determine the ghost values")
+    Vinv = np.linalg.inv(V)  # c = Vinv @ [u_0..u_{m-1}, g]
+    s = np.array([[(-(layer - 0.5)) ** k for k in range(m + 1)] for layer in range(1, layers + 1)])
+    W = s @ Vinv
+    return W[:, :m], W[:, m]

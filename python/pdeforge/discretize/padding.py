@@ -1,0 +1,229 @@
+"""Padded state arrays and the ghost-cell fill that closes them.
+
+Kernels work on arrays of shape ``(fields, n0 + 2*g0, n1 + 2*g1, ...)``: the cells plus ``g``
+ghost layers per side. Before each right-hand-side evaluation the ghost layers are filled
+axis by axis (so corners are filled from already-filled edges): periodic axes copy the
+opposite cells, the others apply the linear closures of :mod:`pdeforge.discretize.closure`.
+The same fill, written as a sparse matrix, maps cell values to padded values exactly; the
+Jacobian assembler uses it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sps
+
+from ..errors import BoundaryConditionError, GridError
+from .closure import ghost_weights
+from .grid import UniformGrid
+
+SIDES = ("low", "high")
+
+#: (field index, axis, side) -> f(face coordinates, t, params) -> boundary value(s)
+BoundaryValueFunctions = Mapping[tuple[int, int, int], Callable]
+
+
+@dataclass
+class _Closure:
+    field: int
+    axis: int
+    side: int
+    A: np.ndarray  # (layers, m)
+    B: np.ndarray  # (layers,)
+    value: Callable | None  # None: homogeneous
+    time_dependent: bool
+    cached: object = None
+
+
+class GhostLayout:
+    """Ghost layers of one discretized system on one grid.
+
+    Args:
+        nfields: number of fields.
+        grid: the grid.
+        ghost: ghost layers per axis.
+        bcs: (field index, axis) -> (low, high) boundary conditions (canonical form).
+        closure_points: cells used by each closure polynomial.
+        params: parameter name -> value (for Robin coefficients).
+        param_symbols: parameter name -> SymPy symbol.
+        values: compiled boundary-value functions for every non-homogeneous side.
+        time_dependent: keys of ``values`` whose value depends on t.
+        param_vector: parameter values in the kernels' order (passed to ``values``).
+    """
+
+    def __init__(
+        self,
+        nfields: int,
+        grid: UniformGrid,
+        ghost: tuple[int, ...],
+        bcs: Mapping,
+        closure_points: int,
+        params: Mapping[str, float],
+        param_symbols: Mapping[str, object],
+        values: BoundaryValueFunctions,
+        time_dependent: set,
+        param_vector: np.ndarray,
+    ):
+        self.nfields = nfields
+        self.grid = grid
+        self.ghost = tuple(ghost)
+        self.shape = tuple(n + 2 * g for n, g in zip(grid.shape, self.ghost))
+        self.padded_shape = (nfields, *self.shape)
+        self.interior = tuple(slice(g, g + n) for n, g in zip(grid.shape, self.ghost))
+        self.param_vector = param_vector
+        self.periodic: dict[tuple[int, int], bool] = {}
+        self.closures: list[_Closure] = []
+        subs = {param_symbols[p]: v for p, v in params.items()}
+        self.padded_coords = tuple(grid.axis_coordinates(a, g) for a, g in enumerate(self.ghost))
+        for (f, a), (low, high) in sorted(bcs.items()):
+            n = grid.shape[a]
+            if low.periodic:
+                self.periodic[(f, a)] = True
+                if n < self.ghost[a]:
+                    raise GridError(f"grid: axis {grid.axes[a]!r} needs at least {self.ghost[a]} cells for this stencil")
+                continue
+            self.periodic[(f, a)] = False
+            if n < closure_points:
+                raise GridError(
+                    f"grid: axis {grid.axes[a]!r} needs at least {closure_points} cells for the boundary closures"
+                )
+            for side, bc in enumerate((low, high)):
+                alpha = float(bc.alpha.xreplace(subs))
+                beta = float(bc.beta.xreplace(subs))
+                try:
+                    A, B = ghost_weights(alpha, beta, grid.spacing[a], closure_points, self.ghost[a])
+                except ZeroDivisionError:
+                    raise BoundaryConditionError(
+                        f"bcs for field {f} on axis {grid.axes[a]!r} ({SIDES[side]}): {bc.describe()} does not "
+                        "determine the boundary values on this grid"
+                    ) from None
+                key = (f, a, side)
+                self.closures.append(
+                    _Closure(f, a, side, A, B, values.get(key), key in time_dependent)
+                )
+
+    # numerical fill -----------------------------------------------------------------------
+    def new_padded(self) -> np.ndarray:
+        """A zeroed padded state array."""
+        return np.zeros(self.padded_shape)
+
+    def pad(self, state: np.ndarray, out: np.ndarray | None = None, t: float = 0.0) -> np.ndarray:
+        """Copy cell values ``state`` (fields, *shape) into a padded array and fill its ghosts."""
+        if out is None:
+            out = self.new_padded()
+        out[(slice(None), *self.interior)] = state
+        self.fill(out, t)
+        return out
+
+    def fill(self, U: np.ndarray, t: float) -> None:
+        """Fill the ghost layers of the padded array ``U`` in place for time ``t``."""
+        dim = self.grid.dim
+        for a in range(dim):
+            g, n = self.ghost[a], self.grid.shape[a]
+            for f in range(self.nfields):
+                if self.periodic[(f, a)]:
+                    Uf = U[f]
+                    lo_dst = _index(dim, a, slice(0, g))
+                    lo_src = _index(dim, a, slice(n, n + g))
+                    hi_dst = _index(dim, a, slice(n + g, n + 2 * g))
+                    hi_src = _index(dim, a, slice(g, 2 * g))
+                    Uf[lo_dst] = Uf[lo_src]
+                    Uf[hi_dst] = Uf[hi_src]
+            for c in self.closures:
+                if c.axis == a:
+                    self._apply(U, c, t)
+
+    def _apply(self, U: np.ndarray, c: _Closure, t: float) -> None:
+        dim = self.grid.dim
+        a, g, n = c.axis, self.ghost[c.axis], self.grid.shape[c.axis]
+        Uf = U[c.field]
+        value = self._boundary_value(c, t)
+        for layer in range(1, g + 1):
+            if c.side == 0:
+                dst = g - layer
+                src = [g + j for j in range(c.A.shape[1])]
+            else:
+                dst = g + n - 1 + layer
+                src = [g + n - 1 - j for j in range(c.A.shape[1])]
+            acc = c.A[layer - 1, 0] * Uf[_index(dim, a, src[0])]
+            for j in range(1, len(src)):
+                acc = acc + c.A[layer - 1, j] * Uf[_index(dim, a, src[j])]
+            if value is not None:
+                acc = acc + c.B[layer - 1] * value
+            Uf[_index(dim, a, dst)] = acc
+
+    def _boundary_value(self, c: _Closure, t: float):
+        if c.value is None:
+            return None
+        if not c.time_dependent and c.cached is not None:
+            return c.cached
+        a = c.axis
+        face = self.grid.domain[a][c.side]
+        coords = []
+        for b in range(self.grid.dim):
+            if b == a:
+                coords.append(np.float64(face))
+            else:
+                shape = [1] * (self.grid.dim - 1)
+                shape[b if b < a else b - 1] = -1
+                coords.append(self.padded_coords[b].reshape(shape))
+        face_shape = tuple(s for b, s in enumerate(self.shape) if b != a)
+        value = np.broadcast_to(np.asarray(c.value(*coords, t, self.param_vector), dtype=float), face_shape)
+        if not c.time_dependent:
+            c.cached = value
+        return value
+
+    # the same fill as a matrix ---------------------------------------------------------------
+    def embedding(self) -> sps.csr_matrix:
+        """Sparse matrix P with ``padded.ravel() = P @ cells.ravel() + (boundary-value terms)``."""
+        dim = self.grid.dim
+        npad = int(np.prod(self.padded_shape))
+        ncell = self.nfields * self.grid.size
+        pad_index = np.arange(npad).reshape(self.padded_shape)
+        interior_pad = pad_index[(slice(None), *self.interior)].ravel()
+        P = sps.csr_matrix((np.ones(ncell), (interior_pad, np.arange(ncell))), shape=(npad, ncell))
+        for a in range(dim):
+            rows, cols, vals = [], [], []
+            replaced = []
+            g, n = self.ghost[a], self.grid.shape[a]
+            for f in range(self.nfields):
+                idx = pad_index[f]
+                if self.periodic[(f, a)]:
+                    for dst, src in ((slice(0, g), slice(n, n + g)), (slice(n + g, n + 2 * g), slice(g, 2 * g))):
+                        d = idx[_index(dim, a, dst)].ravel()
+                        s = idx[_index(dim, a, src)].ravel()
+                        rows.append(d), cols.append(s), vals.append(np.ones(d.size)), replaced.append(d)
+            for c in self.closures:
+                if c.axis != a:
+                    continue
+                idx = pad_index[c.field]
+                for layer in range(1, g + 1):
+                    dst = g - layer if c.side == 0 else g + n - 1 + layer
+                    d = idx[_index(dim, a, dst)].ravel()
+                    replaced.append(d)
+                    for j in range(c.A.shape[1]):
+                        src = g + j if c.side == 0 else g + n - 1 - j
+                        s = idx[_index(dim, a, src)].ravel()
+                        rows.append(d), cols.append(s), vals.append(np.full(d.size, c.A[layer - 1, j]))
+            if not rows:
+                continue
+            keep = np.ones(npad)
+            keep[np.concatenate(replaced)] = 0.0
+            F = sps.diags(keep, format="csr") + sps.csr_matrix(
+                (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(npad, npad)
+            )
+            P = (F @ P).tocsr()
+        P.eliminate_zeros()
+        return P
+
+    def padded_index(self) -> np.ndarray:
+        """Flat padded index of every cell, shape (fields, *grid.shape)."""
+        pad_index = np.arange(int(np.prod(self.padded_shape))).reshape(self.padded_shape)
+        return pad_index[(slice(None), *self.interior)]
+
+
+def _index(dim: int, axis: int, sel) -> tuple:
+    return tuple(sel if b == axis else slice(None) for b in range(dim))

@@ -1,0 +1,79 @@
+"""Sparsity pattern and assembly of the exact Jacobian.
+
+The compiled Jacobian kernel evaluates, at every cell, the partial derivatives of the interior
+stencil with respect to each padded value it reads (``J_pad``). Because the ghost closures are
+linear, the Jacobian with respect to the cell values is ``J = J_pad @ P`` with ``P`` the
+constant embedding of :meth:`GhostLayout.embedding`. ``J.data`` is therefore a fixed linear map
+of the kernel's values: this module builds that map once (pattern and weights), after which
+each Jacobian costs one kernel call and one sparse mat-vec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sps
+
+from .padding import GhostLayout
+
+
+class JacobianAssembler:
+    """Maps stencil-derivative values to the CSR Jacobian of the cell values.
+
+    Args:
+        layout: ghost layout (grid, padding, closures).
+        entries: ``(row field, column field, offset)`` of each stencil derivative, in the order
+            the Jacobian kernel writes them.
+    """
+
+    def __init__(self, layout: GhostLayout, entries: Sequence[tuple[int, int, tuple[int, ...]]]):
+        self.layout = layout
+        grid = layout.grid
+        ncell = grid.size
+        nunk = layout.nfields * ncell
+        self.shape = (nunk, nunk)
+        self.n_entries = len(entries)
+        pad_index = np.arange(int(np.prod(layout.padded_shape))).reshape(layout.padded_shape)
+        cell = np.arange(ncell)
+        rows, cols = [], []
+        for f, g, off in entries:
+            rows.append(f * ncell + cell)
+            shifted = tuple(slice(gh + o, gh + o + n) for gh, o, n in zip(layout.ghost, off, grid.shape))
+            cols.append(pad_index[(g, *shifted)].ravel())
+        if entries:
+            r = np.concatenate(rows)
+            k = np.concatenate(cols)
+        else:
+            r = np.zeros(0, dtype=np.int64)
+            k = np.zeros(0, dtype=np.int64)
+        e = np.arange(r.size)
+        P = layout.embedding().tocsr()
+        # expand every J_pad entry (r, k) through row k of P
+        counts = np.diff(P.indptr)[k]
+        src = np.repeat(e, counts)
+        starts = np.repeat(P.indptr[k], counts)
+        within = np.arange(src.size) - np.repeat(np.cumsum(counts) - counts, counts)
+        pos = starts + within
+        target_rows = r[src]
+        target_cols = P.indices[pos]
+        weights = P.data[pos]
+        keys = target_rows.astype(np.int64) * nunk + target_cols
+        unique, inverse = np.unique(keys, return_inverse=True)
+        self.indices = (unique % nunk).astype(np.int32)
+        row_of = unique // nunk
+        self.indptr = np.searchsorted(row_of, np.arange(nunk + 1)).astype(np.int32)
+        self.map = sps.csr_matrix((weights, (inverse, src)), shape=(unique.size, r.size))
+
+    @property
+    def nnz(self) -> int:
+        return int(self.indices.size)
+
+    def pattern(self) -> sps.csr_matrix:
+        """The sparsity pattern as a CSR matrix of ones."""
+        return sps.csr_matrix((np.ones(self.nnz), self.indices, self.indptr), shape=self.shape)
+
+    def assemble(self, values: np.ndarray) -> sps.csr_matrix:
+        """CSR Jacobian from the kernel's values, shape (entries, *grid.shape) or flat."""
+        data = self.map @ np.ascontiguousarray(values).reshape(-1)
+        return sps.csr_matrix((data, self.indices, self.indptr), shape=self.shape)

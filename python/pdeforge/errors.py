@@ -1,0 +1,59 @@
+"""Exceptions and warnings that pdeforge raises.
+
+Every error derives from :class:`PDEForgeError` (itself a ``ValueError``), so callers can catch
+one type; the command line turns each of them into one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+
+class PDEForgeError(ValueError):
+    """Base class of every user-facing pdeforge error."""
+
+
+class EquationParseError(PDEForgeError):
+    """An equation or expression string uses syntax or names outside the allow-list."""
+
+
+class SystemDefinitionError(PDEForgeError):
+    """A PDE system is inconsistent: missing equations, parameters without values, bad domain."""
+
+
+class BoundaryConditionError(PDEForgeError):
+    """A boundary-condition specification cannot be understood or does not fit the system."""
+
+
+class GridError(PDEForgeError):
+    """A grid does not fit the domain (dimension mismatch, too few points)."""
+
+
+class InitialConditionError(PDEForgeError):
+    """An initial condition is missing, has the wrong shape or is not finite."""
+
+
+class SolverError(PDEForgeError):
+    """A solver option is invalid (method, backend, dt, time span)."""
+
+
+class NotConservativeError(PDEForgeError):
+    """A system is not in divergence (conservation) form where one is required."""
+
+
+class JuliaUnavailable(PDEForgeError, RuntimeError):
+    """No Julia installation could be found for the Julia backend."""
+
+
+class StabilityWarning(UserWarning):
+    """The requested explicit time step exceeds the estimated stability limit."""
+
+
+class BlowUpWarning(RuntimeWarning):
+    """The solution became non-finite; the run stopped with the last good state kept."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """A run was interrupted (Ctrl-C); ``dataset`` holds every frame computed so far."""
+
+    def __init__(self, message: str, dataset=None):
+        super().__init__(message)
+        self.dataset = dataset

@@ -1,0 +1,46 @@
+"""The catalogue of time integrators and their stability properties."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import SolverError
+
+
+@dataclass(frozen=True)
+class Method:
+    """A time integrator.
+
+    Attributes:
+        name: the name users pass (``method=``).
+        kind: "fixed" (explicit, fixed step), "adaptive" (explicit, error-controlled) or
+            "implicit".
+        order: order of accuracy.
+        real_extent: length of the stability region along the negative real axis (explicit).
+        imag_extent: half-length of the stability region along the imaginary axis (explicit).
+        description: one line for help texts.
+    """
+
+    name: str
+    kind: str
+    order: int
+    real_extent: float = 0.0
+    imag_extent: float = 0.0
+    description: str = ""
+
+
+METHODS: dict[str, Method] = {
+    "euler": Method("euler", "fixed", 1, 2.0, 0.0, "forward Euler"),
+    "ssprk3": Method("ssprk3", "fixed", 3, 2.5127, 1.7321, "strong-stability-preserving RK3 (Shu-Osher)"),
+    "rk4": Method("rk4", "fixed", 4, 2.7853, 2.8284, "classic fourth-order Runge-Kutta"),
+    "rk45": Method("rk45", "adaptive", 5, 3.3066, 3.3, "Dormand-Prince 5(4) with error control"),
+    "bdf": Method("bdf", "implicit", 5, description="variable-order BDF (SciPy) with the exact sparse Jacobian"),
+}
+
+
+def get_method(name: str) -> Method:
+    """The :class:`Method` called ``name``; a clear error for unknown names."""
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise SolverError(f"method {name!r} is unknown (valid: {', '.join(METHODS)})") from None

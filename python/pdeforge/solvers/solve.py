@@ -1,0 +1,273 @@
+"""``pdeforge.solve``: from a system (or model name) to an xarray Dataset."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from ..discretize.grid import UniformGrid
+from ..errors import BlowUpWarning, RunInterrupted, SolverError, StabilityWarning
+from ..symbolic.system import PDESystem
+from .initial import initial_state
+from .methods import get_method
+from .output import NetCDFWriter, check_output_path, to_dataset
+from .stability import explicit_dt_limit
+from .steppers import BlowUp, DormandPrince, FixedStepRK, ImplicitBDF
+
+#: Fraction of the estimated stability limit used when no dt is given.
+SAFETY = 0.8
+#: Default number of saved intervals when save_every is not given.
+DEFAULT_FRAMES = 50
+
+
+def _time_span(t_span) -> tuple[float, float]:
+    try:
+        if isinstance(t_span, (int, float)):
+            t0, t1 = 0.0, float(t_span)
+        else:
+            t0, t1 = (float(v) for v in t_span)
+    except (TypeError, ValueError):
+        raise SolverError(f"t_span: expected (t0, t_end) or t_end, got {t_span!r}") from None
+    if not (math.isfinite(t0) and math.isfinite(t1)) or t1 <= t0:
+        raise SolverError(f"t_span: need finite t0 < t_end, got ({t0}, {t1})")
+    return t0, t1
+
+
+def _save_times(t0: float, t1: float, save_every: float | None) -> np.ndarray:
+    if save_every is None:
+        return np.linspace(t0, t1, DEFAULT_FRAMES + 1)
+    save_every = float(save_every)
+    if not (save_every > 0 and math.isfinite(save_every)):
+        raise SolverError(f"save_every must be a positive number, got {save_every!r}")
+    n = int(math.floor((t1 - t0) / save_every + 1e-9))
+    times = t0 + save_every * np.arange(n + 1)
+    if t1 - times[-1] > 1e-9 * max(1.0, abs(t1)):
+        times = np.append(times, t1)
+    else:
+        times[-1] = t1
+    return times
+
+
+def solve(
+    system: PDESystem | str,
+    grid: int | Sequence[int] | UniformGrid | None = None,
+    t_span: float | tuple[float, float] | None = None,
+    ic: Mapping[str, object] | None = None,
+    method: str | None = None,
+    dt: float | None = None,
+    backend: str = "numba",
+    save_every: float | None = None,
+    out: str | None = None,
+    order: int = 2,
+    params: Mapping[str, float] | None = None,
+    rtol: float = 1e-6,
+    atol: float = 1e-9,
+    stability: str = "warn",
+    progress: bool | None = None,
+    simplifier: str = "sympy",
+    seed: int | None = None,
+):
+    """Solve a PDE system in time and return an ``xarray.Dataset``.
+
+    Args:
+        system: a :class:`~pdeforge.PDESystem`, or a model name from the catalogue (then
+            every other argument defaults to the model's).
+        grid: cells per axis: an int (all axes), a tuple, or a :class:`UniformGrid`.
+        t_span: ``(t0, t_end)`` or ``t_end``.
+        ic: initial condition per field: array, number, callable of the coordinate meshes, or
+            expression string (coordinates and parameters). Defaults to the system's ``ic``.
+        method: "euler", "ssprk3", "rk4" (fixed step), "rk45" (adaptive) or "bdf" (implicit
+            with the exact sparse Jacobian). Default: "rk4", or "rk45" when no dt is given
+            and no stability estimate can bound the step.
+        dt: step of the fixed-step methods (default: 0.8 of the estimated stability limit);
+            first step of the adaptive ones.
+        backend: code-generation target, "numba" (default) or "numpy".
+        save_every: interval between saved frames (default: 50 frames over the span).
+        out: optional ``.nc`` file written frame by frame while the run goes.
+        order: accuracy order of the spatial differences (2 or 4).
+        params: parameter values overriding the system's.
+        rtol, atol: tolerances of "rk45" and "bdf".
+        stability: what to do when dt exceeds the explicit stability estimate: "warn"
+            (default), "error", or "ignore".
+        progress: show a progress bar (None: only for runs longer than about two seconds).
+        simplifier: "sympy" (default) or "none".
+        seed: seed of a model's random initial condition (model names only).
+
+    Returns:
+        Dataset with dimension ``t`` plus ``x``, ``y``, ``z``, one variable per field, and
+        attributes ``equations``, ``parameters`` (JSON), ``backend``, ``method``, ``steps``,
+        ``compile_time_s``, ``wall_time_s``, ``status`` and more. If the solution blows up,
+        the run stops, the last finite state is the last frame and ``status`` says so.
+
+    Raises:
+        RunInterrupted: on Ctrl-C, carrying the frames computed so far as ``.dataset``.
+    """
+    if isinstance(system, str):
+        from ..models import get_model
+
+        model = get_model(system)
+        system, defaults = model.setup(params=params, grid=grid, seed=seed)
+        grid = grid if grid is not None else defaults["grid"]
+        t_span = t_span if t_span is not None else defaults["t_end"]
+        ic = ic if ic is not None else defaults["ic"]
+        if method is None:
+            method = defaults["method"]
+            dt = dt if dt is not None else defaults.get("dt")
+        params = None
+    if not isinstance(system, PDESystem):
+        raise SolverError(f"system: expected a PDESystem or a model name, got {type(system).__name__}")
+    if grid is None:
+        raise SolverError("grid: give the number of cells per axis")
+    if t_span is None:
+        raise SolverError("t_span: give (t0, t_end) or t_end")
+    if stability not in ("warn", "error", "ignore"):
+        raise SolverError(f"stability: 'warn', 'error' or 'ignore', got {stability!r}")
+    if params:
+        system = system.with_params(**params)
+    grid = grid if isinstance(grid, UniformGrid) else UniformGrid.from_spec(system.domain, grid)
+    if grid.domain != system.domain:
+        raise SolverError("grid: its domain differs from the system's")
+    t0, t1 = _time_span(t_span)
+    times = _save_times(t0, t1, save_every)
+    m = get_method(method or "rk4")
+    if dt is not None and not (isinstance(dt, (int, float)) and dt > 0 and math.isfinite(dt)):
+        raise SolverError(f"dt must be a positive number, got {dt!r}")
+    out_path = check_output_path(out) if out is not None else None
+
+    from ..codegen.build import check_target, compile_system
+
+    check_target(backend)
+    t_compile = time.perf_counter()
+    kernel = compile_system(system, target=backend, order=order, simplifier=simplifier)
+    bound = kernel.bind(grid)
+    cells0 = initial_state(system, grid, ic)
+
+    if m.kind == "fixed":
+        est = explicit_dt_limit(system, grid, cells0, t0, m, order)
+        if dt is None:
+            if not math.isfinite(est.dt_max):
+                raise SolverError(
+                    f"dt: no stability limit could be estimated for {m.name}; give dt or use method 'rk45'"
+                )
+            dt = SAFETY * est.dt_max
+        elif dt > est.dt_max and stability != "ignore":
+            msg = (
+                f"dt = {dt:g} exceeds the estimated {m.name} stability limit {est.dt_max:.4g} "
+                f"(from the equation for {est.limiting_field!r}); try dt <= {SAFETY * est.dt_max:.3g}"
+            )
+            if stability == "error":
+                raise SolverError(msg)
+            warnings.warn(msg, StabilityWarning, stacklevel=2)
+        stepper = FixedStepRK(bound, cells0, t0, dt, m.name)
+    elif m.kind == "adaptive":
+        stepper = DormandPrince(bound, cells0, t0, rtol=rtol, atol=atol, dt=dt)
+    else:
+        stepper = ImplicitBDF(bound, cells0, t0, t1, rtol=rtol, atol=atol, dt=dt)
+    bound.warm_up(stepper.kernels_used())
+    compile_time = system.parse_time_s + time.perf_counter() - t_compile
+
+    attrs = {
+        "title": f"pdeforge run of {system.name}",
+        "model": system.name,
+        "equations": system.equations_text(),
+        "parameters": json.dumps(system.params),
+        "backend": backend,
+        "method": m.name,
+        "order": order,
+        "grid": "x".join(map(str, grid.shape)),
+        "domain": json.dumps(grid.domain),
+        "bcs": json.dumps({f"{f}:{system.axes[a]}": [b.describe() for b in pair] for (f, a), pair in system.bcs.items()}),
+        "dt": float(dt) if dt is not None else float("nan"),
+        "compile_time_s": compile_time,
+        "kernel_cache_hit": int(kernel.cache_hit),
+        "pdeforge_version": __import__("pdeforge").__version__,
+    }
+    if m.kind != "fixed":
+        attrs.update(rtol=rtol, atol=atol)
+
+    writer = NetCDFWriter(out_path, grid, system.fields, attrs | {"status": "running"}) if out_path else None
+    frame_times: list[float] = [t0]
+    frames: list[np.ndarray] = [cells0.copy()]
+    if writer:
+        writer.append(t0, cells0)
+    status = "completed"
+    interrupted = False
+    bar = _progress_bar(progress, t0, t1)
+    started = time.perf_counter()
+    try:
+        for ts in times[1:]:
+            stepper.advance(float(ts), bar.update_to if bar else None)
+            state = stepper.cells().copy()
+            frame_times.append(float(ts))
+            frames.append(state)
+            if writer:
+                writer.append(float(ts), state)
+    except BlowUp as exc:
+        status = f"blew up: {exc}"
+        if exc.t > frame_times[-1]:
+            frame_times.append(exc.t)
+            frames.append(np.asarray(exc.cells).reshape(bound.cell_shape))
+            if writer:
+                writer.append(exc.t, frames[-1])
+        warnings.warn(
+            f"{system.name}: solution became non-finite by t = {exc.t_bad:g}; stopped, last finite state "
+            f"(t = {frame_times[-1]:g}) kept" + (f" in {out_path}" if writer else ""),
+            BlowUpWarning,
+            stacklevel=2,
+        )
+    except KeyboardInterrupt:
+        status = f"interrupted at t = {stepper.t:g}"
+        interrupted = True
+    finally:
+        if bar:
+            bar.close()
+    wall = time.perf_counter() - started
+    attrs.update(steps=int(stepper.steps), wall_time_s=wall, status=status)
+    if isinstance(stepper, DormandPrince):
+        attrs["rejected_steps"] = int(stepper.rejected)
+    if isinstance(stepper, ImplicitBDF):
+        attrs.update(rhs_evaluations=stepper.nfev, jacobian_evaluations=stepper.njev)
+    if writer:
+        writer.set_attrs(attrs)
+        writer.close()
+    ds = to_dataset(grid, system.fields, frame_times, frames, attrs)
+    if interrupted:
+        raise RunInterrupted(
+            f"run interrupted at t = {stepper.t:g}; {len(frames)} frames kept" + (f" in {out_path}" if writer else ""),
+            ds,
+        )
+    return ds
+
+
+class _Bar:
+    def __init__(self, bar, t0):
+        self.bar = bar
+        self.t0 = t0
+        self.last = t0
+
+    def update_to(self, t: float) -> None:
+        self.bar.update(t - self.last)
+        self.last = t
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _progress_bar(progress: bool | None, t0: float, t1: float):
+    if progress is False:
+        return None
+    from tqdm.auto import tqdm
+
+    bar = tqdm(
+        total=t1 - t0,
+        unit="t",
+        delay=0 if progress else 2.0,
+        bar_format="{l_bar}{bar}| t={n:.4g}/{total:.4g} [{elapsed}<{remaining}]",
+        leave=False,
+    )
+    return _Bar(bar, t0)

@@ -1,0 +1,276 @@
+"""The PDE system: fields, coordinates, parameters, equations, domain, boundary conditions."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Mapping, Sequence
+
+import sympy as sp
+
+from ..errors import EquationParseError, SystemDefinitionError
+from .boundary import BoundarySpec, parse_bcs
+from .operators import CONSTANTS, MATH_FUNCTIONS, make_operators
+from .parser import Namespace, parse_expression
+
+AXES = ("x", "y", "z")
+TIME = sp.Symbol("t", real=True)
+RESERVED = set(AXES) | {"t"} | set(CONSTANTS) | set(MATH_FUNCTIONS) | {
+    "laplace", "grad", "div", "d", "dot", "vec", "True", "False",
+}
+
+
+def coordinate_symbols(dim: int) -> tuple[sp.Symbol, ...]:
+    """The spatial coordinate symbols x, y, z of a ``dim``-dimensional domain."""
+    return tuple(sp.Symbol(a, real=True) for a in AXES[:dim])
+
+
+class PDESystem:
+    """A system of evolution equations ``d(field)/dt = rhs`` on a box.
+
+    Args:
+        equations: field name -> right-hand side of its time derivative, as a string in the
+            equation language (parsed safely, see :mod:`pdeforge.symbolic.parser`) or a SymPy
+            expression (symbols and functions are matched by name).
+        params: parameter name -> value. Every name in the equations that is not a field,
+            coordinate, constant or function must be a parameter with a value.
+        domain: one ``(low, high)`` pair per spatial dimension (1 to 3); coordinates are
+            named x, y, z in that order.
+        bcs: boundary conditions, see :mod:`pdeforge.symbolic.boundary`.
+        ic: optional default initial condition: field -> string expression of the coordinates
+            and parameters, callable of the coordinate arrays, or array.
+        fields: optional explicit list of fields; each must have an equation.
+        name: optional name for messages and output attributes.
+
+    Attributes:
+        fields: field names in order.
+        coords: SymPy coordinate symbols.
+        t: the time symbol.
+        params: parameter values.
+        param_symbols: name -> SymPy symbol.
+        rhs: field name -> SymPy right-hand side, fields appearing as ``u(x, y)``.
+        bcs: canonical boundary specification (field, axis) -> (low, high).
+    """
+
+    def __init__(
+        self,
+        equations: Mapping[str, str | sp.Expr],
+        params: Mapping[str, float] | None = None,
+        domain: Sequence[tuple[float, float]] = ((0.0, 1.0),),
+        bcs="periodic",
+        ic: Mapping[str, object] | None = None,
+        fields: Sequence[str] | None = None,
+        name: str | None = None,
+    ):
+        started = time.perf_counter()
+        if not isinstance(equations, Mapping) or not equations:
+            raise SystemDefinitionError("equations: give a dict of field name -> right-hand side")
+        self.name = name or "system"
+        self.domain = _check_domain(domain)
+        self.dim = len(self.domain)
+        self.axes = AXES[: self.dim]
+        self.coords = coordinate_symbols(self.dim)
+        self.t = TIME
+
+        names = list(equations)
+        if fields is not None:
+            missing = [f for f in fields if f not in equations]
+            if missing:
+                raise SystemDefinitionError(
+                    f"field {missing[0]!r} has no equation; give equations for every field ({', '.join(fields)})"
+                )
+            extra = [f for f in equations if f not in fields]
+            if extra:
+                raise SystemDefinitionError(f"equation given for {extra[0]!r}, which is not among fields {list(fields)}")
+            names = list(fields)
+        for n in names:
+            _check_identifier(n, "field")
+        self.fields: list[str] = names
+
+        params = dict(params or {})
+        for p, v in params.items():
+            _check_identifier(p, "parameter")
+            if p in self.fields:
+                raise SystemDefinitionError(f"parameter {p!r} has the same name as a field")
+            params[p] = _check_value(p, v)
+        self.params: dict[str, float] = params
+        self.param_symbols = {p: sp.Symbol(p, real=True) for p in params}
+        self.field_functions = {f: sp.Function(f, real=True)(*self.coords) for f in self.fields}
+
+        self.equation_text: dict[str, str] = {}
+        self.rhs: dict[str, sp.Expr] = {}
+        for f in self.fields:
+            expr = equations[f]
+            what = f"equation for {f!r}"
+            if isinstance(expr, str):
+                self.equation_text[f] = expr.strip()
+                value = parse_expression(expr, self.namespace(), what)
+            else:
+                value = self._from_sympy(expr, what)
+                self.equation_text[f] = str(value).replace(f"({', '.join(self.axes)})", "")
+            if isinstance(value, (sp.MatrixBase, tuple)) or isinstance(value, sp.logic.boolalg.Boolean):
+                raise SystemDefinitionError(f"{what}: the right-hand side must be a scalar expression")
+            self.rhs[f] = sp.sympify(value)
+        self._check_symbols()
+
+        self.bcs: BoundarySpec = parse_bcs(bcs, self.fields, self.axes, self._parse_bc_value)
+        self.ic = dict(ic) if ic is not None else None
+        #: seconds spent parsing and checking the equations (part of a run's compile time)
+        self.parse_time_s = time.perf_counter() - started
+
+    # namespaces ---------------------------------------------------------------------------
+    def namespace(self, with_fields: bool = True, with_operators: bool = True) -> Namespace:
+        """The names allowed in this system's expressions."""
+        symbols: dict[str, object] = {}
+        groups: dict[str, list[str]] = {}
+        if with_fields:
+            symbols.update(self.field_functions)
+            groups["fields"] = list(self.fields)
+        symbols.update(self.param_symbols)
+        groups["parameters"] = list(self.params)
+        symbols.update({a: c for a, c in zip(self.axes, self.coords)})
+        symbols["t"] = self.t
+        groups["coordinates"] = [*self.axes, "t"]
+        symbols.update(CONSTANTS)
+        groups["constants"] = list(CONSTANTS)
+        functions = dict(MATH_FUNCTIONS)
+        groups["functions"] = list(MATH_FUNCTIONS)
+        if with_operators:
+            ops = make_operators(self.coords)
+            functions.update(ops)
+            groups["operators"] = list(ops)
+        return Namespace(symbols, functions, groups)
+
+    def parse(self, text: str, what: str = "expression", with_fields: bool = True) -> sp.Expr:
+        """Parse an auxiliary expression (initial condition, exact solution) in this namespace."""
+        return parse_expression(text, self.namespace(with_fields, with_operators=with_fields), what)
+
+    def _parse_bc_value(self, value, what: str) -> sp.Expr:
+        if isinstance(value, str):
+            expr = parse_expression(value, self.namespace(with_fields=False, with_operators=False), what)
+        elif isinstance(value, (int, float)):
+            expr = sp.Float(value) if isinstance(value, float) else sp.Integer(value)
+        elif isinstance(value, sp.Basic):
+            expr = self._from_sympy(value, what)
+        else:
+            raise EquationParseError(f"{what}: expected a number, string or SymPy expression, got {value!r}")
+        allowed = set(self.coords) | {self.t} | set(self.param_symbols.values())
+        bad = [s for s in expr.free_symbols if s not in allowed]
+        if bad or expr.atoms(sp.core.function.AppliedUndef):
+            raise EquationParseError(f"{what}: may depend on coordinates, t and parameters only, not on {bad or 'fields'}")
+        return expr
+
+    def _from_sympy(self, expr, what: str) -> sp.Expr:
+        """Rename a user's SymPy expression onto this system's symbols and field functions."""
+        expr = sp.sympify(expr)
+        sub: dict = {}
+        names = {**{a: c for a, c in zip(self.axes, self.coords)}, "t": self.t, **self.param_symbols}
+        for s in expr.free_symbols:
+            if s.name in self.field_functions:
+                sub[s] = self.field_functions[s.name]
+            elif s.name in names:
+                sub[s] = names[s.name]
+            else:
+                raise SystemDefinitionError(
+                    f"{what}: unknown symbol {s.name!r} (not a field, parameter or coordinate; "
+                    f"{self.namespace().allowed_text()})"
+                )
+        for fn in expr.atoms(sp.core.function.AppliedUndef):
+            fname = type(fn).__name__
+            if fname not in self.field_functions:
+                raise SystemDefinitionError(f"{what}: unknown function {fname!r}; fields are {self.fields}")
+            sub[fn] = self.field_functions[fname]
+        return expr.xreplace(sub) if sub else expr
+
+    def _check_symbols(self) -> None:
+        allowed = set(self.coords) | {self.t} | set(self.param_symbols.values())
+        for f, expr in self.rhs.items():
+            for s in expr.free_symbols:
+                if s not in allowed:
+                    raise SystemDefinitionError(
+                        f"equation for {f!r}: symbol {s.name!r} is not a field, parameter or coordinate"
+                    )
+            if expr.has(sp.zoo, sp.nan):
+                raise SystemDefinitionError(f"equation for {f!r}: contains an undefined value (division by zero?)")
+
+    # information ----------------------------------------------------------------------------
+    @property
+    def parameter_values(self) -> dict[sp.Symbol, float]:
+        """Parameter symbol -> value."""
+        return {self.param_symbols[p]: v for p, v in self.params.items()}
+
+    def equations_text(self) -> str:
+        """The equations as text, one ``field_t = rhs`` per line."""
+        return "\n".join(f"{f}_t = {self.equation_text[f]}" for f in self.fields)
+
+    def with_params(self, **values: float) -> PDESystem:
+        """A copy with some parameter values changed (the equations are not re-parsed)."""
+        unknown = [p for p in values if p not in self.params]
+        if unknown:
+            raise SystemDefinitionError(
+                f"unknown parameter {unknown[0]!r}; parameters of {self.name}: {', '.join(self.params) or 'none'}"
+            )
+        new = object.__new__(PDESystem)
+        new.__dict__.update(self.__dict__)
+        new.params = {**self.params, **{p: _check_value(p, v) for p, v in values.items()}}
+        return new
+
+    def structure_key(self) -> str:
+        """Hash of everything that shapes generated code (not parameter values or domain size)."""
+        payload = {
+            "fields": self.fields,
+            "params": sorted(self.params),
+            "dim": self.dim,
+            "rhs": [sp.srepr(self.rhs[f]) for f in self.fields],
+            "bcs": [
+                (f, a, [(b.kind, sp.srepr(b.alpha), sp.srepr(b.beta), sp.srepr(b.value)) for b in pair])
+                for (f, a), pair in sorted(self.bcs.items())
+            ],
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+    def __repr__(self) -> str:
+        eqs = "; ".join(f"{f}_t = {self.equation_text[f]}" for f in self.fields)
+        return f"PDESystem({self.name!r}, {self.dim}-D, {eqs}, params={self.params})"
+
+
+def _check_identifier(name: str, kind: str) -> None:
+    if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+        raise SystemDefinitionError(f"{kind} name {name!r} is not a valid identifier (letters, digits, _; no leading _)")
+    if name in RESERVED:
+        raise SystemDefinitionError(
+            f"{kind} name {name!r} is reserved (coordinates, t, constants, functions and operators cannot be reused)"
+        )
+
+
+def _check_value(name: str, value) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise SystemDefinitionError(f"parameter {name!r}: value {value!r} is not a number") from None
+    if not math.isfinite(v):
+        raise SystemDefinitionError(f"parameter {name!r}: value {value!r} is not finite")
+    return v
+
+
+def _check_domain(domain) -> tuple[tuple[float, float], ...]:
+    try:
+        pairs = [tuple(float(v) for v in pair) for pair in domain]
+    except (TypeError, ValueError):
+        raise SystemDefinitionError(f"domain: expected a list of (low, high) pairs, got {domain!r}") from None
+    if not 1 <= len(pairs) <= 3:
+        raise SystemDefinitionError(f"domain: 1 to 3 dimensions are supported, got {len(pairs)}")
+    for axis, pair in zip(AXES, pairs):
+        if len(pair) != 2 or not all(math.isfinite(v) for v in pair) or pair[1] <= pair[0]:
+            raise SystemDefinitionError(f"domain on axis {axis!r}: need finite low < high, got {pair}")
+    return tuple(pairs)  # type: ignore[return-value]
+
+
+def field_of(expr: sp.Basic) -> str | None:
+    """The field name of an applied field function ``u(x, y)``, else None."""
+    if isinstance(expr, sp.core.function.AppliedUndef):
+        return type(expr).__name__
+    return None
+
