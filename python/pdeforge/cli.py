@@ -232,13 +232,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=cmd_run)
 
-    for register in EXTRA_COMMANDS:
-        register(sub)
+    import importlib
+
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).add_commands(sub)
     return parser
 
 
-#: functions (subparsers) -> None that add more subcommands (other pdeforge modules append here)
-EXTRA_COMMANDS: list = []
+#: modules with an ``add_commands(subparsers)`` function that adds more subcommands
+#: (each subcommand's ``func(args) -> int`` is called with the parsed arguments)
+COMMAND_MODULES: tuple[str, ...] = ()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
