@@ -124,3 +124,26 @@ def test_cache_key_ignores_parameter_values_but_not_equations():
     other = pf.PDESystem({"u": "Du*laplace(u) - u*v**2 + F*(1 - u)", "v": "Dv*laplace(v) + u*v**2 - (F + k)*v*2"},
                          params=s.params, domain=s.domain, bcs="periodic")
     assert pf.compile(other, target="numpy").key != k1.key
+
+
+@pytest.mark.parametrize("name", JACOBIAN_CASES)
+@pytest.mark.parametrize("order", [2, 4])
+def test_compiled_ghost_fill_equals_numpy_fill(name, order, rng):
+    system = JACOBIAN_CASES[name]
+    b = bound(system, "numba", order, (7, 6) if system.dim == 2 else (5, 5, 5))
+    U = rng.random(b.padded_shape)
+    V = U.copy()
+    b.fill_ghosts(U, 0.7)
+    b.fill_ghosts_compiled(V, 0.7)
+    np.testing.assert_allclose(V, U, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("method", ["euler", "ssprk3", "rk4"])
+def test_compiled_stepping_equals_python_stepping(method, rng):
+    system = JACOBIAN_CASES["robin-nonlinear-2d"]
+    grid = pf.UniformGrid.from_spec(system.domain, (7, 6))
+    ic = {"u": 1 + 0.1 * rng.random(grid.shape), "v": 1 + 0.1 * rng.random(grid.shape)}
+    runs = [pf.solve(system, grid=grid, t_span=(0, 0.05), ic=ic, method=method, dt=1e-3, backend=backend,
+                     save_every=0.05, progress=False) for backend in ("numba", "numpy")]
+    np.testing.assert_allclose(runs[0].u.values, runs[1].u.values, rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(runs[0].v.values, runs[1].v.values, rtol=1e-11, atol=1e-12)
