@@ -163,6 +163,7 @@ def cmd_run(args) -> int:
                 order=args.order,
                 stability="error",
                 progress=False if args.quiet else None,
+                in_memory=args.out is None,
             )
         except RunInterrupted as exc:
             where = f"; saved to {args.out}" if args.out else ""

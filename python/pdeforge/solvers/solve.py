@@ -71,6 +71,7 @@ def solve(
     progress: bool | None = None,
     simplifier: str = "sympy",
     seed: int | None = None,
+    in_memory: bool = True,
 ):
     """Solve a PDE system in time and return an ``xarray.Dataset``.
 
@@ -97,6 +98,9 @@ def solve(
         progress: show a progress bar (None: only for runs longer than about two seconds).
         simplifier: "sympy" (default) or "none".
         seed: seed of a model's random initial condition (model names only).
+        in_memory: keep every frame in memory (default). With ``out`` given and
+            ``in_memory=False`` frames go only to the file and the returned Dataset reads them
+            lazily from it, so memory stays at a few copies of the state however many frames.
 
     Returns:
         Dataset with dimension ``t`` plus ``x``, ``y``, ``z``, one variable per field, and
@@ -140,6 +144,8 @@ def solve(
     if dt is not None and not (isinstance(dt, (int, float)) and dt > 0 and math.isfinite(dt)):
         raise SolverError(f"dt must be a positive number, got {dt!r}")
     out_path = check_output_path(out) if out is not None else None
+    if not in_memory and out_path is None:
+        raise SolverError("in_memory=False needs an output file (out=...)")
 
     from ..codegen.build import check_target, compile_system
 
@@ -204,18 +210,21 @@ def solve(
     try:
         for ts in times[1:]:
             stepper.advance(float(ts), bar.update_to if bar else None)
-            state = stepper.cells().copy()
+            state = stepper.cells()
             frame_times.append(float(ts))
-            frames.append(state)
+            if in_memory:
+                frames.append(state.copy())
             if writer:
                 writer.append(float(ts), state)
     except BlowUp as exc:
         status = f"blew up: {exc}"
         if exc.t > frame_times[-1]:
             frame_times.append(exc.t)
-            frames.append(np.asarray(exc.cells).reshape(bound.cell_shape))
+            good = np.asarray(exc.cells).reshape(bound.cell_shape)
+            if in_memory:
+                frames.append(good)
             if writer:
-                writer.append(exc.t, frames[-1])
+                writer.append(exc.t, good)
         warnings.warn(
             f"{system.name}: solution became non-finite by t = {exc.t_bad:g}; stopped, last finite state "
             f"(t = {frame_times[-1]:g}) kept" + (f" in {out_path}" if writer else ""),
@@ -237,10 +246,15 @@ def solve(
     if writer:
         writer.set_attrs(attrs)
         writer.close()
-    ds = to_dataset(grid, system.fields, frame_times, frames, attrs)
+    if in_memory:
+        ds = to_dataset(grid, system.fields, frame_times, frames, attrs)
+    else:
+        import xarray as xr
+
+        ds = xr.open_dataset(out_path)
     if interrupted:
         raise RunInterrupted(
-            f"run interrupted at t = {stepper.t:g}; {len(frames)} frames kept" + (f" in {out_path}" if writer else ""),
+            f"run interrupted at t = {stepper.t:g}; {len(frame_times)} frames kept" + (f" in {out_path}" if writer else ""),
             ds,
         )
     return ds
