@@ -232,6 +232,15 @@ class JuliaPrinter(JuliaCodePrinter):
         return text
 
 
+    def _print_Subs(self, expr):  # noqa: N802
+        # a boundary condition's du/dx at a face: MethodOfLines reads Dx(u(t, x_min, y))
+        inner = expr.expr
+        point = dict(zip(expr.variables, expr.point))
+        if isinstance(inner, sp.Derivative) and isinstance(inner.expr, AppliedUndef):
+            return self._print(sp.Derivative(inner.expr.xreplace(point), *inner.variable_count, evaluate=False))
+        return self._print(expr.doit())
+
+
 def _balanced_outer(text: str) -> bool:
     """Whether the first '(' of ``text`` closes at its last character."""
     depth = 0
