@@ -178,7 +178,23 @@ function expr_text(ex::Expr, names)
     end
     ex.head === :call || throw(ArgumentError("cannot print $(ex.head) expressions"))
     name = opname(ex.args[1])
-    args = [expr_text(a, names) for a in ex.args[2:end]]
+    operands = ex.args[2:end]
+    if name in (:+, :*)
+        # toexpr nests sums and products pairwise; print them flat (shallow text reads back easily)
+        flat = Any[]
+        stack = reverse(operands)
+        while !isempty(stack)
+            a = pop!(stack)
+            if a isa Expr && a.head === :call && length(a.args) >= 3 &&
+               a.args[1] isa Union{Symbol,GlobalRef,Function} && opname(a.args[1]) === name
+                append!(stack, reverse(a.args[2:end]))
+            else
+                push!(flat, a)
+            end
+        end
+        operands = flat
+    end
+    args = [expr_text(a, names) for a in operands]
     if name === :- && length(args) == 1
         return "(-$(args[1]))"
     elseif name === :! && length(args) == 1

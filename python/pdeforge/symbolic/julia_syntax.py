@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
+from contextlib import contextmanager
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -250,7 +252,7 @@ class _Emitter:
             cur = node
             while cur[0] == "bin" and _PY_BINARY[cur[1]] == op:
                 terms.append(cur[3])
-                cur = cur[2]
+                cur = _strip(cur[2])
             terms.append(cur)
             return "(" + f" {op} ".join(self.emit(t) for t in reversed(terms)) + ")"
         return f"({self.emit(node[2])} {op} {self.emit(node[3])})"
@@ -362,8 +364,22 @@ def julia_to_python(
     """
     if not isinstance(text, str) or not text.strip():
         raise EquationParseError(f"{what}: empty Julia text")
-    tree = _Parser(text.strip(), what).parse()
-    return _Emitter(what, set(fields), set(coordinates), operators or {}).emit(tree)
+    with _recursion_headroom(text.count("(")):
+        tree = _Parser(text.strip(), what).parse()
+        return _Emitter(what, set(fields), set(coordinates), operators or {}).emit(tree)
+
+
+@contextmanager
+def _recursion_headroom(depth: int):
+    """Room for the recursive descent over machine-written text nested ``depth`` deep."""
+    old = sys.getrecursionlimit()
+    need = 8 * depth + 1000
+    if need > old:
+        sys.setrecursionlimit(min(need, 100_000))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
 
 
 def parse_julia(
@@ -391,4 +407,5 @@ def parse_julia(
         raise EquationParseError(f"{what}: could not read the translated text ({exc.msg})") from None
     # the same allow-list walk as parse_expression, without its length limit: machine-written
     # Julia (simplified stencils) is longer than anything a person types
-    return _Translator(python, namespace, what).visit(tree.body)
+    with _recursion_headroom(python.count("(")):
+        return _Translator(python, namespace, what).visit(tree.body)
