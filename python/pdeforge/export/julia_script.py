@@ -152,7 +152,8 @@ def julia_script(problem: MOLProblem, out: str = "pdeforge_mol.csv") -> str:
     dxs = ", ".join(f"{a} => {n}" for a, n in zip(axes, problem.points))
     options = [f"approx_order = {problem.order}", f"grid_align = {problem.align}_align"]
     if problem.mixed_derivatives:
-        options.append("advection_scheme = WENOScheme()  # MethodOfLines needs WENO for mixed derivatives")
+        lines.append("# mixed derivatives: MethodOfLines discretizes them with its WENO scheme")
+        options.append("advection_scheme = WENOScheme()")
     lines.append(f"discretization = MOLFiniteDifference([{dxs}], t; {', '.join(options)})")
     lines.append("prob = discretize(pdesys, discretization)")
     lines.append("saveat = [" + ", ".join(_float(v) for v in problem.save_times) + "]")

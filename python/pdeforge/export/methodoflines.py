@@ -140,9 +140,9 @@ def check_expressible(system: PDESystem, discretization: str | None = None) -> b
             if len(d.variable_count) > 1:
                 mixed = True
         for term in sp.preorder_traversal(rhs):
-            if isinstance(term, sp.Mul):
+            if isinstance(term, (sp.Mul, sp.Pow)):
                 odd = 0
-                for factor in term.args:
+                for factor in (term.args if isinstance(term, sp.Mul) else (term,)):
                     base, power = factor.as_base_exp()
                     if isinstance(base, sp.Derivative) and sum(int(n) for _, n in base.variable_count) % 2 == 1:
                         odd += int(power) if power.is_Integer and power > 0 else 2
