@@ -246,6 +246,8 @@ function stencil_names(table::StencilTable)
         for (v, (f, offs)) in zip(table.vars, table.keys))
 end
 
+as_num(v) = v isa Num ? v : Num(v)
+
 named_vars(names) = Dict{Symbol,Any}(Symbol(n) => Symbolics.variable(Symbol(n)) for n in names)
 
 # ---------------------------------------------------------------------------------------------
@@ -333,12 +335,12 @@ function parse_spec(text::AbstractString)
     inv_names = Num[]
     invs = Num[]
     for (name, ex) in invariant_lines
-        push!(invs, Num(read_expr(ex, ctx)))
+        push!(invs, as_num(read_expr(ex, ctx)))
         v = Symbolics.variable(Symbol(name))
         vars[Symbol(name)] = v
         push!(inv_names, v)
     end
-    rhs = Num[Num(read_expr(ex, ctx)) for ex in rhs_lines]
+    rhs = Num[as_num(read_expr(ex, ctx)) for ex in rhs_lines]
     # every stencil value the Jacobian names must exist even if an output does not read it
     for (_, (g, offs)) in jac
         stencil_var!(table, fields[g + 1], offs)
