@@ -194,3 +194,10 @@ def test_cli_export_julia(tmp_path):
         capture_output=True, text=True, timeout=120, env={**__import__("os").environ, "PYTHONPATH": str(ROOT / "python")},
     )
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "unknown model" in bad.stderr
+    for args, message in ((["--out", str(tmp_path / "x.txt")], ".jl file"), (["--param", "k"], "NAME=VALUE"),
+                          (["--param", "q=1"], "no parameter 'q'")):
+        bad = subprocess.run(
+            [sys.executable, "-m", "pdeforge.cli", "export-julia", "heat", *args],
+            capture_output=True, text=True, timeout=120, env={**__import__("os").environ, "PYTHONPATH": str(ROOT / "python")},
+        )
+        assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and message in bad.stderr, bad.stderr

@@ -33,10 +33,17 @@ def add_commands(subparsers) -> None:
 
 def cmd_export_julia(args) -> int:
     from ..cli import UsageError, parse_params
+    from ..errors import PDEForgeError
     from . import export_julia
 
+    # PDEForgeError, not cli.UsageError: under `python -m pdeforge.cli` the running CLI module
+    # is __main__, whose UsageError is another class than pdeforge.cli's
     if args.out is not None and not args.out.endswith(".jl"):
-        raise UsageError(f"--out expects a .jl file, got {args.out!r}")
+        raise PDEForgeError(f"--out expects a .jl file, got {args.out!r}")
+    try:
+        params = parse_params(args.param)
+    except UsageError as exc:
+        raise PDEForgeError(str(exc)) from None
     text = export_julia(
         args.model,
         grid=args.grid,
@@ -45,7 +52,7 @@ def cmd_export_julia(args) -> int:
         dt=args.dt,
         save_every=args.save_every,
         order=args.order,
-        params=parse_params(args.param),
+        params=params,
         seed=args.seed,
         out=args.out,
         result=args.result,
