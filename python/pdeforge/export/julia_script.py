@@ -146,8 +146,9 @@ def julia_script(problem: MOLProblem, out: str = "pdeforge_mol.csv") -> str:
     lines.append("]")
     lines.append("")
     params = ", ".join(names[sym] for sym in system.param_symbols.values())
+    dependent = ", ".join(f"{f}({args})" for f in fields)
     lines.append(
-        f"@named pdesys = PDESystem(eqs, bcs, domains, [{args}], [{', '.join(f'{f}({args})' for f in fields)}], [{params}])"
+        f"@named pdesys = PDESystem(eqs, bcs, domains, [{args}], [{dependent}]" + (f", [{params}])" if params else ")")
     )
     dxs = ", ".join(f"{a} => {n}" for a, n in zip(axes, problem.points))
     options = [f"approx_order = {problem.order}", f"grid_align = {problem.align}_align"]

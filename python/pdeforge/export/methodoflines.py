@@ -173,11 +173,13 @@ def _boundary_equations(system: PDESystem) -> list[BoundaryEquation]:
         for side, bc, face in (("low", pair[0], low), ("high", pair[1], high)):
             value = bc.value.subs(axis, face)
             sign = -1 if side == "low" else 1  # outward normal derivative = sign * d/dx
-            normal = sign * sp.Subs(sp.Derivative(func, axis), axis, face)
+            gradient = sp.Subs(sp.Derivative(func, axis), axis, face)
+            normal = sign * gradient
             if bc.kind == "dirichlet":
                 lhs = at[side]
             elif bc.kind == "neumann":
-                lhs = normal
+                # written as MethodOfLines' examples are: Dx(u(t, x_min)) ~ value
+                lhs, value = gradient, sign * value
             else:
                 lhs = bc.alpha * at[side] + bc.beta * normal
             eqs.append(BoundaryEquation(f, a, side, bc.kind, lhs, value, bc.describe()))
