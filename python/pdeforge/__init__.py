@@ -22,6 +22,7 @@ _LAZY = {
     "neumann": ("pdeforge.symbolic.boundary", "neumann"),
     "robin": ("pdeforge.symbolic.boundary", "robin"),
     "errors": ("pdeforge.errors", None),
+    "export_julia": ("pdeforge.export", "export_julia"),
 }
 
 __all__ = ["__version__", *_LAZY]

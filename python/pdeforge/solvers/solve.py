@@ -87,7 +87,8 @@ def solve(
             and no stability estimate can bound the step.
         dt: step of the fixed-step methods (default: 0.8 of the estimated stability limit);
             first step of the adaptive ones.
-        backend: code-generation target, "numba" (default) or "numpy".
+        backend: code-generation target, "numba" (default), "numpy" or "julia" (Symbolics.jl
+            kernels; needs a Julia installation, see the README's Julia section).
         save_every: interval between saved frames (default: 50 frames over the span).
         out: optional ``.nc`` file written frame by frame while the run goes.
         order: accuracy order of the spatial differences (2 or 4).
@@ -96,7 +97,7 @@ def solve(
         stability: what to do when dt exceeds the explicit stability estimate: "warn"
             (default), "error", or "ignore".
         progress: show a progress bar (None: only for runs longer than about two seconds).
-        simplifier: "sympy" (default) or "none".
+        simplifier: "sympy" (default), "julia" (Symbolics.jl simplify) or "none".
         seed: seed of a model's random initial condition (model names only).
         in_memory: keep every frame in memory (default). With ``out`` given and
             ``in_memory=False`` frames go only to the file and the returned Dataset reads them
