@@ -142,7 +142,8 @@ def cmd_run(args) -> int:
     if args.plot:
         check_plot_path(args.plot)
     method = args.method or defaults["method"]
-    dt = args.dt if args.dt is not None else (defaults["dt"] if args.method in (None, defaults["method"]) else None)
+    # a model's preferred step is an upper bound; solve() lowers it to the stability limit
+    dt_max = defaults["dt"] if args.dt is None and args.method in (None, defaults["method"]) else None
     t_end = args.t_end if args.t_end is not None else defaults["t_end"]
     save_every = args.save_every if args.save_every is not None else defaults["save_every"]
     if save_every is not None and save_every > t_end:
@@ -154,9 +155,10 @@ def cmd_run(args) -> int:
                 system,
                 grid=defaults["grid"],
                 t_span=(0.0, t_end),
-                ic=defaults["ic"],
+                ic=defaults.pop("ic"),
                 method=method,
-                dt=dt,
+                dt=args.dt,
+                dt_max=dt_max,
                 backend=args.backend,
                 save_every=save_every,
                 out=args.out,

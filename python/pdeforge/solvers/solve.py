@@ -72,6 +72,7 @@ def solve(
     simplifier: str = "sympy",
     seed: int | None = None,
     in_memory: bool = True,
+    dt_max: float | None = None,
 ):
     """Solve a PDE system in time and return an ``xarray.Dataset``.
 
@@ -85,8 +86,8 @@ def solve(
         method: "euler", "ssprk3", "rk4" (fixed step), "rk45" (adaptive) or "bdf" (implicit
             with the exact sparse Jacobian). Default: "rk4", or "rk45" when no dt is given
             and no stability estimate can bound the step.
-        dt: step of the fixed-step methods (default: 0.8 of the estimated stability limit);
-            first step of the adaptive ones.
+        dt: step of the fixed-step methods (default: 0.8 of the estimated stability limit,
+            at most ``dt_max``); first step of the adaptive ones.
         backend: code-generation target, "numba" (default), "numpy" or "julia" (Symbolics.jl
             kernels; needs a Julia installation, see the README's Julia section).
         save_every: interval between saved frames (default: 50 frames over the span).
@@ -102,6 +103,7 @@ def solve(
         in_memory: keep every frame in memory (default). With ``out`` given and
             ``in_memory=False`` frames go only to the file and the returned Dataset reads them
             lazily from it, so memory stays at a few copies of the state however many frames.
+        dt_max: largest step when dt is chosen automatically (a model's preferred step).
 
     Returns:
         Dataset with dimension ``t`` plus ``x``, ``y``, ``z``, one variable per field, and
@@ -124,7 +126,8 @@ def solve(
             save_every = min(defaults["save_every"], _time_span(t_span)[1] - _time_span(t_span)[0])
         if method is None:
             method = defaults["method"]
-            dt = dt if dt is not None else defaults.get("dt")
+            if dt is None and dt_max is None:
+                dt_max = defaults.get("dt")
         params = None
     if not isinstance(system, PDESystem):
         raise SolverError(f"system: expected a PDESystem or a model name, got {type(system).__name__}")
@@ -155,6 +158,7 @@ def solve(
     kernel = compile_system(system, target=backend, order=order, simplifier=simplifier)
     bound = kernel.bind(grid)
     cells0 = initial_state(system, grid, ic)
+    ic = None  # the arrays a caller passed are not needed any more: keep peak memory down
 
     if m.kind == "fixed":
         est = explicit_dt_limit(system, grid, cells0, t0, m, order)
@@ -164,6 +168,8 @@ def solve(
                     f"dt: no stability limit could be estimated for {m.name}; give dt or use method 'rk45'"
                 )
             dt = SAFETY * est.dt_max
+            if dt_max is not None:
+                dt = min(dt, float(dt_max))
         elif dt > est.dt_max and stability != "ignore":
             msg = (
                 f"dt = {dt:g} exceeds the estimated {m.name} stability limit {est.dt_max:.4g} "
@@ -174,7 +180,8 @@ def solve(
             warnings.warn(msg, StabilityWarning, stacklevel=2)
         stepper = FixedStepRK(bound, cells0, t0, dt, m.name)
     elif m.kind == "adaptive":
-        stepper = DormandPrince(bound, cells0, t0, rtol=rtol, atol=atol, dt=dt)
+        stepper = DormandPrince(bound, cells0, t0, rtol=rtol, atol=atol, dt=dt,
+                                dt_max=dt_max if dt_max is not None else np.inf)
     else:
         stepper = ImplicitBDF(bound, cells0, t0, t1, rtol=rtol, atol=atol, dt=dt)
     bound.warm_up(stepper.kernels_used())
@@ -201,9 +208,10 @@ def solve(
 
     writer = NetCDFWriter(out_path, grid, system.fields, attrs | {"status": "running"}) if out_path else None
     frame_times: list[float] = [t0]
-    frames: list[np.ndarray] = [cells0.copy()]
+    frames: list[np.ndarray] = [cells0] if in_memory else []
     if writer:
         writer.append(t0, cells0)
+    del cells0  # the stepper holds its own copy
     status = "completed"
     interrupted = False
     bar = _progress_bar(progress, t0, t1)
@@ -247,6 +255,8 @@ def solve(
     if writer:
         writer.set_attrs(attrs)
         writer.close()
+    final_t = stepper.t
+    del stepper, bound  # free the work arrays before xarray is imported (peak memory)
     if in_memory:
         ds = to_dataset(grid, system.fields, frame_times, frames, attrs)
     else:
@@ -255,7 +265,7 @@ def solve(
         ds = xr.open_dataset(out_path)
     if interrupted:
         raise RunInterrupted(
-            f"run interrupted at t = {stepper.t:g}; {len(frame_times)} frames kept" + (f" in {out_path}" if writer else ""),
+            f"run interrupted at t = {final_t:g}; {len(frame_times)} frames kept" + (f" in {out_path}" if writer else ""),
             ds,
         )
     return ds

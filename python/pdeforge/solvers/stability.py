@@ -23,6 +23,7 @@ import sympy as sp
 
 from ..discretize.grid import UniformGrid
 from ..symbolic.system import PDESystem, field_of
+from .initial import numpy_modules as _modules
 from .methods import Method
 
 _EIG = {2: (1.0, 4.0), 4: (1.3722, 16.0 / 3.0)}
@@ -97,13 +98,13 @@ def explicit_dt_limit(
         order: accuracy order of the spatial differences.
         params: parameter values (the system's by default).
     """
-    import scipy.special
-
     params = dict(system.params) | dict(params or {})
     c1, c2 = _EIG[order]
-    values = {system.field_functions[g]: cells[i] for i, g in enumerate(system.fields)}
-    mesh = grid.mesh()
-    values.update({c: mesh[a] for a, c in enumerate(system.coords)})
+    values: dict = {system.field_functions[g]: cells[i] for i, g in enumerate(system.fields)}
+    for a, c in enumerate(system.coords):  # broadcastable 1-D coordinates: no full meshes
+        shape = [1] * grid.dim
+        shape[a] = -1
+        values[c] = grid.coordinates[a].reshape(shape)
     values[system.t] = t
     values.update({system.param_symbols[p]: v for p, v in params.items()})
     h = grid.spacing
@@ -116,18 +117,20 @@ def explicit_dt_limit(
                 arr = np.gradient(arr, h[a], axis=a)
         return arr
 
-    def evaluate(expr, extra):
+    def evaluate(expr, derivs):
+        """Value of ``expr`` on the grid; derivative arrays are computed only if it needs them."""
         if expr == 0:
             return np.zeros(grid.shape)
-        symbols = list(values) + list(extra)
-        fn = sp.lambdify(symbols, expr, modules=[{"erf": scipy.special.erf}, "numpy"])
-        out = fn(*values.values(), *extra.values())
-        return np.broadcast_to(np.asarray(out, dtype=float), grid.shape)
+        needed = [s for s in list(values) + list(derivs) if s in expr.free_symbols or
+                  (not isinstance(s, sp.Symbol) and expr.has(s))]
+        fn = sp.lambdify(needed, expr, modules=_modules(expr))
+        args = [values[s] if s in values else derivative(*derivs[s]) for s in needed]
+        return np.broadcast_to(np.asarray(fn(*args), dtype=float), grid.shape)
 
     lam_r_max, lam_i_max, worst, dt_best = 0.0, 0.0, None, np.inf
     for f in system.fields:
         diffusion, advection, reaction, derivs = _coefficients(system, f)
-        extra = {sym: derivative(g, counts) for sym, (g, counts) in derivs.items()}
+        extra = derivs
         lam_r = np.zeros(grid.shape)
         lam_i = np.zeros(grid.shape)
         for (g, a), coeff in diffusion.items():
