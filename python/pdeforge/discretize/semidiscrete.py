@@ -9,6 +9,7 @@ import sympy as sp
 
 from ..errors import BoundaryConditionError
 from ..symbolic.boundary import BoundaryCondition
+from ..symbolic.calculus import piecewise_diff
 from ..symbolic.system import PDESystem
 from .closure import CLOSURE_POINTS, ghost_closure
 from .finite_difference import FiniteDifference
@@ -80,7 +81,7 @@ class SemiDiscrete:
         for f, expr in enumerate(self.rhs):
             for sym in sorted(expr.free_symbols & set(self.symbols.table), key=lambda s: self.symbols.table[s]):
                 g, off = self.symbols.table[sym]
-                entries.append((f, g, off, sp.diff(expr, sym)))
+                entries.append((f, g, off, piecewise_diff(expr, sym)))
         return entries
 
     def count_ops(self) -> dict[str, int]:

@@ -22,6 +22,7 @@ import numpy as np
 import sympy as sp
 
 from ..discretize.grid import UniformGrid
+from ..symbolic.calculus import piecewise_diff
 from ..symbolic.system import PDESystem, field_of
 from .methods import Method
 
@@ -69,9 +70,9 @@ def _coefficients(system: PDESystem, f: str):
     expr = expr.xreplace(subs)
     center = sp.Symbol(f"_u_{f}")
     expr = expr.xreplace({system.field_functions[f]: center})
-    diffusion = {key: sp.diff(expr, s) for key, s in d2.items()}
-    advection = {key: sp.diff(expr, s) for key, s in d1.items()}
-    reaction = sp.diff(expr, center).xreplace({center: system.field_functions[f]})
+    diffusion = {key: piecewise_diff(expr, s) for key, s in d2.items()}
+    advection = {key: piecewise_diff(expr, s) for key, s in d1.items()}
+    reaction = piecewise_diff(expr, center).xreplace({center: system.field_functions[f]})
     diffusion = {k: v.xreplace({center: system.field_functions[f]}) for k, v in diffusion.items()}
     advection = {k: v.xreplace({center: system.field_functions[f]}) for k, v in advection.items()}
     return diffusion, advection, reaction, d1
