@@ -222,4 +222,5 @@ def _dt_from(lr: float, li: float, method: Method, lf: float = 0.0, cfl: float =
     if method.imag_extent == 0.0 and li > 0:
         dt = 2.0 * lr / (lr * lr + li * li) if lr > 0 else 0.0
         return min(dt, cfl / lf) if lf > 0 else dt
-    return 1.0 / (lr / method.real_extent + li / method.imag_extent + (lf / cfl if lf > 0 else 0.0))
+    imag = li / method.imag_extent if li > 0 else 0.0
+    return 1.0 / (lr / method.real_extent + imag + (lf / cfl if lf > 0 else 0.0))
