@@ -43,7 +43,7 @@ class Model:
         builder: optional replacement of the PDESystem construction (for models whose
             equations depend on parameters in ways strings cannot express).
         mass: exact total mass ``U(t)``, the integral over the domain of the conserved
-            field, as ``mass(t, params) -> float``, when one is known (the right-hand side
+            field (the model's first field), as ``mass(t, params) -> float``, when one is known (the right-hand side
             ``b`` of the conservation constraint of :func:`pdeforge.conservation.constraint`).
         scheme: default spatial discretization, "fd" (flux-form finite differences) or one
             of the finite-volume schemes of :data:`pdeforge.discretize.finite_volume.SCHEMES`.
