@@ -147,7 +147,9 @@ def test_stencil_round_trip_through_the_julia_simplifier_namespace():
             text = printer.doprint(expr)
             assert "stencil(" in text
             assert syntax_errors(f"f = {text}\n") == [], text
-            assert parse_julia(text, ns, coordinates=semi.system.axes) == expr
+            back = parse_julia(text, ns, coordinates=semi.system.axes)
+            # equal as expressions (the printer may factor a sign out of a sum)
+            assert back == expr or sp.expand(back - expr) == 0, (text, back, expr)
 
 
 def test_kernel_specifications_of_every_model_parse():

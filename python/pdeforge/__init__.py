@@ -23,6 +23,12 @@ _LAZY = {
     "robin": ("pdeforge.symbolic.boundary", "robin"),
     "errors": ("pdeforge.errors", None),
     "export_julia": ("pdeforge.export", "export_julia"),
+    "conservation": ("pdeforge.conservation", None),
+    "conservation_law": ("pdeforge.conservation", "conservation_law"),
+    "constraint": ("pdeforge.conservation", "constraint"),
+    "quadrature_weights": ("pdeforge.conservation", "quadrature_weights"),
+    "discrete_boundary_flux": ("pdeforge.conservation", "discrete_boundary_flux"),
+    "SCHEMES": ("pdeforge.discretize.finite_volume", "SCHEMES"),
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -36,11 +36,20 @@ def test_fourth_order_weights():
 
 
 def test_divergence_form_is_a_face_flux_difference():
+    # c(u) u_x with c = u**2 integrates to the Kirchhoff potential K = u**3/3: the face flux
+    # is (K(u_i+1) - K(u_i))/h, the exact mean of c between the two states
     s = pf.PDESystem({"u": "div(u**2*grad(u))"}, domain=[(0, 1)], bcs="neumann")
     semi = discretize(s)
     (h,) = semi.spacing
     u = lambda i: sym(semi, "u", i)  # noqa: E731
-    face = lambda a, b: ((a + b) / 2) ** 2 * (b - a) / h  # noqa: E731
+    face = lambda a, b: (b**3 - a**3) / (3 * h)  # noqa: E731
+    expected = (face(u(0), u(1)) - face(u(-1), u(0))) / h
+    assert sp.simplify(semi.rhs[0] - expected) == 0
+    # a coefficient SymPy cannot integrate without conditions (u**m) is averaged from the cells
+    s = pf.PDESystem({"u": "div(u**m*grad(u))"}, params={"m": 2.5}, domain=[(0, 1)], bcs="neumann")
+    semi = discretize(s)
+    m = s.param_symbols["m"]
+    face = lambda a, b: (a**m + b**m) / 2 * (b - a) / h  # noqa: E731
     expected = (face(u(0), u(1)) - face(u(-1), u(0))) / h
     assert sp.simplify(semi.rhs[0] - expected) == 0
 

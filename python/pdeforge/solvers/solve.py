@@ -73,6 +73,7 @@ def solve(
     seed: int | None = None,
     in_memory: bool = True,
     dt_max: float | None = None,
+    scheme: str | None = None,
 ):
     """Solve a PDE system in time and return an ``xarray.Dataset``.
 
@@ -104,6 +105,11 @@ def solve(
             ``in_memory=False`` frames go only to the file and the returned Dataset reads them
             lazily from it, so memory stays at a few copies of the state however many frames.
         dt_max: largest step when dt is chosen automatically (a model's preferred step).
+        scheme: spatial scheme: "fd" (flux-form finite differences) or a finite-volume
+            scheme ("fv-upwind", "fv-upwind-mc", "fv-upwind1", "fv-rusanov"; see
+            :mod:`pdeforge.discretize.finite_volume`). Default: the model's, else "fd".
+            With a finite-volume scheme the default dt of the explicit methods is 0.8 of
+            the scheme's CFL limit.
 
     Returns:
         Dataset with dimension ``t`` plus ``x``, ``y``, ``z``, one variable per field, and
@@ -128,6 +134,7 @@ def solve(
             method = defaults["method"]
             if dt is None and dt_max is None:
                 dt_max = defaults.get("dt")
+        scheme = scheme if scheme is not None else defaults["scheme"]
         params = None
     if not isinstance(system, PDESystem):
         raise SolverError(f"system: expected a PDESystem or a model name, got {type(system).__name__}")
@@ -155,13 +162,14 @@ def solve(
 
     check_target(backend)
     t_compile = time.perf_counter()
-    kernel = compile_system(system, target=backend, order=order, simplifier=simplifier)
+    scheme = scheme or "fd"
+    kernel = compile_system(system, target=backend, order=order, simplifier=simplifier, scheme=scheme)
     bound = kernel.bind(grid)
     cells0 = initial_state(system, grid, ic)
     ic = None  # the arrays a caller passed are not needed any more: keep peak memory down
 
     if m.kind == "fixed":
-        est = explicit_dt_limit(system, grid, cells0, t0, m, order)
+        est = explicit_dt_limit(system, grid, cells0, t0, m, order, scheme=scheme, t_end=t1)
         if dt is None:
             if not math.isfinite(est.dt_max):
                 raise SolverError(
@@ -195,6 +203,7 @@ def solve(
         "backend": backend,
         "method": m.name,
         "order": order,
+        "scheme": scheme,
         "grid": "x".join(map(str, grid.shape)),
         "domain": json.dumps(grid.domain),
         "bcs": json.dumps({f"{f}:{system.axes[a]}": [b.describe() for b in pair] for (f, a), pair in system.bcs.items()}),
