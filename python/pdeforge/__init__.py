@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "PDESystem": ("pdeforge.symbolic.system", "PDESystem"),
     "UniformGrid": ("pdeforge.discretize.grid", "UniformGrid"),
-    "discretize": ("pdeforge.discretize.semidiscrete", "discretize"),
+    "discretize": ("pdeforge.discretize", None),
     "simplify": ("pdeforge.backends.sympy_backend", "simplify"),
     "compile": ("pdeforge.codegen.build", "compile_system"),
     "solve": ("pdeforge.solvers.solve", "solve"),
