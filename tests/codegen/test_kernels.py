@@ -133,7 +133,7 @@ def test_compiled_ghost_fill_equals_numpy_fill(name, order, rng):
     b = bound(system, "numba", order, (7, 6) if system.dim == 2 else (5, 5, 5))
     U = rng.random(b.padded_shape)
     V = U.copy()
-    b.fill_ghosts(U, 0.7)
+    b.layout.fill(U, 0.7)
     b.fill_ghosts_compiled(V, 0.7)
     np.testing.assert_allclose(V, U, rtol=1e-13, atol=1e-13)
 

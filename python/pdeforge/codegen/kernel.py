@@ -135,33 +135,50 @@ class BoundKernel:
 
     def pad(self, cells: np.ndarray, t: float = 0.0, out: np.ndarray | None = None) -> np.ndarray:
         """Padded copy of cell values with ghosts filled at time ``t``."""
-        return self.layout.pad(np.asarray(cells, dtype=float).reshape(self.cell_shape), out, t)
+        if out is None:
+            out = self.new_padded()
+        out[self.interior] = np.asarray(cells, dtype=float).reshape(self.cell_shape)
+        self.fill_ghosts(out, t)
+        return out
 
     def cells(self, U: np.ndarray) -> np.ndarray:
         """View of the cell values of a padded array."""
         return U[self.interior]
 
     def fill_ghosts(self, U: np.ndarray, t: float) -> None:
-        self.layout.fill(U, t)
+        """Fill the ghost layers of padded ``U`` at time ``t`` (compiled when the target has it)."""
+        if self._advance is not None:
+            self.kernel.module.FILL(U, t, self.p, *self._closures())
+        else:
+            self.layout.fill(U, t)
+
+    def _pad_cells(self, y: np.ndarray, t: float) -> np.ndarray:
+        """Flat or shaped cell values -> the scratch padded array, ghosts filled."""
+        U = self._scratch_pad
+        U[self.interior] = np.asarray(y, dtype=float).reshape(self.cell_shape)
+        self.fill_ghosts(U, t)
+        return U
 
     # right-hand side -----------------------------------------------------------------------
     def rhs_padded(self, U: np.ndarray, t: float, out: np.ndarray | None = None) -> np.ndarray:
         """Right-hand side at the cells of padded state ``U`` (ghosts are filled here)."""
         if out is None:
             out = np.empty(self.cell_shape)
-        self.layout.fill(U, t)
+        self.fill_ghosts(U, t)
         self._rhs(U, out, t, self.p, self.h, *self.coords)
         return out
 
     def rhs(self, t: float, y: np.ndarray) -> np.ndarray:
         """SciPy-style right-hand side: flat cell values in, flat time derivative out."""
-        U = self.layout.pad(np.asarray(y, dtype=float).reshape(self.cell_shape), self._scratch_pad, t)
-        return self.rhs_padded(U, t).reshape(-1)
+        U = self._pad_cells(y, t)
+        out = np.empty(self.cell_shape)
+        self._rhs(U, out, t, self.p, self.h, *self.coords)
+        return out.reshape(-1)
 
     # fused Runge-Kutta stages --------------------------------------------------------------
     def stage_axpy(self, S, Y0, OUT, t: float, a: float, b: float, c: float) -> None:
         """``OUT = a*Y0 + b*S + c*f(t, S)`` on the cells (padded arrays; OUT must not be S)."""
-        self.layout.fill(S, t)
+        self.fill_ghosts(S, t)
         if self._stage_axpy is not None:
             self._stage_axpy(S, Y0, OUT, t, a, b, c, self.p, self.h, *self.coords)
             return
@@ -172,7 +189,7 @@ class BoundKernel:
 
     def stage_two(self, S, Y0, A, OUT, OUTA, t: float, c1: float, c2: float) -> None:
         """``k = f(t, S)``; ``OUT = Y0 + c1*k``; ``OUTA = A + c2*k`` (padded; no aliasing with S)."""
-        self.layout.fill(S, t)
+        self.fill_ghosts(S, t)
         if self._stage_two is not None:
             self._stage_two(S, Y0, A, OUT, OUTA, t, c1, c2, self.p, self.h, *self.coords)
             return
@@ -203,7 +220,7 @@ class BoundKernel:
         return self._closure_arrays
 
     def fill_ghosts_compiled(self, U: np.ndarray, t: float) -> None:
-        """The compiled ghost fill (same result as :meth:`fill_ghosts`)."""
+        """The compiled ghost fill (same result as the NumPy fill of the layout)."""
         self.kernel.module.FILL(U, t, self.p, *self._closures())
 
     def advance_compiled(self, method: str, buffers: list, t0: float, dt: float, n: int) -> None:
@@ -232,15 +249,14 @@ class BoundKernel:
         n = len(self.kernel.module.JAC_ENTRIES)
         if self._scratch_jac is None:
             self._scratch_jac = np.empty((n, *self.grid.shape))
-        self.layout.fill(U, t)
+        self.fill_ghosts(U, t)
         if n:
             self._jac(U, self._scratch_jac, t, self.p, self.h, *self.coords)
         return self.assembler.assemble(self._scratch_jac)
 
     def jacobian(self, t: float, y: np.ndarray) -> "sps.csr_matrix":
         """SciPy-style exact sparse Jacobian (CSR) of :meth:`rhs` at flat state ``y``."""
-        U = self.layout.pad(np.asarray(y, dtype=float).reshape(self.cell_shape), self._scratch_pad, t)
-        return self.jacobian_padded(U, t)
+        return self.jacobian_padded(self._pad_cells(y, t), t)
 
     def sparsity(self) -> "sps.csr_matrix":
         """Sparsity pattern of the Jacobian (CSR of ones)."""
@@ -257,6 +273,8 @@ class BoundKernel:
         small = (self.nfields, *(2 * g + 2 for g in self.layout.ghost))
         args = (self.p, self.h, *self.coords)
         S, Y, Z = (np.zeros(small) for _ in range(3))
+        if self._advance is not None:
+            self.kernel.module.FILL(S, 0.0, self.p, *self._closures())
         for kind in kinds:
             if kind == "rhs":
                 self._rhs(S, np.zeros((self.nfields, *(2,) * self.grid.dim)), 0.0, *args)
