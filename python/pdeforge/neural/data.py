@@ -140,7 +140,7 @@ def generate_dataset(
         options = dict(solver_options or {})
         options.setdefault("progress", False)
         for i, row in enumerate(table):
-            ds = solve(model_name, grid=grid, t_span=(float(t[0]), float(t[-1])), save_every=float(t[1] - t[0]),
+            ds = solve(model_name, grid=int(cells), t_span=(float(t[0]), float(t[-1])), save_every=float(t[1] - t[0]),
                        params=dict(zip(names, row)), **options)
             if ds.sizes["t"] != t.size:
                 raise PDEForgeError(f"solver run for {dict(zip(names, row))} stopped early ({ds.attrs.get('status')})")

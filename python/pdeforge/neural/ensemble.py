@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -102,6 +103,19 @@ class DeepEnsemble(nn.Module):
         self.register_buffer("t_scale", torch.ones((), dtype=torch.float64))
         self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
         self.to(device)
+
+    def state_dict(self, *args, **kwargs):
+        """The tensors of every member and the input normalisation.
+
+        neuralop's FNO adds a ``_metadata`` dict of its constructor arguments to any state
+        dict it is part of (and warns when several FNOs share one); the ensemble keeps its own
+        configuration instead, so that entry is left out.
+        """
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Attempting to update metadata")
+            state = super().state_dict(*args, **kwargs)
+        state.pop("_metadata", None)
+        return state
 
     @property
     def device(self) -> torch.device:
