@@ -22,6 +22,12 @@ _LAZY = {
     "neumann": ("pdeforge.symbolic.boundary", "neumann"),
     "robin": ("pdeforge.symbolic.boundary", "robin"),
     "errors": ("pdeforge.errors", None),
+    "conservation": ("pdeforge.conservation", None),
+    "conservation_law": ("pdeforge.conservation", "conservation_law"),
+    "constraint": ("pdeforge.conservation", "constraint"),
+    "quadrature_weights": ("pdeforge.conservation", "quadrature_weights"),
+    "discrete_boundary_flux": ("pdeforge.conservation", "discrete_boundary_flux"),
+    "SCHEMES": ("pdeforge.discretize.finite_volume", "SCHEMES"),
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -104,8 +104,9 @@ def cmd_show(args) -> int:
     print("\nparsed equations:")
     for f in system.fields:
         print(f"  d{f}/dt = {system.rhs[f]}".replace(f"({', '.join(system.axes)})", ""))
-    semi = simplify(discretize(system, args.order))
-    print(f"\nsemi-discrete right-hand side (order {args.order}; f_p1_0 is f at offset (+1, 0)):")
+    scheme = args.scheme or model.scheme
+    semi = simplify(discretize(system, args.order, scheme))
+    print(f"\nsemi-discrete right-hand side (order {args.order}, scheme {scheme}; f_p1_0 is f at offset (+1, 0)):")
     for f, expr in zip(system.fields, semi.rhs):
         print(f"  {f}: {sp.sstr(expr)}")
     rep = semi.simplification
@@ -119,7 +120,7 @@ def cmd_show(args) -> int:
     ghost = ", ".join(f"{a}: {g}" for a, g in zip(system.axes, semi.ghost))
     print(f"ghost layers per axis: {ghost}")
     if args.code:
-        kernel = compile_system(system, target=args.code, order=args.order)
+        kernel = compile_system(system, target=args.code, order=args.order, scheme=scheme)
         print(f"\n# ---- generated {args.code} kernels ({kernel.path}) ----")
         print(kernel.source)
     return 0
@@ -161,6 +162,7 @@ def cmd_run(args) -> int:
                 save_every=save_every,
                 out=args.out,
                 order=args.order,
+                scheme=args.scheme or defaults["scheme"],
                 stability="error",
                 progress=False if args.quiet else None,
             )
@@ -200,6 +202,7 @@ def cmd_run(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``pdeforge`` command."""
     from .codegen.build import TARGETS
+    from .discretize.finite_volume import SCHEMES
     from .solvers.methods import METHODS
 
     parser = _Parser(prog="pdeforge", description="Symbolic PDE systems to fast solvers.")
@@ -214,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--param", action="append", metavar="NAME=VALUE")
     p.add_argument("--order", type=int, choices=(2, 4), default=2)
     p.add_argument("--code", choices=sorted(TARGETS), help="also print the generated kernel source")
+    p.add_argument("--scheme", choices=list(SCHEMES), help="spatial scheme (default: the model's)")
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("run", help="run a model and write its results")
@@ -225,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", choices=list(METHODS))
     p.add_argument("--backend", choices=sorted(TARGETS), default="numba")
     p.add_argument("--order", type=int, choices=(2, 4), default=2, help="accuracy order of the differences")
+    p.add_argument("--scheme", choices=list(SCHEMES), help="spatial scheme (default: the model's)")
     p.add_argument("--save-every", type=_positive("save-every"), dest="save_every")
     p.add_argument("--out", metavar="FILE.nc")
     p.add_argument("--plot", metavar="FILE.png")

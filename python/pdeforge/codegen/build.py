@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from ..errors import SolverError
+from ..errors import PDEForgeError, SolverError
 from ..symbolic.system import PDESystem
 from . import cache
 from .kernel import Kernel
@@ -36,6 +36,7 @@ def compile_system(
     order: int = 2,
     simplifier: str = "sympy",
     use_cache: bool = True,
+    scheme: str = "fd",
 ) -> Kernel:
     """Generate (or load from the disk cache) the kernels of ``system`` for ``target``.
 
@@ -45,6 +46,8 @@ def compile_system(
         order: accuracy order of the spatial differences, 2 or 4.
         simplifier: "sympy" (default) or "none" (keep the stencils as discretized).
         use_cache: look up and store the generated module in the disk cache.
+        scheme: spatial scheme, "fd" (default) or a finite-volume scheme such as
+            "fv-upwind" (see :mod:`pdeforge.discretize.finite_volume`); part of the cache key.
 
     Returns:
         The :class:`Kernel`; bind it to a grid with :meth:`Kernel.bind`.
@@ -54,15 +57,23 @@ def compile_system(
         raise SolverError(f"simplifier {simplifier!r} is not available (valid: {', '.join(SIMPLIFIERS)})")
     if order not in (2, 4):
         raise SolverError(f"order {order!r}: 2 or 4 are supported")
+    from ..discretize.finite_volume import get_scheme
+
+    try:
+        spec = get_scheme(scheme)
+    except PDEForgeError as exc:
+        raise SolverError(str(exc)) from None
+    if spec.finite_volume and order != 2:
+        raise SolverError(f"scheme {scheme!r} is second order: use order=2 (got {order})")
     t0 = time.perf_counter()
-    key = cache.cache_key("fd", system.structure_key(), target, order, simplifier)
+    key = cache.cache_key(scheme, system.structure_key(), target, order, simplifier)
     module = cache.load(key) if use_cache else None
     hit = module is not None
     if module is None:
         from ..discretize.semidiscrete import discretize
         from .module import kernel_spec
 
-        semi = discretize(system, order)
+        semi = discretize(system, order, scheme)
         if simplifier == "sympy":
             from ..backends.sympy_backend import simplify
 

@@ -47,6 +47,11 @@ class Kernel:
         return self.module.__file__
 
     @property
+    def scheme(self) -> str:
+        """The spatial scheme the kernels were generated with ("fd", "fv-upwind", ...)."""
+        return getattr(self.module, "SCHEME", "fd")
+
+    @property
     def ghost(self) -> tuple[int, ...]:
         return tuple(self.module.GHOST)
 

@@ -86,6 +86,7 @@ def header(spec: KernelSpec, target: str, key: str, imports: Sequence[str]) -> l
         f"PARAMS = {tuple(p.name for p in semi.param_symbols)!r}",
         f"DIM = {semi.dim}",
         f"ORDER = {semi.order}",
+        f"SCHEME = {semi.scheme!r}",
         f"GHOST = {tuple(semi.ghost)!r}",
         f"CLOSURE_POINTS = {semi.closure_points}",
         f"JAC_ENTRIES = {tuple(spec.jac_entries)!r}",

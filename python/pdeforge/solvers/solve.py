@@ -71,6 +71,7 @@ def solve(
     progress: bool | None = None,
     simplifier: str = "sympy",
     seed: int | None = None,
+    scheme: str | None = None,
 ):
     """Solve a PDE system in time and return an ``xarray.Dataset``.
 
@@ -97,6 +98,11 @@ def solve(
         progress: show a progress bar (None: only for runs longer than about two seconds).
         simplifier: "sympy" (default) or "none".
         seed: seed of a model's random initial condition (model names only).
+        scheme: spatial scheme: "fd" (flux-form finite differences) or a finite-volume
+            scheme ("fv-upwind", "fv-upwind-mc", "fv-upwind1", "fv-rusanov"; see
+            :mod:`pdeforge.discretize.finite_volume`). Default: the model's, else "fd".
+            With a finite-volume scheme the default dt of the explicit methods is 0.8 of
+            the scheme's CFL limit.
 
     Returns:
         Dataset with dimension ``t`` plus ``x``, ``y``, ``z``, one variable per field, and
@@ -118,6 +124,7 @@ def solve(
         if method is None:
             method = defaults["method"]
             dt = dt if dt is not None else defaults.get("dt")
+        scheme = scheme if scheme is not None else defaults["scheme"]
         params = None
     if not isinstance(system, PDESystem):
         raise SolverError(f"system: expected a PDESystem or a model name, got {type(system).__name__}")
@@ -143,12 +150,13 @@ def solve(
 
     check_target(backend)
     t_compile = time.perf_counter()
-    kernel = compile_system(system, target=backend, order=order, simplifier=simplifier)
+    scheme = scheme or "fd"
+    kernel = compile_system(system, target=backend, order=order, simplifier=simplifier, scheme=scheme)
     bound = kernel.bind(grid)
     cells0 = initial_state(system, grid, ic)
 
     if m.kind == "fixed":
-        est = explicit_dt_limit(system, grid, cells0, t0, m, order)
+        est = explicit_dt_limit(system, grid, cells0, t0, m, order, scheme=scheme, t_end=t1)
         if dt is None:
             if not math.isfinite(est.dt_max):
                 raise SolverError(
@@ -179,6 +187,7 @@ def solve(
         "backend": backend,
         "method": m.name,
         "order": order,
+        "scheme": scheme,
         "grid": "x".join(map(str, grid.shape)),
         "domain": json.dumps(grid.domain),
         "bcs": json.dumps({f"{f}:{system.axes[a]}": [b.describe() for b in pair] for (f, a), pair in system.bcs.items()}),
