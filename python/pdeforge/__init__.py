@@ -22,6 +22,7 @@ _LAZY = {
     "neumann": ("pdeforge.symbolic.boundary", "neumann"),
     "robin": ("pdeforge.symbolic.boundary", "robin"),
     "errors": ("pdeforge.errors", None),
+    "neural": ("pdeforge.neural", None),
     "conservation": ("pdeforge.conservation", None),
     "conservation_law": ("pdeforge.conservation", "conservation_law"),
     "constraint": ("pdeforge.conservation", "constraint"),

@@ -12,6 +12,15 @@ _LAZY = {
     "probconserv_update": ("pdeforge.neural.probconserv", "probconserv_update"),
     "hardc_update": ("pdeforge.neural.probconserv", "hardc_update"),
     "ProbConservError": ("pdeforge.neural.probconserv", "ProbConservError"),
+    "DeepEnsemble": ("pdeforge.neural.ensemble", "DeepEnsemble"),
+    "ProbabilisticFNO": ("pdeforge.neural.ensemble", "ProbabilisticFNO"),
+    "FieldData": ("pdeforge.neural.data", "FieldData"),
+    "generate_dataset": ("pdeforge.neural.data", "generate_dataset"),
+    "mean_squared_error": ("pdeforge.neural.metrics", "mean_squared_error"),
+    "conservation_error": ("pdeforge.neural.metrics", "conservation_error"),
+    "gaussian_log_likelihood": ("pdeforge.neural.metrics", "gaussian_log_likelihood"),
+    "sample_gaussian": ("pdeforge.neural.metrics", "sample_gaussian"),
+    "front_positions": ("pdeforge.neural.metrics", "front_positions"),
 }
 
 __all__ = list(_LAZY)

@@ -3,10 +3,13 @@
 Each member is a one-dimensional Fourier neural operator (``neuralop.models.FNO``) that maps,
 at one time ``t``, the input functions of ``x``
 
-    [PDE parameters (normalised, constant in x), t (normalised, constant in x), u0(x)]
+    [PDE parameters (normalised, constant in x), t (normalised, constant in x),
+     x (normalised to [0, 1] on the training domain), u0(x)]
 
-plus the FNO's positional embedding of ``x`` to two output functions: the mean of ``u(t, x)``
-and, through a softplus, its variance. Members are trained independently, from different
+to two output functions: the mean of ``u(t, x)`` and, through a softplus, its variance. The
+coordinate channel (rather than neuralop's built-in grid embedding, which assumes points
+``j/n`` and so shifts with the resolution) lets one trained ensemble predict on any grid of
+the domain: train on a coarse grid, evaluate on a fine one. Members are trained independently, from different
 seeds, on the Gaussian negative log-likelihood; their predictions are combined as the equally
 weighted Gaussian mixture (Lakshminarayanan et al., "Simple and scalable predictive
 uncertainty estimation using deep ensembles", 2017):
@@ -39,7 +42,7 @@ class ProbabilisticFNO(nn.Module):
     """One ensemble member: an FNO over ``x`` with a mean and a variance channel.
 
     Args:
-        in_channels: input functions (parameters + time + initial data).
+        in_channels: input functions (parameters, time, coordinate, initial data).
         modes: Fourier modes kept per layer.
         width: hidden channels.
         layers: Fourier layers.
@@ -55,7 +58,7 @@ class ProbabilisticFNO(nn.Module):
         from neuralop.models import FNO
 
         self.fno = FNO(n_modes=(modes,), in_channels=in_channels, out_channels=2, hidden_channels=width,
-                       n_layers=layers, domain_padding=domain_padding or None, positional_embedding="grid")
+                       n_layers=layers, domain_padding=domain_padding or None, positional_embedding=None)
         self.min_variance = float(min_variance)
 
     def forward(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -95,12 +98,14 @@ class DeepEnsemble(nn.Module):
             # reproducible and leaves the caller's random state alone
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(_member_seed(seed, k))
-                members.append(ProbabilisticFNO(n_params + 2, modes, width, layers, min_variance, domain_padding))
+                members.append(ProbabilisticFNO(n_params + 3, modes, width, layers, min_variance, domain_padding))
         self.members = nn.ModuleList(members)
         # input normalisation, fixed by the first fit (kept in the state dict)
         self.register_buffer("param_low", torch.zeros(n_params, dtype=torch.float64))
         self.register_buffer("param_high", torch.ones(n_params, dtype=torch.float64))
         self.register_buffer("t_scale", torch.ones((), dtype=torch.float64))
+        self.register_buffer("x_low", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("x_high", torch.ones((), dtype=torch.float64))
         self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
         self.to(device)
 
@@ -131,39 +136,47 @@ class DeepEnsemble(nn.Module):
         self.param_low.copy_(torch.as_tensor(lo))
         self.param_high.copy_(torch.as_tensor(hi))
         self.t_scale.fill_(float(max(abs(data.t[0]), abs(data.t[-1]), 1e-12)))
+        self.x_low.fill_(float(data.x[0]))
+        self.x_high.fill_(float(data.x[-1]) if data.x[-1] > data.x[0] else float(data.x[0]) + 1.0)
         self.fitted.fill_(True)
 
-    def inputs(self, params, t, u0) -> torch.Tensor:
-        """Input functions for every (parameter set, time): a tensor (N*T, P + 2, X).
+    def inputs(self, params, t, x, u0) -> torch.Tensor:
+        """Input functions for every (parameter set, time): a tensor (N*T, P + 3, X).
 
         Args:
             params: (N, P) parameter values.
             t: (T,) times.
-            u0: (N, X) initial data.
+            x: (X,) points (any grid of the domain).
+            u0: (N, X) initial data on ``x``.
         """
         params = torch.as_tensor(np.asarray(params, dtype=float), device=self.device)
         if params.dim() != 2 or params.shape[1] != self.config["n_params"]:
             raise PDEForgeError(f"params: expected shape (N, {self.config['n_params']}), got {tuple(params.shape)}")
         t = torch.as_tensor(np.asarray(t, dtype=float), device=self.device)
+        x = torch.as_tensor(np.asarray(x, dtype=float), device=self.device)
         u0 = torch.as_tensor(np.asarray(u0, dtype=float), device=self.device)
-        N, T, X = params.shape[0], t.shape[0], u0.shape[-1]
+        N, T, X = params.shape[0], t.shape[0], x.shape[0]
+        if u0.shape != (N, X):
+            raise PDEForgeError(f"u0: expected shape ({N}, {X}) (parameter sets, points), got {tuple(u0.shape)}")
         p = (params - self.param_low) / (self.param_high - self.param_low)
         channels = [
             p[:, None, :, None].expand(N, T, p.shape[1], X),
             (t / self.t_scale)[None, :, None, None].expand(N, T, 1, X),
+            ((x - self.x_low) / (self.x_high - self.x_low))[None, None, None, :].expand(N, T, 1, X),
             u0[:, None, None, :].expand(N, T, 1, X),
         ]
         return torch.cat(channels, dim=2).reshape(N * T, -1, X).float()
 
     # ----------------------------------------------------------------------------- predict
     @torch.no_grad()
-    def predict(self, params, t, u0, batch_size: int = 512, members: Sequence[int] | None = None):
+    def predict(self, params, t, x, u0, batch_size: int = 512, members: Sequence[int] | None = None):
         """Mean and variance of ``u(t, x)`` for every parameter set and time.
 
         Args:
             params: (N, P) parameter values.
             t: (T,) times.
-            u0: (N, X) initial data on the points where ``u`` is wanted.
+            x: (X,) points where ``u`` is wanted (need not be the training grid).
+            u0: (N, X) initial data on ``x``.
             batch_size: slices per forward pass.
             members: which members to combine (default: all).
 
@@ -172,7 +185,7 @@ class DeepEnsemble(nn.Module):
         """
         if not bool(self.fitted):
             raise PDEForgeError("DeepEnsemble.predict: the ensemble has not been fitted (call fit or load)")
-        x_in = self.inputs(params, t, u0)
+        x_in = self.inputs(params, t, x, u0)
         N, T = np.asarray(params).shape[0], len(t)
         chosen = list(range(len(self.members))) if members is None else list(members)
         first = torch.zeros(x_in.shape[0], x_in.shape[-1], dtype=torch.float64, device=self.device)
@@ -192,12 +205,12 @@ class DeepEnsemble(nn.Module):
 
     def predict_data(self, data: FieldData, **kwargs):
         """:meth:`predict` on the parameters, times and initial data of ``data``."""
-        return self.predict(data.params, data.t, data.u0, **kwargs)
+        return self.predict(data.params, data.t, data.x, data.u0, **kwargs)
 
     # --------------------------------------------------------------------------------- fit
     def fit(self, data: FieldData, epochs: int = 60, batch_size: int = 64, lr: float = 3e-3,
-            weight_decay: float = 1e-5, checkpoint: str | os.PathLike | None = None, resume: bool = True,
-            progress: bool = True) -> dict:
+            weight_decay: float = 1e-5, beta: float = 0.0, checkpoint: str | os.PathLike | None = None,
+            resume: bool = True, progress: bool = True) -> dict:
         """Train every member on ``data`` with the Gaussian negative log-likelihood.
 
         Each member runs ``epochs`` passes over the (parameter set, time) slices in an order
@@ -209,6 +222,11 @@ class DeepEnsemble(nn.Module):
             batch_size: slices per step.
             lr: peak learning rate of Adam.
             weight_decay: Adam's L2 penalty.
+            beta: 0 (default) trains on the plain Gaussian negative log-likelihood; ``beta > 0``
+                weights each point's term by its (gradient-free) predicted variance to the
+                power ``beta`` (the beta-NLL of Seitzer et al., ICLR 2022), which keeps points
+                with a large predicted variance from being ignored by the mean; 1 gives the
+                mean the gradient of the squared error.
             checkpoint: file written after every epoch (weights, optimiser, scheduler and
                 shuffling states, loss history); with ``resume`` an existing file is loaded
                 and training continues where it stopped.
@@ -224,18 +242,19 @@ class DeepEnsemble(nn.Module):
             raise PDEForgeError(f"fit: epochs and batch_size must be >= 1, got {epochs}, {batch_size}")
         if not np.all(np.isfinite(data.u)):
             raise PDEForgeError("fit: the training solutions contain non-finite values")
+        fit_setting = dict(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, beta=beta,
+                           n=len(data))
         state = None
         if checkpoint is not None and resume and os.path.exists(checkpoint):
-            state = torch.load(checkpoint, map_location=self.device, weights_only=False)
-            if state["config"] != self.config or state["fit"] != dict(epochs=epochs, batch_size=batch_size, lr=lr,
-                                                                      weight_decay=weight_decay, n=len(data)):
+            state = torch.load(checkpoint, map_location=self.device, weights_only=True)
+            if state["config"] != self.config or state["fit"] != fit_setting:
                 raise PDEForgeError(
                     f"checkpoint {os.fspath(checkpoint)!r} was written by a different ensemble or training "
                     "setting; pass resume=False to start over"
                 )
             self.load_state_dict(state["model"])
         self._set_normalisation(data)
-        x_all = self.inputs(data.params, data.t, data.u0)
+        x_all = self.inputs(data.params, data.t, data.x, data.u0)
         y_all = torch.as_tensor(data.u.reshape(-1, data.u.shape[-1]), dtype=torch.float32, device=self.device)
         n = x_all.shape[0]
         steps_per_epoch = math.ceil(n / batch_size)
@@ -263,7 +282,8 @@ class DeepEnsemble(nn.Module):
                 for s in range(0, n, batch_size):
                     idx = order[s:s + batch_size]
                     mean, var = member(x_all[idx])
-                    loss = nn.functional.gaussian_nll_loss(mean, y_all[idx], var, full=True)
+                    nll = 0.5 * (torch.log(2 * math.pi * var) + (y_all[idx] - mean) ** 2 / var)
+                    loss = (nll * var.detach() ** beta).mean() if beta else nll.mean()
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()
@@ -275,8 +295,7 @@ class DeepEnsemble(nn.Module):
                 if checkpoint is not None:
                     done = epoch + 1 == epochs
                     self._write_checkpoint(checkpoint, k + 1 if done else k, 0 if done else epoch + 1, opt, sched,
-                                           gen, history, dict(epochs=epochs, batch_size=batch_size, lr=lr,
-                                                              weight_decay=weight_decay, n=len(data)))
+                                           gen, history, fit_setting)
             state = None
         bar.close()
         self.eval()
@@ -297,7 +316,7 @@ class DeepEnsemble(nn.Module):
     @classmethod
     def load(cls, path: str | os.PathLike, device="cpu") -> DeepEnsemble:
         """An ensemble from a file written by :meth:`save` or by :meth:`fit`'s checkpoints."""
-        state = torch.load(path, map_location=device, weights_only=False)
+        state = torch.load(path, map_location=device, weights_only=True)
         model = cls(**state["config"], device=device)
         model.load_state_dict(state["model"])
         return model
