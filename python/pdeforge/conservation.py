@@ -39,7 +39,6 @@ Quadrature rules, per axis (the weights of a multi-dimensional grid are their pr
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 

@@ -50,41 +50,39 @@ class StabilityEstimate:
 
 
 def _coefficients(system: PDESystem, f: str, rhs: sp.Expr | None = None):
-    """(diffusion, advection, reaction, derivative symbols) of equation ``f``.
-
-    The last item maps (field, axis) of each first and second derivative to the symbol
-    that replaces it (names ``_d1_...``/``_d2_...``); the coefficients may contain them.
+    """Diffusion, advection and reaction coefficients of equation ``f``.
 
     ``rhs`` replaces the equation's right-hand side (the part a scheme does not upwind).
+    Coefficients of piecewise expressions are differentiated branch by branch
+    (:func:`pdeforge.symbolic.calculus.piecewise_diff`).
+
+    Returns ``(diffusion, advection, reaction, derivative_symbols)``: the first two map
+    ``(field, axis)`` to the coefficient of the second / first derivative, ``reaction`` is the
+    derivative with respect to the field itself, and ``derivative_symbols`` maps each symbol
+    standing for a derivative to ``(field, {axis: order})`` so it can be evaluated numerically.
     """
     expr = sp.sympify(system.rhs[f] if rhs is None else rhs).doit()
-    subs, d1, d2 = {}, {}, {}
+    subs, d1, d2, derivs = {}, {}, {}, {}
     for der in sorted(expr.atoms(sp.Derivative), key=sp.default_sort_key):
         g = field_of(der.expr)
         if g is None:
             continue
-        counts = dict(der.variable_count)
-        total = sum(counts.values())
-        if total == 1:
-            (var,) = counts
-            sym = sp.Symbol(f"_d1_{g}_{var}")
-            d1[(g, system.coords.index(var))] = sym
-        elif total == 2 and len(counts) == 1:
-            (var,) = counts
-            sym = sp.Symbol(f"_d2_{g}_{var}")
-            d2[(g, system.coords.index(var))] = sym
-        else:
-            sym = sp.Symbol(f"_dn_{g}_{len(subs)}")
+        counts = {system.coords.index(v): int(n) for v, n in der.variable_count}
+        sym = sp.Symbol(f"_d_{g}_{len(subs)}")
+        if counts and sum(counts.values()) == 1:
+            d1[(g, next(iter(counts)))] = sym
+        elif len(counts) == 1 and sum(counts.values()) == 2:
+            d2[(g, next(iter(counts)))] = sym
         subs[der] = sym
+        derivs[sym] = (g, counts)
     expr = expr.xreplace(subs)
     center = sp.Symbol(f"_u_{f}")
     expr = expr.xreplace({system.field_functions[f]: center})
-    diffusion = {key: piecewise_diff(expr, s) for key, s in d2.items()}
-    advection = {key: piecewise_diff(expr, s) for key, s in d1.items()}
-    reaction = piecewise_diff(expr, center).xreplace({center: system.field_functions[f]})
-    diffusion = {k: v.xreplace({center: system.field_functions[f]}) for k, v in diffusion.items()}
-    advection = {k: v.xreplace({center: system.field_functions[f]}) for k, v in advection.items()}
-    return diffusion, advection, reaction, [*d1.items(), *d2.items()]
+    back = {center: system.field_functions[f]}
+    diffusion = {key: piecewise_diff(expr, s).xreplace(back) for key, s in d2.items()}
+    advection = {key: piecewise_diff(expr, s).xreplace(back) for key, s in d1.items()}
+    reaction = piecewise_diff(expr, center).xreplace(back)
+    return diffusion, advection, reaction, derivs
 
 
 def explicit_dt_limit(
@@ -134,6 +132,17 @@ def explicit_dt_limit(
     base.update({system.param_symbols[p]: v for p, v in params.items()})
     states = [(np.asarray(cells, dtype=float), t, True)] + _boundary_states(system, grid, cells, t, t_end, params)
 
+    def derivative(state: np.ndarray, g: str, counts: dict, with_gradients: bool) -> np.ndarray:
+        # one-sided at the edges; only magnitudes of coefficients matter here. Boundary
+        # states are uniform: their derivatives are zero.
+        arr = state[system.fields.index(g)]
+        if not with_gradients:
+            return np.zeros_like(arr)
+        for a, n in counts.items():
+            for _ in range(n):
+                arr = np.gradient(arr, h[a], axis=a) if arr.shape[a] > 1 else 0 * arr
+        return arr
+
     def evaluate(expr, values, extra):
         if expr == 0:
             return np.zeros(grid.shape)
@@ -145,7 +154,7 @@ def explicit_dt_limit(
     lam_r_max, lam_i_max, speed_max, worst, dt_best = 0.0, 0.0, 0.0, None, np.inf
     for f in system.fields:
         fluxes, rest = split_advective(system, f) if spec.finite_volume else ([0] * system.dim, system.rhs[f])
-        diffusion, advection, reaction, d1 = _coefficients(system, f, rest)
+        diffusion, advection, reaction, derivs = _coefficients(system, f, rest)
         speeds = [
             piecewise_diff(F.xreplace({system.field_functions[f]: _U}), _U).xreplace({_U: system.field_functions[f]})
             for F in fluxes if F != 0
@@ -156,13 +165,7 @@ def explicit_dt_limit(
             values = dict(base)
             values.update({system.field_functions[g]: state[i] for i, g in enumerate(system.fields)})
             values[system.t] = ts
-            extra = {}
-            for (g, a), sym in d1:
-                i = system.fields.index(g)
-                grad = np.gradient(state[i], h[a], axis=a) if with_gradients and state[i].shape[a] > 1 else 0 * state[i]
-                if sym.name.startswith("_d2"):
-                    grad = np.gradient(grad, h[a], axis=a) if with_gradients and state[i].shape[a] > 1 else grad
-                extra[sym] = grad
+            extra = {sym: derivative(state, g, counts, with_gradients) for sym, (g, counts) in derivs.items()}
             lam_r = np.zeros(grid.shape)
             lam_i = np.zeros(grid.shape)
             lam_f = np.zeros(grid.shape)
