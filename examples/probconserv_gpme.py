@@ -174,15 +174,18 @@ def plot_profiles(name, data, args, path):
 
     x, t, truth = data["x"], data["t"], data["truth"]
     j = int(round(args.plot_time * (len(t) - 1)))
-    methods = [m for m in ("base", "ProbConserv", "HardC") if m in data["results"]]
+    methods = [m for m in ("base", "ProbConserv", "HardC", "ProbConserv+nonneg") if m in data["results"]]
     fig, axes = plt.subplots(1, len(data["test_values"]), figsize=(4.2 * len(data["test_values"]), 3.4), squeeze=False)
-    colors = {"base": "tab:blue", "ProbConserv": "tab:red", "HardC": "tab:green"}
+    colors = {"base": "tab:blue", "ProbConserv": "tab:red", "HardC": "tab:green", "ProbConserv+nonneg": "tab:purple"}
     for i, p in enumerate(data["test_values"]):
         ax = axes[0, i]
         ax.plot(x, truth[i, j], "k-", lw=1.5, label="exact")
         for meth in methods:
             m, v, _ = data["results"][meth]
             sd = np.sqrt(np.maximum(v[i, j], 0.0))
+            if meth == "ProbConserv+nonneg":  # same band as ProbConserv: only the mean differs
+                ax.plot(x, m[i, j], color=colors[meth], lw=1, ls="--", label=meth)
+                continue
             ax.plot(x, m[i, j], color=colors[meth], lw=1, label=meth)
             ax.fill_between(x, m[i, j] - 2 * sd, m[i, j] + 2 * sd, color=colors[meth], alpha=0.15)
         ax.set_title(f"{name}, {data['pname']} = {p:g}, t = {t[j]:.3g}")
@@ -226,14 +229,17 @@ def plot_fronts(fronts, path):
 
     fig, axes = plt.subplots(1, len(fronts), figsize=(4.2 * len(fronts), 3.2), squeeze=False)
     for ax, f in zip(axes[0], fronts):
-        lo = min(f["base"].min(), f["probconserv"].min(), f["exact"]) - 0.02
-        hi = max(f["base"].max(), f["probconserv"].max(), f["exact"]) + 0.02
-        bins = np.linspace(lo, hi, 40)
+        both = np.concatenate([f["base"], f["probconserv"]])
+        lo, hi = np.quantile(both, [0.002, 0.998])
+        pad = 0.1 * (hi - lo) + 1e-3
+        lo, hi = min(lo, f["exact"]) - pad, max(hi, f["exact"]) + pad
+        bins = np.linspace(lo, hi, 50)
         ax.hist(f["base"], bins=bins, alpha=0.5, color="tab:blue", label="base (diagonal)")
         ax.hist(f["probconserv"], bins=bins, alpha=0.5, color="tab:red", label="ProbConserv (full S~)")
         ax.axvline(f["exact"], color="k", lw=1.5, label="exact front")
         ax.set_title(f"Stefan p* = {f['p_star']:g}, t = {f['t']:.3g}")
         ax.set_xlabel("front position x")
+        ax.xaxis.set_major_locator(plt.MaxNLocator(5))
     axes[0, 0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -97,12 +97,8 @@ PIVOT_RTOL = 1e-12
 def _regular(L, info, magnitude) -> bool:
     if not bool((info == 0).all()):
         return False
-    pivots = torch_diag(L) ** 2
+    pivots = _torch().diagonal(L, dim1=-2, dim2=-1) ** 2
     return bool((pivots > PIVOT_RTOL * magnitude).all())
-
-
-def torch_diag(A):
-    return _torch().diagonal(A, dim1=-2, dim2=-1)
 
 
 def _factor(A, magnitude, jitter: float | None, what: str):
