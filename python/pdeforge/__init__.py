@@ -23,6 +23,7 @@ _LAZY = {
     "robin": ("pdeforge.symbolic.boundary", "robin"),
     "errors": ("pdeforge.errors", None),
     "export_julia": ("pdeforge.export", "export_julia"),
+    "neural": ("pdeforge.neural", None),
     "conservation": ("pdeforge.conservation", None),
     "conservation_law": ("pdeforge.conservation", "conservation_law"),
     "constraint": ("pdeforge.conservation", "constraint"),

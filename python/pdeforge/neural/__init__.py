@@ -1,0 +1,39 @@
+"""Neural pieces of pdeforge (PyTorch): ProbConserv and probabilistic neural operators.
+
+PyTorch is imported only when one of these names is first used, so ``import pdeforge.neural``
+stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_LAZY = {
+    "probconserv_update": ("pdeforge.neural.probconserv", "probconserv_update"),
+    "hardc_update": ("pdeforge.neural.probconserv", "hardc_update"),
+    "ProbConservError": ("pdeforge.neural.probconserv", "ProbConservError"),
+    "DeepEnsemble": ("pdeforge.neural.ensemble", "DeepEnsemble"),
+    "ProbabilisticFNO": ("pdeforge.neural.ensemble", "ProbabilisticFNO"),
+    "FieldData": ("pdeforge.neural.data", "FieldData"),
+    "generate_dataset": ("pdeforge.neural.data", "generate_dataset"),
+    "mean_squared_error": ("pdeforge.neural.metrics", "mean_squared_error"),
+    "conservation_error": ("pdeforge.neural.metrics", "conservation_error"),
+    "gaussian_log_likelihood": ("pdeforge.neural.metrics", "gaussian_log_likelihood"),
+    "sample_gaussian": ("pdeforge.neural.metrics", "sample_gaussian"),
+    "front_positions": ("pdeforge.neural.metrics", "front_positions"),
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        module_name, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module_name), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'pdeforge.neural' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)
