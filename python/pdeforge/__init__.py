@@ -22,6 +22,9 @@ _LAZY = {
     "neumann": ("pdeforge.symbolic.boundary", "neumann"),
     "robin": ("pdeforge.symbolic.boundary", "robin"),
     "errors": ("pdeforge.errors", None),
+    "sweep": ("pdeforge.ensembles.runner", "sweep"),
+    "open_sweep": ("pdeforge.ensembles.store", "open_sweep"),
+    "SweepDataset": ("pdeforge.ensembles.torch_data", "SweepDataset"),
 }
 
 __all__ = ["__version__", *_LAZY]
