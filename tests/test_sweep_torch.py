@@ -40,6 +40,10 @@ def test_trajectory_items_equal_the_store(store):
     assert float(item["params"][0]) == pytest.approx(0.01)
     np.testing.assert_allclose(item["t"].numpy(), [0, 0.05, 0.1, 0.15, 0.2], atol=1e-7)
     np.testing.assert_array_equal(data.coordinates["x"], ds.x.values)
+    arrays = data.arrays()
+    assert arrays["fields"].shape == (5, 5, 2, 8, 8) and arrays["params"].shape == (5, 1)
+    np.testing.assert_array_equal(arrays["fields"][4, :, 0], ds.u.isel(member=5).values)
+    np.testing.assert_array_equal(arrays["seed"], [0, 1, 2, 0, 2])
 
 
 def test_pairs_are_frames_lag_apart_and_batch(store):

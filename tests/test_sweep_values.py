@@ -97,3 +97,10 @@ def test_cli_bad_input_exits_2_with_one_line(argv, fragment, capsys):
     assert main(["sweep", "gray-scott", *argv]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and fragment in err and "Traceback" not in err
+
+
+def test_store_variable_names_cannot_be_swept():
+    from pdeforge.ensembles.plan import RESERVED_NAMES
+    from pdeforge.ensembles.store import RECORDS
+
+    assert set(RECORDS) | {"status", "error", "worker", "member", "seed", "t"} <= RESERVED_NAMES

@@ -97,7 +97,7 @@ def run_member(token: str | MemberCommon, index: int, params: Mapping[str, float
     Returns:
         dict with ``index``, ``status`` (a ``STATUS_*`` code), ``error`` (message or ""),
         ``fields`` (array ``(times, fields, *grid)`` with NaN after a blow-up, or None),
-        ``t_reached``, ``steps``, ``dt``, ``wall_time_s``, ``compile_time_s``,
+        ``t_reached``, ``steps``, ``dt``, ``wall_time_s``, ``compile_time_s``, ``task_time_s``,
         ``kernel_cache_hit``, ``kernels_loaded``, ``kernels_compiled`` (Numba kernels this worker
         process loaded from the disk cache / compiled itself so far) and ``worker``.
     """
@@ -133,7 +133,7 @@ def run_member(token: str | MemberCommon, index: int, params: Mapping[str, float
     except Exception as exc:  # the member's failure is its result; the sweep goes on
         record.update(status=STATUS_FAILED, error=f"{type(exc).__name__}: {' '.join(str(exc).split())}", fields=None)
     record["kernels_loaded"], record["kernels_compiled"] = kernel_compile_counts()
-    record["elapsed_s"] = time.perf_counter() - started
+    record["task_time_s"] = time.perf_counter() - started
     return record
 
 

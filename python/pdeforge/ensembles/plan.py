@@ -22,7 +22,7 @@ from .values import SweepSpecError, check_seeds, normalize_params
 #: names the store uses itself; a swept parameter may not take one of them
 RESERVED_NAMES = frozenset(
     {"member", "seed", "t", "x", "y", "z", "status", "error", "t_reached", "steps", "dt", "wall_time_s",
-     "compile_time_s", "kernel_cache_hit", "kernels_loaded", "kernels_compiled", "worker", "run"}
+     "compile_time_s", "task_time_s", "kernel_cache_hit", "kernels_loaded", "kernels_compiled", "worker", "run", "written_at"}
 )
 DTYPES = ("float64", "float32")
 

@@ -8,8 +8,8 @@ Layout (opens with ``xarray.open_zarr``)::
     data    one variable per field (member, t, x, ...); NaN where not (yet) computed
             status (member) int8   0 pending, 1 completed, 2 blew_up, 3 failed
             error  (member) str    the failure or blow-up message ("" when completed)
-            t_reached, steps, dt, wall_time_s, compile_time_s, kernel_cache_hit,
-            kernels_loaded, kernels_compiled, worker, run (member): what each member's solve reported
+            t_reached, steps, dt, wall_time_s, compile_time_s, task_time_s, kernel_cache_hit,
+            kernels_loaded, kernels_compiled, worker, run, written_at (member): what each member's solve reported
 
 Why this is safe with many workers and loss-free on interruption:
 
@@ -32,6 +32,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import warnings
 from pathlib import Path
 
@@ -51,10 +52,12 @@ RECORDS = {
     "dt": ("f8", np.nan, "time step (fixed-step methods)"),
     "wall_time_s": ("f8", np.nan, "seconds of time stepping"),
     "compile_time_s": ("f8", np.nan, "seconds spent compiling or loading kernels in the member's solve"),
+    "task_time_s": ("f8", np.nan, "seconds the member's whole task took on its worker"),
     "kernel_cache_hit": ("i1", 0, "1 if the generated kernel module came from the disk cache"),
     "kernels_loaded": ("i4", 0, "Numba kernels the worker process had loaded from the disk cache so far"),
     "kernels_compiled": ("i4", 0, "Numba kernels the worker process had compiled itself (0: all loaded from cache)"),
     "run": ("i2", 0, "which invocation of the sweep computed the member (1, 2, ...)"),
+    "written_at": ("f8", np.nan, "when the client wrote the member (seconds since 1970-01-01 UTC)"),
 }
 
 
@@ -199,6 +202,8 @@ class SweepStore:
         self.path = Path(path)
         self.group = zarr.open_group(str(self.path), mode="r+")
         self.fields = json.loads(self.group.attrs["fields"])
+        # array handles opened once: opening one reads its metadata from disk
+        self.arrays = {name: self.group[name] for name in (*self.fields, *RECORDS, "status", "error", "worker")}
 
     def status(self) -> np.ndarray:
         """Status code of every member (``STATUS_*``)."""
@@ -224,7 +229,7 @@ class SweepStore:
     def write(self, record: dict, run: int) -> None:
         """Write one member's record; its status goes last (the completion record)."""
         i = record["index"]
-        g = self.group
+        g = self.arrays
         fields = record.get("fields")
         for k, f in enumerate(self.fields):
             if fields is not None:
@@ -232,12 +237,13 @@ class SweepStore:
             elif record["status"] == STATUS_FAILED:
                 g[f][i] = np.full(g[f].shape[1:], np.nan, dtype=g[f].dtype)  # a retry that failed clears stale data
         for name in RECORDS:
-            if name == "run":
+            if name in ("run", "written_at"):
                 continue
             g[name][i] = record.get(name, RECORDS[name][1])
         g["error"][i] = record.get("error", "")
         g["worker"][i] = record.get("worker", "")
         g["run"][i] = run
+        g["written_at"][i] = time.time()
         g["status"][i] = record["status"]
 
 

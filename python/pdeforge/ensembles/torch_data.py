@@ -157,6 +157,17 @@ class SweepDataset(torch.utils.data.Dataset):
         state["_group"] = None
         return state
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The selected members as NumPy arrays, for code that wants whole arrays, not items.
+
+        Returns:
+            dict with ``fields`` ``(N, T, C, *grid)``, ``params`` ``(N, P)``, ``member`` and
+            ``seed`` ``(N,)``, ``t`` ``(T,)`` and one entry per spatial coordinate.
+        """
+        data = self._cache if self._cache is not None else self._read_all()
+        return {"fields": data, "params": self._params.copy(), "member": self.members.copy(),
+                "seed": self._seeds.copy(), "t": self.times.copy(), **{a: x.copy() for a, x in self.coordinates.items()}}
+
     # ------------------------------------------------------------------------------------
     def _tensor(self, array) -> torch.Tensor:
         return torch.as_tensor(np.asarray(array), dtype=self.dtype).to(self.device)
@@ -177,5 +188,6 @@ class SweepDataset(torch.utils.data.Dataset):
         return np.stack([np.asarray(g[f][m])[self.frame_index] for f in self.fields], axis=1)
 
     def _read_all(self) -> np.ndarray:
-        return np.stack([self._member(p) for p in range(len(self.members))]) if len(self.members) else \
-            np.zeros((0, len(self.frame_index), len(self.fields)))
+        if not len(self.members):
+            return np.zeros((0, len(self.frame_index), len(self.fields), *(len(x) for x in self.coordinates.values())))
+        return np.stack([self._member(p) for p in range(len(self.members))])
