@@ -104,8 +104,9 @@ def cmd_show(args) -> int:
     print("\nparsed equations:")
     for f in system.fields:
         print(f"  d{f}/dt = {system.rhs[f]}".replace(f"({', '.join(system.axes)})", ""))
-    semi = simplify(discretize(system, args.order))
-    print(f"\nsemi-discrete right-hand side (order {args.order}; f_p1_0 is f at offset (+1, 0)):")
+    scheme = args.scheme or model.scheme
+    semi = simplify(discretize(system, args.order, scheme))
+    print(f"\nsemi-discrete right-hand side (order {args.order}, scheme {scheme}; f_p1_0 is f at offset (+1, 0)):")
     for f, expr in zip(system.fields, semi.rhs):
         print(f"  {f}: {sp.sstr(expr)}")
     rep = semi.simplification
@@ -119,7 +120,7 @@ def cmd_show(args) -> int:
     ghost = ", ".join(f"{a}: {g}" for a, g in zip(system.axes, semi.ghost))
     print(f"ghost layers per axis: {ghost}")
     if args.code:
-        kernel = compile_system(system, target=args.code, order=args.order)
+        kernel = compile_system(system, target=args.code, order=args.order, scheme=scheme)
         print(f"\n# ---- generated {args.code} kernels ({kernel.path}) ----")
         print(kernel.source)
     return 0
@@ -142,7 +143,8 @@ def cmd_run(args) -> int:
     if args.plot:
         check_plot_path(args.plot)
     method = args.method or defaults["method"]
-    dt = args.dt if args.dt is not None else (defaults["dt"] if args.method in (None, defaults["method"]) else None)
+    # a model's preferred step is an upper bound; solve() lowers it to the stability limit
+    dt_max = defaults["dt"] if args.dt is None and args.method in (None, defaults["method"]) else None
     t_end = args.t_end if args.t_end is not None else defaults["t_end"]
     save_every = args.save_every if args.save_every is not None else defaults["save_every"]
     if save_every is not None and save_every > t_end:
@@ -154,15 +156,18 @@ def cmd_run(args) -> int:
                 system,
                 grid=defaults["grid"],
                 t_span=(0.0, t_end),
-                ic=defaults["ic"],
+                ic=defaults.pop("ic"),
                 method=method,
-                dt=dt,
+                dt=args.dt,
+                dt_max=dt_max,
                 backend=args.backend,
                 save_every=save_every,
                 out=args.out,
                 order=args.order,
+                scheme=args.scheme or defaults["scheme"],
                 stability="error",
                 progress=False if args.quiet else None,
+                in_memory=args.out is None,
             )
         except RunInterrupted as exc:
             where = f"; saved to {args.out}" if args.out else ""
@@ -200,6 +205,7 @@ def cmd_run(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``pdeforge`` command."""
     from .codegen.build import TARGETS
+    from .discretize.finite_volume import SCHEMES
     from .solvers.methods import METHODS
 
     parser = _Parser(prog="pdeforge", description="Symbolic PDE systems to fast solvers.")
@@ -214,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--param", action="append", metavar="NAME=VALUE")
     p.add_argument("--order", type=int, choices=(2, 4), default=2)
     p.add_argument("--code", choices=sorted(TARGETS), help="also print the generated kernel source")
+    p.add_argument("--scheme", choices=list(SCHEMES), help="spatial scheme (default: the model's)")
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("run", help="run a model and write its results")
@@ -225,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", choices=list(METHODS))
     p.add_argument("--backend", choices=sorted(TARGETS), default="numba")
     p.add_argument("--order", type=int, choices=(2, 4), default=2, help="accuracy order of the differences")
+    p.add_argument("--scheme", choices=list(SCHEMES), help="spatial scheme (default: the model's)")
     p.add_argument("--save-every", type=_positive("save-every"), dest="save_every")
     p.add_argument("--out", metavar="FILE.nc")
     p.add_argument("--plot", metavar="FILE.png")
@@ -241,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: modules with an ``add_commands(subparsers)`` function that adds more subcommands
 #: (each subcommand's ``func(args) -> int`` is called with the parsed arguments)
-COMMAND_MODULES: tuple[str, ...] = ("pdeforge.ensembles.cli",)
+COMMAND_MODULES: tuple[str, ...] = ("pdeforge.export.cli", "pdeforge.ensembles.cli")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -28,9 +28,15 @@ def point_ops(expr: sp.Expr, invariants: set[sp.Symbol]) -> int:
     return lower([expr], invariants).point_ops()
 
 
+#: Branch functions that products do not distribute over: expanding around them only
+#: multiplies terms (a MUSCL flux's squares of limited slopes grow tenfold) and costs seconds.
+BRANCHES = (sp.Abs, sp.sign, sp.Piecewise, sp.Heaviside, sp.Min, sp.Max)
+
+
 def _candidates(expr: sp.Expr, stencil: list[sp.Symbol]):
     yield expr
-    if sp.count_ops(expr) > EXPAND_LIMIT:
+    if sp.count_ops(expr) > EXPAND_LIMIT or expr.has(*BRANCHES):
+        yield sp.factor_terms(expr)
         return
     expanded = sp.expand(expr)
     yield expanded

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from ..errors import SolverError
+from ..errors import PDEForgeError, SolverError
 from ..symbolic.system import PDESystem
 from . import cache
 from .kernel import Kernel
@@ -14,8 +14,9 @@ from .kernel import Kernel
 TARGETS: dict[str, str] = {
     "numpy": "pdeforge.codegen.numpy_target",
     "numba": "pdeforge.codegen.numba_target",
+    "julia": "pdeforge.codegen.julia_target",
 }
-SIMPLIFIERS = ("sympy", "none")
+SIMPLIFIERS = ("sympy", "julia", "none")
 
 
 def _generator(target: str) -> Callable:
@@ -36,15 +37,19 @@ def compile_system(
     order: int = 2,
     simplifier: str = "sympy",
     use_cache: bool = True,
+    scheme: str = "fd",
 ) -> Kernel:
     """Generate (or load from the disk cache) the kernels of ``system`` for ``target``.
 
     Args:
         system: the PDE system.
-        target: "numba" (default) or "numpy".
+        target: "numba" (default), "numpy" or "julia" (Symbolics.jl build_function kernels).
         order: accuracy order of the spatial differences, 2 or 4.
-        simplifier: "sympy" (default) or "none" (keep the stencils as discretized).
+        simplifier: "sympy" (default), "julia" (Symbolics.jl simplify) or "none" (keep the
+            stencils as discretized).
         use_cache: look up and store the generated module in the disk cache.
+        scheme: spatial scheme, "fd" (default) or a finite-volume scheme such as
+            "fv-upwind" (see :mod:`pdeforge.discretize.finite_volume`); part of the cache key.
 
     Returns:
         The :class:`Kernel`; bind it to a grid with :meth:`Kernel.bind`.
@@ -54,23 +59,49 @@ def compile_system(
         raise SolverError(f"simplifier {simplifier!r} is not available (valid: {', '.join(SIMPLIFIERS)})")
     if order not in (2, 4):
         raise SolverError(f"order {order!r}: 2 or 4 are supported")
+    _check_available(target, simplifier)
+    from ..discretize.finite_volume import get_scheme
+
+    try:
+        spec = get_scheme(scheme)
+    except PDEForgeError as exc:
+        raise SolverError(str(exc)) from None
+    if spec.finite_volume and order != 2:
+        raise SolverError(f"scheme {scheme!r} is second order: use order=2 (got {order})")
     t0 = time.perf_counter()
-    key = cache.cache_key("fd", system.structure_key(), target, order, simplifier)
+    key = cache.cache_key(scheme, system.structure_key(), target, order, simplifier)
     module = cache.load(key) if use_cache else None
     hit = module is not None
     if module is None:
         from ..discretize.semidiscrete import discretize
         from .module import kernel_spec
 
-        semi = discretize(system, order)
+        semi = discretize(system, order, scheme)
         if simplifier == "sympy":
             from ..backends.sympy_backend import simplify
 
             semi = simplify(semi)
+        elif simplifier == "julia":
+            from ..backends.julia_backend import simplify as julia_simplify
+
+            semi = julia_simplify(semi)
         spec = kernel_spec(semi)
         source = _generator(target)(spec, key)
         module = cache.store(key, source) if use_cache else _load_uncached(key, source)
     return Kernel(system, target, module, key, hit, time.perf_counter() - t0)
+
+
+def _check_available(target: str, simplifier: str) -> None:
+    """Fail before any symbolic work when a target or simplifier needs something absent (Julia)."""
+    import importlib
+
+    check = getattr(importlib.import_module(TARGETS[target]), "check_available", None)
+    if check is not None:
+        check()
+    if simplifier == "julia":
+        from ..backends.julia_env import find_julia
+
+        find_julia()
 
 
 def _load_uncached(key: str, source: str):

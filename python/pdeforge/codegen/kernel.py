@@ -5,15 +5,19 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sps
 
 from ..discretize.grid import UniformGrid
 from ..discretize.padding import GhostLayout
-from ..discretize.sparsity import JacobianAssembler
 from ..errors import SolverError
 from ..symbolic.system import PDESystem
+
+if TYPE_CHECKING:  # scipy.sparse is imported only when a Jacobian is asked for
+    import scipy.sparse as sps
+
+    from ..discretize.sparsity import JacobianAssembler
 
 
 class Kernel:
@@ -45,6 +49,11 @@ class Kernel:
     @property
     def path(self) -> str:
         return self.module.__file__
+
+    @property
+    def scheme(self) -> str:
+        """The spatial scheme the kernels were generated with ("fd", "fv-upwind", ...)."""
+        return getattr(self.module, "SCHEME", "fd")
 
     @property
     def ghost(self) -> tuple[int, ...]:
@@ -109,7 +118,9 @@ class BoundKernel:
         self._jac = m.KERNELS.get(("jac", parallel), m.KERNELS[("jac", False)])
         self._stage_axpy = m.KERNELS.get(("stage_axpy", parallel))
         self._stage_two = m.KERNELS.get(("stage_two", parallel))
-        self._assembler: JacobianAssembler | None = None
+        self._advance = getattr(m, "ADVANCE", None)
+        self._closure_arrays: tuple | None = None
+        self._assembler = None
         self._scratch_pad = self.layout.new_padded()
         self._scratch_jac: np.ndarray | None = None
 
@@ -171,14 +182,52 @@ class BoundKernel:
         OUT[I] = Y0[I] + c1 * k
         OUTA[I] = A[I] + c2 * k
 
+    # compiled time stepping -----------------------------------------------------------------
+    @property
+    def has_compiled_stepping(self) -> bool:
+        """Whether the target compiles whole fixed-step loops (Numba does)."""
+        return self._advance is not None
+
+    def _closures(self) -> tuple:
+        if self._closure_arrays is None:
+            m = self.kernel.module
+            dim = self.grid.dim
+            gmax = max(self.layout.ghost)
+            W = np.zeros((self.nfields, dim, 2, gmax, m.CLOSURE_POINTS))
+            B = np.zeros((self.nfields, dim, 2, gmax))
+            for c in self.layout.closures:
+                W[c.field, c.axis, c.side, : c.A.shape[0]] = c.A
+                B[c.field, c.axis, c.side, : c.B.shape[0]] = c.B
+            dom = np.array(self.grid.domain, dtype=float)
+            self._closure_arrays = (W, B, dom, *self.layout.padded_coords)
+        return self._closure_arrays
+
+    def fill_ghosts_compiled(self, U: np.ndarray, t: float) -> None:
+        """The compiled ghost fill (same result as :meth:`fill_ghosts`)."""
+        self.kernel.module.FILL(U, t, self.p, *self._closures())
+
+    def advance_compiled(self, method: str, buffers: list, t0: float, dt: float, n: int) -> None:
+        """Run ``n`` fixed steps of ``method`` in compiled code on the padded ``buffers``.
+
+        ``buffers[0]`` holds the state before and after; the others are work arrays (two for
+        euler, three for ssprk3, five for rk4 in total, as :class:`FixedStepRK` allocates).
+        """
+        fn = self._advance[(method, self.parallel)]
+        swapped = fn(*buffers, float(t0), float(dt), int(n), self.p, self.h, *self.coords, *self._closures())
+        if swapped:
+            k = 2 if method == "rk4" else 1
+            buffers[0], buffers[k] = buffers[k], buffers[0]
+
     # Jacobian ------------------------------------------------------------------------------
     @property
     def assembler(self) -> JacobianAssembler:
         if self._assembler is None:
+            from ..discretize.sparsity import JacobianAssembler
+
             self._assembler = JacobianAssembler(self.layout, [tuple(e) for e in self.kernel.module.JAC_ENTRIES])
         return self._assembler
 
-    def jacobian_padded(self, U: np.ndarray, t: float) -> sps.csr_matrix:
+    def jacobian_padded(self, U: np.ndarray, t: float) -> "sps.csr_matrix":
         """Exact Jacobian d f / d cells at padded state ``U`` (ghosts filled here)."""
         n = len(self.kernel.module.JAC_ENTRIES)
         if self._scratch_jac is None:
@@ -188,28 +237,37 @@ class BoundKernel:
             self._jac(U, self._scratch_jac, t, self.p, self.h, *self.coords)
         return self.assembler.assemble(self._scratch_jac)
 
-    def jacobian(self, t: float, y: np.ndarray) -> sps.csr_matrix:
+    def jacobian(self, t: float, y: np.ndarray) -> "sps.csr_matrix":
         """SciPy-style exact sparse Jacobian (CSR) of :meth:`rhs` at flat state ``y``."""
         U = self.layout.pad(np.asarray(y, dtype=float).reshape(self.cell_shape), self._scratch_pad, t)
         return self.jacobian_padded(U, t)
 
-    def sparsity(self) -> sps.csr_matrix:
+    def sparsity(self) -> "sps.csr_matrix":
         """Sparsity pattern of the Jacobian (CSR of ones)."""
         return self.assembler.pattern()
 
     def warm_up(self, kinds: tuple[str, ...] = ("rhs",)) -> float:
-        """Trigger JIT compilation of the listed kernels on scratch arrays; returns seconds."""
+        """Compile (or load from the disk cache) the listed kernels; returns seconds.
+
+        Runs each kernel variant this grid uses on a tiny padded array, so compiling costs no
+        memory proportional to the grid.
+        """
         t0 = time.perf_counter()
-        S = self.layout.new_padded()
-        Y = self.layout.new_padded()
+        m = self.kernel.module
+        small = (self.nfields, *(2 * g + 2 for g in self.layout.ghost))
+        args = (self.p, self.h, *self.coords)
+        S, Y, Z = (np.zeros(small) for _ in range(3))
         for kind in kinds:
             if kind == "rhs":
-                self.rhs_padded(S, 0.0)
-            elif kind == "stage_axpy":
-                self.stage_axpy(S, S, Y, 0.0, 0.0, 1.0, 0.0)
-            elif kind == "stage_two":
-                Z = self.layout.new_padded()
-                self.stage_two(S, S, S, Y, Z, 0.0, 0.0, 0.0)
+                self._rhs(S, np.zeros((self.nfields, *(2,) * self.grid.dim)), 0.0, *args)
+            elif kind == "stage_axpy" and self._stage_axpy is not None:
+                self._stage_axpy(S, S, Y, 0.0, 0.0, 1.0, 0.0, *args)
+            elif kind == "stage_two" and self._stage_two is not None:
+                self._stage_two(S, S, S, Y, Z, 0.0, 0.0, 0.0, *args)
             elif kind == "jac":
-                self.jacobian_padded(S, 0.0)
+                self._jac(S, np.zeros((len(m.JAC_ENTRIES), *(2,) * self.grid.dim)), 0.0, *args)
+            elif kind in ("euler", "ssprk3", "rk4") and self.has_compiled_stepping:
+                n = {"euler": 2, "ssprk3": 3, "rk4": 5}[kind]
+                self._advance[(kind, self.parallel)](
+                    *[np.zeros(small) for _ in range(n)], 0.0, 0.0, 1, *args, *self._closures())
         return time.perf_counter() - t0

@@ -76,7 +76,19 @@ class _Hoister:
             return e.func(*var)
         if isinstance(e, sp.Pow):
             return sp.Pow(self(e.base), self(e.exp) if not self.is_invariant(e.exp) else self.name(e.exp))
+        if isinstance(e, sp.Piecewise):
+            # (value, condition) pairs and conditions must stay pairs and booleans: hoist
+            # only inside them
+            return sp.Piecewise(*[(self(pair.expr), self.condition(pair.cond)) for pair in e.args])
         return e.func(*[self(a) for a in e.args])
+
+    def condition(self, c: sp.Basic) -> sp.Basic:
+        """A boolean condition with invariants hoisted out of its relations' sides."""
+        if isinstance(c, sp.logic.boolalg.BooleanAtom):
+            return c
+        if isinstance(c, sp.core.relational.Relational):
+            return c.func(self(c.lhs), self(c.rhs))
+        return c.func(*[self.condition(a) for a in c.args])
 
 
 def lower(

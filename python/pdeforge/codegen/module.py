@@ -78,7 +78,7 @@ def header(spec: KernelSpec, target: str, key: str, imports: Sequence[str]) -> l
         *[f"#   {line.encode('ascii', 'backslashreplace').decode()}" for line in semi.system.equations_text().splitlines()],
         "import math",
         "import numpy as np",
-        "from scipy.special import erf as _erf",
+        *(["from scipy.special import erf as _erf"] if uses_erf(spec) else []),
         *imports,
         "",
         f"TARGET = {target!r}",
@@ -86,6 +86,7 @@ def header(spec: KernelSpec, target: str, key: str, imports: Sequence[str]) -> l
         f"PARAMS = {tuple(p.name for p in semi.param_symbols)!r}",
         f"DIM = {semi.dim}",
         f"ORDER = {semi.order}",
+        f"SCHEME = {semi.scheme!r}",
         f"GHOST = {tuple(semi.ghost)!r}",
         f"CLOSURE_POINTS = {semi.closure_points}",
         f"JAC_ENTRIES = {tuple(spec.jac_entries)!r}",
@@ -94,6 +95,14 @@ def header(spec: KernelSpec, target: str, key: str, imports: Sequence[str]) -> l
         "",
     ]
     return lines
+
+
+def uses_erf(spec: KernelSpec) -> bool:
+    """Whether any generated expression calls erf (SciPy's is then imported for NumPy code)."""
+    exprs = [e for _, e in spec.rhs.invariants + spec.rhs.temporaries] + list(spec.rhs.outputs)
+    exprs += [e for _, e in spec.jacobian.invariants + spec.jacobian.temporaries] + list(spec.jacobian.outputs)
+    exprs += [bc.value for pair in spec.semi.bcs.values() for bc in pair]
+    return any(sp.sympify(e).has(sp.erf) for e in exprs)
 
 
 def boundary_value_functions(spec: KernelSpec) -> list[str]:

@@ -1,0 +1,10 @@
+"""Grids, boundary closures, stencils and finite volumes: PDESystem -> SemiDiscrete.
+
+``pdeforge.discretize.discretize(system, order=2, scheme="fd")`` is the stage function;
+``pdeforge.discretize`` itself is this package (the name is fixed by the project layout).
+"""
+
+from .grid import UniformGrid
+from .semidiscrete import SemiDiscrete, discretize
+
+__all__ = ["SemiDiscrete", "UniformGrid", "discretize"]

@@ -14,7 +14,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sps
 
 from ..errors import BoundaryConditionError, GridError
 from .closure import ghost_weights
@@ -177,8 +176,10 @@ class GhostLayout:
         return value
 
     # the same fill as a matrix ---------------------------------------------------------------
-    def embedding(self) -> sps.csr_matrix:
-        """Sparse matrix P with ``padded.ravel() = P @ cells.ravel() + (boundary-value terms)``."""
+    def embedding(self):
+        """Sparse matrix P (CSR) with ``padded.ravel() = P @ cells.ravel() + (boundary-value terms)``."""
+        import scipy.sparse as sps
+
         dim = self.grid.dim
         npad = int(np.prod(self.padded_shape))
         ncell = self.nfields * self.grid.size

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from ..errors import BoundaryConditionError
+from ..errors import BoundaryConditionError, SystemDefinitionError
 from ..symbolic.boundary import BoundaryCondition
+from ..symbolic.calculus import piecewise_diff
 from ..symbolic.system import PDESystem
 from .closure import CLOSURE_POINTS, ghost_closure
 from .finite_difference import FiniteDifference
@@ -37,6 +38,7 @@ class SemiDiscrete:
         bcs: (field index, axis) -> (low, high) boundary conditions.
         closure_points: cells used by each closure polynomial.
         simplification: operation counts recorded by the simplifier, if it ran.
+        scheme: the spatial scheme ("fd" or a finite-volume scheme name).
     """
 
     system: PDESystem
@@ -48,6 +50,7 @@ class SemiDiscrete:
     bcs: dict[tuple[int, int], tuple[BoundaryCondition, BoundaryCondition]]
     closure_points: int
     simplification: dict = field(default_factory=dict)
+    scheme: str = "fd"
 
     @property
     def fields(self) -> list[str]:
@@ -80,7 +83,7 @@ class SemiDiscrete:
         for f, expr in enumerate(self.rhs):
             for sym in sorted(expr.free_symbols & set(self.symbols.table), key=lambda s: self.symbols.table[s]):
                 g, off = self.symbols.table[sym]
-                entries.append((f, g, off, sp.diff(expr, sym)))
+                entries.append((f, g, off, piecewise_diff(expr, sym)))
         return entries
 
     def count_ops(self) -> dict[str, int]:
@@ -140,20 +143,40 @@ class SemiDiscrete:
         return self.symbols.get(g, off)
 
 
-def discretize(system: PDESystem, order: int = 2) -> SemiDiscrete:
-    """Discretize ``system`` in space with finite differences of the given accuracy ``order``.
+def discretize(system: PDESystem, order: int = 2, scheme: str = "fd") -> SemiDiscrete:
+    """Discretize ``system`` in space.
 
     Args:
         system: the PDE system.
-        order: 2 (default) or 4.
+        order: accuracy order of the finite differences, 2 (default) or 4.
+        scheme: "fd" (default: flux-form finite differences) or a finite-volume scheme of
+            :data:`pdeforge.discretize.finite_volume.SCHEMES` ("fv-upwind", ...), which
+            upwinds the derivative-free fluxes of divergence terms with MUSCL
+            reconstruction (order 2 only) and keeps finite differences for the rest.
 
     Returns:
         The :class:`SemiDiscrete` system.
     """
+    from .finite_volume import FiniteVolume, get_scheme, split_advective
+
+    spec = get_scheme(scheme)
+    if spec.finite_volume and order != 2:
+        raise SystemDefinitionError(f"scheme {scheme!r} is second order: use order=2 (got {order})")
     symbols = StencilSymbols(system.fields, system.dim)
     spacing = tuple(sp.Symbol(f"h_{a}", positive=True) for a in system.axes)
     fd = FiniteDifference(system, order, symbols, spacing)
-    rhs = [fd.discretize(system.rhs[f]) for f in system.fields]
+    if spec.finite_volume:
+        fv = FiniteVolume(system, spec, symbols, spacing)
+        rhs = []
+        for i, f in enumerate(system.fields):
+            fluxes, rest = split_advective(system, f)
+            expr = fd.discretize(rest)
+            for a, flux in enumerate(fluxes):
+                if flux != 0:
+                    expr += fv.divergence(i, a, flux)
+            rhs.append(expr)
+    else:
+        rhs = [fd.discretize(system.rhs[f]) for f in system.fields]
     ghost = [0] * system.dim
     for expr in rhs:
         for _, off in symbols.offsets_in(expr):
@@ -181,4 +204,5 @@ def discretize(system: PDESystem, order: int = 2) -> SemiDiscrete:
         ghost=tuple(max(g, 1) for g in ghost),
         bcs=bcs,
         closure_points=CLOSURE_POINTS[order],
+        scheme=scheme,
     )

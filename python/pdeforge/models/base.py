@@ -15,6 +15,8 @@ from ..symbolic.system import PDESystem
 InitialCondition = Callable[[UniformGrid, Mapping[str, float], np.random.Generator], dict]
 #: exact(t, mesh, params) -> field -> array
 ExactSolution = Callable[[float, tuple, Mapping[str, float]], dict]
+#: mass(t, params) -> total mass U(t) = integral of the conserved field over the domain
+ExactMass = Callable[[float, Mapping[str, float]], float]
 
 
 @dataclass
@@ -40,6 +42,11 @@ class Model:
         save_every: default output interval (None: 50 frames).
         builder: optional replacement of the PDESystem construction (for models whose
             equations depend on parameters in ways strings cannot express).
+        mass: exact total mass ``U(t)``, the integral over the domain of the conserved
+            field (the model's first field), as ``mass(t, params) -> float``, when one is known (the right-hand side
+            ``b`` of the conservation constraint of :func:`pdeforge.conservation.constraint`).
+        scheme: default spatial discretization, "fd" (flux-form finite differences) or one
+            of the finite-volume schemes of :data:`pdeforge.discretize.finite_volume.SCHEMES`.
     """
 
     name: str
@@ -59,6 +66,8 @@ class Model:
     notes: str = ""
     save_every: float | None = None
     builder: Callable[[dict], PDESystem] | None = None
+    mass: ExactMass | None = None
+    scheme: str = "fd"
 
     def check_params(self, params: Mapping[str, float] | None) -> dict[str, float]:
         """Defaults overridden by ``params``; unknown names are an error."""
@@ -88,13 +97,54 @@ class Model:
         g = UniformGrid.from_spec(system.domain, grid if grid is not None else self.grid)
         ic = self.initial_condition(g, system.params, seed)
         return system, {"grid": g, "t_end": self.t_end, "method": self.method, "dt": self.dt, "ic": ic,
-                        "save_every": self.save_every}
+                        "save_every": self.save_every, "scheme": self.scheme}
 
-    def exact_solution(self, t: float, grid: UniformGrid, params: Mapping[str, float] | None = None) -> dict:
-        """The exact solution on ``grid`` at time ``t``."""
+    def exact_solution(self, t: float, grid, params: Mapping[str, float] | None = None) -> dict:
+        """The exact solution at time ``t``.
+
+        Args:
+            t: the time.
+            grid: a :class:`UniformGrid` (values at its cell centres), or the points
+                themselves: one coordinate array per axis (a single array in 1-D), any
+                broadcastable shapes, e.g. ``np.linspace(0, 1, 101)`` or ``(X, Y)``.
+            params: parameter values overriding the defaults.
+
+        Returns:
+            field name -> array of the points' shape.
+        """
         if self.exact is None:
             raise PDEForgeError(f"model {self.name!r} has no exact solution")
-        return self.exact(t, grid.mesh(), self.check_params(params))
+        if isinstance(grid, UniformGrid):
+            mesh = grid.mesh()
+        elif isinstance(grid, (tuple, list)):
+            mesh = tuple(np.broadcast_arrays(*[np.asarray(c, dtype=float) for c in grid]))
+        else:
+            mesh = (np.asarray(grid, dtype=float),)
+        if len(mesh) != len(self.domain):
+            raise PDEForgeError(
+                f"model {self.name!r} is {len(self.domain)}-D; give {len(self.domain)} coordinate arrays, got {len(mesh)}"
+            )
+        return self.exact(float(t), mesh, self.check_params(params))
+
+    def exact_mass(self, t, params: Mapping[str, float] | None = None):
+        """Exact total mass ``U(t)`` (integral of the conserved field over the domain).
+
+        Args:
+            t: a time or an array of times.
+            params: parameter values overriding the defaults.
+
+        Returns:
+            A float for a scalar ``t``, else an array of the shape of ``t``.
+
+        Raises:
+            PDEForgeError: if the model has no known exact mass.
+        """
+        if self.mass is None:
+            raise PDEForgeError(f"model {self.name!r} has no exact mass U(t)")
+        values = self.check_params(params)
+        ts = np.asarray(t, dtype=float)
+        out = np.array([float(self.mass(float(v), values)) for v in ts.ravel()]).reshape(ts.shape)
+        return float(out) if out.ndim == 0 else out
 
     def describe(self) -> str:
         """Multi-line description: equations, parameters, defaults, source."""
@@ -108,7 +158,8 @@ class Model:
             "",
             f"domain: {dom};  boundary conditions: {self.bcs if isinstance(self.bcs, str) else 'see below'}",
             f"defaults: grid {'x'.join(map(str, self.grid))}, t_end {self.t_end:g}, method {self.method}"
-            + (f", dt {self.dt:g}" if self.dt else ""),
+            + (f", dt {self.dt:g}" if self.dt else "")
+            + (f", scheme {self.scheme}" if self.scheme != "fd" else ""),
         ]
         if not isinstance(self.bcs, str):
             lines.append(f"boundary conditions: {self.bcs}")
@@ -118,6 +169,8 @@ class Model:
             lines += ["", self.notes.strip()]
         if self.exact is not None:
             lines += ["", "exact solution available (pdeforge.models.get_model(name).exact_solution)"]
+        if self.mass is not None:
+            lines += ["exact total mass U(t) available (pdeforge.models.get_model(name).exact_mass)"]
         return "\n".join(lines)
 
 

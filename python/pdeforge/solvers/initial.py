@@ -71,11 +71,18 @@ def initial_state(system: PDESystem, grid: UniformGrid, ic, params: Mapping[str,
 
 
 def _evaluate(system: PDESystem, expr: sp.Expr, mesh, params) -> np.ndarray:
-    import scipy.special
-
     bad = expr.free_symbols - set(system.coords) - set(system.param_symbols.values())
     if bad:
         raise InitialConditionError(f"initial condition depends on {sorted(map(str, bad))}; only coordinates and parameters")
     expr = expr.xreplace({system.param_symbols[p]: v for p, v in params.items()})
-    fn = sp.lambdify(system.coords, expr, modules=[{"erf": scipy.special.erf}, "numpy"])
+    fn = sp.lambdify(system.coords, expr, modules=numpy_modules(expr))
     return np.broadcast_to(np.asarray(fn(*mesh), dtype=float), mesh[0].shape).copy()
+
+
+def numpy_modules(expr: sp.Expr) -> list:
+    """Modules for ``sympy.lambdify`` of ``expr``: NumPy, plus SciPy's erf only when it is used."""
+    if expr.has(sp.erf):
+        import scipy.special
+
+        return [{"erf": scipy.special.erf}, "numpy"]
+    return ["numpy"]

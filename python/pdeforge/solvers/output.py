@@ -49,7 +49,17 @@ class NetCDFWriter:
 
         self.path = Path(path)
         self.fields = list(fields)
-        self.nc = netCDF4.Dataset(self.path, "w", format="NETCDF4")
+        # frames are written once and flushed: the default chunk cache (64 MiB per variable)
+        # would only keep copies of frames already on disk, growing the process by a frame per
+        # write. HDF5 takes the cache size when the file is created, so set the library default
+        # around the creation and restore it afterwards.
+        previous = netCDF4.get_chunk_cache()
+        netCDF4.set_chunk_cache(0, 0, 1.0)
+        try:
+            self.nc = netCDF4.Dataset(self.path, "w", format="NETCDF4")
+        except BaseException:
+            netCDF4.set_chunk_cache(*previous)
+            raise
         self.nc.createDimension("t", None)
         tvar = self.nc.createVariable("t", "f8", ("t",))
         tvar.long_name = "time"
@@ -60,9 +70,15 @@ class NetCDFWriter:
             var.long_name = f"cell-centre coordinate {name}"
         dims = ("t", *grid.axes)
         chunks = [1, *grid.shape]
-        self.vars = {f: self.nc.createVariable(f, "f8", dims, chunksizes=chunks) for f in self.fields}
+        try:
+            self.vars = {f: self.nc.createVariable(f, "f8", dims, chunksizes=chunks) for f in self.fields}
+        finally:
+            netCDF4.set_chunk_cache(*previous)
         self.set_attrs(attrs)
         self.count = 0
+        # one contiguous frame buffer, reused: handing netCDF4 strided views of padded arrays
+        # makes it copy every frame, and those short-lived 8 MB copies fragment the heap
+        self._frame = np.empty(tuple(grid.shape))
         self.nc.sync()
 
     def append(self, t: float, cells: np.ndarray) -> None:
@@ -70,7 +86,8 @@ class NetCDFWriter:
         k = self.count
         self.nc.variables["t"][k] = t
         for i, f in enumerate(self.fields):
-            self.vars[f][k] = cells[i]
+            np.copyto(self._frame, cells[i])
+            self.vars[f][k] = self._frame
         self.count += 1
         self.nc.sync()
 

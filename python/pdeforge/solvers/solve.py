@@ -71,6 +71,9 @@ def solve(
     progress: bool | None = None,
     simplifier: str = "sympy",
     seed: int | None = None,
+    in_memory: bool = True,
+    dt_max: float | None = None,
+    scheme: str | None = None,
 ):
     """Solve a PDE system in time and return an ``xarray.Dataset``.
 
@@ -84,9 +87,10 @@ def solve(
         method: "euler", "ssprk3", "rk4" (fixed step), "rk45" (adaptive) or "bdf" (implicit
             with the exact sparse Jacobian). Default: "rk4", or "rk45" when no dt is given
             and no stability estimate can bound the step.
-        dt: step of the fixed-step methods (default: 0.8 of the estimated stability limit);
-            first step of the adaptive ones.
-        backend: code-generation target, "numba" (default) or "numpy".
+        dt: step of the fixed-step methods (default: 0.8 of the estimated stability limit,
+            at most ``dt_max``); first step of the adaptive ones.
+        backend: code-generation target, "numba" (default), "numpy" or "julia" (Symbolics.jl
+            kernels; needs a Julia installation, see the README's Julia section).
         save_every: interval between saved frames (default: 50 frames over the span).
         out: optional ``.nc`` file written frame by frame while the run goes.
         order: accuracy order of the spatial differences (2 or 4).
@@ -95,8 +99,17 @@ def solve(
         stability: what to do when dt exceeds the explicit stability estimate: "warn"
             (default), "error", or "ignore".
         progress: show a progress bar (None: only for runs longer than about two seconds).
-        simplifier: "sympy" (default) or "none".
+        simplifier: "sympy" (default), "julia" (Symbolics.jl simplify) or "none".
         seed: seed of a model's random initial condition (model names only).
+        in_memory: keep every frame in memory (default). With ``out`` given and
+            ``in_memory=False`` frames go only to the file and the returned Dataset reads them
+            lazily from it, so memory stays at a few copies of the state however many frames.
+        dt_max: largest step when dt is chosen automatically (a model's preferred step).
+        scheme: spatial scheme: "fd" (flux-form finite differences) or a finite-volume
+            scheme ("fv-upwind", "fv-upwind-mc", "fv-upwind1", "fv-rusanov"; see
+            :mod:`pdeforge.discretize.finite_volume`). Default: the model's, else "fd".
+            With a finite-volume scheme the default dt of the explicit methods is 0.8 of
+            the scheme's CFL limit.
 
     Returns:
         Dataset with dimension ``t`` plus ``x``, ``y``, ``z``, one variable per field, and
@@ -115,9 +128,13 @@ def solve(
         grid = grid if grid is not None else defaults["grid"]
         t_span = t_span if t_span is not None else defaults["t_end"]
         ic = ic if ic is not None else defaults["ic"]
+        if save_every is None and defaults["save_every"] is not None:
+            save_every = min(defaults["save_every"], _time_span(t_span)[1] - _time_span(t_span)[0])
         if method is None:
             method = defaults["method"]
-            dt = dt if dt is not None else defaults.get("dt")
+            if dt is None and dt_max is None:
+                dt_max = defaults.get("dt")
+        scheme = scheme if scheme is not None else defaults["scheme"]
         params = None
     if not isinstance(system, PDESystem):
         raise SolverError(f"system: expected a PDESystem or a model name, got {type(system).__name__}")
@@ -138,23 +155,29 @@ def solve(
     if dt is not None and not (isinstance(dt, (int, float)) and dt > 0 and math.isfinite(dt)):
         raise SolverError(f"dt must be a positive number, got {dt!r}")
     out_path = check_output_path(out) if out is not None else None
+    if not in_memory and out_path is None:
+        raise SolverError("in_memory=False needs an output file (out=...)")
 
     from ..codegen.build import check_target, compile_system
 
     check_target(backend)
     t_compile = time.perf_counter()
-    kernel = compile_system(system, target=backend, order=order, simplifier=simplifier)
+    scheme = scheme or "fd"
+    kernel = compile_system(system, target=backend, order=order, simplifier=simplifier, scheme=scheme)
     bound = kernel.bind(grid)
     cells0 = initial_state(system, grid, ic)
+    ic = None  # the arrays a caller passed are not needed any more: keep peak memory down
 
     if m.kind == "fixed":
-        est = explicit_dt_limit(system, grid, cells0, t0, m, order)
+        est = explicit_dt_limit(system, grid, cells0, t0, m, order, scheme=scheme, t_end=t1)
         if dt is None:
             if not math.isfinite(est.dt_max):
                 raise SolverError(
                     f"dt: no stability limit could be estimated for {m.name}; give dt or use method 'rk45'"
                 )
             dt = SAFETY * est.dt_max
+            if dt_max is not None:
+                dt = min(dt, float(dt_max))
         elif dt > est.dt_max and stability != "ignore":
             msg = (
                 f"dt = {dt:g} exceeds the estimated {m.name} stability limit {est.dt_max:.4g} "
@@ -165,7 +188,8 @@ def solve(
             warnings.warn(msg, StabilityWarning, stacklevel=2)
         stepper = FixedStepRK(bound, cells0, t0, dt, m.name)
     elif m.kind == "adaptive":
-        stepper = DormandPrince(bound, cells0, t0, rtol=rtol, atol=atol, dt=dt)
+        stepper = DormandPrince(bound, cells0, t0, rtol=rtol, atol=atol, dt=dt,
+                                dt_max=dt_max if dt_max is not None else np.inf)
     else:
         stepper = ImplicitBDF(bound, cells0, t0, t1, rtol=rtol, atol=atol, dt=dt)
     bound.warm_up(stepper.kernels_used())
@@ -179,6 +203,7 @@ def solve(
         "backend": backend,
         "method": m.name,
         "order": order,
+        "scheme": scheme,
         "grid": "x".join(map(str, grid.shape)),
         "domain": json.dumps(grid.domain),
         "bcs": json.dumps({f"{f}:{system.axes[a]}": [b.describe() for b in pair] for (f, a), pair in system.bcs.items()}),
@@ -192,9 +217,10 @@ def solve(
 
     writer = NetCDFWriter(out_path, grid, system.fields, attrs | {"status": "running"}) if out_path else None
     frame_times: list[float] = [t0]
-    frames: list[np.ndarray] = [cells0.copy()]
+    frames: list[np.ndarray] = [cells0] if in_memory else []
     if writer:
         writer.append(t0, cells0)
+    del cells0  # the stepper holds its own copy
     status = "completed"
     interrupted = False
     bar = _progress_bar(progress, t0, t1)
@@ -202,18 +228,21 @@ def solve(
     try:
         for ts in times[1:]:
             stepper.advance(float(ts), bar.update_to if bar else None)
-            state = stepper.cells().copy()
+            state = stepper.cells()
             frame_times.append(float(ts))
-            frames.append(state)
+            if in_memory:
+                frames.append(state.copy())
             if writer:
                 writer.append(float(ts), state)
     except BlowUp as exc:
         status = f"blew up: {exc}"
         if exc.t > frame_times[-1]:
             frame_times.append(exc.t)
-            frames.append(np.asarray(exc.cells).reshape(bound.cell_shape))
+            good = np.asarray(exc.cells).reshape(bound.cell_shape)
+            if in_memory:
+                frames.append(good)
             if writer:
-                writer.append(exc.t, frames[-1])
+                writer.append(exc.t, good)
         warnings.warn(
             f"{system.name}: solution became non-finite by t = {exc.t_bad:g}; stopped, last finite state "
             f"(t = {frame_times[-1]:g}) kept" + (f" in {out_path}" if writer else ""),
@@ -235,10 +264,17 @@ def solve(
     if writer:
         writer.set_attrs(attrs)
         writer.close()
-    ds = to_dataset(grid, system.fields, frame_times, frames, attrs)
+    final_t = stepper.t
+    del stepper, bound  # free the work arrays before xarray is imported (peak memory)
+    if in_memory:
+        ds = to_dataset(grid, system.fields, frame_times, frames, attrs)
+    else:
+        import xarray as xr
+
+        ds = xr.open_dataset(out_path)
     if interrupted:
         raise RunInterrupted(
-            f"run interrupted at t = {stepper.t:g}; {len(frames)} frames kept" + (f" in {out_path}" if writer else ""),
+            f"run interrupted at t = {final_t:g}; {len(frame_times)} frames kept" + (f" in {out_path}" if writer else ""),
             ds,
         )
     return ds
