@@ -64,14 +64,19 @@ def kernel_compile_counts() -> tuple[int, int]:
     """``(loaded, compiled)``: Numba kernels of pdeforge modules that this process loaded from
     Numba's disk cache, and that it had to compile (cache misses), since it started."""
     loaded = compiled = 0
+    seen: set[int] = set()
     for name, module in list(sys.modules.items()):
         if not name.startswith("pdeforge_kernel_"):
             continue
-        for fn in getattr(module, "KERNELS", {}).values():
+        # every Numba dispatcher of the module: the right-hand side and stage kernels, and the
+        # compiled stepping loops that call them (some under two names, hence the ids)
+        for fn in list(vars(module).values()):
             stats = getattr(fn, "stats", None)
-            if stats is not None:
-                loaded += sum(stats.cache_hits.values())
-                compiled += sum(stats.cache_misses.values())
+            if id(fn) in seen or not hasattr(stats, "cache_hits"):
+                continue
+            seen.add(id(fn))
+            loaded += sum(stats.cache_hits.values())
+            compiled += sum(stats.cache_misses.values())
     return loaded, compiled
 
 
