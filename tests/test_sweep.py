@@ -75,6 +75,18 @@ def test_store_has_every_member_and_equals_serial_solves(client, tmp_path):
     assert len(set(ds.worker.values)) == 2
 
 
+def test_sweep_on_a_scheduler_given_by_address(client, tmp_path):
+    address = client.scheduler.address  # as a user passes --scheduler tcp://host:8786
+    ds = pf.sweep("heat", params={"k": [0.5, 1.0]}, grid=16, t_span=0.2, client=address,
+                  out=str(tmp_path / "addr.zarr"), progress=False)
+    assert (ds.status == 1).all()
+    # sin x is an eigenvector of the 3-point Laplacian: u = exp(-k (2 - 2 cos h)/h^2 t) sin x exactly
+    h = ds.x.values[1] - ds.x.values[0]
+    rate = ds.k.values * (2 - 2 * np.cos(h)) / h**2
+    exact = np.exp(-rate * 0.2)[:, None] * np.sin(ds.x.values)[None, :]
+    assert np.abs(ds.u.isel(t=-1).values - exact).max() < 1e-7
+
+
 def test_workers_load_the_kernels_the_client_compiled(client, tmp_path):
     # an equation no other test uses, so its kernels are not in the (session-private) cache yet
     system = pf.PDESystem({"u": "D*laplace(u) - 0.123456*u**3"}, params={"D": 0.1}, domain=[(0, 1)], bcs="periodic",

@@ -54,9 +54,12 @@ def test_members_are_the_cartesian_product_with_seeds_fastest():
 def test_model_defaults_are_resolved_like_pdeforge_run():
     plan = make_plan("gray-scott", {"F": [0.03]}, None, None, None)
     kw = plan.common.solve_kwargs
-    assert kw["grid"] == (256, 256) and kw["t_span"] == (0.0, 5000.0)
-    assert kw["method"] == "rk4" and kw["dt"] == 1.0 and kw["save_every"] == 250.0
+    assert kw["grid"] == (256, 256) and kw["t_span"] == (0.0, 5000.0) and kw["save_every"] == 250.0
+    assert kw["method"] is None and kw["dt"] is None and kw["dt_max"] == 1.0  # solve picks the model's
+    assert plan.method == "rk4" and plan.scheme == "fd"
     assert len(plan.common.times) == 21
+    short = make_plan("gray-scott", {"F": [0.03]}, None, (8, 8), 100.0, method="ssprk3").common.solve_kwargs
+    assert short["save_every"] == 100.0 and short["dt_max"] is None and short["method"] == "ssprk3"
 
 
 def test_bad_sweep_input_is_one_clear_error(tmp_path):

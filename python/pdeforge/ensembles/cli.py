@@ -39,6 +39,7 @@ def add_commands(subparsers) -> None:
     """Add ``pdeforge sweep`` to the ``pdeforge`` command."""
     from ..cli import _positive, parse_grid
     from ..codegen.build import TARGETS
+    from ..discretize.finite_volume import SCHEMES
     from ..solvers.methods import METHODS
 
     p = subparsers.add_parser(
@@ -61,7 +62,8 @@ def add_commands(subparsers) -> None:
     p.add_argument("--dt", type=_positive("dt"))
     p.add_argument("--method", choices=list(METHODS))
     p.add_argument("--backend", choices=sorted(TARGETS), default="numba")
-    p.add_argument("--order", type=int, choices=(2, 4), default=2)
+    p.add_argument("--order", type=int, choices=(2, 4), default=2, help="accuracy order of the differences")
+    p.add_argument("--scheme", choices=list(SCHEMES), help="spatial scheme (default: the model's)")
     p.add_argument("--save-every", type=_positive("save-every"), dest="save_every")
     p.add_argument("--float32", action="store_true", help="store the fields as float32")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
@@ -101,7 +103,7 @@ def cmd_sweep(args) -> int:
         ds = sweep(
             args.model, params=params, seeds=args.seeds, grid=args.grid, t_span=args.t_end,
             client=args.scheduler, workers=args.workers, out=args.out, overwrite=args.overwrite,
-            retry_failed=not args.skip_failed, method=args.method, dt=args.dt, backend=args.backend,
+            retry_failed=not args.skip_failed, method=args.method, dt=args.dt, scheme=args.scheme, backend=args.backend,
             save_every=args.save_every, order=args.order, dtype="float32" if args.float32 else "float64",
             progress=not args.quiet,
         )

@@ -80,6 +80,8 @@ class SweepPlan:
         seeds: the seeds, or None when members take the default initial condition.
         system: the first member's system (names, equations, domain).
         title: model name or system name.
+        method: the time integrator the members use (the model's when not given).
+        scheme: the spatial scheme the members use (the model's when not given).
     """
 
     common: MemberCommon
@@ -87,6 +89,8 @@ class SweepPlan:
     seeds: list[int] | None
     system: PDESystem
     title: str
+    method: str
+    scheme: str
 
     @property
     def param_names(self) -> list[str]:
@@ -161,6 +165,8 @@ def make_plan(
     ic=None,
     method: str | None = None,
     dt: float | None = None,
+    dt_max: float | None = None,
+    scheme: str | None = None,
     backend: str = "numba",
     save_every: float | None = None,
     order: int = 2,
@@ -172,6 +178,7 @@ def make_plan(
 ) -> SweepPlan:
     """Resolve a sweep's members and shared options on the client (see :func:`pdeforge.sweep`)."""
     from ..codegen.build import check_target
+    from ..discretize.finite_volume import get_scheme
     from ..solvers.methods import get_method
     from ..solvers.solve import _save_times, _time_span
 
@@ -183,6 +190,10 @@ def make_plan(
     if dtype not in DTYPES:
         raise SweepSpecError(f"dtype {dtype!r}: use one of {', '.join(DTYPES)}")
     check_target(backend)
+    if method is not None:
+        get_method(method)
+    if scheme is not None:
+        get_scheme(scheme)
     first = {n: v[0] for n, v in param_values.items()}
 
     if isinstance(target, str):
@@ -193,12 +204,14 @@ def make_plan(
         system = model.system(**first)
         grid = grid if grid is not None else model.grid
         t_span = t_span if t_span is not None else model.t_end
-        if method is None or method == model.method:  # as `pdeforge run`: the model's dt goes with its method
-            method = model.method
-            dt = dt if dt is not None else model.dt
         t0, t1 = _time_span(t_span)
+        # the defaults `pdeforge run` takes: the model's save interval (within the span), and
+        # the model's step as the largest automatic one when its own method is used
         if save_every is None and model.save_every is not None:
             save_every = min(model.save_every, t1 - t0)
+        if dt is None and dt_max is None and method in (None, model.method):
+            dt_max = model.dt
+        shown_method, shown_scheme = method or model.method, scheme or model.scheme
         title = model.name
     elif isinstance(target, PDESystem):
         unknown = [n for n in param_values if n not in target.params]
@@ -217,11 +230,11 @@ def make_plan(
         if t_span is None:
             raise SweepSpecError("t_span: give (t0, t_end) or t_end")
         t0, t1 = _time_span(t_span)
+        shown_method, shown_scheme = method or "rk4", scheme or "fd"
         title = target.name
     else:
         raise SweepSpecError(f"model_or_system: expected a model name or a PDESystem, got {type(target).__name__}")
 
-    method = get_method(method or "rk4").name
     ugrid = grid if isinstance(grid, UniformGrid) else UniformGrid.from_spec(system.domain, grid)
     times = _save_times(t0, t1, save_every)
     solve_kwargs = {
@@ -229,6 +242,8 @@ def make_plan(
         "t_span": (t0, t1),
         "method": method,
         "dt": None if dt is None else float(dt),
+        "dt_max": None if dt_max is None else float(dt_max),
+        "scheme": scheme,
         "backend": backend,
         "save_every": None if save_every is None else float(save_every),
         "order": int(order),
@@ -247,7 +262,8 @@ def make_plan(
         fields=list(system.fields),
         dtype=dtype,
     )
-    return SweepPlan(common=common, param_values=param_values, seeds=seed_list, system=system, title=title)
+    return SweepPlan(common=common, param_values=param_values, seeds=seed_list, system=system, title=title,
+                     method=shown_method, scheme=shown_scheme)
 
 
 IcFactory = Callable[[UniformGrid, Mapping[str, float], np.random.Generator], dict]

@@ -51,6 +51,8 @@ def sweep(
     ic=None,
     method: str | None = None,
     dt: float | None = None,
+    dt_max: float | None = None,
+    scheme: str | None = None,
     backend: str = "numba",
     save_every: float | None = None,
     order: int = 2,
@@ -89,8 +91,9 @@ def sweep(
         overwrite: discard an existing store of a different (or the same) sweep at ``out``.
         retry_failed: on a rerun, compute members that failed again (completed and blown-up
             members are always kept).
-        ic, method, dt, backend, save_every, order, rtol, atol, simplifier: as in
-            :func:`pdeforge.solve`, shared by every member.
+        ic, method, dt, dt_max, scheme, backend, save_every, order, rtol, atol, simplifier: as
+            in :func:`pdeforge.solve`, shared by every member (a model's defaults when None, as
+            ``pdeforge run`` takes them).
         stability: as in :func:`pdeforge.solve`; default "error", so that a dt too large for
             some parameter values fails those members with the reason instead of blowing up.
         dtype: "float64" (default) or "float32" for the stored fields.
@@ -107,7 +110,8 @@ def sweep(
         SweepInterrupted: on Ctrl-C, after writing every member finished so far.
     """
     plan = make_plan(
-        model_or_system, params, seeds, grid, t_span, ic=ic, method=method, dt=dt, backend=backend,
+        model_or_system, params, seeds, grid, t_span, ic=ic, method=method, dt=dt, dt_max=dt_max, scheme=scheme,
+        backend=backend,
         save_every=save_every, order=order, rtol=rtol, atol=atol, stability=stability, simplifier=simplifier,
         dtype=dtype,
     )
@@ -252,7 +256,7 @@ def _compile_on_client(plan: SweepPlan, candidates: list) -> list[tuple[str, str
             else:
                 system = target.with_params(**params) if params else target
             kernel = compile_system(system, target=kwargs["backend"], order=kwargs["order"],
-                                    simplifier=kwargs["simplifier"])
+                                    simplifier=kwargs["simplifier"], scheme=plan.scheme)
             return [(kernel.key, kernel.source)]
         except Exception:
             continue
