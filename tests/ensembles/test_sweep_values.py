@@ -107,3 +107,27 @@ def test_store_variable_names_cannot_be_swept():
     from pdeforge.ensembles.store import RECORDS
 
     assert set(RECORDS) | {"status", "error", "worker", "member", "seed", "t"} <= RESERVED_NAMES
+
+
+def test_cli_summary_and_exit_status(monkeypatch, capsys):
+    import xarray as xr
+
+    from pdeforge.ensembles import runner
+
+    def fake_sweep(model, **kw):  # the store a sweep with one failed member returns
+        assert kw["params"] == {"F": [0.02, 0.03]} and kw["seeds"] == [0, 1] and kw["workers"] == 2
+        return xr.Dataset({"status": ("member", [1, 1, 3, 1]), "error": ("member", ["", "", "SolverError: bad dt", ""])},
+                          attrs={"model": model})
+
+    monkeypatch.setattr(runner, "sweep", fake_sweep)
+    assert main(["sweep", "gray-scott", "--param", "F=0.02,0.03", "--seeds", "0:2", "--workers", "2"]) == 1
+    out, err = capsys.readouterr()
+    assert "4 members in runs.zarr: 3 completed, 0 blew up, 1 failed" in out
+    assert "member 2: SolverError: bad dt" in err
+
+    def interrupted(model, **kw):
+        raise runner.SweepInterrupted("sweep interrupted: 1 of 4 members done in 'runs.zarr'", "runs.zarr", 1, 4)
+
+    monkeypatch.setattr(runner, "sweep", interrupted)
+    assert main(["sweep", "gray-scott", "--param", "F=0.02,0.03", "--seeds", "0:2"]) == 130
+    assert "1 of 4 members done" in capsys.readouterr().err

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -265,5 +264,3 @@ def make_plan(
     return SweepPlan(common=common, param_values=param_values, seeds=seed_list, system=system, title=title,
                      method=shown_method, scheme=shown_scheme)
 
-
-IcFactory = Callable[[UniformGrid, Mapping[str, float], np.random.Generator], dict]

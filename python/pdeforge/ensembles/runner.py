@@ -127,68 +127,65 @@ def sweep(
 
 
 def _run(plan: SweepPlan, store, todo: list[int], client, workers, show: bool) -> None:
-    from distributed import as_completed
-    from tqdm.auto import tqdm
-
-    from .plugin import SweepSpecPlugin
-
-    members = plan.members()
     total = plan.size
-    run = store.next_run()
-    counts: Counter = Counter()
-    futures: dict[int, object] = {}
-    bar = None
-    registered = None
     with _DeferredInterrupt() as guard:
         try:
             with _dask_client(client, workers) as dask_client:
                 if show:
                     _print_dashboard(dask_client)
+                members = plan.members()
                 common = replace(plan.common, kernel_sources=_compile_on_client(plan, [members[i] for i in todo]))
-                token = uuid.uuid4().hex[:8]
-                plugin = SweepSpecPlugin(token, common)
-                dask_client.register_plugin(plugin)
-                registered = plugin.name
-                # one call for all members: the scheduler sees one group of independent tasks
-                # and queues them over the workers as threads free up
-                submitted = dask_client.map(
-                    run_member, [token] * len(todo), todo, [members[i][0] for i in todo], [members[i][1] for i in todo],
-                    key=[f"pdeforge-member-{i}-{token}" for i in todo],
-                )
-                futures = dict(zip(todo, submitted))
-                index_of = {f.key: i for i, f in futures.items()}
-                del submitted
-                bar = tqdm(total=total, initial=total - len(todo), unit="member", desc=plan.title, disable=not show,
-                           dynamic_ncols=True)
-                try:
-                    for future in as_completed(list(futures.values())):
-                        record = _record_of(future, index_of[future.key])
-                        with guard.critical():
-                            store.write(record, run)
-                        counts[record["status"]] += 1
-                        futures.pop(record["index"], None)
-                        bar.update(1)
-                        bar.set_postfix_str(_counts_text(counts), refresh=False)
-                    bar.close()  # before the cluster's shutdown, which takes a few seconds
-                except KeyboardInterrupt:
-                    if client is not None:  # leave a shared cluster idle; one of our own is closed anyway
-                        dask_client.cancel(list(futures.values()))
-                    raise
-                finally:
-                    if registered and client is not None:
-                        _unregister(dask_client, registered)
+                _collect(dask_client, client is not None, common, store, todo, members, guard,
+                         title=plan.title, total=total, show=show)
         except KeyboardInterrupt:
-            if bar is not None:
-                bar.close()
             done = total - len(store.todo(retry_failed=False))
             raise SweepInterrupted(
                 f"sweep interrupted: {done} of {total} members done in {str(store.path)!r}; "
                 "run the same command again to finish it",
                 str(store.path), done, total,
             ) from None
-        finally:
-            if bar is not None:
-                bar.close()
+
+
+def _collect(dask_client, shared: bool, common, store, todo, members, guard, title: str, total: int, show: bool) -> None:
+    """Submit the members still to do and write each one as its task finishes."""
+    from distributed import as_completed
+    from tqdm.auto import tqdm
+
+    from .plugin import SweepSpecPlugin
+
+    run = store.next_run()
+    token = uuid.uuid4().hex[:8]
+    plugin = SweepSpecPlugin(token, common)
+    counts: Counter = Counter()
+    futures: dict[int, object] = {}
+    bar = tqdm(total=total, initial=total - len(todo), unit="member", desc=title, disable=not show, dynamic_ncols=True)
+    dask_client.register_plugin(plugin)
+    try:
+        # one call for all members: the scheduler sees one group of independent tasks and
+        # queues them over the workers as threads free up
+        submitted = dask_client.map(
+            run_member, [token] * len(todo), todo, [members[i][0] for i in todo], [members[i][1] for i in todo],
+            key=[f"pdeforge-member-{i}-{token}" for i in todo],
+        )
+        futures = dict(zip(todo, submitted))
+        index_of = {f.key: i for i, f in futures.items()}
+        del submitted
+        for future in as_completed(list(futures.values())):
+            record = _record_of(future, index_of[future.key])
+            with guard.critical():
+                store.write(record, run)
+            counts[record["status"]] += 1
+            del futures[record["index"]]  # lets Dask drop the result from the worker
+            bar.update(1)
+            bar.set_postfix_str(_counts_text(counts), refresh=False)
+    except KeyboardInterrupt:
+        if shared:  # leave a shared cluster idle; one of our own is shut down anyway
+            dask_client.cancel(list(futures.values()))
+        raise
+    finally:
+        bar.close()  # before the cluster's shutdown, which takes a few seconds
+        if shared:
+            _unregister(dask_client, plugin.name)
 
 
 def _unregister(dask_client, name: str) -> None:
