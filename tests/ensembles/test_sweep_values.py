@@ -131,3 +131,36 @@ def test_cli_summary_and_exit_status(monkeypatch, capsys):
     monkeypatch.setattr(runner, "sweep", interrupted)
     assert main(["sweep", "gray-scott", "--param", "F=0.02,0.03", "--seeds", "0:2"]) == 130
     assert "1 of 4 members done" in capsys.readouterr().err
+
+
+def test_float32_store_without_a_cluster(tmp_path):
+    from pdeforge.ensembles.member import run_member
+    from pdeforge.ensembles.store import prepare_store
+
+    plan = make_plan("heat", {"k": [0.5, 2.0]}, None, 16, 0.1, dtype="float32")
+    store = prepare_store(tmp_path / "f32.zarr", plan)
+    assert store.todo() == [0, 1]
+    for i, (params, seed) in enumerate(plan.members()):
+        store.write(run_member(plan.common, i, params, seed), run=1)
+    ds = pf.open_sweep(tmp_path / "f32.zarr")
+    assert ds.u.dtype == np.float32 and (ds.status == 1).all() and store.todo() == []
+    ref = pf.solve("heat", params={"k": 2.0}, grid=16, t_span=0.1, progress=False, stability="error")
+    np.testing.assert_array_equal(ds.u.isel(member=1).values, ref.u.values.astype(np.float32))
+
+
+def test_dashboard_address_is_printed_when_the_scheduler_serves_one(capsys):
+    from pdeforge.ensembles.runner import _print_dashboard
+
+    class FakeClient:
+        dashboard_link = "http://127.0.0.1:8787/status"
+
+        def __init__(self, services):
+            self.services = services
+
+        def scheduler_info(self):
+            return {"services": self.services}
+
+    _print_dashboard(FakeClient({"dashboard": 8787}))
+    assert capsys.readouterr().err == "Dask dashboard: http://127.0.0.1:8787/status\n"
+    _print_dashboard(FakeClient({}))
+    assert capsys.readouterr().err == ""
