@@ -30,6 +30,9 @@ _LAZY = {
     "quadrature_weights": ("pdeforge.conservation", "quadrature_weights"),
     "discrete_boundary_flux": ("pdeforge.conservation", "discrete_boundary_flux"),
     "SCHEMES": ("pdeforge.discretize.finite_volume", "SCHEMES"),
+    "sweep": ("pdeforge.ensembles.runner", "sweep"),
+    "open_sweep": ("pdeforge.ensembles.store", "open_sweep"),
+    "SweepDataset": ("pdeforge.ensembles.torch_data", "SweepDataset"),
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -249,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: modules with an ``add_commands(subparsers)`` function that adds more subcommands
 #: (each subcommand's ``func(args) -> int`` is called with the parsed arguments)
-COMMAND_MODULES: tuple[str, ...] = ("pdeforge.export.cli",)
+COMMAND_MODULES: tuple[str, ...] = ("pdeforge.export.cli", "pdeforge.ensembles.cli")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

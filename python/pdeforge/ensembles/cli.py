@@ -1,0 +1,124 @@
+"""``pdeforge sweep MODEL``: a parameter sweep on Dask from the command line.
+
+    pdeforge sweep gray-scott --param F=0.02,0.03 --param k=0.05:0.07:5 --seeds 0:100 \\
+        [--scheduler ADDRESS | --workers N] --out runs.zarr
+
+Exit status: 0 when every member completed; 1 when some blew up or failed (each recorded
+in the store with its message); 2 for bad input; 130 when interrupted (the store is valid,
+rerunning the same command finishes it).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from .values import SweepSpecError, parse_seeds, parse_values
+
+VALUES_HELP = (
+    "NAME=VALUES, repeatable: comma-separated numbers and start:stop:count ranges "
+    "(count values from start to stop, both included), e.g. F=0.02,0.03 or k=0.05:0.07:5"
+)
+SEEDS_HELP = "seeds of the random initial condition: start:stop (stop excluded, as range) and commas, e.g. 0:100 or 1,5,9"
+
+
+def parse_param_values(items: list[str] | None) -> dict[str, list[float]]:
+    """``["F=0.02,0.03", "k=0.05:0.07:5"]`` -> ``{"F": [...], "k": [...]}``."""
+    out: dict[str, list[float]] = {}
+    for item in items or []:
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise SweepSpecError(f"--param expects NAME=VALUES, got {item!r}")
+        if name in out:
+            raise SweepSpecError(f"--param {name} is given twice; put all its values in one --param {name}=...")
+        out[name] = parse_values(name, text)
+    return out
+
+
+def add_commands(subparsers) -> None:
+    """Add ``pdeforge sweep`` to the ``pdeforge`` command."""
+    from ..cli import _positive, parse_grid
+    from ..codegen.build import TARGETS
+    from ..discretize.finite_volume import SCHEMES
+    from ..solvers.methods import METHODS
+
+    p = subparsers.add_parser(
+        "sweep",
+        help="run a parameter sweep (values x seeds) on Dask into one zarr store",
+        description="Every combination of the --param values and --seeds, each one solve, run as Dask tasks "
+        "and written member by member into a zarr store; rerunning the same command resumes it.",
+    )
+    p.add_argument("model")
+    p.add_argument("--param", action="append", metavar="NAME=VALUES", help=VALUES_HELP)
+    p.add_argument("--seeds", type=_seeds, metavar="SEEDS", help=SEEDS_HELP)
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS", help="address of a running Dask scheduler (tcp://host:8786)")
+    where.add_argument("--workers", type=_count, metavar="N", help="worker processes of the local cluster (default: one per core)")
+    p.add_argument("--out", default="runs.zarr", metavar="RUNS.zarr", help="the zarr store (default runs.zarr)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing sweep store at --out")
+    p.add_argument("--skip-failed", action="store_true", help="on a rerun, do not retry members that failed")
+    p.add_argument("--grid", type=parse_grid, help="cells per axis: N, NxM or NxMxK")
+    p.add_argument("--t-end", type=_positive("t-end"), dest="t_end")
+    p.add_argument("--dt", type=_positive("dt"))
+    p.add_argument("--method", choices=list(METHODS))
+    p.add_argument("--backend", choices=sorted(TARGETS), default="numba")
+    p.add_argument("--order", type=int, choices=(2, 4), default=2, help="accuracy order of the differences")
+    p.add_argument("--scheme", choices=list(SCHEMES), help="spatial scheme (default: the model's)")
+    p.add_argument("--save-every", type=_positive("save-every"), dest="save_every")
+    p.add_argument("--float32", action="store_true", help="store the fields as float32")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    p.set_defaults(func=cmd_sweep)
+
+
+def _seeds(text: str) -> list[int]:
+    import argparse
+
+    try:
+        return parse_seeds(text)
+    except SweepSpecError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--seeds: ")) from None
+
+
+def _count(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"workers must be a positive whole number, got {text!r}")
+    return value
+
+
+def cmd_sweep(args) -> int:
+    import numpy as np
+
+    from ..cli import EXIT_INTERRUPTED
+    from .member import STATUS_BLEW_UP, STATUS_COMPLETED, STATUS_FAILED
+    from .runner import SweepInterrupted, sweep
+
+    params = parse_param_values(args.param)
+    try:
+        ds = sweep(
+            args.model, params=params, seeds=args.seeds, grid=args.grid, t_span=args.t_end,
+            client=args.scheduler, workers=args.workers, out=args.out, overwrite=args.overwrite,
+            retry_failed=not args.skip_failed, method=args.method, dt=args.dt, scheme=args.scheme, backend=args.backend,
+            save_every=args.save_every, order=args.order, dtype="float32" if args.float32 else "float64",
+            progress=not args.quiet,
+        )
+    except SweepInterrupted as exc:
+        print(f"pdeforge: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    status = ds.status.values
+    counts = {code: int(np.sum(status == code)) for code in (STATUS_COMPLETED, STATUS_BLEW_UP, STATUS_FAILED)}
+    if not args.quiet:
+        print(f"{ds.attrs['model']}: {len(status)} members in {args.out}: {counts[STATUS_COMPLETED]} completed, "
+              f"{counts[STATUS_BLEW_UP]} blew up, {counts[STATUS_FAILED]} failed")
+    bad = np.flatnonzero((status == STATUS_BLEW_UP) | (status == STATUS_FAILED))
+    if len(bad):
+        first = int(bad[0])
+        print(f"pdeforge: member {first}: {ds.error.values[first]} (see the store's status and error variables)",
+              file=sys.stderr)
+        return 1
+    return 0
