@@ -18,8 +18,10 @@ from .printing import ScalarPrinter
 #: Flags for LLVM: contract (FMA) and no signed zeros/reciprocal tricks; NaN/Inf semantics kept
 #: so that blow-ups are still detected.
 FASTMATH = "{'contract', 'arcp', 'nsz'}"
-#: Cells from which the parallel variant is used.
-PARALLEL_THRESHOLD = 16384
+#: Cells from which the parallel variant is used. Below it a kernel call is tens of
+#: microseconds, which thread start-up and barriers would dominate (and on a machine shared
+#: with other busy processes, a barrier waits for a time slice: milliseconds per call).
+PARALLEL_THRESHOLD = 65536
 
 
 def _index(spec: KernelSpec, field: int, off: tuple[int, ...]) -> str:
