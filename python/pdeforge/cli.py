@@ -202,11 +202,26 @@ def cmd_run(args) -> int:
 
 
 # --------------------------------------------------------------------------------------------
+def add_simulation_options(p: argparse.ArgumentParser) -> None:
+    """The options every command that runs a model shares (run, sweep): grid, time, method, scheme."""
+    from .codegen.build import TARGETS
+    from .discretize.finite_volume import SCHEMES
+    from .solvers.methods import METHODS
+
+    p.add_argument("--grid", type=parse_grid, help="cells per axis: N, NxM or NxMxK")
+    p.add_argument("--t-end", type=_positive("t-end"), dest="t_end")
+    p.add_argument("--dt", type=_positive("dt"))
+    p.add_argument("--method", choices=list(METHODS))
+    p.add_argument("--backend", choices=sorted(TARGETS), default="numba")
+    p.add_argument("--order", type=int, choices=(2, 4), default=2, help="accuracy order of the differences")
+    p.add_argument("--scheme", choices=list(SCHEMES), help="spatial scheme (default: the model's)")
+    p.add_argument("--save-every", type=_positive("save-every"), dest="save_every")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``pdeforge`` command."""
     from .codegen.build import TARGETS
     from .discretize.finite_volume import SCHEMES
-    from .solvers.methods import METHODS
 
     parser = _Parser(prog="pdeforge", description="Symbolic PDE systems to fast solvers.")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
@@ -226,14 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run a model and write its results")
     p.add_argument("model")
     p.add_argument("--param", action="append", metavar="NAME=VALUE", help="parameter value (repeatable)")
-    p.add_argument("--grid", type=parse_grid, help="cells per axis: N, NxM or NxMxK")
-    p.add_argument("--t-end", type=_positive("t-end"), dest="t_end")
-    p.add_argument("--dt", type=_positive("dt"))
-    p.add_argument("--method", choices=list(METHODS))
-    p.add_argument("--backend", choices=sorted(TARGETS), default="numba")
-    p.add_argument("--order", type=int, choices=(2, 4), default=2, help="accuracy order of the differences")
-    p.add_argument("--scheme", choices=list(SCHEMES), help="spatial scheme (default: the model's)")
-    p.add_argument("--save-every", type=_positive("save-every"), dest="save_every")
+    add_simulation_options(p)
     p.add_argument("--out", metavar="FILE.nc")
     p.add_argument("--plot", metavar="FILE.png")
     p.add_argument("--seed", type=_seed)

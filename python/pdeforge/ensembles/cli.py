@@ -37,10 +37,7 @@ def parse_param_values(items: list[str] | None) -> dict[str, list[float]]:
 
 def add_commands(subparsers) -> None:
     """Add ``pdeforge sweep`` to the ``pdeforge`` command."""
-    from ..cli import _positive, parse_grid
-    from ..codegen.build import TARGETS
-    from ..discretize.finite_volume import SCHEMES
-    from ..solvers.methods import METHODS
+    from ..cli import add_simulation_options
 
     p = subparsers.add_parser(
         "sweep",
@@ -57,14 +54,7 @@ def add_commands(subparsers) -> None:
     p.add_argument("--out", default="runs.zarr", metavar="RUNS.zarr", help="the zarr store (default runs.zarr)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing sweep store at --out")
     p.add_argument("--skip-failed", action="store_true", help="on a rerun, do not retry members that failed")
-    p.add_argument("--grid", type=parse_grid, help="cells per axis: N, NxM or NxMxK")
-    p.add_argument("--t-end", type=_positive("t-end"), dest="t_end")
-    p.add_argument("--dt", type=_positive("dt"))
-    p.add_argument("--method", choices=list(METHODS))
-    p.add_argument("--backend", choices=sorted(TARGETS), default="numba")
-    p.add_argument("--order", type=int, choices=(2, 4), default=2, help="accuracy order of the differences")
-    p.add_argument("--scheme", choices=list(SCHEMES), help="spatial scheme (default: the model's)")
-    p.add_argument("--save-every", type=_positive("save-every"), dest="save_every")
+    add_simulation_options(p)
     p.add_argument("--float32", action="store_true", help="store the fields as float32")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=cmd_sweep)
