@@ -140,7 +140,7 @@ class SpectralOperator:
         self.dtype = runtime.dtype_name
         self.params = dict(params)
         self.grid_values = {"Delta": filter_width(self.grid.spacing)} if "Delta" in self.module.GRID_SYMBOLS else {}
-        self._P = {**self.params, **self.grid_values}
+        self._P = {k: runtime.scalar(v) for k, v in {**self.params, **self.grid_values}.items()}
         self._M = self.module.multipliers(self._P, self.K)
 
     # layout helpers -----------------------------------------------------------------------
@@ -170,7 +170,7 @@ class SpectralOperator:
         unknown = [p for p in params if p not in self.params]
         if unknown:
             raise SolverError(f"unknown parameter {unknown[0]!r}; parameters: {', '.join(self.params)}")
-        P = {**self._P, **params}
+        P = {**self._P, **{k: self.K.scalar(v) for k, v in params.items()}}
         return P, self.module.multipliers(P, self.K)
 
     # transforms ---------------------------------------------------------------------------
@@ -186,6 +186,8 @@ class SpectralOperator:
     def rhs_hat(self, uh, t: float = 0.0, params: Mapping | None = None, out=None):
         """Spectral tendencies ``(..., F, *kshape)`` of the transforms ``uh``."""
         P, M = self._parameters(params)
+        if self.module.USES_TIME:
+            t = self.K.scalar(t)
         parts = self.module.rhs(self._split(uh), t, P, self.K, M)
         return self.K.stack(parts, self.field_axis, out=out)
 
@@ -275,6 +277,8 @@ class SpectralOperator:
 
     def spectral_radius(self, uh, t: float = 0.0) -> list[tuple[float, float]]:
         """Per field, bounds (real, imaginary) of the linearized operator's spectrum at ``uh``."""
+        if self.module.USES_TIME:
+            t = self.K.scalar(t)
         return self.module.radius(self._split(uh), t, self._P, self.K, self._M)
 
     def __repr__(self) -> str:

@@ -138,6 +138,10 @@ class SpectralRuntime:
     def constant(self, c):
         return c
 
+    def scalar(self, v):
+        """A parameter or time value as the generated code's functions accept it."""
+        return v
+
     def amax(self, a) -> float:
         if np.ndim(a) == 0:
             return float(a)
@@ -167,6 +171,10 @@ class SpectralRuntime:
         if self.mask is not None:
             A *= self.mask
         return A
+
+    def dealias_multiplier(self, m):
+        """A multiplier with the 2/3 rule folded in (``m * mask``), for transforms of products."""
+        return m * self.mask if self.mask is not None else m
 
     #: threads of scipy.fft (None: one); set by the operator
     workers: int | None = None
@@ -221,6 +229,13 @@ class TorchRuntime(SpectralRuntime):
 
     def take(self, a, index: int, axis: int):
         return a.select(axis, index)
+
+    def scalar(self, v):
+        # torch functions (torch.sqrt, torch.sin) take tensors only: 0-d tensors on the device;
+        # tensors passed in (a learnable Cs) are kept as they are, so autograd sees them
+        if isinstance(v, self.torch.Tensor):
+            return v
+        return self.torch.tensor(float(v), dtype=self.real_dtype, device=self.device)
 
     def amax(self, a) -> float:
         if not isinstance(a, self.torch.Tensor):

@@ -136,6 +136,7 @@ def _multipliers_source(semi: SpectralSemiDiscrete, target: str) -> list[str]:
     for node in semi.nodes:
         if any(node.orders):
             entries.append((_node_multiplier_key(node), monomial(node.orders)))
+    folded = _folded_composites(semi)
     for i, terms in enumerate(semi.linear):
         for term in terms:
             entries.append((_linear_key(i, term.source), term.multiplier))
@@ -149,12 +150,18 @@ def _multipliers_source(semi: SpectralSemiDiscrete, target: str) -> list[str]:
             lines.append(f"    kk{a} = K.kk[{a}]")
     lines.append("    M = {}")
     for key, expr in entries:
-        if expr.is_Number:
-            lines.append(f'    M["{key}"] = K.constant({printer.doprint(expr)})')
-        else:
-            lines.append(f'    M["{key}"] = {printer.doprint(expr)}')
+        value = f"K.constant({printer.doprint(expr)})" if expr.is_Number else printer.doprint(expr)
+        if key.startswith("l_") and key.split("_", 2)[2] in folded:
+            value = f"K.dealias_multiplier({value})"  # the 2/3 rule of this product, folded in
+        lines.append(f'    M["{key}"] = {value}')
     lines.append("    return M")
     return lines
+
+
+def _folded_composites(semi: SpectralSemiDiscrete) -> set[str]:
+    """Composites whose transform only feeds linear terms: their dealiasing folds into the multipliers."""
+    differentiated = {n.source for n in semi.nodes}
+    return {c.symbol.name for c in semi.composites if c.symbol.name not in differentiated}
 
 
 def _stage_code(
@@ -174,6 +181,7 @@ def _stage_code(
     printer = _printer(target, names)
     field_index = {f: i for i, f in enumerate(semi.fields)}
     composite_names = {c.symbol.name for c in composites}
+    folded = _folded_composites(semi)
     invariants = semi.invariant_symbols()
     lines: list[str] = []
     stages = sorted({n.stage for n in nodes} | set(outputs_by_stage))
@@ -195,7 +203,10 @@ def _stage_code(
         for (name, _), expr in zip(group, lowered.outputs):
             lines.append(f"    {name} = {printer.doprint(expr)}")
             if name in composite_names:
-                lines.append(f"    {name.upper()} = K.dealias(K.rfft({name}))")
+                if name in folded:
+                    lines.append(f"    {name.upper()} = K.rfft({name})")
+                else:
+                    lines.append(f"    {name.upper()} = K.dealias(K.rfft({name}))")
     return lines
 
 

@@ -60,7 +60,7 @@ def solve(
     ic: Mapping[str, object] | None = None,
     method: str | None = None,
     dt: float | None = None,
-    backend: str = "numba",
+    backend: str | None = None,
     save_every: float | None = None,
     out: str | None = None,
     order: int = 2,
@@ -71,6 +71,9 @@ def solve(
     progress: bool | None = None,
     simplifier: str = "sympy",
     seed: int | None = None,
+    discretization: str | None = None,
+    device=None,
+    dtype: str = "float64",
 ):
     """Solve a PDE system in time and return an ``xarray.Dataset``.
 
@@ -86,7 +89,8 @@ def solve(
             and no stability estimate can bound the step.
         dt: step of the fixed-step methods (default: 0.8 of the estimated stability limit);
             first step of the adaptive ones.
-        backend: code-generation target, "numba" (default) or "numpy".
+        backend: code-generation target: "numba" (default) or "numpy" for finite
+            differences; "numpy" (default) or "torch" for the spectral discretization.
         save_every: interval between saved frames (default: 50 frames over the span).
         out: optional ``.nc`` file written frame by frame while the run goes.
         order: accuracy order of the spatial differences (2 or 4).
@@ -97,6 +101,11 @@ def solve(
         progress: show a progress bar (None: only for runs longer than about two seconds).
         simplifier: "sympy" (default) or "none".
         seed: seed of a model's random initial condition (model names only).
+        discretization: "fd" (finite differences) or "spectral" (Fourier pseudo-spectral,
+            periodic systems; see :mod:`pdeforge.solvers.spectral_solve`). Default: the
+            system's own choice (spectral for incompressible systems), else "fd".
+        device: torch device of the spectral "torch" backend ("cpu", "cuda", ...).
+        dtype: "float64" (default) or "float32" (spectral discretization).
 
     Returns:
         Dataset with dimension ``t`` plus ``x``, ``y``, ``z``, one variable per field, and
@@ -127,6 +136,12 @@ def solve(
         raise SolverError("t_span: give (t0, t_end) or t_end")
     if stability not in ("warn", "error", "ignore"):
         raise SolverError(f"stability: 'warn', 'error' or 'ignore', got {stability!r}")
+    if _discretization(system, discretization, device, dtype) == "spectral":
+        from .spectral_solve import solve_spectral
+
+        return solve_spectral(system, grid, t_span, ic, method, dt, backend, save_every, out, params, stability,
+                              progress, device, dtype)
+    backend = backend or "numba"
     if params:
         system = system.with_params(**params)
     grid = grid if isinstance(grid, UniformGrid) else UniformGrid.from_spec(system.domain, grid)
@@ -242,6 +257,19 @@ def solve(
             ds,
         )
     return ds
+
+
+def _discretization(system: PDESystem, requested: str | None, device, dtype: str) -> str:
+    """The discretization of a run: the requested one, else the system's own choice."""
+    own = getattr(system, "discretization", "fd")
+    choice = requested or own
+    if choice not in ("fd", "spectral"):
+        raise SolverError(f"discretization {choice!r}: 'fd' (finite differences) or 'spectral'")
+    if choice == "fd" and own == "spectral":
+        raise SolverError(f"system {system.name!r} is incompressible: it needs discretization='spectral'")
+    if choice == "fd" and (device is not None or dtype != "float64"):
+        raise SolverError("device and dtype choose the spectral kernels; finite differences run in float64 on the CPU")
+    return choice
 
 
 class _Bar:
