@@ -124,6 +124,8 @@ def solve(
         grid = grid if grid is not None else defaults["grid"]
         t_span = t_span if t_span is not None else defaults["t_end"]
         ic = ic if ic is not None else defaults["ic"]
+        if save_every is None and defaults["save_every"] is not None:
+            save_every = min(defaults["save_every"], _time_span(t_span)[1] - _time_span(t_span)[0])
         if method is None:
             method = defaults["method"]
             dt = dt if dt is not None else defaults.get("dt")
