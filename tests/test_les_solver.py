@@ -160,3 +160,13 @@ def test_cli_runs_les_models_with_output_and_plot(tmp_path, capsys):
     assert "12 inverse and 9 forward real FFTs" in shown and "nu_t = (Cs*Delta)**2*S_mag" in shown
     assert main(["run", "taylor-green", "--grid", "8", "--backend", "numba", "--quiet"]) == 2
     assert "spectral kernels" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["taylor-green", "les-hit", "kolmogorov-flow"])
+def test_flow_models_run_with_defaults(name):
+    model = get_model(name)
+    assert model.discretization == "spectral"
+    ds = pf.solve(name, grid=8 if model.system().dim == 3 else 16, t_span=0.2, progress=False)
+    assert ds.attrs["status"] == "completed" and ds.attrs["method"] == "rk4"
+    assert all(np.isfinite(ds[f].values).all() for f in model.system().fields)
+    assert name in model.describe() and "nu_t = (Cs*Delta)**2*S_mag" in model.describe()

@@ -194,6 +194,7 @@ register(
             "With Cs > 0 the Smagorinsky viscosity adds dissipation."
         ),
         notes=_LES_NOTES,
+        discretization="spectral",
     )
 )
 
@@ -219,6 +220,7 @@ register(
             f"and u_rms = {HIT_URMS:g} (--seed)."
         ),
         notes=_LES_NOTES,
+        discretization="spectral",
     )
 )
 
@@ -246,5 +248,6 @@ register(
             "nu; the run starts from it plus a small seeded perturbation and becomes turbulent."
         ),
         notes=_LES_NOTES,
+        discretization="spectral",
     )
 )
