@@ -22,27 +22,36 @@ torch code stays out of place, so autograd can differentiate through it (PINO lo
 from __future__ import annotations
 
 import sympy as sp
-from sympy.printing.pytorch import TorchPrinter
 
 from ..discretize.spectral import K_MAX, K_ODD, K_SQ, SpectralSemiDiscrete
 from .lowering import lower
-from .printing import ArrayPrinter, _float, _RemapMixin
+from .printing import ArrayPrinter, _float
 
 TARGETS = ("numpy", "torch")
 
 
-class TorchArrayPrinter(_RemapMixin, TorchPrinter):
-    """Tensor expressions (``torch`` functions) with the remapping of the other printers."""
+class _NumpyPrinter(ArrayPrinter):
+    def _print_ImaginaryUnit(self, expr):  # noqa: N802
+        return "1j"
 
-    def __init__(self, names=None):
-        super().__init__()
-        self.names = dict(names or {})
+
+class TorchArrayPrinter(_NumpyPrinter):
+    """Tensor expressions: the NumPy printer with ``torch`` functions (same names for the
+    elementary ones; Min/Max, Heaviside, Piecewise and erf in torch's vocabulary)."""
+
+    def _module_format(self, fqn, register=True):
+        if fqn.startswith("numpy."):
+            return "torch." + fqn[len("numpy."):]
+        return super()._module_format(fqn, register)
 
     def _print_Pow(self, expr, rational=False):  # noqa: N802
         return self._power(expr, "torch.sqrt")
 
-    def _print_ImaginaryUnit(self, expr):  # noqa: N802
-        return "1j"
+    def _print_erf(self, expr):  # noqa: N802
+        return f"torch.erf({self._print(expr.args[0])})"
+
+    def _print_atan(self, expr):  # noqa: N802
+        return f"torch.atan({self._print(expr.args[0])})"
 
     def _print_Heaviside(self, expr):  # noqa: N802
         h0 = expr.args[1] if len(expr.args) > 1 else sp.Rational(1, 2)
@@ -74,10 +83,20 @@ class TorchArrayPrinter(_RemapMixin, TorchPrinter):
             out = v if cond == sp.true else f"torch.where({self._print(cond)}, {v}, {out})"
         return out
 
+    def _print_Relational(self, expr):  # noqa: N802
+        ops = {"<": "<", "<=": "<=", ">": ">", ">=": ">="}
+        if expr.rel_op in ops:
+            return f"({self._print(expr.lhs)} {ops[expr.rel_op]} {self._print(expr.rhs)})"
+        return super()._print_Relational(expr)
 
-class _NumpyPrinter(ArrayPrinter):
-    def _print_ImaginaryUnit(self, expr):  # noqa: N802
-        return "1j"
+    def _print_And(self, expr):  # noqa: N802
+        return "(" + " & ".join(self._print(a) for a in expr.args) + ")"
+
+    def _print_Or(self, expr):  # noqa: N802
+        return "(" + " | ".join(self._print(a) for a in expr.args) + ")"
+
+    def _print_Not(self, expr):  # noqa: N802
+        return f"(~{self._print(expr.args[0])})"
 
 
 def _printer(target: str, names):
