@@ -35,7 +35,6 @@ def _command(args, out: str) -> list[str]:
 def _env() -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(HERE.parent / "python") + os.pathsep + env.get("PYTHONPATH", "")
-    env.setdefault("PDEFORGE_CACHE_DIR", str(HERE / "results" / "cache"))
     return env
 
 

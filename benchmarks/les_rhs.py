@@ -17,7 +17,6 @@ evaluations. Usage::
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -102,7 +101,6 @@ def main(argv=None) -> int:
     parser.add_argument("--device", nargs="*", default=["cpu"], help="torch devices to time (cpu, cuda)")
     parser.add_argument("--rounds", type=int, default=10)
     args = parser.parse_args(argv)
-    os.environ.setdefault("PDEFORGE_CACHE_DIR", str(HERE / "results" / "cache"))
     print(f"LES right-hand side (3-D Smagorinsky, 2/3 dealiasing, projection), threads = {args.threads}, "
           f"median of {args.rounds} interleaved rounds")
     for n in args.grid:

@@ -30,7 +30,7 @@ import sympy as sp
 
 from ..errors import SystemDefinitionError
 from .parser import Namespace, parse_expression
-from .system import AXES, RESERVED, PDESystem
+from .system import RESERVED, PDESystem
 
 #: The filter width symbol; its value comes from the grid at bind time.
 DELTA = sp.Symbol("Delta", positive=True)
@@ -182,4 +182,4 @@ def filter_width(spacing: Sequence[float]) -> float:
     return prod ** (1.0 / len(spacing))
 
 
-__all__ = ["DELTA", "IncompressibleSystem", "filter_width", "AXES"]
+__all__ = ["DELTA", "IncompressibleSystem", "filter_width"]
