@@ -179,6 +179,7 @@ def cmd_run(args) -> int:
                 order=args.order,
                 stability="error",
                 progress=False if args.quiet else None,
+                in_memory=args.out is None,
                 device=args.device,
                 dtype=args.dtype,
             )
@@ -265,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: modules with an ``add_commands(subparsers)`` function that adds more subcommands
 #: (each subcommand's ``func(args) -> int`` is called with the parsed arguments)
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("pdeforge.export.cli",)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

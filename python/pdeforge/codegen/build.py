@@ -14,8 +14,9 @@ from .kernel import Kernel
 TARGETS: dict[str, str] = {
     "numpy": "pdeforge.codegen.numpy_target",
     "numba": "pdeforge.codegen.numba_target",
+    "julia": "pdeforge.codegen.julia_target",
 }
-SIMPLIFIERS = ("sympy", "none")
+SIMPLIFIERS = ("sympy", "julia", "none")
 
 
 def _generator(target: str) -> Callable:
@@ -41,9 +42,10 @@ def compile_system(
 
     Args:
         system: the PDE system.
-        target: "numba" (default) or "numpy".
+        target: "numba" (default), "numpy" or "julia" (Symbolics.jl build_function kernels).
         order: accuracy order of the spatial differences, 2 or 4.
-        simplifier: "sympy" (default) or "none" (keep the stencils as discretized).
+        simplifier: "sympy" (default), "julia" (Symbolics.jl simplify) or "none" (keep the
+            stencils as discretized).
         use_cache: look up and store the generated module in the disk cache.
 
     Returns:
@@ -59,6 +61,7 @@ def compile_system(
         raise SolverError(f"simplifier {simplifier!r} is not available (valid: {', '.join(SIMPLIFIERS)})")
     if order not in (2, 4):
         raise SolverError(f"order {order!r}: 2 or 4 are supported")
+    _check_available(target, simplifier)
     t0 = time.perf_counter()
     key = cache.cache_key("fd", system.structure_key(), target, order, simplifier)
     module = cache.load(key) if use_cache else None
@@ -72,10 +75,27 @@ def compile_system(
             from ..backends.sympy_backend import simplify
 
             semi = simplify(semi)
+        elif simplifier == "julia":
+            from ..backends.julia_backend import simplify as julia_simplify
+
+            semi = julia_simplify(semi)
         spec = kernel_spec(semi)
         source = _generator(target)(spec, key)
         module = cache.store(key, source) if use_cache else _load_uncached(key, source)
     return Kernel(system, target, module, key, hit, time.perf_counter() - t0)
+
+
+def _check_available(target: str, simplifier: str) -> None:
+    """Fail before any symbolic work when a target or simplifier needs something absent (Julia)."""
+    import importlib
+
+    check = getattr(importlib.import_module(TARGETS[target]), "check_available", None)
+    if check is not None:
+        check()
+    if simplifier == "julia":
+        from ..backends.julia_env import find_julia
+
+        find_julia()
 
 
 def _load_uncached(key: str, source: str):

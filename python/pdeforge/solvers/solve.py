@@ -71,6 +71,7 @@ def solve(
     progress: bool | None = None,
     simplifier: str = "sympy",
     seed: int | None = None,
+    in_memory: bool = True,
     discretization: str | None = None,
     device=None,
     dtype: str = "float64",
@@ -89,7 +90,8 @@ def solve(
             and no stability estimate can bound the step.
         dt: step of the fixed-step methods (default: 0.8 of the estimated stability limit);
             first step of the adaptive ones.
-        backend: code-generation target: "numba" (default) or "numpy" for finite
+        backend: code-generation target, "numba" (default), "numpy" or "julia" (Symbolics.jl
+            kernels; needs a Julia installation, see the README's Julia section) for finite
             differences; "numpy" (default) or "torch" for the spectral discretization.
         save_every: interval between saved frames (default: 50 frames over the span).
         out: optional ``.nc`` file written frame by frame while the run goes.
@@ -99,8 +101,11 @@ def solve(
         stability: what to do when dt exceeds the explicit stability estimate: "warn"
             (default), "error", or "ignore".
         progress: show a progress bar (None: only for runs longer than about two seconds).
-        simplifier: "sympy" (default) or "none".
+        simplifier: "sympy" (default), "julia" (Symbolics.jl simplify) or "none".
         seed: seed of a model's random initial condition (model names only).
+        in_memory: keep every frame in memory (default). With ``out`` given and
+            ``in_memory=False`` frames go only to the file and the returned Dataset reads them
+            lazily from it, so memory stays at a few copies of the state however many frames.
         discretization: "fd" (finite differences) or "spectral" (Fourier pseudo-spectral,
             periodic systems; see :mod:`pdeforge.solvers.spectral_solve`). Default: the
             system's own choice (spectral for incompressible systems), else "fd".
@@ -142,7 +147,7 @@ def solve(
         from .spectral_solve import solve_spectral
 
         return solve_spectral(system, grid, t_span, ic, method, dt, backend, save_every, out, params, stability,
-                              progress, device, dtype)
+                              progress, device, dtype, in_memory=in_memory)
     backend = backend or "numba"
     if params:
         system = system.with_params(**params)
@@ -155,6 +160,8 @@ def solve(
     if dt is not None and not (isinstance(dt, (int, float)) and dt > 0 and math.isfinite(dt)):
         raise SolverError(f"dt must be a positive number, got {dt!r}")
     out_path = check_output_path(out) if out is not None else None
+    if not in_memory and out_path is None:
+        raise SolverError("in_memory=False needs an output file (out=...)")
 
     from ..codegen.build import check_target, compile_system
 
@@ -219,18 +226,21 @@ def solve(
     try:
         for ts in times[1:]:
             stepper.advance(float(ts), bar.update_to if bar else None)
-            state = stepper.cells().copy()
+            state = stepper.cells()
             frame_times.append(float(ts))
-            frames.append(state)
+            if in_memory:
+                frames.append(state.copy())
             if writer:
                 writer.append(float(ts), state)
     except BlowUp as exc:
         status = f"blew up: {exc}"
         if exc.t > frame_times[-1]:
             frame_times.append(exc.t)
-            frames.append(np.asarray(exc.cells).reshape(bound.cell_shape))
+            good = np.asarray(exc.cells).reshape(bound.cell_shape)
+            if in_memory:
+                frames.append(good)
             if writer:
-                writer.append(exc.t, frames[-1])
+                writer.append(exc.t, good)
         warnings.warn(
             f"{system.name}: solution became non-finite by t = {exc.t_bad:g}; stopped, last finite state "
             f"(t = {frame_times[-1]:g}) kept" + (f" in {out_path}" if writer else ""),
@@ -252,10 +262,15 @@ def solve(
     if writer:
         writer.set_attrs(attrs)
         writer.close()
-    ds = to_dataset(grid, system.fields, frame_times, frames, attrs)
+    if in_memory:
+        ds = to_dataset(grid, system.fields, frame_times, frames, attrs)
+    else:
+        import xarray as xr
+
+        ds = xr.open_dataset(out_path)
     if interrupted:
         raise RunInterrupted(
-            f"run interrupted at t = {stepper.t:g}; {len(frames)} frames kept" + (f" in {out_path}" if writer else ""),
+            f"run interrupted at t = {stepper.t:g}; {len(frame_times)} frames kept" + (f" in {out_path}" if writer else ""),
             ds,
         )
     return ds

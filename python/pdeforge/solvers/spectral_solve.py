@@ -194,6 +194,7 @@ def solve_spectral(
     device=None,
     dtype: str = "float64",
     diagnostics: bool = True,
+    in_memory: bool = True,
 ):
     """Solve a periodic system with the generated pseudo-spectral kernels.
 
@@ -207,6 +208,8 @@ def solve_spectral(
         dtype: "float32" or "float64" (the Dataset is float64 either way).
         diagnostics: add kinetic energy, enstrophy, dissipation, energy rate and the energy
             spectrum ``E_k(t, k)`` for systems with a velocity.
+        in_memory: keep every frame in memory (default); with ``out`` and ``in_memory=False``
+            frames and diagnostics go only to the file, which the returned Dataset reads lazily.
 
     Returns:
         The Dataset of :func:`pdeforge.solve` plus, with a velocity, the variables
@@ -233,6 +236,8 @@ def solve_spectral(
     if stability not in ("warn", "error", "ignore"):
         raise SolverError(f"stability: 'warn', 'error' or 'ignore', got {stability!r}")
     out_path = check_output_path(out) if out is not None else None
+    if not in_memory and out_path is None:
+        raise SolverError("in_memory=False needs an output file (out=...)")
 
     t_compile = time.perf_counter()
     kernel = compile_spectral(system, backend, device, dtype)
@@ -289,7 +294,8 @@ def solve_spectral(
 
     def record(t: float, state_hat) -> np.ndarray:
         cells = np.asarray(op.K.to_numpy(op.to_physical(state_hat)), dtype=float)
-        frames.append(cells)
+        if in_memory:
+            frames.append(cells)
         frame_times.append(t)
         if diag is not None:
             h = op.K.to_numpy(state_hat)
@@ -299,6 +305,9 @@ def solve_spectral(
             records["dissipation"].append(diag.dissipation(h))
             records["energy_rate"].append(diag.energy_rate(h, rate))
             records["E_k"].append(diag.spectrum(h))
+            if not in_memory:  # the file holds them; keep only the latest for the writer
+                for values in records.values():
+                    del values[:-1]
         if writer is not None:
             writer.append(t, cells)
             _write_diagnostics(writer, records, diag)
@@ -345,12 +354,17 @@ def solve_spectral(
     if writer:
         writer.set_attrs(attrs)
         writer.close()
-    ds = to_dataset(grid, system.fields, frame_times, frames, attrs)
-    if diag is not None:
-        ds = _attach_diagnostics(ds, records, diag)
+    if in_memory:
+        ds = to_dataset(grid, system.fields, frame_times, frames, attrs)
+        if diag is not None:
+            ds = _attach_diagnostics(ds, records, diag)
+    else:
+        import xarray as xr
+
+        ds = xr.open_dataset(out_path)
     if interrupted:
         raise RunInterrupted(
-            f"run interrupted at t = {stepper.t:g}; {len(frames)} frames kept" + (f" in {out_path}" if writer else ""),
+            f"run interrupted at t = {stepper.t:g}; {len(frame_times)} frames kept" + (f" in {out_path}" if writer else ""),
             ds,
         )
     return ds
