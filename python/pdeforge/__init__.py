@@ -33,6 +33,10 @@ _LAZY = {
     "sweep": ("pdeforge.ensembles.runner", "sweep"),
     "open_sweep": ("pdeforge.ensembles.store", "open_sweep"),
     "SweepDataset": ("pdeforge.ensembles.torch_data", "SweepDataset"),
+    "IncompressibleSystem": ("pdeforge.symbolic.incompressible", "IncompressibleSystem"),
+    "les_system": ("pdeforge.models.les", "les_system"),
+    "compile_spectral": ("pdeforge.codegen.spectral", "compile_spectral"),
+    "spectral_operator": ("pdeforge.codegen.spectral", "spectral_operator"),
 }
 
 __all__ = ["__version__", *_LAZY]

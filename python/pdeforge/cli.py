@@ -104,6 +104,8 @@ def cmd_show(args) -> int:
     print("\nparsed equations:")
     for f in system.fields:
         print(f"  d{f}/dt = {system.rhs[f]}".replace(f"({', '.join(system.axes)})", ""))
+    if getattr(system, "discretization", "fd") == "spectral":
+        return _show_spectral(system, args.code)
     scheme = args.scheme or model.scheme
     semi = simplify(discretize(system, args.order, scheme))
     print(f"\nsemi-discrete right-hand side (order {args.order}, scheme {scheme}; f_p1_0 is f at offset (+1, 0)):")
@@ -122,6 +124,20 @@ def cmd_show(args) -> int:
     if args.code:
         kernel = compile_system(system, target=args.code, order=args.order, scheme=scheme)
         print(f"\n# ---- generated {args.code} kernels ({kernel.path}) ----")
+        print(kernel.source)
+    return 0
+
+
+def _show_spectral(system, code: str | None) -> int:
+    from .codegen.spectral import SPECTRAL_TARGETS, compile_spectral
+    from .discretize.spectral import spectral_discretize
+
+    print("\nFourier pseudo-spectral plan:")
+    print(spectral_discretize(system).describe())
+    if code:
+        target = code if code in SPECTRAL_TARGETS else "numpy"
+        kernel = compile_spectral(system, target=target)
+        print(f"\n# ---- generated {target} spectral kernels ({kernel.path}) ----")
         print(kernel.source)
     return 0
 
@@ -168,6 +184,8 @@ def cmd_run(args) -> int:
                 stability="error",
                 progress=False if args.quiet else None,
                 in_memory=args.out is None,
+                device=args.device,
+                dtype=args.dtype,
             )
         except RunInterrupted as exc:
             where = f"; saved to {args.out}" if args.out else ""
@@ -202,9 +220,13 @@ def cmd_run(args) -> int:
 
 
 # --------------------------------------------------------------------------------------------
-def add_simulation_options(p: argparse.ArgumentParser) -> None:
-    """The options every command that runs a model shares (run, sweep): grid, time, method, scheme."""
+def add_simulation_options(p: argparse.ArgumentParser, torch_options: bool = True) -> None:
+    """The options every command that runs a model shares (run, sweep): grid, time, method, scheme.
+
+    ``torch_options`` adds ``--device`` and ``--dtype`` (the torch and spectral kernels).
+    """
     from .codegen.build import TARGETS
+    from .codegen.spectral import SPECTRAL_TARGETS
     from .discretize.finite_volume import SCHEMES
     from .solvers.methods import METHODS
 
@@ -212,7 +234,12 @@ def add_simulation_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--t-end", type=_positive("t-end"), dest="t_end")
     p.add_argument("--dt", type=_positive("dt"))
     p.add_argument("--method", choices=list(METHODS))
-    p.add_argument("--backend", choices=sorted(TARGETS), default="numba")
+    p.add_argument("--backend", choices=sorted(set(TARGETS) | set(SPECTRAL_TARGETS)),
+                   help="kernel target (default: numba for finite differences, numpy for spectral models)")
+    if torch_options:
+        p.add_argument("--device", help="torch device of the torch backend (cpu, cuda, ...)")
+        p.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+                       help="precision of the torch/spectral kernels")
     p.add_argument("--order", type=int, choices=(2, 4), default=2, help="accuracy order of the differences")
     p.add_argument("--scheme", choices=list(SCHEMES), help="spatial scheme (default: the model's)")
     p.add_argument("--save-every", type=_positive("save-every"), dest="save_every")
@@ -222,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``pdeforge`` command."""
     from .codegen.build import TARGETS
     from .discretize.finite_volume import SCHEMES
+    from .codegen.spectral import SPECTRAL_TARGETS
 
     parser = _Parser(prog="pdeforge", description="Symbolic PDE systems to fast solvers.")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
@@ -234,7 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     p.add_argument("--param", action="append", metavar="NAME=VALUE")
     p.add_argument("--order", type=int, choices=(2, 4), default=2)
-    p.add_argument("--code", choices=sorted(TARGETS), help="also print the generated kernel source")
+    p.add_argument("--code", choices=sorted(set(TARGETS) | set(SPECTRAL_TARGETS)),
+                   help="also print the generated kernel source")
     p.add_argument("--scheme", choices=list(SCHEMES), help="spatial scheme (default: the model's)")
     p.set_defaults(func=cmd_show)
 

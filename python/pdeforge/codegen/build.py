@@ -55,6 +55,11 @@ def compile_system(
         The :class:`Kernel`; bind it to a grid with :meth:`Kernel.bind`.
     """
     check_target(target)
+    if getattr(system, "discretization", "fd") == "spectral":
+        raise SolverError(
+            f"system {system.name!r} is incompressible (its pressure is a projection): compile it with "
+            "pdeforge.compile_spectral, or solve it with discretization='spectral'"
+        )
     if simplifier not in SIMPLIFIERS:
         raise SolverError(f"simplifier {simplifier!r} is not available (valid: {', '.join(SIMPLIFIERS)})")
     if order not in (2, 4):

@@ -54,7 +54,7 @@ def add_commands(subparsers) -> None:
     p.add_argument("--out", default="runs.zarr", metavar="RUNS.zarr", help="the zarr store (default runs.zarr)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing sweep store at --out")
     p.add_argument("--skip-failed", action="store_true", help="on a rerun, do not retry members that failed")
-    add_simulation_options(p)
+    add_simulation_options(p, torch_options=False)
     p.add_argument("--float32", action="store_true", help="store the fields as float32")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=cmd_sweep)
@@ -93,7 +93,7 @@ def cmd_sweep(args) -> int:
         ds = sweep(
             args.model, params=params, seeds=args.seeds, grid=args.grid, t_span=args.t_end,
             client=args.scheduler, workers=args.workers, out=args.out, overwrite=args.overwrite,
-            retry_failed=not args.skip_failed, method=args.method, dt=args.dt, scheme=args.scheme, backend=args.backend,
+            retry_failed=not args.skip_failed, method=args.method, dt=args.dt, scheme=args.scheme, backend=args.backend or "numba",
             save_every=args.save_every, order=args.order, dtype="float32" if args.float32 else "float64",
             progress=not args.quiet,
         )

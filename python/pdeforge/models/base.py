@@ -47,6 +47,8 @@ class Model:
             ``b`` of the conservation constraint of :func:`pdeforge.conservation.constraint`).
         scheme: default spatial discretization, "fd" (flux-form finite differences) or one
             of the finite-volume schemes of :data:`pdeforge.discretize.finite_volume.SCHEMES`.
+        discretization: "fd" (finite differences) or "spectral" (Fourier pseudo-spectral,
+            e.g. the incompressible flow models).
     """
 
     name: str
@@ -68,6 +70,7 @@ class Model:
     builder: Callable[[dict], PDESystem] | None = None
     mass: ExactMass | None = None
     scheme: str = "fd"
+    discretization: str = "fd"
 
     def check_params(self, params: Mapping[str, float] | None) -> dict[str, float]:
         """Defaults overridden by ``params``; unknown names are an error."""

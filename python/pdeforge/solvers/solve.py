@@ -60,7 +60,7 @@ def solve(
     ic: Mapping[str, object] | None = None,
     method: str | None = None,
     dt: float | None = None,
-    backend: str = "numba",
+    backend: str | None = None,
     save_every: float | None = None,
     out: str | None = None,
     order: int = 2,
@@ -74,6 +74,9 @@ def solve(
     in_memory: bool = True,
     dt_max: float | None = None,
     scheme: str | None = None,
+    discretization: str | None = None,
+    device=None,
+    dtype: str = "float64",
 ):
     """Solve a PDE system in time and return an ``xarray.Dataset``.
 
@@ -90,7 +93,8 @@ def solve(
         dt: step of the fixed-step methods (default: 0.8 of the estimated stability limit,
             at most ``dt_max``); first step of the adaptive ones.
         backend: code-generation target, "numba" (default), "numpy" or "julia" (Symbolics.jl
-            kernels; needs a Julia installation, see the README's Julia section).
+            kernels; needs a Julia installation, see the README's Julia section) for finite
+            differences; "numpy" (default) or "torch" for the spectral discretization.
         save_every: interval between saved frames (default: 50 frames over the span).
         out: optional ``.nc`` file written frame by frame while the run goes.
         order: accuracy order of the spatial differences (2 or 4).
@@ -110,6 +114,11 @@ def solve(
             :mod:`pdeforge.discretize.finite_volume`). Default: the model's, else "fd".
             With a finite-volume scheme the default dt of the explicit methods is 0.8 of
             the scheme's CFL limit.
+        discretization: "fd" (finite differences) or "spectral" (Fourier pseudo-spectral,
+            periodic systems; see :mod:`pdeforge.solvers.spectral_solve`). Default: the
+            system's own choice (spectral for incompressible systems), else "fd".
+        device: torch device of the spectral "torch" backend ("cpu", "cuda", ...).
+        dtype: "float64" (default) or "float32" (spectral discretization).
 
     Returns:
         Dataset with dimension ``t`` plus ``x``, ``y``, ``z``, one variable per field, and
@@ -144,6 +153,12 @@ def solve(
         raise SolverError("t_span: give (t0, t_end) or t_end")
     if stability not in ("warn", "error", "ignore"):
         raise SolverError(f"stability: 'warn', 'error' or 'ignore', got {stability!r}")
+    if _discretization(system, discretization, device, dtype) == "spectral":
+        from .spectral_solve import solve_spectral
+
+        return solve_spectral(system, grid, t_span, ic, method, dt, backend, save_every, out, params, stability,
+                              progress, device, dtype, in_memory=in_memory)
+    backend = backend or "numba"
     if params:
         system = system.with_params(**params)
     grid = grid if isinstance(grid, UniformGrid) else UniformGrid.from_spec(system.domain, grid)
@@ -278,6 +293,19 @@ def solve(
             ds,
         )
     return ds
+
+
+def _discretization(system: PDESystem, requested: str | None, device, dtype: str) -> str:
+    """The discretization of a run: the requested one, else the system's own choice."""
+    own = getattr(system, "discretization", "fd")
+    choice = requested or own
+    if choice not in ("fd", "spectral"):
+        raise SolverError(f"discretization {choice!r}: 'fd' (finite differences) or 'spectral'")
+    if choice == "fd" and own == "spectral":
+        raise SolverError(f"system {system.name!r} is incompressible: it needs discretization='spectral'")
+    if choice == "fd" and (device is not None or dtype != "float64"):
+        raise SolverError("device and dtype choose the spectral kernels; finite differences run in float64 on the CPU")
+    return choice
 
 
 class _Bar:
