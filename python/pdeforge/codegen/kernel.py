@@ -223,13 +223,15 @@ class BoundKernel:
         """The compiled ghost fill (same result as the NumPy fill of the layout)."""
         self.kernel.module.FILL(U, t, self.p, *self._closures())
 
-    def advance_compiled(self, method: str, buffers: list, t0: float, dt: float, n: int) -> None:
+    def advance_compiled(self, method: str, buffers: list, t0: float, dt: float, n: int,
+                         parallel: bool | None = None) -> None:
         """Run ``n`` fixed steps of ``method`` in compiled code on the padded ``buffers``.
 
         ``buffers[0]`` holds the state before and after; the others are work arrays (two for
         euler, three for ssprk3, five for rk4 in total, as :class:`FixedStepRK` allocates).
+        ``parallel`` picks the multi-threaded or the serial loop (default: by grid size).
         """
-        fn = self._advance[(method, self.parallel)]
+        fn = self._advance[(method, self.parallel if parallel is None else parallel)]
         swapped = fn(*buffers, float(t0), float(dt), int(n), self.p, self.h, *self.coords, *self._closures())
         if swapped:
             k = 2 if method == "rk4" else 1
@@ -266,7 +268,8 @@ class BoundKernel:
         """Compile (or load from the disk cache) the listed kernels; returns seconds.
 
         Runs each kernel variant this grid uses on a tiny padded array, so compiling costs no
-        memory proportional to the grid.
+        memory proportional to the grid. ``"rk4:serial"`` (or ``":parallel"``) names one
+        variant of a compiled stepping loop explicitly.
         """
         t0 = time.perf_counter()
         m = self.kernel.module
@@ -284,8 +287,10 @@ class BoundKernel:
                 self._stage_two(S, S, S, Y, Z, 0.0, 0.0, 0.0, *args)
             elif kind == "jac":
                 self._jac(S, np.zeros((len(m.JAC_ENTRIES), *(2,) * self.grid.dim)), 0.0, *args)
-            elif kind in ("euler", "ssprk3", "rk4") and self.has_compiled_stepping:
-                n = {"euler": 2, "ssprk3": 3, "rk4": 5}[kind]
-                self._advance[(kind, self.parallel)](
+            elif kind.split(":")[0] in ("euler", "ssprk3", "rk4") and self.has_compiled_stepping:
+                method, _, variant = kind.partition(":")
+                n = {"euler": 2, "ssprk3": 3, "rk4": 5}[method]
+                parallel = self.parallel if not variant else variant == "parallel"
+                self._advance[(method, parallel)](
                     *[np.zeros(small) for _ in range(n)], 0.0, 0.0, 1, *args, *self._closures())
         return time.perf_counter() - t0

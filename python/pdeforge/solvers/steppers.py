@@ -77,6 +77,7 @@ class FixedStepRK(Stepper):
         self._good_t = self.t
         self._step = {"euler": self._euler, "ssprk3": self._ssprk3, "rk4": self._rk4}[method]
         self._block = 8
+        self._threads = ThreadChoice(bound, method)
 
     def kernels_used(self) -> tuple[str, ...]:
         if self.bound.has_compiled_stepping:
@@ -120,9 +121,11 @@ class FixedStepRK(Stepper):
         compiled = self.bound.has_compiled_stepping
         while done < n:
             block = min(self._block if compiled else CHECK_EVERY, n - done)
+            parallel = self._threads.choose() if compiled else None
             started = time.perf_counter()
             if compiled:
-                self.bound.advance_compiled(self.method, self.buf, t_start + done * dt, dt, block)
+                self.bound.advance_compiled(self.method, self.buf, t_start + done * dt, dt, block, parallel)
+                self._threads.record(parallel, time.perf_counter() - started, block)
             else:
                 for s in range(block):
                     self._step(t_start + (done + s) * dt, dt)
@@ -140,6 +143,59 @@ class FixedStepRK(Stepper):
                 self._block = int(min(MAX_BLOCK, max(1, block * BLOCK_SECONDS / elapsed)))
             if progress is not None:
                 progress(self.t)
+
+
+class ThreadChoice:
+    """Chooses between the multi-threaded and the serial compiled loop by measured speed.
+
+    Threads pay off on an idle machine; on one shared with other busy processes every
+    parallel region waits at its barrier for a thread that is not scheduled, and the same
+    step can be ten times slower than on one thread. So both variants are timed (the serial
+    one first after ``PROBE_AFTER`` seconds of stepping, compiled outside the timing) and the
+    faster one is used; the other is timed again every ``REPROBE_EVERY`` blocks, as load changes.
+    Grids below the parallel threshold only ever use the serial loop.
+    """
+
+    PROBE_AFTER = 0.2
+    REPROBE_EVERY = 40
+
+    def __init__(self, bound: BoundKernel, method: str):
+        self.bound = bound
+        self.method = method
+        self.enabled = bool(bound.parallel)
+        self.seconds_per_step: dict[bool, float] = {}
+        self.elapsed = 0.0
+        self.blocks = 0
+        self.probe: bool | None = None
+
+    def choose(self) -> bool:
+        if not self.enabled:
+            return bool(self.bound.parallel)
+        self.blocks += 1
+        if False not in self.seconds_per_step and self.elapsed >= self.PROBE_AFTER:
+            self.bound.warm_up((f"{self.method}:serial",))  # compile (or load) outside the timing
+            self.probe = False
+            return False
+        if len(self.seconds_per_step) == 2 and self.blocks % self.REPROBE_EVERY == 0:
+            self.probe = not self._best()
+            return self.probe
+        self.probe = None
+        return self._best() if self.seconds_per_step else True
+
+    def _best(self) -> bool:
+        return min(self.seconds_per_step, key=self.seconds_per_step.get)
+
+    def record(self, parallel: bool, seconds: float, steps: int) -> None:
+        """Note that ``steps`` steps on the ``parallel`` (or serial) loop took ``seconds``."""
+        if not self.enabled:
+            return
+        self.elapsed += seconds
+        seconds_per_step = seconds / steps
+        old = self.seconds_per_step.get(parallel)
+        # a probe replaces the old figure; the running choice is smoothed
+        self.seconds_per_step[parallel] = (
+            seconds_per_step if old is None or self.probe is not None else 0.7 * old + 0.3 * seconds_per_step
+        )
 
 
 class DormandPrince(Stepper):
