@@ -64,6 +64,9 @@ class _Hoister:
         return sym
 
     def __call__(self, e: sp.Basic) -> sp.Basic:
+        if isinstance(e, sp.functions.elementary.piecewise.ExprCondPair):
+            # a (value, condition) pair is structure of its Piecewise, never a value to name
+            return e.func(*[self(a) for a in e.args])
         if self.is_invariant(e):
             return self.name(e)
         if not e.args:
