@@ -71,6 +71,9 @@ def solve(
     progress: bool | None = None,
     simplifier: str = "sympy",
     seed: int | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+    closures: Mapping[str, object] | None = None,
 ):
     """Solve a PDE system in time and return an ``xarray.Dataset``.
 
@@ -86,7 +89,7 @@ def solve(
             and no stability estimate can bound the step.
         dt: step of the fixed-step methods (default: 0.8 of the estimated stability limit);
             first step of the adaptive ones.
-        backend: code-generation target, "numba" (default) or "numpy".
+        backend: code-generation target, "numba" (default), "numpy" or "torch".
         save_every: interval between saved frames (default: 50 frames over the span).
         out: optional ``.nc`` file written frame by frame while the run goes.
         order: accuracy order of the spatial differences (2 or 4).
@@ -97,6 +100,10 @@ def solve(
         progress: show a progress bar (None: only for runs longer than about two seconds).
         simplifier: "sympy" (default) or "none".
         seed: seed of a model's random initial condition (model names only).
+        device: torch device of backend "torch" ("cpu" default, "cuda", "cuda:1", ...).
+        dtype: "float64" (default) or "float32", backend "torch" only.
+        closures: closure name -> ``torch.nn.Module`` (or callable) for the closure terms of
+            the system (backend "torch"; see :mod:`pdeforge.symbolic.closure_terms`).
 
     Returns:
         Dataset with dimension ``t`` plus ``x``, ``y``, ``z``, one variable per field, and
@@ -142,12 +149,26 @@ def solve(
     from ..codegen.build import check_target, compile_system
 
     check_target(backend)
+    bind_options = {}
+    fixed_step, adaptive = FixedStepRK, DormandPrince
+    if backend == "torch":
+        from ..codegen.torch_kernel import TorchDormandPrince, TorchFixedStepRK
+
+        bind_options = {"device": device, "dtype": dtype}
+        fixed_step, adaptive = TorchFixedStepRK, TorchDormandPrince
+    elif device is not None or dtype is not None:
+        raise SolverError(f"device and dtype apply to backend 'torch', not {backend!r}")
     t_compile = time.perf_counter()
-    kernel = compile_system(system, target=backend, order=order, simplifier=simplifier)
-    bound = kernel.bind(grid)
+    kernel = compile_system(system, target=backend, order=order, simplifier=simplifier, closures=closures)
+    bound = kernel.bind(grid, **bind_options)
     cells0 = initial_state(system, grid, ic)
 
-    if m.kind == "fixed":
+    if m.kind == "fixed" and getattr(kernel, "closures", None):
+        # the stability estimate differentiates the equations symbolically; closure terms are opaque
+        if dt is None:
+            raise SolverError("dt: the stability limit of a system with closure terms cannot be estimated; give dt")
+        stepper = fixed_step(bound, cells0, t0, dt, m.name)
+    elif m.kind == "fixed":
         est = explicit_dt_limit(system, grid, cells0, t0, m, order)
         if dt is None:
             if not math.isfinite(est.dt_max):
@@ -163,9 +184,9 @@ def solve(
             if stability == "error":
                 raise SolverError(msg)
             warnings.warn(msg, StabilityWarning, stacklevel=2)
-        stepper = FixedStepRK(bound, cells0, t0, dt, m.name)
+        stepper = fixed_step(bound, cells0, t0, dt, m.name)
     elif m.kind == "adaptive":
-        stepper = DormandPrince(bound, cells0, t0, rtol=rtol, atol=atol, dt=dt)
+        stepper = adaptive(bound, cells0, t0, rtol=rtol, atol=atol, dt=dt)
     else:
         stepper = ImplicitBDF(bound, cells0, t0, t1, rtol=rtol, atol=atol, dt=dt)
     bound.warm_up(stepper.kernels_used())
@@ -177,6 +198,7 @@ def solve(
         "equations": system.equations_text(),
         "parameters": json.dumps(system.params),
         "backend": backend,
+        **({"device": str(bound.device), "dtype": str(bound.dtype).replace("torch.", "")} if backend == "torch" else {}),
         "method": m.name,
         "order": order,
         "grid": "x".join(map(str, grid.shape)),
