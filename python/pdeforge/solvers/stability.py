@@ -48,12 +48,13 @@ class StabilityEstimate:
 def _coefficients(system: PDESystem, f: str):
     """(diffusion terms, advection terms, reaction term, replacement symbols) of equation ``f``."""
     expr = system.rhs[f].doit()
-    subs, d1, d2 = {}, {}, {}
+    subs, d1, d2, derivs = {}, {}, {}, {}
     for der in sorted(expr.atoms(sp.Derivative), key=sp.default_sort_key):
         g = field_of(der.expr)
         if g is None:
             continue
         counts = dict(der.variable_count)
+        axes = [(system.coords.index(v), int(n)) for v, n in counts.items()]
         total = sum(counts.values())
         if total == 1:
             (var,) = counts
@@ -66,6 +67,7 @@ def _coefficients(system: PDESystem, f: str):
         else:
             sym = sp.Symbol(f"_dn_{g}_{len(subs)}")
         subs[der] = sym
+        derivs[sym] = (g, axes)
     expr = expr.xreplace(subs)
     center = sp.Symbol(f"_u_{f}")
     expr = expr.xreplace({system.field_functions[f]: center})
@@ -74,7 +76,7 @@ def _coefficients(system: PDESystem, f: str):
     reaction = sp.diff(expr, center).xreplace({center: system.field_functions[f]})
     diffusion = {k: v.xreplace({center: system.field_functions[f]}) for k, v in diffusion.items()}
     advection = {k: v.xreplace({center: system.field_functions[f]}) for k, v in advection.items()}
-    return diffusion, advection, reaction, d1
+    return diffusion, advection, reaction, derivs
 
 
 def explicit_dt_limit(
@@ -107,10 +109,16 @@ def explicit_dt_limit(
     values[system.t] = t
     values.update({system.param_symbols[p]: v for p, v in params.items()})
     h = grid.spacing
-    grads = {}
-    for i, g in enumerate(system.fields):
-        for a in range(system.dim):
-            grads[(g, a)] = np.gradient(cells[i], h[a], axis=a) if cells[i].shape[a] > 1 else 0 * cells[i]
+    index = {g: i for i, g in enumerate(system.fields)}
+
+    def numeric_derivative(g, axes):
+        # coefficients may involve any derivative of the fields (a Smagorinsky viscosity
+        # differentiated in flux form has second derivatives): estimate each by differences
+        out = cells[index[g]]
+        for a, n in axes:
+            for _ in range(n):
+                out = np.gradient(out, h[a], axis=a) if out.shape[a] > 1 else 0 * out
+        return out
 
     def evaluate(expr, extra):
         if expr == 0:
@@ -122,8 +130,8 @@ def explicit_dt_limit(
 
     lam_r_max, lam_i_max, worst, dt_best = 0.0, 0.0, None, np.inf
     for f in system.fields:
-        diffusion, advection, reaction, d1 = _coefficients(system, f)
-        extra = {sym: grads[key] for key, sym in d1.items()}
+        diffusion, advection, reaction, derivs = _coefficients(system, f)
+        extra = {sym: numeric_derivative(g, axes) for sym, (g, axes) in derivs.items()}
         lam_r = np.zeros(grid.shape)
         lam_i = np.zeros(grid.shape)
         for (g, a), coeff in diffusion.items():
