@@ -30,8 +30,12 @@ def _small_grid(model):
     return tuple(min(n, 10) for n in model.grid)
 
 
-@pytest.mark.parametrize("name", _fd_models())
-@pytest.mark.parametrize("order", [2, 4])
+#: fourth-order burgers-les spends ~8 minutes in the SymPy simplifier (1256-operation stencils
+#: with square roots): its order-2 kernels are checked, every other model at both orders
+_CASES = [(name, order) for order in (2, 4) for name in _fd_models() if (name, order) != ("burgers-les", 4)]
+
+
+@pytest.mark.parametrize("name,order", _CASES)
 def test_torch_kernels_equal_numpy_and_numba(name, order, rng):
     model = get_model(name)
     system = model.system()

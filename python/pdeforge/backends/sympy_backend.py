@@ -46,11 +46,15 @@ def simplify(semi: SemiDiscrete) -> SemiDiscrete:
     ``ops_per_cell`` (after hoisting invariants, before and after the rewrite), and for all
     fields together ``ops_per_cell_cse`` (after common-subexpression elimination).
     """
+    from ..symbolic.closure_terms import freeze_closure_calls
+
     invariants = invariant_symbols(semi)
     stencil = sorted(semi.symbols.table, key=lambda s: semi.symbols.table[s])
     report: dict = {"fields": {}}
     new_rhs = []
-    for f, expr in zip(semi.fields, semi.rhs):
+    # closure calls are rewritten as opaque symbols, so equal calls stay equal across fields
+    frozen, restore = freeze_closure_calls(semi.rhs)
+    for f, expr in zip(semi.fields, frozen):
         raw_cost = point_ops(expr, invariants)
         best, best_cost = expr, raw_cost
         for cand in _candidates(expr, stencil):
@@ -64,6 +68,7 @@ def simplify(semi: SemiDiscrete) -> SemiDiscrete:
             "ops_per_cell": best_cost,
         }
     report["ops_per_cell_before_cse"] = sum(v["ops_per_cell"] for v in report["fields"].values())
+    new_rhs = [e.xreplace(restore) for e in new_rhs] if restore else new_rhs
     report["ops_per_cell_cse"] = lower(new_rhs, invariants).point_ops()
     semi.rhs = new_rhs
     semi.simplification = report

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..symbolic.closure_terms import ClosureDerivative, ClosureFunction, closure_names
+from ..symbolic.closure_terms import closure_names
 from .lowering import Lowered
 from .module import KernelSpec, boundary_value_functions, header, unpack_lines, used_symbols
 from .printing import ArrayPrinter, ScalarPrinter, _float
@@ -27,11 +27,11 @@ _REF = "S"  # tensor whose dtype and device constants take
 class _ClosurePrinting:
     """Closure calls: ``_rt.closure(C['name'], (args...), S)``."""
 
-    def _print_ClosureFunction(self, expr):  # noqa: N802 (SymPy printer protocol)
+    def _print_ClosureTermBase(self, expr):  # noqa: N802 (SymPy printer protocol)
         args = ", ".join(self._print(a) for a in expr.args)
         return f"_rt.closure(C[{expr.closure_name!r}], ({args},), {_REF})"
 
-    def _print_ClosureDerivative(self, expr):  # noqa: N802
+    def _print_ClosureDerivativeBase(self, expr):  # noqa: N802
         args = ", ".join(self._print(a) for a in expr.args)
         return f"_rt.closure_derivative(C[{expr.closure_name!r}], {expr.closure_index}, ({args},), {_REF})"
 
@@ -186,4 +186,4 @@ def generate(spec: KernelSpec, key: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["generate", "TorchPrinter", "InvariantPrinter", "ClosureFunction", "ClosureDerivative"]
+__all__ = ["generate", "TorchPrinter", "InvariantPrinter"]

@@ -6,11 +6,12 @@ bound to a callable (typically a ``torch.nn.Module``) that maps the stacked argu
 ``(..., nargs)`` to the value ``(...)`` (or ``(..., 1)``). Everything symbolic still works
 around it: the finite-difference discretizer samples the arguments on the stencil (on cell
 faces in flux form), CSE shares identical calls, and the chain rule gives the exact Jacobian
-through :class:`ClosureDerivative` terms, which the generated code evaluates with forward-mode
+through :class:`ClosureDerivativeBase` terms, which the generated code evaluates with forward-mode
 automatic differentiation of the bound callable.
 
 Closure classes are interned by ``(name, nargs)`` so that equal expressions built at different
-times compare equal (SymPy compares function classes by identity).
+times compare equal (SymPy compares function classes by identity). Their base classes end in
+"Base" because SymPy printers look up print methods only on function base classes named so.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import sympy as sp
 from ..errors import EquationParseError, SystemDefinitionError
 
 
-class ClosureFunction(sp.Function):
+class ClosureTermBase(sp.Function):
     """Base class of closure terms; subclasses are made by :func:`closure_function`."""
 
     closure_name: str = ""
@@ -33,7 +34,7 @@ class ClosureFunction(sp.Function):
         return closure_derivative(self.closure_name, self.closure_nargs, argindex - 1)(*self.args)
 
 
-class ClosureDerivative(sp.Function):
+class ClosureDerivativeBase(sp.Function):
     """Partial derivative of a closure term with respect to one of its arguments."""
 
     closure_name: str = ""
@@ -51,7 +52,7 @@ class ClosureDerivative(sp.Function):
 _CLASSES: dict[tuple, type] = {}
 
 
-def closure_function(name: str, nargs: int) -> type[ClosureFunction]:
+def closure_function(name: str, nargs: int) -> type[ClosureTermBase]:
     """The SymPy function class of closure ``name`` taking ``nargs`` scalar arguments."""
     if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
         raise SystemDefinitionError(f"closure name {name!r} is not a valid identifier (letters, digits, _; no leading _)")
@@ -60,19 +61,19 @@ def closure_function(name: str, nargs: int) -> type[ClosureFunction]:
     key = ("f", name, nargs)
     cls = _CLASSES.get(key)
     if cls is None:
-        cls = type(name, (ClosureFunction,), {"closure_name": name, "closure_nargs": nargs, "nargs": nargs})
+        cls = type(name, (ClosureTermBase,), {"closure_name": name, "closure_nargs": nargs, "nargs": nargs})
         _CLASSES[key] = cls
     return cls
 
 
-def closure_derivative(name: str, nargs: int, index: int) -> type[ClosureDerivative]:
+def closure_derivative(name: str, nargs: int, index: int) -> type[ClosureDerivativeBase]:
     """The function class of d(closure ``name``)/d(argument ``index``)."""
     key = ("d", name, nargs, index)
     cls = _CLASSES.get(key)
     if cls is None:
         cls = type(
             f"{name}_d{index}",
-            (ClosureDerivative,),
+            (ClosureDerivativeBase,),
             {"closure_name": name, "closure_nargs": nargs, "closure_index": index, "nargs": nargs},
         )
         _CLASSES[key] = cls
@@ -83,7 +84,7 @@ def closure_names(exprs: Iterable[sp.Basic]) -> dict[str, int]:
     """Closure name -> number of arguments, for every closure term (or derivative) in ``exprs``."""
     found: dict[str, int] = {}
     for e in exprs:
-        for atom in sp.sympify(e).atoms(ClosureFunction, ClosureDerivative):
+        for atom in sp.sympify(e).atoms(ClosureTermBase, ClosureDerivativeBase):
             found[atom.closure_name] = atom.closure_nargs
     return dict(sorted(found.items()))
 
@@ -149,3 +150,25 @@ def _closure_system_class():
 
 
 ClosureSystem = _closure_system_class()
+
+
+def freeze_closure_calls(exprs: Iterable[sp.Expr]) -> tuple[list[sp.Expr], dict]:
+    """Replace every closure call by a placeholder symbol (the same one for equal calls).
+
+    Rewrites (expand, collect, factor) applied to the frozen expressions cannot change the
+    arguments of a call differently in different equations, so after
+    ``expr.xreplace(restore)`` equal calls are still equal and CSE evaluates each once.
+
+    Returns:
+        The frozen expressions and the placeholder -> call mapping that restores them.
+    """
+    exprs = [sp.sympify(e) for e in exprs]
+    calls = sorted(
+        set().union(*[e.atoms(ClosureTermBase, ClosureDerivativeBase) for e in exprs]), key=sp.default_sort_key
+    )
+    if not calls:
+        return exprs, {}
+    placeholders = {call: sp.Dummy(f"closure_{call.closure_name}_{i}", real=True) for i, call in enumerate(calls)}
+    # a call inside another call's arguments is frozen there too
+    restore = {ph: call.func(*[a.xreplace(placeholders) for a in call.args]) for call, ph in placeholders.items()}
+    return [e.xreplace(placeholders) for e in exprs], restore
