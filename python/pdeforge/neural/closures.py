@@ -158,7 +158,7 @@ def train_closure(
         loss.backward()
         opt.step()
         sched.step()
-        history.append(float(loss))
+        history.append(loss.item())
         bar.set_postfix(loss=f"{history[-1]:.2e}", refresh=False)
     return history
 
