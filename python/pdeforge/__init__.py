@@ -22,6 +22,11 @@ _LAZY = {
     "neumann": ("pdeforge.symbolic.boundary", "neumann"),
     "robin": ("pdeforge.symbolic.boundary", "robin"),
     "errors": ("pdeforge.errors", None),
+    "export_julia": ("pdeforge.export", "export_julia"),
+    "IncompressibleSystem": ("pdeforge.symbolic.incompressible", "IncompressibleSystem"),
+    "les_system": ("pdeforge.models.les", "les_system"),
+    "compile_spectral": ("pdeforge.codegen.spectral", "compile_spectral"),
+    "spectral_operator": ("pdeforge.codegen.spectral", "spectral_operator"),
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -104,6 +104,8 @@ def cmd_show(args) -> int:
     print("\nparsed equations:")
     for f in system.fields:
         print(f"  d{f}/dt = {system.rhs[f]}".replace(f"({', '.join(system.axes)})", ""))
+    if getattr(system, "discretization", "fd") == "spectral":
+        return _show_spectral(system, args.code)
     semi = simplify(discretize(system, args.order))
     print(f"\nsemi-discrete right-hand side (order {args.order}; f_p1_0 is f at offset (+1, 0)):")
     for f, expr in zip(system.fields, semi.rhs):
@@ -121,6 +123,20 @@ def cmd_show(args) -> int:
     if args.code:
         kernel = compile_system(system, target=args.code, order=args.order)
         print(f"\n# ---- generated {args.code} kernels ({kernel.path}) ----")
+        print(kernel.source)
+    return 0
+
+
+def _show_spectral(system, code: str | None) -> int:
+    from .codegen.spectral import SPECTRAL_TARGETS, compile_spectral
+    from .discretize.spectral import spectral_discretize
+
+    print("\nFourier pseudo-spectral plan:")
+    print(spectral_discretize(system).describe())
+    if code:
+        target = code if code in SPECTRAL_TARGETS else "numpy"
+        kernel = compile_spectral(system, target=target)
+        print(f"\n# ---- generated {target} spectral kernels ({kernel.path}) ----")
         print(kernel.source)
     return 0
 
@@ -163,6 +179,9 @@ def cmd_run(args) -> int:
                 order=args.order,
                 stability="error",
                 progress=False if args.quiet else None,
+                in_memory=args.out is None,
+                device=args.device,
+                dtype=args.dtype,
             )
         except RunInterrupted as exc:
             where = f"; saved to {args.out}" if args.out else ""
@@ -200,6 +219,7 @@ def cmd_run(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``pdeforge`` command."""
     from .codegen.build import TARGETS
+    from .codegen.spectral import SPECTRAL_TARGETS
     from .solvers.methods import METHODS
 
     parser = _Parser(prog="pdeforge", description="Symbolic PDE systems to fast solvers.")
@@ -213,7 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     p.add_argument("--param", action="append", metavar="NAME=VALUE")
     p.add_argument("--order", type=int, choices=(2, 4), default=2)
-    p.add_argument("--code", choices=sorted(TARGETS), help="also print the generated kernel source")
+    p.add_argument("--code", choices=sorted(set(TARGETS) | set(SPECTRAL_TARGETS)),
+                   help="also print the generated kernel source")
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("run", help="run a model and write its results")
@@ -223,7 +244,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--t-end", type=_positive("t-end"), dest="t_end")
     p.add_argument("--dt", type=_positive("dt"))
     p.add_argument("--method", choices=list(METHODS))
-    p.add_argument("--backend", choices=sorted(TARGETS), default="numba")
+    p.add_argument("--backend", choices=sorted(set(TARGETS) | set(SPECTRAL_TARGETS)),
+                   help="kernel target (default: numba for finite differences, numpy for spectral models)")
+    p.add_argument("--device", help="torch device of the torch backend of spectral models (cpu, cuda, ...)")
+    p.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+                   help="precision of the spectral kernels")
     p.add_argument("--order", type=int, choices=(2, 4), default=2, help="accuracy order of the differences")
     p.add_argument("--save-every", type=_positive("save-every"), dest="save_every")
     p.add_argument("--out", metavar="FILE.nc")
@@ -241,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: modules with an ``add_commands(subparsers)`` function that adds more subcommands
 #: (each subcommand's ``func(args) -> int`` is called with the parsed arguments)
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("pdeforge.export.cli",)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -35,6 +35,10 @@ def plot_run(ds, path: str | os.PathLike) -> Path:
         ds: a Dataset from :func:`pdeforge.solve`.
         path: the figure file.
     """
+    from .flowplot import is_flow, plot_flow
+
+    if is_flow(ds):  # velocity fields with spectra: vorticity, E(k), energy
+        return plot_flow(ds, path)
     import matplotlib
 
     matplotlib.use("Agg")

@@ -15,8 +15,9 @@ TARGETS: dict[str, str] = {
     "numpy": "pdeforge.codegen.numpy_target",
     "numba": "pdeforge.codegen.numba_target",
     "torch": "pdeforge.codegen.torch_target",
+    "julia": "pdeforge.codegen.julia_target",
 }
-SIMPLIFIERS = ("sympy", "none")
+SIMPLIFIERS = ("sympy", "julia", "none")
 
 
 def _generator(target: str) -> Callable:
@@ -43,9 +44,11 @@ def compile_system(
 
     Args:
         system: the PDE system.
-        target: "numba" (default), "numpy" or "torch" (see :mod:`pdeforge.codegen.torch_kernel`).
+        target: "numba" (default), "numpy", "julia" (Symbolics.jl build_function kernels) or "torch"
+            (see :mod:`pdeforge.codegen.torch_kernel`).
         order: accuracy order of the spatial differences, 2 or 4.
-        simplifier: "sympy" (default) or "none" (keep the stencils as discretized).
+        simplifier: "sympy" (default), "julia" (Symbolics.jl simplify) or "none" (keep the
+            stencils as discretized).
         use_cache: look up and store the generated module in the disk cache.
         closures: for the "torch" target, closure name -> ``torch.nn.Module`` (or callable)
             evaluating each closure term of the system (:mod:`pdeforge.symbolic.closure_terms`).
@@ -54,11 +57,17 @@ def compile_system(
         The :class:`Kernel`; bind it to a grid with :meth:`Kernel.bind`.
     """
     check_target(target)
+    if getattr(system, "discretization", "fd") == "spectral":
+        raise SolverError(
+            f"system {system.name!r} is incompressible (its pressure is a projection): compile it with "
+            "pdeforge.compile_spectral, or solve it with discretization='spectral'"
+        )
     _check_closures(system, target, closures)
     if simplifier not in SIMPLIFIERS:
         raise SolverError(f"simplifier {simplifier!r} is not available (valid: {', '.join(SIMPLIFIERS)})")
     if order not in (2, 4):
         raise SolverError(f"order {order!r}: 2 or 4 are supported")
+    _check_available(target, simplifier)
     t0 = time.perf_counter()
     key = cache.cache_key("fd", system.structure_key(), target, order, simplifier)
     module = cache.load(key) if use_cache else None
@@ -72,6 +81,10 @@ def compile_system(
             from ..backends.sympy_backend import simplify
 
             semi = simplify(semi)
+        elif simplifier == "julia":
+            from ..backends.julia_backend import simplify as julia_simplify
+
+            semi = julia_simplify(semi)
         spec = kernel_spec(semi)
         source = _generator(target)(spec, key)
         module = cache.store(key, source) if use_cache else _load_uncached(key, source)
@@ -94,6 +107,19 @@ def _check_closures(system: PDESystem, target: str, closures) -> None:
         )
     if closures and target != "torch":
         raise SolverError(f"closures are bound by the 'torch' target only, not {target!r}")
+
+
+def _check_available(target: str, simplifier: str) -> None:
+    """Fail before any symbolic work when a target or simplifier needs something absent (Julia)."""
+    import importlib
+
+    check = getattr(importlib.import_module(TARGETS[target]), "check_available", None)
+    if check is not None:
+        check()
+    if simplifier == "julia":
+        from ..backends.julia_env import find_julia
+
+        find_julia()
 
 
 def _load_uncached(key: str, source: str):

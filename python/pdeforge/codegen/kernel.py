@@ -109,6 +109,8 @@ class BoundKernel:
         self._jac = m.KERNELS.get(("jac", parallel), m.KERNELS[("jac", False)])
         self._stage_axpy = m.KERNELS.get(("stage_axpy", parallel))
         self._stage_two = m.KERNELS.get(("stage_two", parallel))
+        self._advance = getattr(m, "ADVANCE", None)
+        self._closure_arrays: tuple | None = None
         self._assembler: JacobianAssembler | None = None
         self._scratch_pad = self.layout.new_padded()
         self._scratch_jac: np.ndarray | None = None
@@ -171,6 +173,42 @@ class BoundKernel:
         OUT[I] = Y0[I] + c1 * k
         OUTA[I] = A[I] + c2 * k
 
+    # compiled time stepping -----------------------------------------------------------------
+    @property
+    def has_compiled_stepping(self) -> bool:
+        """Whether the target compiles whole fixed-step loops (Numba does)."""
+        return self._advance is not None
+
+    def _closures(self) -> tuple:
+        if self._closure_arrays is None:
+            m = self.kernel.module
+            dim = self.grid.dim
+            gmax = max(self.layout.ghost)
+            W = np.zeros((self.nfields, dim, 2, gmax, m.CLOSURE_POINTS))
+            B = np.zeros((self.nfields, dim, 2, gmax))
+            for c in self.layout.closures:
+                W[c.field, c.axis, c.side, : c.A.shape[0]] = c.A
+                B[c.field, c.axis, c.side, : c.B.shape[0]] = c.B
+            dom = np.array(self.grid.domain, dtype=float)
+            self._closure_arrays = (W, B, dom, *self.layout.padded_coords)
+        return self._closure_arrays
+
+    def fill_ghosts_compiled(self, U: np.ndarray, t: float) -> None:
+        """The compiled ghost fill (same result as :meth:`fill_ghosts`)."""
+        self.kernel.module.FILL(U, t, self.p, *self._closures())
+
+    def advance_compiled(self, method: str, buffers: list, t0: float, dt: float, n: int) -> None:
+        """Run ``n`` fixed steps of ``method`` in compiled code on the padded ``buffers``.
+
+        ``buffers[0]`` holds the state before and after; the others are work arrays (two for
+        euler, three for ssprk3, five for rk4 in total, as :class:`FixedStepRK` allocates).
+        """
+        fn = self._advance[(method, self.parallel)]
+        swapped = fn(*buffers, float(t0), float(dt), int(n), self.p, self.h, *self.coords, *self._closures())
+        if swapped:
+            k = 2 if method == "rk4" else 1
+            buffers[0], buffers[k] = buffers[k], buffers[0]
+
     # Jacobian ------------------------------------------------------------------------------
     @property
     def assembler(self) -> JacobianAssembler:
@@ -212,4 +250,7 @@ class BoundKernel:
                 self.stage_two(S, S, S, Y, Z, 0.0, 0.0, 0.0)
             elif kind == "jac":
                 self.jacobian_padded(S, 0.0)
+            elif kind in ("euler", "ssprk3", "rk4") and self.has_compiled_stepping:
+                n = {"euler": 2, "ssprk3": 3, "rk4": 5}[kind]
+                self.advance_compiled(kind, [self.layout.new_padded() for _ in range(n)], 0.0, 0.0, 1)
         return time.perf_counter() - t0

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from .lowering import Lowered
 from .module import KernelSpec, boundary_value_functions, header, unpack_lines, used_symbols
+from .numba_stepping import stepping_source
 from .printing import ScalarPrinter
 
 #: Flags for LLVM: contract (FMA) and no signed zeros/reciprocal tricks; NaN/Inf semantics kept
@@ -121,6 +122,7 @@ def generate(spec: KernelSpec, key: str) -> str:
             lines += _loop(spec, lowered, parallel, write)
             lines.append("")
             lines.append("")
+    lines += stepping_source(spec)
     names = [k[0] for k in kernels]
     lines.append("KERNELS = {")
     for name in names:

@@ -347,6 +347,7 @@ class TorchFixedStepRK(FixedStepRK):
         self._good = np.array(cells, dtype=float, copy=True)
         self._good_t = self.t
         self._step = {"euler": self._euler, "ssprk3": self._ssprk3, "rk4": self._rk4}[method]
+        self._block = 8
 
     def cells(self) -> np.ndarray:
         return self.bound.to_numpy(self.bound.cells(self.buf[0]))

@@ -40,6 +40,8 @@ class Model:
         save_every: default output interval (None: 50 frames).
         builder: optional replacement of the PDESystem construction (for models whose
             equations depend on parameters in ways strings cannot express).
+        discretization: "fd" (finite differences) or "spectral" (Fourier pseudo-spectral,
+            e.g. the incompressible flow models).
     """
 
     name: str
@@ -59,6 +61,7 @@ class Model:
     notes: str = ""
     save_every: float | None = None
     builder: Callable[[dict], PDESystem] | None = None
+    discretization: str = "fd"
 
     def check_params(self, params: Mapping[str, float] | None) -> dict[str, float]:
         """Defaults overridden by ``params``; unknown names are an error."""

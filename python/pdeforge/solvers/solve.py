@@ -60,7 +60,7 @@ def solve(
     ic: Mapping[str, object] | None = None,
     method: str | None = None,
     dt: float | None = None,
-    backend: str = "numba",
+    backend: str | None = None,
     save_every: float | None = None,
     out: str | None = None,
     order: int = 2,
@@ -71,8 +71,10 @@ def solve(
     progress: bool | None = None,
     simplifier: str = "sympy",
     seed: int | None = None,
-    device: str | None = None,
-    dtype: str | None = None,
+    in_memory: bool = True,
+    discretization: str | None = None,
+    device=None,
+    dtype: str = "float64",
     closures: Mapping[str, object] | None = None,
 ):
     """Solve a PDE system in time and return an ``xarray.Dataset``.
@@ -89,7 +91,9 @@ def solve(
             and no stability estimate can bound the step.
         dt: step of the fixed-step methods (default: 0.8 of the estimated stability limit);
             first step of the adaptive ones.
-        backend: code-generation target, "numba" (default), "numpy" or "torch".
+        backend: code-generation target, "numba" (default), "numpy", "torch" or "julia" (Symbolics.jl
+            kernels; needs a Julia installation, see the README's Julia section) for finite
+            differences; "numpy" (default) or "torch" for the spectral discretization.
         save_every: interval between saved frames (default: 50 frames over the span).
         out: optional ``.nc`` file written frame by frame while the run goes.
         order: accuracy order of the spatial differences (2 or 4).
@@ -98,12 +102,20 @@ def solve(
         stability: what to do when dt exceeds the explicit stability estimate: "warn"
             (default), "error", or "ignore".
         progress: show a progress bar (None: only for runs longer than about two seconds).
-        simplifier: "sympy" (default) or "none".
+        simplifier: "sympy" (default), "julia" (Symbolics.jl simplify) or "none".
         seed: seed of a model's random initial condition (model names only).
-        device: torch device of backend "torch" ("cpu" default, "cuda", "cuda:1", ...).
-        dtype: "float64" (default) or "float32", backend "torch" only.
+        in_memory: keep every frame in memory (default). With ``out`` given and
+            ``in_memory=False`` frames go only to the file and the returned Dataset reads them
+            lazily from it, so memory stays at a few copies of the state however many frames.
+        discretization: "fd" (finite differences) or "spectral" (Fourier pseudo-spectral,
+            periodic systems; see :mod:`pdeforge.solvers.spectral_solve`). Default: the
+            system's own choice (spectral for incompressible systems), else "fd".
+        device: torch device of backend "torch" ("cpu" default, "cuda", "cuda:1", ...), spectral
+            or finite differences.
+        dtype: "float64" (default) or "float32": backend "torch", or the spectral discretization.
         closures: closure name -> ``torch.nn.Module`` (or callable) for the closure terms of
-            the system (backend "torch"; see :mod:`pdeforge.symbolic.closure_terms`).
+            the system (finite differences, backend "torch"; see
+            :mod:`pdeforge.symbolic.closure_terms`).
 
     Returns:
         Dataset with dimension ``t`` plus ``x``, ``y``, ``z``, one variable per field, and
@@ -122,6 +134,8 @@ def solve(
         grid = grid if grid is not None else defaults["grid"]
         t_span = t_span if t_span is not None else defaults["t_end"]
         ic = ic if ic is not None else defaults["ic"]
+        if save_every is None and defaults["save_every"] is not None:
+            save_every = min(defaults["save_every"], _time_span(t_span)[1] - _time_span(t_span)[0])
         if method is None:
             method = defaults["method"]
             dt = dt if dt is not None else defaults.get("dt")
@@ -134,6 +148,12 @@ def solve(
         raise SolverError("t_span: give (t0, t_end) or t_end")
     if stability not in ("warn", "error", "ignore"):
         raise SolverError(f"stability: 'warn', 'error' or 'ignore', got {stability!r}")
+    if _discretization(system, discretization, device, dtype, backend) == "spectral":
+        from .spectral_solve import solve_spectral
+
+        return solve_spectral(system, grid, t_span, ic, method, dt, backend, save_every, out, params, stability,
+                              progress, device, dtype, in_memory=in_memory)
+    backend = backend or "numba"
     if params:
         system = system.with_params(**params)
     grid = grid if isinstance(grid, UniformGrid) else UniformGrid.from_spec(system.domain, grid)
@@ -145,6 +165,8 @@ def solve(
     if dt is not None and not (isinstance(dt, (int, float)) and dt > 0 and math.isfinite(dt)):
         raise SolverError(f"dt must be a positive number, got {dt!r}")
     out_path = check_output_path(out) if out is not None else None
+    if not in_memory and out_path is None:
+        raise SolverError("in_memory=False needs an output file (out=...)")
 
     from ..codegen.build import check_target, compile_system
 
@@ -156,8 +178,6 @@ def solve(
 
         bind_options = {"device": device, "dtype": dtype}
         fixed_step, adaptive = TorchFixedStepRK, TorchDormandPrince
-    elif device is not None or dtype is not None:
-        raise SolverError(f"device and dtype apply to backend 'torch', not {backend!r}")
     t_compile = time.perf_counter()
     kernel = compile_system(system, target=backend, order=order, simplifier=simplifier, closures=closures)
     bound = kernel.bind(grid, **bind_options)
@@ -224,18 +244,21 @@ def solve(
     try:
         for ts in times[1:]:
             stepper.advance(float(ts), bar.update_to if bar else None)
-            state = stepper.cells().copy()
+            state = stepper.cells()
             frame_times.append(float(ts))
-            frames.append(state)
+            if in_memory:
+                frames.append(state.copy())
             if writer:
                 writer.append(float(ts), state)
     except BlowUp as exc:
         status = f"blew up: {exc}"
         if exc.t > frame_times[-1]:
             frame_times.append(exc.t)
-            frames.append(np.asarray(exc.cells).reshape(bound.cell_shape))
+            good = np.asarray(exc.cells).reshape(bound.cell_shape)
+            if in_memory:
+                frames.append(good)
             if writer:
-                writer.append(exc.t, frames[-1])
+                writer.append(exc.t, good)
         warnings.warn(
             f"{system.name}: solution became non-finite by t = {exc.t_bad:g}; stopped, last finite state "
             f"(t = {frame_times[-1]:g}) kept" + (f" in {out_path}" if writer else ""),
@@ -257,13 +280,34 @@ def solve(
     if writer:
         writer.set_attrs(attrs)
         writer.close()
-    ds = to_dataset(grid, system.fields, frame_times, frames, attrs)
+    if in_memory:
+        ds = to_dataset(grid, system.fields, frame_times, frames, attrs)
+    else:
+        import xarray as xr
+
+        ds = xr.open_dataset(out_path)
     if interrupted:
         raise RunInterrupted(
-            f"run interrupted at t = {stepper.t:g}; {len(frames)} frames kept" + (f" in {out_path}" if writer else ""),
+            f"run interrupted at t = {stepper.t:g}; {len(frame_times)} frames kept" + (f" in {out_path}" if writer else ""),
             ds,
         )
     return ds
+
+
+def _discretization(system: PDESystem, requested: str | None, device, dtype: str, backend: str | None = None) -> str:
+    """The discretization of a run: the requested one, else the system's own choice."""
+    own = getattr(system, "discretization", "fd")
+    choice = requested or own
+    if choice not in ("fd", "spectral"):
+        raise SolverError(f"discretization {choice!r}: 'fd' (finite differences) or 'spectral'")
+    if choice == "fd" and own == "spectral":
+        raise SolverError(f"system {system.name!r} is incompressible: it needs discretization='spectral'")
+    if choice == "fd" and backend != "torch" and (device is not None or dtype not in (None, "float64")):
+        raise SolverError(
+            f"device and dtype apply to backend 'torch' (or the spectral kernels); finite differences with "
+            f"backend {backend or 'numba'!r} run in float64 on the CPU"
+        )
+    return choice
 
 
 class _Bar:

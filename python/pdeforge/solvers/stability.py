@@ -46,36 +46,34 @@ class StabilityEstimate:
 
 
 def _coefficients(system: PDESystem, f: str):
-    """(diffusion terms, advection terms, reaction term, replacement symbols) of equation ``f``."""
+    """Diffusion, advection and reaction coefficients of equation ``f``.
+
+    Returns ``(diffusion, advection, reaction, derivative_symbols)``: the first two map
+    ``(field, axis)`` to the coefficient of the second / first derivative, ``reaction`` is the
+    derivative with respect to the field itself, and ``derivative_symbols`` maps each symbol
+    standing for a derivative to ``(field, {axis: order})`` so it can be evaluated numerically.
+    """
     expr = system.rhs[f].doit()
     subs, d1, d2, derivs = {}, {}, {}, {}
     for der in sorted(expr.atoms(sp.Derivative), key=sp.default_sort_key):
         g = field_of(der.expr)
         if g is None:
             continue
-        counts = dict(der.variable_count)
-        axes = [(system.coords.index(v), int(n)) for v, n in counts.items()]
-        total = sum(counts.values())
-        if total == 1:
-            (var,) = counts
-            sym = sp.Symbol(f"_d1_{g}_{var}")
-            d1[(g, system.coords.index(var))] = sym
-        elif total == 2 and len(counts) == 1:
-            (var,) = counts
-            sym = sp.Symbol(f"_d2_{g}_{var}")
-            d2[(g, system.coords.index(var))] = sym
-        else:
-            sym = sp.Symbol(f"_dn_{g}_{len(subs)}")
+        counts = {system.coords.index(v): int(n) for v, n in der.variable_count}
+        sym = sp.Symbol(f"_d_{g}_{len(subs)}")
+        if counts and sum(counts.values()) == 1:
+            d1[(g, next(iter(counts)))] = sym
+        elif len(counts) == 1 and sum(counts.values()) == 2:
+            d2[(g, next(iter(counts)))] = sym
         subs[der] = sym
-        derivs[sym] = (g, axes)
+        derivs[sym] = (g, counts)
     expr = expr.xreplace(subs)
     center = sp.Symbol(f"_u_{f}")
     expr = expr.xreplace({system.field_functions[f]: center})
-    diffusion = {key: sp.diff(expr, s) for key, s in d2.items()}
-    advection = {key: sp.diff(expr, s) for key, s in d1.items()}
-    reaction = sp.diff(expr, center).xreplace({center: system.field_functions[f]})
-    diffusion = {k: v.xreplace({center: system.field_functions[f]}) for k, v in diffusion.items()}
-    advection = {k: v.xreplace({center: system.field_functions[f]}) for k, v in advection.items()}
+    back = {center: system.field_functions[f]}
+    diffusion = {key: sp.diff(expr, s).xreplace(back) for key, s in d2.items()}
+    advection = {key: sp.diff(expr, s).xreplace(back) for key, s in d1.items()}
+    reaction = sp.diff(expr, center).xreplace(back)
     return diffusion, advection, reaction, derivs
 
 
@@ -109,16 +107,14 @@ def explicit_dt_limit(
     values[system.t] = t
     values.update({system.param_symbols[p]: v for p, v in params.items()})
     h = grid.spacing
-    index = {g: i for i, g in enumerate(system.fields)}
 
-    def numeric_derivative(g, axes):
-        # coefficients may involve any derivative of the fields (a Smagorinsky viscosity
-        # differentiated in flux form has second derivatives): estimate each by differences
-        out = cells[index[g]]
-        for a, n in axes:
+    def derivative(g: str, counts: dict) -> np.ndarray:
+        # one-sided at the edges; only magnitudes of coefficients matter here
+        arr = cells[system.fields.index(g)]
+        for a, n in counts.items():
             for _ in range(n):
-                out = np.gradient(out, h[a], axis=a) if out.shape[a] > 1 else 0 * out
-        return out
+                arr = np.gradient(arr, h[a], axis=a)
+        return arr
 
     def evaluate(expr, extra):
         if expr == 0:
@@ -131,7 +127,7 @@ def explicit_dt_limit(
     lam_r_max, lam_i_max, worst, dt_best = 0.0, 0.0, None, np.inf
     for f in system.fields:
         diffusion, advection, reaction, derivs = _coefficients(system, f)
-        extra = {sym: numeric_derivative(g, axes) for sym, (g, axes) in derivs.items()}
+        extra = {sym: derivative(g, counts) for sym, (g, counts) in derivs.items()}
         lam_r = np.zeros(grid.shape)
         lam_i = np.zeros(grid.shape)
         for (g, a), coeff in diffusion.items():

@@ -9,6 +9,7 @@ state and its time, which the driver keeps.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -16,8 +17,11 @@ import numpy as np
 from ..codegen.kernel import BoundKernel
 from ..errors import SolverError
 
-#: Steps between finiteness checks of fixed-step runs (each check reads the state once).
+#: Steps between finiteness checks of fixed-step runs in Python loops (each check reads the state once).
 CHECK_EVERY = 32
+#: Target duration of one compiled block of steps, and the largest block.
+BLOCK_SECONDS = 0.05
+MAX_BLOCK = 100_000
 
 
 class BlowUp(Exception):
@@ -72,8 +76,11 @@ class FixedStepRK(Stepper):
         self._good = np.array(cells, dtype=float, copy=True)
         self._good_t = self.t
         self._step = {"euler": self._euler, "ssprk3": self._ssprk3, "rk4": self._rk4}[method]
+        self._block = 8
 
     def kernels_used(self) -> tuple[str, ...]:
+        if self.bound.has_compiled_stepping:
+            return (self.method,)
         return ("stage_axpy",) if self.method != "rk4" else ("stage_axpy", "stage_two")
 
     def cells(self) -> np.ndarray:
@@ -110,11 +117,16 @@ class FixedStepRK(Stepper):
         dt = span / n
         t_start = self.t
         done = 0
+        compiled = self.bound.has_compiled_stepping
         while done < n:
-            block = min(CHECK_EVERY, n - done)
-            for _ in range(block):
-                self._step(t_start + done * dt, dt)
-                done += 1
+            block = min(self._block if compiled else CHECK_EVERY, n - done)
+            started = time.perf_counter()
+            if compiled:
+                self.bound.advance_compiled(self.method, self.buf, t_start + done * dt, dt, block)
+            else:
+                for s in range(block):
+                    self._step(t_start + (done + s) * dt, dt)
+            done += block
             self.steps += block
             self.t = t_start + done * dt if done < n else t_target
             state = self.cells()
@@ -122,6 +134,10 @@ class FixedStepRK(Stepper):
                 raise BlowUp(self.t, self._good_t, self._good.copy())
             np.copyto(self._good, state)
             self._good_t = self.t
+            if compiled:
+                # aim at ~BLOCK_SECONDS per compiled call: negligible overhead, prompt Ctrl-C and progress
+                elapsed = max(time.perf_counter() - started, 1e-6)
+                self._block = int(min(MAX_BLOCK, max(1, block * BLOCK_SECONDS / elapsed)))
             if progress is not None:
                 progress(self.t)
 

@@ -212,7 +212,7 @@ class PDESystem:
             raise SystemDefinitionError(
                 f"unknown parameter {unknown[0]!r}; parameters of {self.name}: {', '.join(self.params) or 'none'}"
             )
-        new = object.__new__(PDESystem)
+        new = object.__new__(type(self))  # keep subclasses (e.g. incompressible systems)
         new.__dict__.update(self.__dict__)
         new.params = {**self.params, **{p: _check_value(p, v) for p, v in values.items()}}
         return new

@@ -1,0 +1,398 @@
+"""Fourier pseudo-spectral discretization of periodic systems: from SymPy to a transform plan.
+
+The right-hand side of every field is split, symbolically, into
+
+* **linear spectral terms** ``c * d^n(g)`` with a constant coefficient ``c`` (parameters,
+  numbers, ``Delta``) and ``g`` a field or any expression of the fields: they become a
+  multiplier array ``c (i k)^n`` applied to the transform of ``g``; for a field that transform
+  is the state itself, so ``nu*laplace(u)`` costs no transform at all, and the flux
+  ``d(2*nu_t*d(u,x), x)`` costs one forward transform of its flux and nothing else;
+* a **physical part**, everything else (products, functions, forcing): evaluated pointwise on
+  the grid, then transformed once per field.
+
+Derivatives inside the physical part become *nodes*: physical arrays obtained by one inverse
+transform of ``(i k)^n`` times the transform of their argument (a field, or a *composite*
+expression that is evaluated and transformed first). Composites nest: a node of a composite
+is available one *stage* after the composite itself, and the code generator emits the stages
+in order. Products are dealiased by the 2/3 rule (forward transforms of composites and of
+physical parts are truncated); the velocity tendencies of an
+:class:`~pdeforge.symbolic.incompressible.IncompressibleSystem` are Leray-projected.
+
+Wavenumbers appear in multipliers as symbols ``k0, k1, k2`` (odd powers; the Nyquist mode is
+set to zero there, since an odd derivative of it is not a real field) and ``kk0, kk1, kk2``
+(the squares, used for even powers).
+
+The same module builds the spectral *stability plan*: a frozen-coefficient linearization of
+the plan (partial derivatives of the pointwise expressions with respect to the physical
+arrays they read), bounded against the largest retained wavenumbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from ..errors import SystemDefinitionError
+from ..symbolic.system import PDESystem, field_of
+
+#: odd-power wavenumber symbols (Nyquist mode zeroed at bind time), one per axis
+K_ODD = tuple(sp.Symbol(f"k{a}", real=True) for a in range(3))
+#: squared wavenumbers (full, Nyquist included), one per axis
+K_SQ = tuple(sp.Symbol(f"kk{a}", nonnegative=True) for a in range(3))
+#: largest retained |k| per axis (stability bounds)
+K_MAX = tuple(sp.Symbol(f"kmax{a}", nonnegative=True) for a in range(3))
+AXIS_LETTERS = ("x", "y", "z")
+
+
+def monomial(orders: tuple[int, ...]) -> sp.Expr:
+    """The Fourier symbol ``prod_a (i k_a)^n_a`` of the derivative with ``orders``."""
+    out = sp.Integer(1)
+    for a, n in enumerate(orders):
+        if n == 0:
+            continue
+        if n % 2 == 0:
+            out *= (-1) ** (n // 2) * K_SQ[a] ** (n // 2)
+        else:
+            out *= sp.I**n * K_ODD[a] * K_SQ[a] ** ((n - 1) // 2)
+    return out
+
+
+@dataclass(frozen=True)
+class Node:
+    """A physical array: the inverse transform of ``(i k)^orders`` times the transform of ``source``.
+
+    Attributes:
+        symbol: its name in generated code.
+        source: a field name or a composite's name.
+        orders: derivative order per axis (all zero: the field's physical values).
+        stage: the stage at which it is computed.
+    """
+
+    symbol: sp.Symbol
+    source: str
+    orders: tuple[int, ...]
+    stage: int
+
+
+@dataclass(frozen=True)
+class Composite:
+    """A physical expression whose (dealiased) transform is needed.
+
+    Attributes:
+        symbol: its name (the transform is ``symbol.name.upper()`` in generated code).
+        expr: the expression in node, coordinate, parameter and time symbols.
+        stage: the stage at which it is evaluated and transformed.
+    """
+
+    symbol: sp.Symbol
+    expr: sp.Expr
+    stage: int
+
+
+@dataclass
+class LinearTerm:
+    """``multiplier * transform(source)`` added to a field's spectral tendency."""
+
+    source: str
+    multiplier: sp.Expr
+
+
+@dataclass
+class SpectralSemiDiscrete:
+    """The transform plan of a periodic system.
+
+    Attributes:
+        system: the system.
+        dim: number of axes.
+        fields: field names in order.
+        velocity: indices of the projected fields (empty: no projection).
+        nodes: physical arrays from inverse transforms, in stage order.
+        composites: expressions transformed forward, in stage order.
+        physical: per field, the pointwise part (0 if none) in node symbols.
+        physical_stage: per field, the stage its physical part is evaluated at.
+        linear: per field, the linear spectral terms grouped by source.
+        param_symbols: parameter symbols (values at bind time).
+        grid_symbols: symbols bound from the grid (``Delta``).
+        coord_symbols: the coordinate symbols (physical arrays).
+        uses_time: whether any expression depends on ``t``.
+        radius: per field, (lam_real, lam_imag) expressions of the stability bound, in node
+            symbols and ``kmax0..2``.
+    """
+
+    system: PDESystem
+    dim: int
+    fields: list[str]
+    velocity: tuple[int, ...]
+    nodes: list[Node]
+    composites: list[Composite]
+    physical: list[sp.Expr]
+    physical_stage: list[int]
+    linear: list[list[LinearTerm]]
+    param_symbols: list[sp.Symbol]
+    grid_symbols: list[sp.Symbol]
+    coord_symbols: tuple[sp.Symbol, ...]
+    uses_time: bool
+    radius: list[tuple[sp.Expr, sp.Expr]] = field(default_factory=list)
+
+    @property
+    def stages(self) -> int:
+        """Number of stages (1 when no composite is differentiated inside a physical part)."""
+        levels = [n.stage for n in self.nodes] + [c.stage for c in self.composites] + list(self.physical_stage)
+        return 1 + max(levels, default=0)
+
+    def invariant_symbols(self) -> set[sp.Symbol]:
+        """Symbols constant over the grid in one call: parameters, grid symbols, time."""
+        return set(self.param_symbols) | set(self.grid_symbols) | {self.system.t}
+
+    def transform_counts(self) -> dict[str, int]:
+        """Inverse and forward transforms per right-hand side evaluation."""
+        forward = len(self.composites) + sum(1 for e in self.physical if e != 0)
+        return {"inverse": len(self.nodes), "forward": forward}
+
+    def describe(self) -> str:
+        """Multi-line summary of the plan (used by ``pdeforge show``)."""
+        axes = AXIS_LETTERS[: self.dim]
+        lines = []
+        counts = self.transform_counts()
+        lines.append(
+            f"{counts['inverse']} inverse and {counts['forward']} forward real FFTs per right-hand side, "
+            f"{self.stages} stage(s); 2/3-rule dealiasing of every forward transform of a product"
+        )
+        if self.velocity:
+            lines.append("Leray projection of " + ", ".join(self.fields[i] for i in self.velocity))
+        lines.append("physical arrays (inverse transforms):")
+        for n in self.nodes:
+            what = "".join(a * k for a, k in zip(axes, n.orders))
+            lines.append(f"  {n.symbol} = " + (f"d{what}({n.source})" if what else n.source))
+        if self.composites:
+            lines.append("transformed products (forward transforms, dealiased):")
+            for c in self.composites:
+                lines.append(f"  {c.symbol} = {sp.sstr(c.expr)}")
+        for i, f in enumerate(self.fields):
+            lines.append(f"{f}:")
+            if self.physical[i] != 0:
+                lines.append(f"  pointwise: {sp.sstr(self.physical[i])}")
+            for term in self.linear[i]:
+                lines.append(f"  spectral: ({sp.sstr(term.multiplier)}) * hat({term.source})")
+        return "\n".join(lines)
+
+
+class _Planner:
+    def __init__(self, system: PDESystem):
+        self.system = system
+        self.dim = system.dim
+        self.coords = system.coords
+        self.fields = list(system.fields)
+        grid_syms = getattr(system, "grid_symbols", {}) or {}
+        self.grid_symbols = list(grid_syms.values())
+        self.params = [system.param_symbols[p] for p in system.params]
+        self.invariant = set(self.params) | set(self.grid_symbols)
+        self.nodes: dict[tuple[str, tuple[int, ...]], Node] = {}
+        self.composites: dict[sp.Expr, Composite] = {}
+        self.source_stage: dict[str, int] = {f: -1 for f in self.fields}
+
+    # naming ------------------------------------------------------------------------------
+    def node(self, source: str, orders: tuple[int, ...]) -> Node:
+        key = (source, orders)
+        found = self.nodes.get(key)
+        if found is not None:
+            return found
+        what = "".join(a * n for a, n in zip(AXIS_LETTERS, orders))
+        name = f"v_{source}" if not what else f"d_{source}_{what}"
+        node = Node(sp.Symbol(name, real=True), source, orders, self.source_stage[source] + 1)
+        self.nodes[key] = node
+        return node
+
+    def composite(self, expr: sp.Expr) -> Composite:
+        found = self.composites.get(expr)
+        if found is not None:
+            return found
+        name = f"q{len(self.composites)}"
+        comp = Composite(sp.Symbol(name, real=True), expr, self.stage_of(expr))
+        self.composites[expr] = comp
+        self.source_stage[name] = comp.stage
+        return comp
+
+    def stage_of(self, expr: sp.Expr) -> int:
+        stages = [n.stage for n in self.nodes.values() if n.symbol in expr.free_symbols]
+        return max(stages, default=0)
+
+    # translation -------------------------------------------------------------------------
+    def orders(self, der: sp.Derivative) -> tuple[int, ...]:
+        out = [0] * self.dim
+        for var, n in der.variable_count:
+            if var not in self.coords:
+                raise SystemDefinitionError(f"derivative with respect to {var}, which is not a spatial coordinate")
+            out[self.coords.index(var)] += int(n)
+        return tuple(out)
+
+    def is_invariant(self, e: sp.Basic) -> bool:
+        return (
+            e.free_symbols <= self.invariant
+            and not e.has(sp.core.function.AppliedUndef)
+            and not e.has(sp.Derivative)
+        )
+
+    def physical(self, expr: sp.Basic) -> sp.Basic:
+        """``expr`` with fields and their derivatives replaced by physical node symbols."""
+        f = field_of(expr)
+        if f is not None:
+            return self.node(f, (0,) * self.dim).symbol
+        if isinstance(expr, sp.Derivative):
+            orders = self.orders(expr)
+            inner = expr.expr
+            g = field_of(inner)
+            if g is not None:
+                return self.node(g, orders).symbol
+            comp = self.composite(self.physical(inner))
+            return self.node(comp.symbol.name, orders).symbol
+        if not expr.args:
+            return expr
+        return expr.func(*[self.physical(a) for a in expr.args])
+
+    def split(self, expr: sp.Expr, coeff: sp.Expr, orders: tuple[int, ...], linear: list, rest: list) -> None:
+        """Separate ``coeff * d^orders(expr)`` into linear spectral terms and a physical rest."""
+        if expr.is_Add:
+            for a in expr.args:
+                self.split(a, coeff, orders, linear, rest)
+            return
+        if field_of(expr) is not None:
+            linear.append((field_of(expr), coeff * monomial(orders)))
+            return
+        if isinstance(expr, sp.Derivative):
+            inner_orders = tuple(o + n for o, n in zip(orders, self.orders(expr)))
+            self.split(expr.expr, coeff, inner_orders, linear, rest)
+            return
+        if expr.is_Mul:
+            inv = [a for a in expr.args if self.is_invariant(a)]
+            var = [a for a in expr.args if not self.is_invariant(a)]
+            if inv and len(var) == 1:
+                self.split(var[0], coeff * sp.Mul(*inv), orders, linear, rest)
+                return
+        if any(orders) and self.is_invariant(expr):
+            return  # the derivative of a constant
+        if any(orders):
+            comp = self.composite(self.physical(expr))
+            linear.append((comp.symbol.name, coeff * monomial(orders)))
+            return
+        rest.append(coeff * expr)
+
+
+def spectral_discretize(system: PDESystem, with_radius: bool = True) -> SpectralSemiDiscrete:
+    """The transform plan of a periodic ``system``.
+
+    Args:
+        system: a :class:`~pdeforge.PDESystem` (or an incompressible one) with periodic
+            boundary conditions on every axis.
+        with_radius: also build the stability-bound expressions.
+
+    Raises:
+        SystemDefinitionError: non-periodic boundaries, derivatives in time or of unknown
+            variables.
+    """
+    bad = [(f, a) for (f, a), pair in system.bcs.items() if any(b.kind != "periodic" for b in pair)]
+    if bad:
+        f, a = bad[0]
+        raise SystemDefinitionError(
+            f"the spectral discretization needs periodic boundaries; field {f!r} is not periodic along "
+            f"{system.axes[a]!r}"
+        )
+    planner = _Planner(system)
+    physical_parts: list[sp.Expr] = []
+    linear_terms: list[list[LinearTerm]] = []
+    zero = (0,) * system.dim
+    for f in system.fields:
+        linear: list[tuple[str, sp.Expr]] = []
+        rest: list[sp.Expr] = []
+        planner.split(sp.sympify(system.rhs[f]), sp.Integer(1), zero, linear, rest)
+        grouped: dict[str, sp.Expr] = {}
+        for source, mult in linear:
+            grouped[source] = grouped.get(source, sp.Integer(0)) + mult
+        terms = [LinearTerm(s, sp.expand(m)) for s, m in grouped.items() if sp.expand(m) != 0]
+        linear_terms.append(terms)
+        physical_parts.append(planner.physical(sp.Add(*rest)) if rest else sp.Integer(0))
+    physical_stage = [planner.stage_of(e) if e != 0 else 0 for e in physical_parts]
+    velocity = tuple(system.fields.index(v) for v in getattr(system, "velocity", ()))
+    everything = [c.expr for c in planner.composites.values()] + physical_parts
+    uses_time = any(system.t in e.free_symbols for e in everything)
+    nodes = sorted(planner.nodes.values(), key=lambda n: (n.stage, n.source not in system.fields, n.source, n.orders))
+    composites = sorted(planner.composites.values(), key=lambda c: (c.stage, int(c.symbol.name[1:])))
+    semi = SpectralSemiDiscrete(
+        system=system,
+        dim=system.dim,
+        fields=list(system.fields),
+        velocity=velocity,
+        nodes=nodes,
+        composites=composites,
+        physical=physical_parts,
+        physical_stage=physical_stage,
+        linear=linear_terms,
+        param_symbols=planner.params,
+        grid_symbols=planner.grid_symbols,
+        coord_symbols=tuple(system.coords),
+        uses_time=uses_time,
+    )
+    if with_radius:
+        semi.radius = _radius_plan(semi)
+    return semi
+
+
+def _radius_plan(semi: SpectralSemiDiscrete) -> list[tuple[sp.Expr, sp.Expr]]:
+    """Per field, bounds of the real and imaginary extents of the linearized spectrum.
+
+    Frozen-coefficient linearization of the plan: a linear term ``c (i k)^n hat(g)`` on a field
+    contributes ``|c| kmax^n``; on a composite ``q = G(..., d^m g, ...)`` it contributes
+    ``|c| |dG/d(d^m g)| kmax^(n+m)`` for every physical array ``d^m g`` that ``G`` reads
+    (nested composites chain their partial derivatives); a physical part ``P`` contributes
+    ``|dP/d(d^m g)| kmax^m``. Even total orders bound the real extent (diffusion), odd ones the
+    imaginary extent (advection); the reaction rate ``r`` of a field on itself adds
+    ``max(0, -r)``, as in :mod:`pdeforge.solvers.stability`. Derivatives of the coefficients
+    themselves (lower-order terms) are left out, as in every CFL estimate.
+    """
+    dim = semi.dim
+    by_symbol = {n.symbol: n for n in semi.nodes}
+    composites = {c.symbol.name: c for c in semi.composites}
+    k_syms = [*K_ODD[:dim], *K_SQ[:dim]]
+
+    def kpow(orders) -> sp.Expr:
+        return sp.Mul(*[K_MAX[a] ** n for a, n in enumerate(orders)])
+
+    def add(acc, bound, orders):
+        if sum(orders) % 2 == 0:
+            acc[0] += bound
+        else:
+            acc[1] += bound
+
+    def through(expr, coeff, orders, own, acc):
+        """Contributions of ``coeff * d^orders(expr)`` (expr in plan symbols)."""
+        for sym in sorted(expr.free_symbols & set(by_symbol), key=lambda s: s.name):
+            part = sp.diff(expr, sym)
+            if part == 0:
+                continue
+            node = by_symbol[sym]
+            total = tuple(a + b for a, b in zip(orders, node.orders))
+            if node.source in composites:
+                through(composites[node.source].expr, coeff * sp.Abs(part), total, own, acc)
+            elif any(total):
+                add(acc, coeff * sp.Abs(part) * kpow(total), total)
+            elif node.source == own and coeff == 1:
+                acc[0] += sp.Max(0, -part)
+
+    out = []
+    for i, f in enumerate(semi.fields):
+        acc = [sp.Integer(0), sp.Integer(0)]
+        for term in semi.linear[i]:
+            poly = sp.Poly(term.multiplier, *k_syms)
+            for monom, coeff in poly.terms():
+                orders = tuple(monom[a] + 2 * monom[dim + a] for a in range(dim))
+                if term.source in composites:
+                    through(composites[term.source].expr, sp.Abs(coeff), orders, f, acc)
+                elif any(orders):
+                    add(acc, sp.Abs(coeff) * kpow(orders), orders)
+                elif term.source == f:
+                    acc[0] += sp.Max(0, -coeff)
+        if semi.physical[i] != 0:
+            through(semi.physical[i], sp.Integer(1), (0,) * dim, f, acc)
+        out.append((acc[0], acc[1]))
+    return out

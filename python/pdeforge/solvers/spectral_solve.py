@@ -1,0 +1,412 @@
+"""Time integration of generated pseudo-spectral kernels, with flow diagnostics in the Dataset.
+
+The state is kept in Fourier space (the real-FFT half spectrum of every field), truncated by
+the 2/3 rule and, for incompressible systems, Leray-projected at the start, so every stage of
+the explicit Runge-Kutta methods stays in the dealiased, divergence-free subspace. The step is
+either fixed (``dt``) or chosen from the CFL bound of the generated ``radius`` kernel
+(frozen-coefficient spectral radius of the linearized operator against the stability region
+of the method), recomputed every :data:`RECHECK_EVERY` steps as the flow evolves.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import warnings
+from collections.abc import Mapping
+
+import numpy as np
+
+from ..discretize.grid import UniformGrid
+from ..errors import BlowUpWarning, RunInterrupted, SolverError, StabilityWarning
+from ..symbolic.system import PDESystem
+from .initial import initial_state
+from .methods import get_method
+from .output import NetCDFWriter, check_output_path, to_dataset
+from .spectral_diagnostics import FlowDiagnostics
+from .stability import _dt_from
+from .steppers import BlowUp
+
+#: fraction of the CFL limit used when no dt is given
+SAFETY = 0.8
+#: steps between CFL re-estimates (and finiteness checks)
+RECHECK_EVERY = 10
+SPECTRAL_METHODS = ("euler", "ssprk3", "rk4")
+
+
+class SpectralRK:
+    """Explicit Runge-Kutta in Fourier space on a :class:`~pdeforge.codegen.spectral.SpectralOperator`.
+
+    Args:
+        op: the bound operator.
+        uh: initial transforms ``(F, *kshape)`` (already truncated and projected).
+        t0: initial time.
+        method: "euler", "ssprk3" or "rk4".
+        dt: fixed step (None: CFL step, re-estimated every ``recheck`` steps).
+        safety: fraction of the CFL limit.
+        recheck: largest number of steps between CFL estimates and finiteness checks.
+        dt_max: largest step when nothing limits it.
+    """
+
+    def __init__(self, op, uh, t0: float, method: str, dt: float | None, safety: float = SAFETY,
+                 recheck: int = RECHECK_EVERY, dt_max: float = math.inf):
+        self.op = op
+        self.K = op.K
+        self.method = get_method(method)
+        self.t = float(t0)
+        self.fixed_dt = dt
+        self.safety = safety
+        self.recheck = max(1, int(recheck))
+        self.dt_max = dt_max
+        self.y = uh
+        self.k = self._empty()
+        self.acc = self._empty() if method in ("rk4", "ssprk3") else None
+        self.stage = self._empty() if method in ("rk4", "ssprk3") else None
+        self.steps = 0
+        self.dt_used: list[float] = []
+        self._good = self.y.clone() if self.K.library == "torch" else self.y.copy()
+        self._good_t = self.t
+
+    def _empty(self):
+        if self.K.library == "torch":
+            return self.K.torch.empty_like(self.y)
+        return np.empty_like(self.y)
+
+    def _copy_into(self, dst, src):
+        if self.K.library == "torch":
+            dst.copy_(src)
+        else:
+            np.copyto(dst, src)
+
+    def _axpy(self, y, a: float, x) -> None:
+        """``y += a * x`` in place."""
+        if self.K.library == "torch":
+            y.add_(x, alpha=a)
+        else:
+            y += a * x
+
+    def _f(self, y, t: float) -> None:
+        self.op.rhs_hat(y, t, out=self.k)
+
+    def cfl_dt(self) -> float:
+        """The CFL step at the current state (``safety`` times the stability limit)."""
+        bounds = self.op.spectral_radius(self.y, self.t)
+        limit = min(_dt_from(lr, li, self.method) for lr, li in bounds)
+        if math.isnan(limit):
+            return math.nan
+        return min(self.safety * limit, self.dt_max)
+
+    def step(self, dt: float) -> None:
+        y, k, t = self.y, self.k, self.t
+        name = self.method.name
+        if name == "euler":
+            self._f(y, t)
+            self._axpy(y, dt, k)
+        elif name == "ssprk3":
+            s, acc = self.stage, self.acc
+            self._f(y, t)
+            self._copy_into(s, y)
+            self._axpy(s, dt, k)  # s1
+            self._f(s, t + dt)
+            self._axpy(s, dt, k)
+            self._copy_into(acc, y)
+            acc *= 0.75
+            self._axpy(acc, 0.25, s)  # s2
+            self._f(acc, t + 0.5 * dt)
+            self._axpy(acc, dt, k)
+            y *= 1.0 / 3.0
+            self._axpy(y, 2.0 / 3.0, acc)
+        else:
+            s, acc = self.stage, self.acc
+            self._f(y, t)
+            self._copy_into(acc, y)
+            self._axpy(acc, dt / 6.0, k)
+            self._copy_into(s, y)
+            self._axpy(s, 0.5 * dt, k)
+            self._f(s, t + 0.5 * dt)
+            self._axpy(acc, dt / 3.0, k)
+            self._copy_into(s, y)
+            self._axpy(s, 0.5 * dt, k)
+            self._f(s, t + 0.5 * dt)
+            self._axpy(acc, dt / 3.0, k)
+            self._copy_into(s, y)
+            self._axpy(s, dt, k)
+            self._f(s, t + dt)
+            self._axpy(acc, dt / 6.0, k)
+            self.y, self.acc = acc, y
+
+    def _check(self) -> None:
+        if not self.K.isfinite(self.y):
+            raise BlowUp(self.t, self._good_t, self.op.to_physical(self._good))
+        self._copy_into(self._good, self.y)
+        self._good_t = self.t
+
+    def advance(self, t_target: float, progress=None) -> None:
+        """Step to ``t_target`` exactly, in blocks of at most ``recheck`` equal steps.
+
+        Before each block the step is re-estimated from the CFL bound (unless fixed) and the
+        rest of the interval is split into equal steps no larger than it; after each block the
+        state is checked for non-finite values and kept as the last good state.
+        """
+        while t_target - self.t > 1e-12 * max(1.0, abs(t_target)):
+            span = t_target - self.t
+            h = self.fixed_dt if self.fixed_dt is not None else self.cfl_dt()
+            if not (h > 0):  # NaN bound: the state went bad
+                raise BlowUp(self.t, self._good_t, self.op.to_physical(self._good))
+            n = max(1, math.ceil(span / h - 1e-9))
+            dt = span / n
+            block = min(n, self.recheck)
+            for _ in range(block):
+                self.step(dt)
+                self.t += dt
+            self.steps += block
+            if block == n:
+                self.t = t_target
+            self.dt_used.append(dt)
+            self._check()
+            if progress is not None:
+                progress(self.t)
+
+
+def _check_method(method: str | None) -> str:
+    method = method or "rk4"
+    if method not in SPECTRAL_METHODS:
+        raise SolverError(
+            f"method {method!r} is not available with the spectral discretization (valid: {', '.join(SPECTRAL_METHODS)})"
+        )
+    return method
+
+
+def solve_spectral(
+    system: PDESystem,
+    grid,
+    t_span,
+    ic: Mapping[str, object] | None = None,
+    method: str | None = None,
+    dt: float | None = None,
+    backend: str | None = None,
+    save_every: float | None = None,
+    out: str | None = None,
+    params: Mapping[str, float] | None = None,
+    stability: str = "warn",
+    progress: bool | None = None,
+    device=None,
+    dtype: str = "float64",
+    diagnostics: bool = True,
+    in_memory: bool = True,
+):
+    """Solve a periodic system with the generated pseudo-spectral kernels.
+
+    Called by :func:`pdeforge.solve` for systems whose discretization is "spectral"
+    (incompressible systems choose it; ``discretization="spectral"`` asks for it); the
+    arguments mean what they mean there. Additionally:
+
+    Args:
+        backend: "numpy" (default) or "torch".
+        device: torch device for backend "torch" ("cpu", "cuda", ...).
+        dtype: "float32" or "float64" (the Dataset is float64 either way).
+        diagnostics: add kinetic energy, enstrophy, dissipation, energy rate and the energy
+            spectrum ``E_k(t, k)`` for systems with a velocity.
+        in_memory: keep every frame in memory (default); with ``out`` and ``in_memory=False``
+            frames and diagnostics go only to the file, which the returned Dataset reads lazily.
+
+    Returns:
+        The Dataset of :func:`pdeforge.solve` plus, with a velocity, the variables
+        ``energy``, ``enstrophy``, ``dissipation``, ``energy_rate`` (dimension ``t``) and
+        ``E_k`` (dimensions ``t``, ``k``).
+    """
+    from ..codegen.spectral import SPECTRAL_TARGETS, compile_spectral
+    from .solve import _progress_bar, _save_times, _time_span
+
+    backend = backend or "numpy"
+    if backend not in SPECTRAL_TARGETS:
+        raise SolverError(f"backend {backend!r} is not available for spectral kernels (valid: {', '.join(SPECTRAL_TARGETS)})")
+    method = _check_method(method)
+    m = get_method(method)
+    if params:
+        system = system.with_params(**params)
+    grid = grid if isinstance(grid, UniformGrid) else UniformGrid.from_spec(system.domain, grid)
+    if grid.domain != system.domain:
+        raise SolverError("grid: its domain differs from the system's")
+    t0, t1 = _time_span(t_span)
+    times = _save_times(t0, t1, save_every)
+    if dt is not None and not (isinstance(dt, (int, float)) and dt > 0 and math.isfinite(dt)):
+        raise SolverError(f"dt must be a positive number, got {dt!r}")
+    if stability not in ("warn", "error", "ignore"):
+        raise SolverError(f"stability: 'warn', 'error' or 'ignore', got {stability!r}")
+    out_path = check_output_path(out) if out is not None else None
+    if not in_memory and out_path is None:
+        raise SolverError("in_memory=False needs an output file (out=...)")
+
+    t_compile = time.perf_counter()
+    kernel = compile_spectral(system, backend, device, dtype)
+    op = kernel.bind(grid)
+    cells0 = initial_state(system, grid, ic)
+    given_div = float(np.max(np.abs(op.K.to_numpy(op.divergence(cells0))))) if op.velocity else 0.0
+    uh = op.project_hat(op.to_spectral(cells0), truncate=True)
+    if op.K.library == "torch":
+        uh = uh.contiguous()
+    stepper = SpectralRK(op, uh, t0, method, dt, dt_max=float(times[1] - times[0]))
+    limit = stepper.cfl_dt() / SAFETY
+    if dt is not None and dt > limit and stability != "ignore":
+        msg = (f"dt = {dt:g} exceeds the estimated {m.name} CFL limit {limit:.4g} of the spectral "
+               f"discretization; try dt <= {SAFETY * limit:.3g}")
+        if stability == "error":
+            raise SolverError(msg)
+        warnings.warn(msg, StabilityWarning, stacklevel=3)
+    compile_time = system.parse_time_s + time.perf_counter() - t_compile
+
+    nu = system.params.get("nu")
+    diag = None
+    if diagnostics and op.velocity:
+        from ..codegen.spectral_backend import SpectralRuntime
+
+        diag = FlowDiagnostics(SpectralRuntime(grid), op.velocity_index, nu)
+
+    attrs = {
+        "title": f"pdeforge run of {system.name}",
+        "model": system.name,
+        "equations": system.equations_text(),
+        "parameters": json.dumps(system.params),
+        "backend": backend,
+        "device": str(op.device) if op.device is not None else "cpu",
+        "dtype": op.dtype,
+        "method": m.name,
+        "discretization": "fourier pseudo-spectral",
+        "dealias": "2/3 rule",
+        "order": "spectral",
+        "grid": "x".join(map(str, grid.shape)),
+        "domain": json.dumps(grid.domain),
+        "bcs": "periodic",
+        "dt": float(dt) if dt is not None else float("nan"),
+        "dt_rule": "fixed" if dt is not None else f"CFL, {SAFETY:g} of the limit, re-estimated every {RECHECK_EVERY} steps",
+        "initial_divergence_removed": given_div,
+        "compile_time_s": compile_time,
+        "kernel_cache_hit": int(kernel.cache_hit),
+        "pdeforge_version": __import__("pdeforge").__version__,
+    }
+
+    frames: list[np.ndarray] = []
+    frame_times: list[float] = []
+    records: dict[str, list] = {k: [] for k in ("energy", "enstrophy", "dissipation", "energy_rate", "E_k")}
+    writer = None
+
+    def record(t: float, state_hat) -> np.ndarray:
+        cells = np.asarray(op.K.to_numpy(op.to_physical(state_hat)), dtype=float)
+        if in_memory:
+            frames.append(cells)
+        frame_times.append(t)
+        if diag is not None:
+            h = op.K.to_numpy(state_hat)
+            rate = op.K.to_numpy(op.rhs_hat(state_hat, t))
+            records["energy"].append(diag.energy(h))
+            records["enstrophy"].append(diag.enstrophy(h))
+            records["dissipation"].append(diag.dissipation(h))
+            records["energy_rate"].append(diag.energy_rate(h, rate))
+            records["E_k"].append(diag.spectrum(h))
+            if not in_memory:  # the file holds them; keep only the latest for the writer
+                for values in records.values():
+                    del values[:-1]
+        if writer is not None:
+            writer.append(t, cells)
+            _write_diagnostics(writer, records, diag)
+        return cells
+
+    if out_path:
+        writer = NetCDFWriter(out_path, grid, system.fields, attrs | {"status": "running"})
+        if diag is not None:
+            _define_diagnostics(writer, diag)
+    record(t0, stepper.y)
+    status = "completed"
+    interrupted = False
+    bar = _progress_bar(progress, t0, t1)
+    started = time.perf_counter()
+    try:
+        for ts in times[1:]:
+            stepper.advance(float(ts), bar.update_to if bar else None)
+            record(float(ts), stepper.y)
+    except BlowUp as exc:
+        status = f"blew up: {exc}"
+        if exc.t > frame_times[-1]:
+            record(exc.t, op.to_spectral(exc.cells))
+        warnings.warn(
+            f"{system.name}: solution became non-finite by t = {exc.t_bad:g}; stopped, last finite state "
+            f"(t = {frame_times[-1]:g}) kept" + (f" in {out_path}" if writer else ""),
+            BlowUpWarning,
+            stacklevel=3,
+        )
+    except KeyboardInterrupt:
+        status = f"interrupted at t = {stepper.t:g}"
+        interrupted = True
+    finally:
+        if bar:
+            bar.close()
+    wall = time.perf_counter() - started
+    attrs.update(
+        steps=int(stepper.steps),
+        wall_time_s=wall,
+        status=status,
+        dt_min=float(min(stepper.dt_used)) if stepper.dt_used else float("nan"),
+        dt_max=float(max(stepper.dt_used)) if stepper.dt_used else float("nan"),
+        rhs_evaluations=int(stepper.steps * {"euler": 1, "ssprk3": 3, "rk4": 4}[m.name]),
+    )
+    if writer:
+        writer.set_attrs(attrs)
+        writer.close()
+    if in_memory:
+        ds = to_dataset(grid, system.fields, frame_times, frames, attrs)
+        if diag is not None:
+            ds = _attach_diagnostics(ds, records, diag)
+    else:
+        import xarray as xr
+
+        ds = xr.open_dataset(out_path)
+    if interrupted:
+        raise RunInterrupted(
+            f"run interrupted at t = {stepper.t:g}; {len(frame_times)} frames kept" + (f" in {out_path}" if writer else ""),
+            ds,
+        )
+    return ds
+
+
+_DIAG_META = {
+    "energy": ("mean kinetic energy <|u|^2>/2", "t"),
+    "enstrophy": ("mean enstrophy <|omega|^2>/2", "t"),
+    "dissipation": ("resolved viscous dissipation 2 nu <S_ij S_ij> = 2 nu enstrophy", "t"),
+    "energy_rate": ("dE/dt of the semi-discrete equations (viscous + subgrid + forcing)", "t"),
+}
+
+
+def _attach_diagnostics(ds, records, diag: FlowDiagnostics):
+    n = len(ds.t)
+    ds = ds.assign_coords(k=("k", diag.k, {"long_name": "wavenumber shell centre |k|"}))
+    for name, (long_name, _) in _DIAG_META.items():
+        ds[name] = ("t", np.asarray(records[name][:n], dtype=float), {"long_name": long_name})
+    ds["E_k"] = (("t", "k"), np.asarray(records["E_k"][:n], dtype=float),
+                 {"long_name": "shell-summed energy spectrum E(k) (sum over k of E_k dk = energy)"})
+    return ds
+
+
+def _define_diagnostics(writer: NetCDFWriter, diag: FlowDiagnostics) -> None:
+    nc = writer.nc
+    nc.createDimension("k", len(diag.k))
+    kv = nc.createVariable("k", "f8", ("k",))
+    kv[:] = diag.k
+    kv.long_name = "wavenumber shell centre |k|"
+    for name, (long_name, _) in _DIAG_META.items():
+        v = nc.createVariable(name, "f8", ("t",))
+        v.long_name = long_name
+    v = nc.createVariable("E_k", "f8", ("t", "k"))
+    v.long_name = "shell-summed energy spectrum E(k)"
+    nc.sync()
+
+
+def _write_diagnostics(writer: NetCDFWriter, records, diag) -> None:
+    if diag is None:
+        return
+    i = writer.count - 1
+    for name in _DIAG_META:
+        writer.nc.variables[name][i] = records[name][-1]
+    writer.nc.variables["E_k"][i, :] = records["E_k"][-1]
+    writer.nc.sync()
