@@ -15,15 +15,7 @@ from pdeforge.models import get_model, list_models  # noqa: E402
 
 def _fd_models():
     """Catalogue models whose systems go through the finite-difference compile path."""
-    names = []
-    for m in list_models():
-        try:
-            system = m.system()
-        except Exception:  # pragma: no cover - a model needing extra set-up
-            continue
-        if isinstance(system, pf.PDESystem) and not getattr(m, "spectral", False):
-            names.append(m.name)
-    return names
+    return [m.name for m in list_models() if getattr(m, "discretization", "fd") == "fd"]
 
 
 def _small_grid(model):
