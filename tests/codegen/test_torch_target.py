@@ -13,6 +13,15 @@ from pdeforge.errors import SolverError  # noqa: E402
 from pdeforge.models import get_model, list_models  # noqa: E402
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _torch_single_thread():
+    # tiny grids: one thread is fastest, and two spin against other processes on a loaded machine
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _fd_models():
     """Catalogue models whose systems go through the finite-difference compile path."""
     return [m.name for m in list_models() if getattr(m, "discretization", "fd") == "fd"]
