@@ -4,7 +4,8 @@ The same symbolic Gray-Scott system is compiled for each target; each is stepped
 through the same fused-stage interface the solver uses, on the same grid, in this process.
 Reported: cell-steps per second (cells x RK4 steps / wall seconds) and ratios to Numba.
 
-    python benchmarks/torch_target.py [--grid 256] [--steps 200] [--device cpu|cuda] [--threads N]
+    python benchmarks/torch_target.py [--grid 256] [--steps 100] [--device cpu|cuda] [--threads N]
+        [--targets numba,numpy,torch,torch-f32]
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--targets", default="numba,numpy,torch,torch-f32", help="comma-separated subset")
     args = parser.parse_args(argv)
+    wanted = set(args.targets.split(","))
 
     import torch
 
@@ -60,8 +63,10 @@ def main(argv=None) -> None:
     cells = np.stack([defaults["ic"][f] for f in system.fields])
     rows = []
     results = {}
-    for target, options in (("numba", {}), ("numpy", {}), ("torch", {"device": args.device}),
-                            ("torch", {"device": args.device, "dtype": "float32"})):
+    for name, target, options in (("numba", "numba", {}), ("numpy", "numpy", {}), ("torch", "torch", {"device": args.device}),
+                                  ("torch-f32", "torch", {"device": args.device, "dtype": "float32"})):
+        if name not in wanted:
+            continue
         bound = compile_system(system, target).bind(grid, **options)
         sync = torch.cuda.synchronize if "cuda" in str(options.get("device", "")) else None
         steps = args.steps if target != "numpy" else max(10, args.steps // 4)
@@ -70,17 +75,18 @@ def main(argv=None) -> None:
             f" {options['dtype']}" if "dtype" in options else "")
         results[label] = (rate, final, steps)
         rows.append(label)
-    base = results["numba"][0]
+    base = results["numba"][0] if "numba" in results else next(iter(results.values()))[0]
     print(f"Gray-Scott {args.grid}x{args.grid}, RK4, torch threads {torch.get_num_threads()}, pdeforge {pf.__version__}")
     print(f"{'target':<22} {'cell-steps/s':>14} {'vs numba':>9}")
     for label in rows:
         rate = results[label][0]
         print(f"{label:<22} {rate:14.3e} {rate / base:9.2f}")
     # same trajectory: numba and torch float64 after the same number of steps
-    nb = results["numba"][1]
-    tf = results[f"torch {args.device}"][1]
-    if results["numba"][2] == results[f"torch {args.device}"][2]:
-        print(f"max |torch - numba| after the timed steps: {np.abs(nb - tf).max():.2e}")
+    if "numba" in results and f"torch {args.device}" in results:
+        nb = results["numba"][1]
+        tf = results[f"torch {args.device}"][1]
+        if results["numba"][2] == results[f"torch {args.device}"][2]:
+            print(f"max |torch - numba| after the timed steps: {np.abs(nb - tf).max():.2e}")
 
 
 if __name__ == "__main__":
