@@ -17,7 +17,7 @@ import numpy as np
 from ..discretize.grid import UniformGrid
 from ..errors import PDEForgeError, SolverError
 from ..symbolic.system import PDESystem
-from .methodoflines import MethodOfLinesUnsupported, MOLProblem, describe
+from .methodoflines import MethodOfLinesUnsupported, MOLProblem, check_expressible, describe
 
 __all__ = ["export_julia", "mol_problem", "read_mol_csv", "on_pdeforge_grid", "MethodOfLinesUnsupported"]
 
@@ -64,6 +64,9 @@ def mol_problem(
         params = None
     if not isinstance(system, PDESystem):
         raise SolverError(f"system: expected a PDESystem or a model name, got {type(system).__name__}")
+    # refuse what MethodOfLines cannot express before the finite-difference step estimate,
+    # which has no meaning for (and cannot evaluate) a spectral system's grid symbols
+    check_expressible(system, discretization)
     if params:
         system = system.with_params(**params)
     if grid is None:
