@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 import sympy as sp
 
 from ..errors import EquationParseError, SystemDefinitionError
+from .system import RESERVED, PDESystem
 
 
 class ClosureTermBase(sp.Function):
@@ -112,44 +113,36 @@ def parser_functions(closures: Mapping[str, int]) -> dict:
     return functions
 
 
-def _closure_system_class():
-    from .system import RESERVED, PDESystem
+class ClosureSystem(PDESystem):
+    """A :class:`~pdeforge.PDESystem` whose equations may call closure terms.
 
-    class ClosureSystem(PDESystem):
-        """A :class:`~pdeforge.PDESystem` whose equations may call closure terms.
+    Args:
+        equations: field -> right-hand side (strings may call the closures by name).
+        closures: closure name -> number of scalar arguments, e.g. ``{"nu_t": 4}``.
+        **kwargs: everything else :class:`~pdeforge.PDESystem` takes (params, domain, bcs, ...).
 
-        Args:
-            equations: field -> right-hand side (strings may call the closures by name).
-            closures: closure name -> number of scalar arguments, e.g. ``{"nu_t": 4}``.
-            **kwargs: everything else :class:`~pdeforge.PDESystem` takes (params, domain, bcs, ...).
+    Compile it with ``compile_system(system, target="torch", closures={"nu_t": module})``
+    or ``solve(system, ..., backend="torch", closures=...)``.
+    """
 
-        Compile it with ``compile_system(system, target="torch", closures={"nu_t": module})``
-        or ``solve(system, ..., backend="torch", closures=...)``.
-        """
+    def __init__(self, equations, closures: Mapping[str, int], **kwargs):
+        if not isinstance(closures, Mapping) or not closures:
+            raise SystemDefinitionError("closures: give a dict of closure name -> number of arguments")
+        clash = [c for c in closures if c in RESERVED or c in equations or c in dict(kwargs.get("params") or {})]
+        if clash:
+            raise SystemDefinitionError(
+                f"closure name {clash[0]!r} is already a field, parameter or reserved name of the language"
+            )
+        self.closures = {name: int(n) for name, n in closures.items()}
+        self._closure_functions = parser_functions(self.closures)
+        super().__init__(equations, **kwargs)
 
-        def __init__(self, equations, closures: Mapping[str, int], **kwargs):
-            if not isinstance(closures, Mapping) or not closures:
-                raise SystemDefinitionError("closures: give a dict of closure name -> number of arguments")
-            clash = [c for c in closures if c in RESERVED or c in equations or c in dict(kwargs.get("params") or {})]
-            if clash:
-                raise SystemDefinitionError(
-                    f"closure name {clash[0]!r} is already a field, parameter or reserved name of the language"
-                )
-            self.closures = {name: int(n) for name, n in closures.items()}
-            self._closure_functions = parser_functions(self.closures)
-            super().__init__(equations, **kwargs)
-
-        def namespace(self, with_fields: bool = True, with_operators: bool = True):
-            ns = super().namespace(with_fields, with_operators)
-            if with_fields:
-                ns.functions.update(self._closure_functions)
-                ns.groups["closures"] = list(self.closures)
-            return ns
-
-    return ClosureSystem
-
-
-ClosureSystem = _closure_system_class()
+    def namespace(self, with_fields: bool = True, with_operators: bool = True):
+        ns = super().namespace(with_fields, with_operators)
+        if with_fields:
+            ns.functions.update(self._closure_functions)
+            ns.groups["closures"] = list(self.closures)
+        return ns
 
 
 def freeze_closure_calls(exprs: Iterable[sp.Expr]) -> tuple[list[sp.Expr], dict]:
