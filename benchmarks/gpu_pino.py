@@ -110,7 +110,7 @@ def pino_training(device: str, quick: bool, failures: list) -> None:
         torch.cuda.synchronize()
     first, last = np.mean(h.physics[:5]), np.mean(h.physics[-5:])
     mem = torch.cuda.max_memory_allocated() / 2**30 if str(device).startswith("cuda") else float("nan")
-    check(f"PINO training {grid}^{dim} width {width} x {layers} on {device}", last < first,
+    check(f"PINO training ({trainer.model.fno_backend} FNO) {grid}^{dim} width {width} x {layers} on {device}", last < first,
           f"{len(inputs)} inputs ({prep:.1f} s), {steps} steps batch {batch}: {h.wall_s / steps * 1e3:.0f} ms/step, "
           f"physics loss {first:.3e} -> {last:.3e}, peak GPU memory {mem:.2f} GiB", failures)
 
@@ -124,6 +124,7 @@ def main(argv=None) -> int:
     import torch
 
     import pdeforge as pf
+    from pdeforge.neural.fno import neuralop_available
 
     if str(args.device).startswith("cuda") and not torch.cuda.is_available():
         print("CUDA is not available here; use --device cpu --quick for a dry run")
@@ -131,7 +132,9 @@ def main(argv=None) -> int:
     if not str(args.device).startswith("cuda"):
         torch.set_num_threads(1)
     name = torch.cuda.get_device_name() if str(args.device).startswith("cuda") else "cpu"
-    print(f"pdeforge {pf.__version__}, torch {torch.__version__}, device {args.device} ({name})\n", flush=True)
+    print(f"pdeforge {pf.__version__}, torch {torch.__version__}, device {args.device} ({name}); FNO: "
+          + ("neuraloperator" if neuralop_available() else "built-in (neuraloperator is not installed here)") + "\n",
+          flush=True)
     failures: list = []
     started = time.perf_counter()
 

@@ -33,7 +33,7 @@ def _sync(device) -> None:
         torch.cuda.synchronize()
 
 
-def measure(case, device: str = "cpu", repeat: int = 3, solver_backends=("numpy", "torch")) -> dict:
+def measure(case, device: str = "cpu", repeat: int = 3, solver_backends=("numpy", "torch"), fno: str = "auto") -> dict:
     """Inference and solver wall times of one case (see :data:`CASES`)."""
     import torch
 
@@ -45,8 +45,8 @@ def measure(case, device: str = "cpu", repeat: int = 3, solver_backends=("numpy"
     system = les_system(dim, nu=1 / 64, Cs=0.1)
     u0 = spun_up_fields(system, grid, 1, 1, 0.0, seed=7)[0]
     horizon = windows * steps_out * dt
-    trainer = PINOTrainer(system, grid, PINOConfig(steps_out=steps_out, dt=dt, width=width, layers=layers, modes=modes),
-                          device=device, seed=0)
+    trainer = PINOTrainer(system, grid, PINOConfig(steps_out=steps_out, dt=dt, width=width, layers=layers, modes=modes,
+                                                   fno=fno), device=device, seed=0)
     trainer.rollout(u0[None], 1)
     _sync(device)
     infer = np.inf
@@ -68,7 +68,7 @@ def measure(case, device: str = "cpu", repeat: int = 3, solver_backends=("numpy"
             best = min(best, wall)
         solver[f"{backend} ({dev or 'cpu'})"] = best
     params = sum(p.numel() for p in trainer.model.parameters())
-    return {"label": label, "grid": f"{grid}^{dim}", "params": params, "horizon": horizon,
+    return {"label": label, "grid": f"{grid}^{dim}", "params": params, "fno": trainer.model.fno_backend, "horizon": horizon,
             "frames": windows * steps_out, "inference_s": infer, "solver_s": solver}
 
 
@@ -78,6 +78,7 @@ def main(argv=None) -> None:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--cases", default=",".join(c[0] for c in CASES), help="comma-separated case labels")
+    p.add_argument("--fno", default="auto", choices=("auto", "neuralop", "builtin"))
     args = p.parse_args(argv)
 
     import torch
@@ -85,15 +86,15 @@ def main(argv=None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     wanted = [c.strip() for c in args.cases.split(",")]
-    print(f"PINO (neuraloperator FNO, float32) inference vs pdeforge LES solver (RK4, CFL step), device {args.device}, "
+    print(f"PINO (FNO float32) inference vs pdeforge LES solver (RK4, CFL step), device {args.device}, "
           f"torch threads {torch.get_num_threads()}")
-    print(f"{'case':<13} {'grid':>6} {'params':>8} {'horizon':>8} {'frames':>6} {'PINO':>10}  solver (ratio solver/PINO)")
+    print(f"{'case':<13} {'fno':>8} {'grid':>6} {'params':>8} {'horizon':>8} {'frames':>6} {'PINO':>10}  solver (ratio solver/PINO)")
     for case in CASES:
         if case[0] not in wanted:
             continue
-        r = measure(case, args.device, args.repeat)
+        r = measure(case, args.device, args.repeat, fno=args.fno)
         solver = ", ".join(f"{k} {v * 1e3:.1f} ms ({v / r['inference_s']:.1f}x)" for k, v in r["solver_s"].items())
-        print(f"{r['label']:<13} {r['grid']:>6} {r['params'] / 1e6:7.2f}M {r['horizon']:8.2f} {r['frames']:6d} "
+        print(f"{r['label']:<13} {r['fno']:>8} {r['grid']:>6} {r['params'] / 1e6:7.2f}M {r['horizon']:8.2f} {r['frames']:6d} "
               f"{r['inference_s'] * 1e3:8.1f}ms  {solver}", flush=True)
 
 

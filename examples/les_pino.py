@@ -48,6 +48,8 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--spin-up", type=float, default=2.5, help="length of each input run")
     p.add_argument("--windows", type=int, default=4, help="rollout windows compared with the solver")
     p.add_argument("--learn-cs", action="store_true", help="train Cs with the network")
+    p.add_argument("--fno", default="auto", choices=("auto", "neuralop", "builtin"),
+                   help="FNO implementation (auto: neuraloperator if installed)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--seed", type=int, default=0)
@@ -90,7 +92,7 @@ def run(args) -> dict:
     print(f"{len(inputs)} training inputs from {args.runs} solver runs of t = {args.spin_up:g} ({data_s:.1f} s)")
 
     config = PINOConfig(steps_out=args.steps_out, dt=args.dt, width=args.width, layers=args.layers, modes=args.modes,
-                        batch_size=args.batch, lr=args.lr, learn_cs=args.learn_cs)
+                        batch_size=args.batch, lr=args.lr, learn_cs=args.learn_cs, fno=args.fno)
     trainer = PINOTrainer(system, args.grid, config, device=args.device, seed=args.seed, checkpoint=args.checkpoint)
     if args.resume:
         if not args.checkpoint:
@@ -98,7 +100,7 @@ def run(args) -> dict:
         trainer.load(args.checkpoint, steps=args.train_steps)
         print(f"resumed at step {trainer.step}")
     nparams = sum(p.numel() for p in trainer.model.parameters())
-    print(f"FNO (neuraloperator): {args.dim}-D, width {args.width}, {args.layers} layers, {args.modes} modes, "
+    print(f"FNO ({trainer.model.fno_backend}): {args.dim}-D, width {args.width}, {args.layers} layers, {args.modes} modes, "
           f"{args.steps_out} frames of dt = {args.dt:g}; {nparams / 1e6:.2f} M parameters; device {trainer.device}")
     history = trainer.fit(inputs, steps=args.train_steps, progress=not args.quiet,
                           checkpoint_every=100 if args.checkpoint else 0)
@@ -155,6 +157,7 @@ def run(args) -> dict:
     result = {
         "settings": {k: v for k, v in vars(args).items() if k not in ("plot", "json")},
         "parameters": nparams,
+        "fno": trainer.model.fno_backend,
         "train_steps": trainer.step,
         "train_seconds": history.wall_s,
         "physics_loss_start": physics0,

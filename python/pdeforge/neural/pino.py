@@ -1,6 +1,7 @@
 """Physics-informed neural operator (PINO) trained on the generated LES residual.
 
-A Fourier neural operator (``neuralop.models.FNO``) maps the velocity at ``t0`` to the
+A Fourier neural operator (``neuralop.models.FNO``; a compact built-in one where neuraloperator
+is not installed, see :mod:`pdeforge.neural.fno`) maps the velocity at ``t0`` to the
 trajectory at ``t0 + dt, ..., t0 + T dt``. Its physics loss is the residual of the very system
 the pdeforge LES solver is generated from: with the input frame prepended, the trajectory's
 central difference in time minus the generated pseudo-spectral right-hand side
@@ -56,6 +57,8 @@ class PINOConfig:
             of equal parity, so without it the odd frames are tied to the input only through
             ``f`` and drift (the leapfrog scheme's computational mode).
         dtype: "float32" (default) or "float64" for the network and the residual.
+        fno: "auto" (neuraloperator's FNO when importable, else the built-in one), "neuralop"
+            or "builtin" (:mod:`pdeforge.neural.fno`).
     """
 
     steps_out: int = 10
@@ -73,6 +76,7 @@ class PINOConfig:
     learn_cs: bool = False
     first_step: bool = True
     dtype: str = "float32"
+    fno: str = "auto"
 
     def check(self, shape: Sequence[int]) -> None:
         """Raise :class:`PINOError` for settings that cannot work on a grid of ``shape``."""
@@ -88,6 +92,14 @@ class PINOConfig:
             raise PINOError(f"dtype {self.dtype!r}: 'float32' or 'float64'")
         if self.positional_embedding not in (None, "grid"):
             raise PINOError(f"positional_embedding {self.positional_embedding!r}: 'grid' or None")
+        from .fno import FNO_BACKENDS, neuralop_available
+
+        if self.fno not in FNO_BACKENDS:
+            raise PINOError(f"fno {self.fno!r}: one of {', '.join(FNO_BACKENDS)}")
+        if self.fno == "neuralop" and not neuralop_available():
+            raise PINOError("fno 'neuralop': the neuraloperator package is not installed (pip install neuraloperator)")
+        if self.positional_embedding is not None and (self.fno == "builtin" or not neuralop_available()):
+            raise PINOError("positional_embedding 'grid' needs neuraloperator's FNO (the built-in one has none)")
 
 
 class PINO(nn.Module):
@@ -105,19 +117,15 @@ class PINO(nn.Module):
 
     def __init__(self, fields: int, dim: int, config: PINOConfig):
         super().__init__()
-        from neuralop.models import FNO
+        from .fno import make_fno
 
         self.fields = fields
         self.dim = dim
         self.steps_out = config.steps_out
         self.dt = config.dt
-        self.fno = FNO(
-            n_modes=(config.modes,) * dim,
-            in_channels=fields,
-            out_channels=fields * config.steps_out,
-            hidden_channels=config.width,
-            n_layers=config.layers,
-            positional_embedding=config.positional_embedding,
+        self.fno, self.fno_backend = make_fno(
+            config.fno, dim, config.modes, fields, fields * config.steps_out, config.width, config.layers,
+            config.positional_embedding,
         )
         self.register_buffer("times", config.dt * torch.arange(1, config.steps_out + 1, dtype=torch.float32))
 
