@@ -31,8 +31,8 @@ def _small_grid(model):
     return tuple(min(n, 10) for n in model.grid)
 
 
-#: fourth-order burgers-les spends ~8 minutes in the SymPy simplifier (1256-operation stencils
-#: with square roots): its order-2 kernels are checked, every other model at both orders
+#: every finite-difference catalogue model at both orders but order-4 burgers-les (~30 s per
+#: target to differentiate and lower its 1256-operation stencils; its order-2 kernels are checked)
 _CASES = [(name, order) for order in (2, 4) for name in _fd_models() if (name, order) != ("burgers-les", 4)]
 
 
@@ -71,7 +71,8 @@ def test_float32_kernels_match_to_single_precision(name, rng):
     out = k32.rhs_padded(U, 0.0)
     assert out.dtype == torch.float32
     ref = k64.rhs(0.0, y)
-    np.testing.assert_allclose(out.numpy().ravel(), ref, rtol=0, atol=2e-6 * np.abs(ref).max() * 64)
+    # measured: 1-2e-7 of the largest value (float32 rounding of the stencil sums)
+    np.testing.assert_allclose(out.numpy().ravel(), ref, rtol=0, atol=1e-6 * np.abs(ref).max())
 
 
 def test_every_function_of_the_language_prints_for_torch(rng):

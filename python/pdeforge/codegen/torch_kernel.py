@@ -11,6 +11,7 @@ finiteness checks and the saved frames.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Mapping
 
@@ -243,7 +244,7 @@ class TorchBoundKernel(BoundKernel):
     def rhs(self, t: float, y):
         """SciPy-style right-hand side of flat cell values: NumPy in, NumPy out (tensor in, tensor out)."""
         as_numpy = not isinstance(y, self.torch.Tensor)
-        with self.torch.no_grad() if as_numpy else _nullcontext():
+        with self.torch.no_grad() if as_numpy else contextlib.nullcontext():
             U = self.pad(self.tensor(y).reshape(self.cell_shape), t, self._scratch_pad if as_numpy else None)
             k = self.rhs_padded(U, t)
         return self.to_numpy(k).reshape(-1).copy() if as_numpy else k.reshape(-1)
@@ -318,14 +319,6 @@ class TorchBoundKernel(BoundKernel):
         if self.device.type == "cuda":
             self.torch.cuda.synchronize(self.device)
         return time.perf_counter() - t0
-
-
-class _nullcontext:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 class TorchFixedStepRK(FixedStepRK):
