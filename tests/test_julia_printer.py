@@ -163,6 +163,8 @@ def test_kernel_specifications_of_every_model_parse():
 
     for model in list_models():
         for order in (2, 4):
+            if (model.name, order) == ("burgers-les", 4):
+                continue  # ~30 s to differentiate and lower; its order-2 specification is checked
             spec = kernel_spec(simplify(discretize(model.system(), order)))
             text = julia_spec(spec)
             rhs = [line for line in text.splitlines() if line.startswith("rhs ")]

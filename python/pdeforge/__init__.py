@@ -37,6 +37,7 @@ _LAZY = {
     "les_system": ("pdeforge.models.les", "les_system"),
     "compile_spectral": ("pdeforge.codegen.spectral", "compile_spectral"),
     "spectral_operator": ("pdeforge.codegen.spectral", "spectral_operator"),
+    "ClosureSystem": ("pdeforge.symbolic.closure_terms", "ClosureSystem"),
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -19,6 +19,16 @@ def fd_models():
     return [m for m in list_models() if getattr(m, "discretization", "fd") == "fd"]
 
 
+#: (model, order) pairs left out of the catalogue-wide checks: the order-4 burgers-les stencil
+#: (1256 operations with square roots per field) takes ~30 s per target to differentiate and
+#: lower, its order-2 kernels are checked, and order 4 is checked on every other model
+HEAVY = {("burgers-les", 4)}
+
+
+def catalogue_cases():
+    return [pytest.param(m, order, id=f"{m.name}-{order}") for order in (2, 4) for m in fd_models() if (m.name, order) not in HEAVY]
+
+
 def bound(system, target, order=2, shape=None):
     grid = pf.UniformGrid.from_spec(system.domain, shape or SMALL[system.dim])
     return pf.compile(system, target=target, order=order).bind(grid)
@@ -28,8 +38,7 @@ def random_state(b, rng):
     return 0.5 + rng.random(b.size)
 
 
-@pytest.mark.parametrize("model", fd_models(), ids=lambda m: m.name)
-@pytest.mark.parametrize("order", [2, 4])
+@pytest.mark.parametrize("model,order", catalogue_cases())
 def test_numba_equals_numpy_on_random_states(model, order, rng):
     system = model.system()
     a, b = bound(system, "numpy", order), bound(system, "numba", order)

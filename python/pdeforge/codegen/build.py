@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from ..errors import PDEForgeError, SolverError
 from ..symbolic.system import PDESystem
@@ -14,6 +14,7 @@ from .kernel import Kernel
 TARGETS: dict[str, str] = {
     "numpy": "pdeforge.codegen.numpy_target",
     "numba": "pdeforge.codegen.numba_target",
+    "torch": "pdeforge.codegen.torch_target",
     "julia": "pdeforge.codegen.julia_target",
 }
 SIMPLIFIERS = ("sympy", "julia", "none")
@@ -38,18 +39,22 @@ def compile_system(
     simplifier: str = "sympy",
     use_cache: bool = True,
     scheme: str = "fd",
+    closures: Mapping[str, Callable] | None = None,
 ) -> Kernel:
     """Generate (or load from the disk cache) the kernels of ``system`` for ``target``.
 
     Args:
         system: the PDE system.
-        target: "numba" (default), "numpy" or "julia" (Symbolics.jl build_function kernels).
+        target: "numba" (default), "numpy", "julia" (Symbolics.jl build_function kernels) or "torch"
+            (see :mod:`pdeforge.codegen.torch_kernel`).
         order: accuracy order of the spatial differences, 2 or 4.
         simplifier: "sympy" (default), "julia" (Symbolics.jl simplify) or "none" (keep the
             stencils as discretized).
         use_cache: look up and store the generated module in the disk cache.
         scheme: spatial scheme, "fd" (default) or a finite-volume scheme such as
             "fv-upwind" (see :mod:`pdeforge.discretize.finite_volume`); part of the cache key.
+        closures: for the "torch" target, closure name -> ``torch.nn.Module`` (or callable)
+            evaluating each closure term of the system (:mod:`pdeforge.symbolic.closure_terms`).
 
     Returns:
         The :class:`Kernel`; bind it to a grid with :meth:`Kernel.bind`.
@@ -60,6 +65,7 @@ def compile_system(
             f"system {system.name!r} is incompressible (its pressure is a projection): compile it with "
             "pdeforge.compile_spectral, or solve it with discretization='spectral'"
         )
+    _check_closures(system, target, closures)
     if simplifier not in SIMPLIFIERS:
         raise SolverError(f"simplifier {simplifier!r} is not available (valid: {', '.join(SIMPLIFIERS)})")
     if order not in (2, 4):
@@ -93,7 +99,25 @@ def compile_system(
         spec = kernel_spec(semi)
         source = _generator(target)(spec, key)
         module = cache.store(key, source) if use_cache else _load_uncached(key, source)
+    if target == "torch":
+        from .torch_kernel import TorchKernel
+
+        return TorchKernel(system, target, module, key, hit, time.perf_counter() - t0, closures)
     return Kernel(system, target, module, key, hit, time.perf_counter() - t0)
+
+
+def _check_closures(system: PDESystem, target: str, closures) -> None:
+    # closure terms are bound to torch callables; other targets could only fail at run time
+    from ..symbolic.closure_terms import system_closures
+
+    used = system_closures(system)
+    if used and target != "torch":
+        raise SolverError(
+            f"system {system.name!r} has closure terms ({', '.join(used)}), which only the 'torch' target "
+            "can evaluate; use target/backend 'torch' with closures={...}"
+        )
+    if closures and target != "torch":
+        raise SolverError(f"closures are bound by the 'torch' target only, not {target!r}")
 
 
 def _check_available(target: str, simplifier: str) -> None:

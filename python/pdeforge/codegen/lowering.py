@@ -64,6 +64,9 @@ class _Hoister:
         return sym
 
     def __call__(self, e: sp.Basic) -> sp.Basic:
+        if isinstance(e, sp.functions.elementary.piecewise.ExprCondPair):
+            # a (value, condition) pair is structure of its Piecewise, never a value to name
+            return e.func(*[self(a) for a in e.args])
         if self.is_invariant(e):
             return self.name(e)
         if not e.args:
@@ -105,8 +108,55 @@ def lower(
         temp_prefix: prefix of per-cell temporary names.
         invariant_prefix: prefix of hoisted invariant names.
     """
+    from ..symbolic.closure_terms import freeze_closure_calls
+
     hoist = _Hoister(set(invariant_symbols), invariant_prefix)
     reduced = [hoist(sp.sympify(e)) for e in outputs]
     names = sp.numbered_symbols(temp_prefix, real=True)
-    temps, reduced = sp.cse(reduced, symbols=names, optimizations="basic", order="none")
-    return Lowered(invariants=hoist.order, temporaries=list(temps), outputs=list(reduced))
+    reduced, calls = freeze_closure_calls(reduced)
+    if not calls:
+        temps, reduced = sp.cse(reduced, symbols=names, optimizations="basic", order="none")
+        return Lowered(invariants=hoist.order, temporaries=list(temps), outputs=list(reduced))
+    return _lower_with_calls(hoist.order, reduced, calls, names, temp_prefix)
+
+
+def _lower_with_calls(invariants, frozen, calls, names, temp_prefix: str) -> Lowered:
+    """CSE with closure calls as opaque values, each call one temporary evaluated once.
+
+    SymPy's CSE may rewrite the arguments of equal calls differently at different places, which
+    would evaluate a (costly, neural) closure several times; so every call is a placeholder while
+    the arguments join the CSE as extra outputs, and the calls are put back as temporaries in
+    dependency order.
+    """
+    placeholders = list(calls)
+    arg_counts = [len(calls[ph].args) for ph in placeholders]
+    args = [a for ph in placeholders for a in calls[ph].args]
+    temps, reduced = sp.cse(args + list(frozen), symbols=names, optimizations="basic", order="none")
+    reduced_args, outputs = reduced[: len(args)], reduced[len(args):]
+    rename = {ph: sp.Symbol(f"{temp_prefix}nn{i}", real=True) for i, ph in enumerate(placeholders)}
+    defs = []
+    k = 0
+    for ph, n in zip(placeholders, arg_counts):
+        defs.append((rename[ph], calls[ph].func(*[a.xreplace(rename) for a in reduced_args[k:k + n]])))
+        k += n
+    temps = [(s, e.xreplace(rename)) for s, e in temps]
+    ordered = _topological(temps + defs)
+    return Lowered(invariants=invariants, temporaries=ordered, outputs=[e.xreplace(rename) for e in outputs])
+
+
+def _topological(definitions: list[tuple[sp.Symbol, sp.Expr]]) -> list[tuple[sp.Symbol, sp.Expr]]:
+    """Order definitions so each follows those it reads, keeping the given order where free."""
+    defined_by = {s for s, _ in definitions}
+    pending = list(definitions)
+    done: set = set()
+    ordered = []
+    while pending:
+        for i, (s, e) in enumerate(pending):
+            if (e.free_symbols & defined_by) <= done:
+                ordered.append((s, e))
+                done.add(s)
+                del pending[i]
+                break
+        else:  # pragma: no cover - CSE output is acyclic
+            raise RuntimeError("cyclic temporaries in lowering")
+    return ordered

@@ -11,7 +11,7 @@ import importlib
 from .base import Model, get_model, list_models, register
 
 #: modules that register models when imported
-MODEL_MODULES = ("reaction_diffusion", "diffusion", "gpme", "les")
+MODEL_MODULES = ("reaction_diffusion", "diffusion", "gpme", "les", "burgers_les")
 
 _loaded = False
 

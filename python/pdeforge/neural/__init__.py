@@ -1,7 +1,11 @@
-"""Neural pieces of pdeforge (PyTorch): ProbConserv and probabilistic neural operators.
+"""Neural pieces coupled to the symbolic systems (PyTorch).
 
+ProbConserv and probabilistic neural operators (:mod:`pdeforge.neural.probconserv`,
+:mod:`pdeforge.neural.ensemble`), closures evaluated inside the generated solver
+(:mod:`pdeforge.neural.closures`) and the physics-informed neural operator whose loss is the
+generated residual (:mod:`pdeforge.neural.pino`, :mod:`pdeforge.neural.pino_data`).
 PyTorch is imported only when one of these names is first used, so ``import pdeforge.neural``
-stays cheap.
+stays cheap, and ``import pdeforge`` never imports it.
 """
 
 from __future__ import annotations

@@ -77,6 +77,7 @@ def solve(
     discretization: str | None = None,
     device=None,
     dtype: str = "float64",
+    closures: Mapping[str, object] | None = None,
 ):
     """Solve a PDE system in time and return an ``xarray.Dataset``.
 
@@ -92,7 +93,7 @@ def solve(
             and no stability estimate can bound the step.
         dt: step of the fixed-step methods (default: 0.8 of the estimated stability limit,
             at most ``dt_max``); first step of the adaptive ones.
-        backend: code-generation target, "numba" (default), "numpy" or "julia" (Symbolics.jl
+        backend: code-generation target, "numba" (default), "numpy", "torch" or "julia" (Symbolics.jl
             kernels; needs a Julia installation, see the README's Julia section) for finite
             differences; "numpy" (default) or "torch" for the spectral discretization.
         save_every: interval between saved frames (default: 50 frames over the span).
@@ -117,8 +118,12 @@ def solve(
         discretization: "fd" (finite differences) or "spectral" (Fourier pseudo-spectral,
             periodic systems; see :mod:`pdeforge.solvers.spectral_solve`). Default: the
             system's own choice (spectral for incompressible systems), else "fd".
-        device: torch device of the spectral "torch" backend ("cpu", "cuda", ...).
-        dtype: "float64" (default) or "float32" (spectral discretization).
+        device: torch device of backend "torch" ("cpu" default, "cuda", "cuda:1", ...), spectral
+            or finite differences.
+        dtype: "float64" (default) or "float32": backend "torch", or the spectral discretization.
+        closures: closure name -> ``torch.nn.Module`` (or callable) for the closure terms of
+            the system (finite differences, backend "torch"; see
+            :mod:`pdeforge.symbolic.closure_terms`).
 
     Returns:
         Dataset with dimension ``t`` plus ``x``, ``y``, ``z``, one variable per field, and
@@ -153,7 +158,7 @@ def solve(
         raise SolverError("t_span: give (t0, t_end) or t_end")
     if stability not in ("warn", "error", "ignore"):
         raise SolverError(f"stability: 'warn', 'error' or 'ignore', got {stability!r}")
-    if _discretization(system, discretization, device, dtype) == "spectral":
+    if _discretization(system, discretization, device, dtype, backend) == "spectral":
         from .spectral_solve import solve_spectral
 
         return solve_spectral(system, grid, t_span, ic, method, dt, backend, save_every, out, params, stability,
@@ -176,14 +181,27 @@ def solve(
     from ..codegen.build import check_target, compile_system
 
     check_target(backend)
+    bind_options = {}
+    fixed_step, adaptive = FixedStepRK, DormandPrince
+    if backend == "torch":
+        from ..codegen.torch_kernel import TorchDormandPrince, TorchFixedStepRK
+
+        bind_options = {"device": device, "dtype": dtype}
+        fixed_step, adaptive = TorchFixedStepRK, TorchDormandPrince
     t_compile = time.perf_counter()
     scheme = scheme or "fd"
-    kernel = compile_system(system, target=backend, order=order, simplifier=simplifier, scheme=scheme)
-    bound = kernel.bind(grid)
+    kernel = compile_system(system, target=backend, order=order, simplifier=simplifier, scheme=scheme,
+                            closures=closures)
+    bound = kernel.bind(grid, **bind_options)
     cells0 = initial_state(system, grid, ic)
     ic = None  # the arrays a caller passed are not needed any more: keep peak memory down
 
-    if m.kind == "fixed":
+    if m.kind == "fixed" and getattr(kernel, "closures", None):
+        # the stability estimate differentiates the equations symbolically; closure terms are opaque
+        if dt is None:
+            raise SolverError("dt: the stability limit of a system with closure terms cannot be estimated; give dt")
+        stepper = fixed_step(bound, cells0, t0, dt, m.name)
+    elif m.kind == "fixed":
         est = explicit_dt_limit(system, grid, cells0, t0, m, order, scheme=scheme, t_end=t1)
         if dt is None:
             if not math.isfinite(est.dt_max):
@@ -201,10 +219,10 @@ def solve(
             if stability == "error":
                 raise SolverError(msg)
             warnings.warn(msg, StabilityWarning, stacklevel=2)
-        stepper = FixedStepRK(bound, cells0, t0, dt, m.name)
+        stepper = fixed_step(bound, cells0, t0, dt, m.name)
     elif m.kind == "adaptive":
-        stepper = DormandPrince(bound, cells0, t0, rtol=rtol, atol=atol, dt=dt,
-                                dt_max=dt_max if dt_max is not None else np.inf)
+        stepper = adaptive(bound, cells0, t0, rtol=rtol, atol=atol, dt=dt,
+                           dt_max=dt_max if dt_max is not None else np.inf)
     else:
         stepper = ImplicitBDF(bound, cells0, t0, t1, rtol=rtol, atol=atol, dt=dt)
     bound.warm_up(stepper.kernels_used())
@@ -216,6 +234,7 @@ def solve(
         "equations": system.equations_text(),
         "parameters": json.dumps(system.params),
         "backend": backend,
+        **({"device": str(bound.device), "dtype": str(bound.dtype).replace("torch.", "")} if backend == "torch" else {}),
         "method": m.name,
         "order": order,
         "scheme": scheme,
@@ -295,7 +314,7 @@ def solve(
     return ds
 
 
-def _discretization(system: PDESystem, requested: str | None, device, dtype: str) -> str:
+def _discretization(system: PDESystem, requested: str | None, device, dtype: str, backend: str | None = None) -> str:
     """The discretization of a run: the requested one, else the system's own choice."""
     own = getattr(system, "discretization", "fd")
     choice = requested or own
@@ -303,8 +322,11 @@ def _discretization(system: PDESystem, requested: str | None, device, dtype: str
         raise SolverError(f"discretization {choice!r}: 'fd' (finite differences) or 'spectral'")
     if choice == "fd" and own == "spectral":
         raise SolverError(f"system {system.name!r} is incompressible: it needs discretization='spectral'")
-    if choice == "fd" and (device is not None or dtype != "float64"):
-        raise SolverError("device and dtype choose the spectral kernels; finite differences run in float64 on the CPU")
+    if choice == "fd" and backend != "torch" and (device is not None or dtype not in (None, "float64")):
+        raise SolverError(
+            f"device and dtype apply to backend 'torch' (or the spectral kernels); finite differences with "
+            f"backend {backend or 'numba'!r} run in float64 on the CPU"
+        )
     return choice
 
 

@@ -1,0 +1,102 @@
+"""PINO inference against the pdeforge LES solver for the same horizon (wall time, ratio).
+
+The cost of an FNO forward pass does not depend on its weights, so the network here is
+untrained (seeded): what is measured is the time to produce ``windows * steps_out`` frames of
+``dt`` by autoregressive inference, against the generated pseudo-spectral RK4 solver (CFL
+step, frames saved every ``dt``, no diagnostics) from the same field over the same horizon.
+Both sides are warmed up (compilation, FFT plans, CUDA context) before timing; the best of
+``--repeat`` runs is kept.
+
+    python benchmarks/pino_inference.py                      # CPU: 2-D 32^2, 2-D 64^2, LESnets 3-D 32^3
+    python benchmarks/pino_inference.py --device cuda --threads 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+#: (label, dim, grid, width, layers, modes, dt, steps_out, windows)
+CASES = [
+    ("2-D example", 2, 32, 32, 4, 12, 0.05, 10, 4),
+    ("2-D 64^2", 2, 64, 32, 4, 16, 0.05, 10, 4),
+    ("LESnets 3-D", 3, 32, 80, 6, 12, 0.02, 10, 5),
+]
+
+
+def _sync(device) -> None:
+    import torch
+
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def measure(case, device: str = "cpu", repeat: int = 3, solver_backends=("numpy", "torch"), fno: str = "auto") -> dict:
+    """Inference and solver wall times of one case (see :data:`CASES`)."""
+    import torch
+
+    from pdeforge.models.les import les_system
+    from pdeforge.neural.pino import PINOConfig, PINOTrainer
+    from pdeforge.neural.pino_data import solver_reference, spun_up_fields
+
+    label, dim, grid, width, layers, modes, dt, steps_out, windows = case
+    system = les_system(dim, nu=1 / 64, Cs=0.1)
+    u0 = spun_up_fields(system, grid, 1, 1, 0.0, seed=7)[0]
+    horizon = windows * steps_out * dt
+    trainer = PINOTrainer(system, grid, PINOConfig(steps_out=steps_out, dt=dt, width=width, layers=layers, modes=modes,
+                                                   fno=fno), device=device, seed=0)
+    trainer.rollout(u0[None], 1)
+    _sync(device)
+    infer = np.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        trainer.rollout(u0[None], windows)
+        _sync(device)
+        infer = min(infer, time.perf_counter() - t0)
+    solver = {}
+    for backend in solver_backends:
+        if backend == "numpy" and str(device).startswith("cuda") and dim == 3 and grid > 64:
+            continue
+        dev = device if backend == "torch" else None
+        dtype = "float32" if backend == "torch" else "float64"
+        solver_reference(system, grid, u0, 2 * dt, dt, backend=backend, device=dev, dtype=dtype)
+        best = np.inf
+        for _ in range(max(1, repeat - 1)):
+            _, wall = solver_reference(system, grid, u0, horizon, dt, backend=backend, device=dev, dtype=dtype)
+            best = min(best, wall)
+        solver[f"{backend} ({dev or 'cpu'})"] = best
+    params = sum(p.numel() for p in trainer.model.parameters())
+    return {"label": label, "grid": f"{grid}^{dim}", "params": params, "fno": trainer.model.fno_backend, "horizon": horizon,
+            "frames": windows * steps_out, "inference_s": infer, "solver_s": solver}
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--cases", default=",".join(c[0] for c in CASES), help="comma-separated case labels")
+    p.add_argument("--fno", default="auto", choices=("auto", "neuralop", "builtin"))
+    args = p.parse_args(argv)
+
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    wanted = [c.strip() for c in args.cases.split(",")]
+    print(f"PINO (FNO float32) inference vs pdeforge LES solver (RK4, CFL step), device {args.device}, "
+          f"torch threads {torch.get_num_threads()}")
+    print(f"{'case':<13} {'fno':>8} {'grid':>6} {'params':>8} {'horizon':>8} {'frames':>6} {'PINO':>10}  solver (ratio solver/PINO)")
+    for case in CASES:
+        if case[0] not in wanted:
+            continue
+        r = measure(case, args.device, args.repeat, fno=args.fno)
+        solver = ", ".join(f"{k} {v * 1e3:.1f} ms ({v / r['inference_s']:.1f}x)" for k, v in r["solver_s"].items())
+        print(f"{r['label']:<13} {r['fno']:>8} {r['grid']:>6} {r['params'] / 1e6:7.2f}M {r['horizon']:8.2f} {r['frames']:6d} "
+              f"{r['inference_s'] * 1e3:8.1f}ms  {solver}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

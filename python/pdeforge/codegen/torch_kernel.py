@@ -1,0 +1,357 @@
+"""PyTorch kernels bound to a grid, a device and a dtype; the steppers that drive them.
+
+:class:`TorchBoundKernel` has the interface of :class:`~pdeforge.codegen.kernel.BoundKernel`
+(``rhs``, ``rhs_padded``, fused ``stage_axpy`` / ``stage_two``, ``jacobian``, ``fill_ghosts``)
+with padded states as tensors on ``device``. The SciPy-style ``rhs(t, y)`` and
+``jacobian(t, y)`` take and return NumPy arrays when given NumPy arrays (converting at the
+boundary), so the adaptive and implicit drivers work unchanged; the fixed-step Runge-Kutta
+driver keeps its buffers on the device and only copies the state to the host for the
+finiteness checks and the saved frames.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from ..discretize.grid import UniformGrid
+from ..errors import SolverError
+from ..solvers.steppers import DormandPrince, FixedStepRK, Stepper
+from .kernel import BoundKernel, Kernel
+
+DTYPES = ("float64", "float32")
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is an optional extra
+        raise SolverError("backend 'torch' needs PyTorch: pip install 'pdeforge[torch]'") from None
+    return torch
+
+
+def resolve_device(device) -> "torch.device":
+    """A ``torch.device`` from ``device`` (None: CPU); a clear error for unusable devices."""
+    torch = _torch()
+    try:
+        dev = torch.device("cpu" if device is None else device)
+    except (RuntimeError, TypeError):
+        raise SolverError(f"device {device!r} is not a torch device (e.g. 'cpu', 'cuda', 'cuda:0')") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise SolverError(f"device {device!r}: CUDA is not available here (torch {torch.__version__}); use 'cpu'")
+    return dev
+
+
+def resolve_dtype(dtype) -> "torch.dtype":
+    """``torch.float64`` or ``torch.float32`` from a name, a torch dtype or a NumPy dtype."""
+    torch = _torch()
+    if dtype is None:
+        return torch.float64
+    if isinstance(dtype, torch.dtype):
+        name = str(dtype).replace("torch.", "")
+    else:
+        try:
+            name = np.dtype(dtype).name
+        except TypeError:
+            name = str(dtype)
+    if name not in DTYPES:
+        raise SolverError(f"dtype {dtype!r}: the torch target supports {', '.join(DTYPES)}")
+    return getattr(torch, name)
+
+
+class TorchKernel(Kernel):
+    """A generated PyTorch kernel module plus the closure callables bound at compile time.
+
+    Attributes:
+        closures: closure name -> callable (``torch.nn.Module`` or function of a tensor
+            ``(..., nargs)``) used by the generated code.
+    """
+
+    def __init__(self, system, target, module, key, cache_hit, build_time_s, closures: Mapping[str, Callable] | None = None):
+        super().__init__(system, target, module, key, cache_hit, build_time_s)
+        needed = dict(getattr(module, "CLOSURES", {}))
+        closures = dict(closures or {})
+        missing = [c for c in needed if c not in closures]
+        if missing:
+            raise SolverError(
+                f"system {system.name!r} uses closure term {missing[0]!r}; bind it with "
+                f"closures={{{missing[0]!r}: <torch.nn.Module or callable>}} (needed: {', '.join(needed)})"
+            )
+        extra = [c for c in closures if c not in needed]
+        if extra:
+            raise SolverError(
+                f"closures: {extra[0]!r} is not a closure term of system {system.name!r} "
+                f"(its closure terms: {', '.join(needed) or 'none'})"
+            )
+        for name, fn in closures.items():
+            if not callable(fn):
+                raise SolverError(f"closures[{name!r}]: expected a torch.nn.Module or a callable, got {type(fn).__name__}")
+        self.closures = closures
+
+    def bind(
+        self,
+        grid: UniformGrid,
+        params: Mapping[str, float] | None = None,
+        device=None,
+        dtype=None,
+    ) -> TorchBoundKernel:
+        """Bind to a grid, parameter values, a torch ``device`` (default CPU) and ``dtype``
+        ("float64" default, or "float32"). Closure modules are moved to that device and dtype."""
+        return TorchBoundKernel(self, grid, dict(self.system.params) | dict(params or {}), device, dtype)
+
+
+class TorchGhostFill:
+    """The ghost-cell fill of a :class:`~pdeforge.discretize.padding.GhostLayout`, on tensors.
+
+    Periodic axes copy slices (all fields at once where every field is periodic); boundary
+    closures combine interior slices with the layout's weights; boundary values are computed
+    by the generated NumPy functions and kept on the device (recomputed each fill only when
+    they depend on time).
+    """
+
+    def __init__(self, layout, device, dtype):
+        self.torch = _torch()
+        self.layout = layout
+        self.device = device
+        self.dtype = dtype
+        self._values: dict[int, object] = {}
+
+    def _value(self, i: int, c, t: float):
+        if c.value is None:
+            return None
+        if not c.time_dependent and i in self._values:
+            return self._values[i]
+        v = self.torch.as_tensor(np.array(self.layout._boundary_value(c, t)), dtype=self.dtype, device=self.device)
+        if not c.time_dependent:
+            self._values[i] = v
+        return v
+
+    def fill(self, U, t: float) -> None:
+        lay = self.layout
+        dim = lay.grid.dim
+        nf = lay.nfields
+        for a in range(dim):
+            g, n = lay.ghost[a], lay.grid.shape[a]
+            periodic = [f for f in range(nf) if lay.periodic[(f, a)]]
+            if periodic:
+                sel = slice(None) if len(periodic) == nf else periodic
+                lo_dst = (sel, *_index(dim, a, slice(0, g)))
+                lo_src = (sel, *_index(dim, a, slice(n, n + g)))
+                hi_dst = (sel, *_index(dim, a, slice(n + g, n + 2 * g)))
+                hi_src = (sel, *_index(dim, a, slice(g, 2 * g)))
+                U[lo_dst] = U[lo_src]
+                U[hi_dst] = U[hi_src]
+            for i, c in enumerate(lay.closures):
+                if c.axis != a:
+                    continue
+                Uf = U[c.field]
+                value = self._value(i, c, t)
+                for layer in range(1, g + 1):
+                    if c.side == 0:
+                        dst = g - layer
+                        src = [g + j for j in range(c.A.shape[1])]
+                    else:
+                        dst = g + n - 1 + layer
+                        src = [g + n - 1 - j for j in range(c.A.shape[1])]
+                    acc = float(c.A[layer - 1, 0]) * Uf[_index(dim, a, src[0])]
+                    for j in range(1, len(src)):
+                        acc = acc + float(c.A[layer - 1, j]) * Uf[_index(dim, a, src[j])]
+                    if value is not None:
+                        acc = acc + float(c.B[layer - 1]) * value
+                    Uf[_index(dim, a, dst)] = acc
+
+
+def _index(dim: int, axis: int, sel) -> tuple:
+    return tuple(sel if b == axis else slice(None) for b in range(dim))
+
+
+class TorchBoundKernel(BoundKernel):
+    """A torch kernel bound to a grid, parameter values, a device and a dtype.
+
+    Padded states are tensors of shape ``(fields, *(n + 2*ghost))`` on :attr:`device`;
+    :meth:`rhs` and :meth:`jacobian` also accept flat NumPy arrays (SciPy style).
+
+    Attributes:
+        device: the ``torch.device`` every tensor lives on.
+        dtype: ``torch.float64`` or ``torch.float32``.
+    """
+
+    def __init__(self, kernel: TorchKernel, grid: UniformGrid, params: Mapping[str, float], device=None, dtype=None):
+        super().__init__(kernel, grid, params)
+        torch = self.torch = _torch()
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype)
+        self.p_values = [float(v) for v in self.p]
+        self.h_values = [float(v) for v in self.h]
+        self.coords_t = tuple(torch.as_tensor(c, dtype=self.dtype, device=self.device) for c in self.coords)
+        self.closures = {}
+        for name, fn in kernel.closures.items():
+            if isinstance(fn, torch.nn.Module):
+                fn = fn.to(device=self.device, dtype=self.dtype)
+            self.closures[name] = fn
+        self.filler = TorchGhostFill(self.layout, self.device, self.dtype)
+        self._scratch_pad = self.new_padded()
+        self._k = None
+
+    # layouts -------------------------------------------------------------------------------
+    def new_padded(self):
+        """A zeroed padded state tensor on the device."""
+        return self.torch.zeros(self.padded_shape, dtype=self.dtype, device=self.device)
+
+    def tensor(self, values) -> "torch.Tensor":
+        """``values`` (NumPy array or tensor) as a tensor of this kernel's dtype on its device."""
+        return self.torch.as_tensor(values, dtype=self.dtype, device=self.device)
+
+    def to_numpy(self, tensor) -> np.ndarray:
+        """Host copy of a tensor (a view, without copying, when it is already a CPU tensor)."""
+        return tensor.detach().cpu().numpy()
+
+    def pad(self, cells, t: float = 0.0, out=None):
+        """Padded tensor of cell values (array or tensor) with ghosts filled at time ``t``."""
+        if out is None:
+            out = self.new_padded()
+        out[self.interior] = self.tensor(cells).reshape(self.cell_shape)
+        self.fill_ghosts(out, t)
+        return out
+
+    def fill_ghosts(self, U, t: float) -> None:
+        self.filler.fill(U, t)
+
+    def _call(self, fn, U, out, t: float) -> None:
+        fn(U, out, t, self.p_values, self.h_values, *self.coords_t, self.closures)
+
+    # right-hand side -----------------------------------------------------------------------
+    def rhs_padded(self, U, t: float, out=None):
+        """Right-hand side at the cells of padded tensor ``U`` (ghosts filled here).
+
+        ``out`` may be a tensor (written in place) or a NumPy array (the result is copied
+        into it); without it a new tensor is returned. Autograd follows ``U`` and closure
+        parameters unless called under ``torch.no_grad()``.
+        """
+        host = out if isinstance(out, np.ndarray) else None
+        if out is None or host is not None:
+            out = self.torch.empty(self.cell_shape, dtype=self.dtype, device=self.device)
+        self.fill_ghosts(U, t)
+        self._call(self._rhs, U, out, t)
+        if host is not None:
+            host[...] = self.to_numpy(out)
+            return host
+        return out
+
+    def rhs(self, t: float, y):
+        """SciPy-style right-hand side of flat cell values: NumPy in, NumPy out (tensor in, tensor out)."""
+        as_numpy = not isinstance(y, self.torch.Tensor)
+        with self.torch.no_grad() if as_numpy else contextlib.nullcontext():
+            U = self.pad(self.tensor(y).reshape(self.cell_shape), t, self._scratch_pad if as_numpy else None)
+            k = self.rhs_padded(U, t)
+        return self.to_numpy(k).reshape(-1).copy() if as_numpy else k.reshape(-1)
+
+    # fused Runge-Kutta stages --------------------------------------------------------------
+    def _stage_k(self, S, t):
+        if self._k is None:
+            self._k = self.torch.empty(self.cell_shape, dtype=self.dtype, device=self.device)
+        self.fill_ghosts(S, t)
+        self._call(self._rhs, S, self._k, t)
+        return self._k
+
+    def stage_axpy(self, S, Y0, OUT, t: float, a: float, b: float, c: float) -> None:
+        """``OUT = a*Y0 + b*S + c*f(t, S)`` on the cells (padded tensors; OUT must not be S)."""
+        torch = self.torch
+        I = self.interior
+        with torch.no_grad():
+            k = self._stage_k(S, t)
+            o = OUT[I]
+            if a == 0.0:
+                torch.mul(S[I], b, out=o)
+            else:
+                torch.mul(Y0[I], a, out=o)
+                if b != 0.0:
+                    o.add_(S[I], alpha=b)
+            o.add_(k, alpha=c)
+
+    def stage_two(self, S, Y0, A, OUT, OUTA, t: float, c1: float, c2: float) -> None:
+        """``k = f(t, S)``; ``OUT = Y0 + c1*k``; ``OUTA = A + c2*k`` (padded tensors; no aliasing with S)."""
+        torch = self.torch
+        I = self.interior
+        with torch.no_grad():
+            k = self._stage_k(S, t)
+            torch.add(Y0[I], k, alpha=c1, out=OUT[I])
+            if OUTA is A:
+                OUTA[I].add_(k, alpha=c2)
+            else:
+                torch.add(A[I], k, alpha=c2, out=OUTA[I])
+
+    # Jacobian ------------------------------------------------------------------------------
+    def jacobian_padded(self, U, t: float):
+        """Exact sparse Jacobian (SciPy CSR) at padded tensor ``U``; closure derivatives by forward AD."""
+        n = len(self.kernel.module.JAC_ENTRIES)
+        torch = self.torch
+        vals = torch.empty((n, *self.grid.shape), dtype=self.dtype, device=self.device)
+        with torch.no_grad():
+            self.fill_ghosts(U, t)
+            if n:
+                self._call(self._jac, U, vals, t)
+        return self.assembler.assemble(np.asarray(self.to_numpy(vals), dtype=float))
+
+    def jacobian(self, t: float, y):
+        """SciPy-style exact sparse Jacobian (CSR) at flat cell values ``y`` (array or tensor)."""
+        U = self.pad(self.tensor(y).reshape(self.cell_shape), t, self._scratch_pad)
+        return self.jacobian_padded(U, t)
+
+    def warm_up(self, kinds: tuple[str, ...] = ("rhs",)) -> float:
+        """Run the listed kernels once on scratch tensors (first-call allocations); returns seconds."""
+        t0 = time.perf_counter()
+        S = self.new_padded()
+        Y = self.new_padded()
+        for kind in kinds:
+            if kind == "rhs":
+                with self.torch.no_grad():
+                    self.rhs_padded(S, 0.0)
+            elif kind == "stage_axpy":
+                self.stage_axpy(S, S, Y, 0.0, 0.0, 1.0, 0.0)
+            elif kind == "stage_two":
+                self.stage_two(S, S, S, Y, self.new_padded(), 0.0, 0.0, 0.0)
+            elif kind == "jac":
+                self.jacobian_padded(S, 0.0)
+        if self.device.type == "cuda":
+            self.torch.cuda.synchronize(self.device)
+        return time.perf_counter() - t0
+
+
+class TorchFixedStepRK(FixedStepRK):
+    """:class:`FixedStepRK` with its buffers on the kernel's device.
+
+    Same stepping (the fused stages are the bound kernel's); only the state's way in and out
+    differs: ``cells()`` returns a host array (a zero-copy view on CPU).
+    """
+
+    def __init__(self, bound: TorchBoundKernel, cells: np.ndarray, t0: float, dt: float, method: str):
+        Stepper.__init__(self, bound, cells, t0)
+        if not (dt > 0 and np.isfinite(dt)):
+            raise SolverError(f"dt must be a positive number, got {dt!r}")
+        self.dt = float(dt)
+        self.method = method
+        nbuf = {"euler": 2, "ssprk3": 3, "rk4": 5}[method]
+        self.buf = [bound.new_padded() for _ in range(nbuf)]
+        bound.cells(self.buf[0]).copy_(bound.tensor(np.asarray(cells)))
+        self._good = np.array(cells, dtype=float, copy=True)
+        self._good_t = self.t
+        self._step = {"euler": self._euler, "ssprk3": self._ssprk3, "rk4": self._rk4}[method]
+        self._block = 8
+
+    def cells(self) -> np.ndarray:
+        return self.bound.to_numpy(self.bound.cells(self.buf[0]))
+
+
+class TorchDormandPrince(DormandPrince):
+    """:class:`DormandPrince` with the right-hand side evaluated by a torch kernel.
+
+    The state and the error control stay in NumPy on the host; each stage converts at the
+    boundary (free on CPU, one transfer each way on a GPU).
+    """
+
+    def _f(self, y, t, out):
+        out[...] = self.bound.rhs(t, y).reshape(out.shape)

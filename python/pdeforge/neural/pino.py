@@ -1,0 +1,476 @@
+"""Physics-informed neural operator (PINO) trained on the generated LES residual.
+
+A Fourier neural operator (``neuralop.models.FNO``; a compact built-in one where neuraloperator
+is not installed, see :mod:`pdeforge.neural.fno`) maps the velocity at ``t0`` to the
+trajectory at ``t0 + dt, ..., t0 + T dt``. Its physics loss is the residual of the very system
+the pdeforge LES solver is generated from: with the input frame prepended, the trajectory's
+central difference in time minus the generated pseudo-spectral right-hand side
+(:meth:`pdeforge.codegen.spectral.SpectralOperator.residual`), plus the squared divergence of
+every frame (LESnets, Zhao et al., JCP 2025). An optional data term compares with solver
+trajectories; an optional learnable Smagorinsky constant enters the residual as a tensor, so
+autograd reaches it through the generated kernels.
+
+Training (:class:`PINOTrainer`) is seeded, runs on any ``device``, shows a tqdm progress bar
+and saves / resumes checkpoints (weights, optimizer, scheduler, random states, history).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import PDEForgeError
+
+
+class PINOError(PDEForgeError):
+    """Bad PINO configuration or input."""
+
+
+@dataclass
+class PINOConfig:
+    """Architecture and training settings.
+
+    Attributes:
+        steps_out: output frames per window (T).
+        dt: time between frames.
+        width: hidden channels of the FNO.
+        layers: Fourier layers.
+        modes: Fourier modes kept per axis (at most grid // 2).
+        positional_embedding: "grid" (neuralop's coordinate channels) or None (translation
+            invariant, natural for homogeneous turbulence).
+        lr: Adam learning rate (cosine decay to 1% over the planned steps).
+        weight_decay: Adam weight decay.
+        batch_size: initial fields per optimizer step.
+        physics_weight: weight of the residual term.
+        divergence_weight: weight of the divergence term.
+        data_weight: weight of the data term (needs target trajectories).
+        learn_cs: train the Smagorinsky constant together with the network.
+        first_step: add the trapezoidal residual of the first step,
+            ``(u_1 - u_0)/dt - (f(u_0) + f(u_1))/2``. The central difference couples only frames
+            of equal parity, so without it the odd frames are tied to the input only through
+            ``f`` and drift (the leapfrog scheme's computational mode).
+        dtype: "float32" (default) or "float64" for the network and the residual.
+        fno: "auto" (neuraloperator's FNO when importable, else the built-in one), "neuralop"
+            or "builtin" (:mod:`pdeforge.neural.fno`).
+    """
+
+    steps_out: int = 10
+    dt: float = 0.02
+    width: int = 32
+    layers: int = 4
+    modes: int = 8
+    positional_embedding: str | None = None
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 4
+    physics_weight: float = 1.0
+    divergence_weight: float = 1.0
+    data_weight: float = 0.0
+    learn_cs: bool = False
+    first_step: bool = True
+    dtype: str = "float32"
+    fno: str = "auto"
+
+    def check(self, shape: Sequence[int]) -> None:
+        """Raise :class:`PINOError` for settings that cannot work on a grid of ``shape``."""
+        if self.steps_out < 2:
+            raise PINOError(f"steps_out must be >= 2 (the residual needs 3 frames with the input), got {self.steps_out}")
+        if not (self.dt > 0 and math.isfinite(self.dt)):
+            raise PINOError(f"dt must be a positive number, got {self.dt!r}")
+        if self.modes < 1 or self.modes > min(shape) // 2:
+            raise PINOError(f"modes = {self.modes}: need 1 <= modes <= {min(shape) // 2} on a {'x'.join(map(str, shape))} grid")
+        if self.width < 1 or self.layers < 1 or self.batch_size < 1:
+            raise PINOError("width, layers and batch_size must be positive")
+        if self.dtype not in ("float32", "float64"):
+            raise PINOError(f"dtype {self.dtype!r}: 'float32' or 'float64'")
+        if self.positional_embedding not in (None, "grid"):
+            raise PINOError(f"positional_embedding {self.positional_embedding!r}: 'grid' or None")
+        from .fno import FNO_BACKENDS, neuralop_available
+
+        if self.fno not in FNO_BACKENDS:
+            raise PINOError(f"fno {self.fno!r}: one of {', '.join(FNO_BACKENDS)}")
+        if self.fno == "neuralop" and not neuralop_available():
+            raise PINOError("fno 'neuralop': the neuraloperator package is not installed (pip install neuraloperator)")
+        if self.positional_embedding is not None and (self.fno == "builtin" or not neuralop_available()):
+            raise PINOError("positional_embedding 'grid' needs neuraloperator's FNO (the built-in one has none)")
+
+
+class PINO(nn.Module):
+    """An FNO from one velocity field to the next ``steps_out`` frames.
+
+    The network predicts increments scaled by the elapsed time,
+    ``u(t0 + j dt) = u(t0) + j dt * N(u(t0))_j``, so the untrained network starts from the
+    persistent trajectory and learns rates of change (of order of the right-hand side).
+
+    Args:
+        fields: number of velocity components F (input and output channels per frame).
+        dim: spatial dimension (2 or 3).
+        config: architecture (steps_out, dt, width, layers, modes, positional_embedding).
+    """
+
+    def __init__(self, fields: int, dim: int, config: PINOConfig):
+        super().__init__()
+        from .fno import make_fno
+
+        self.fields = fields
+        self.dim = dim
+        self.steps_out = config.steps_out
+        self.dt = config.dt
+        self.fno, self.fno_backend = make_fno(
+            config.fno, dim, config.modes, fields, fields * config.steps_out, config.width, config.layers,
+            config.positional_embedding,
+        )
+        self.register_buffer("times", config.dt * torch.arange(1, config.steps_out + 1, dtype=torch.float32))
+
+    def state_dict(self, *args, **kwargs):
+        # neuralop's FNO adds an unprefixed "_metadata" entry (its init kwargs) to the shared
+        # dict, which nn.Module.load_state_dict of a wrapper rejects; the checkpoint keeps the
+        # PINOConfig instead
+        state = super().state_dict(*args, **kwargs)
+        state.pop("_metadata", None)
+        return state
+
+    def forward(self, u0: torch.Tensor) -> torch.Tensor:
+        """``u0`` (B, F, *shape) -> frames (B, T, F, *shape) at t0 + dt, ..., t0 + T dt."""
+        b = u0.shape[0]
+        rates = self.fno(u0).reshape(b, self.steps_out, self.fields, *u0.shape[2:])
+        t = self.times.to(u0.dtype).reshape(1, -1, *([1] * (self.dim + 1)))
+        return u0.unsqueeze(1) + t * rates
+
+
+class PINOLoss(nn.Module):
+    """Physics (+ divergence, + data) loss of predicted trajectories, from the generated residual.
+
+    Args:
+        operator: a torch :class:`~pdeforge.codegen.spectral.SpectralOperator` of the LES system.
+        config: weights, dt and ``learn_cs``.
+
+    Every term is normalised to be dimensionless: the residual by the mean square of the
+    right-hand side at the input frames, the divergence by the mean square of the velocity
+    gradients (``|k|^2 |u_hat|^2``), the data misfit by the mean square of the targets.
+    """
+
+    def __init__(self, operator, config: PINOConfig):
+        super().__init__()
+        self.op = operator
+        self.config = config
+        if config.learn_cs:
+            if "Cs" not in operator.params:
+                raise PINOError(f"learn_cs: system {operator.system.name!r} has no parameter 'Cs'")
+            self.log_cs = nn.Parameter(torch.tensor(math.log(max(operator.params["Cs"], 1e-3)), dtype=torch.float64))
+        else:
+            self.log_cs = None
+
+    @property
+    def cs(self) -> float | None:
+        """Current Smagorinsky constant (learned or the operator's)."""
+        if self.log_cs is not None:
+            return torch.exp(self.log_cs.detach()).item()
+        return self.op.params.get("Cs")
+
+    def _params(self):
+        if self.log_cs is None:
+            return None
+        return {"Cs": torch.exp(self.log_cs).to(self.op.K.real_dtype)}
+
+    def gradient_norm(self, u: torch.Tensor) -> torch.Tensor:
+        """Mean square of the spectral velocity gradients of ``u`` (..., F, *shape), per sample."""
+        uh = self.op.to_spectral(u)
+        total = 0.0
+        for k in self.op.K.k:
+            total = total + self.op.to_physical(1j * k * uh).pow(2).mean(dim=tuple(range(-self.op.dim - 1, 0)))
+        return total
+
+    def forward(self, u0: torch.Tensor, pred: torch.Tensor, target: torch.Tensor | None = None) -> dict:
+        """Loss terms of predicted frames ``pred`` (B, T, F, *shape) from inputs ``u0`` (B, F, *shape).
+
+        Returns:
+            dict with ``loss`` (weighted sum, differentiable), ``physics``, ``divergence`` and
+            (with ``target``) ``data`` (floats, unweighted, normalised).
+        """
+        cfg = self.config
+        traj = torch.cat([u0.unsqueeze(1), pred], dim=1)
+        params = self._params()
+        R, D = self.op.residual(traj, cfg.dt, params=params)
+        f0 = self.op.rhs(u0, params=params)
+        with torch.no_grad():
+            rate_scale = f0.detach().pow(2).mean().clamp_min(1e-30)
+            grad_scale = self.gradient_norm(u0).mean().clamp_min(1e-30)
+        squares, count = R.pow(2).sum(), R.numel()
+        if cfg.first_step:
+            R0 = (pred[:, 0] - u0) / cfg.dt - 0.5 * (f0 + self.op.rhs(pred[:, 0], params=params))
+            squares, count = squares + R0.pow(2).sum(), count + R0.numel()
+        physics = squares / count / rate_scale
+        divergence = D.pow(2).mean() / grad_scale
+        loss = cfg.physics_weight * physics + cfg.divergence_weight * divergence
+        terms = {"physics": physics.item(), "divergence": divergence.item()}
+        if target is not None:
+            data = (pred - target).pow(2).mean() / target.pow(2).mean().clamp_min(1e-30)
+            terms["data"] = data.item()
+            if cfg.data_weight:
+                loss = loss + cfg.data_weight * data
+        elif cfg.data_weight:
+            raise PINOError("data_weight > 0 needs target trajectories")
+        terms["loss"] = loss
+        return terms
+
+
+@dataclass
+class TrainingHistory:
+    """Per-step losses and wall time of a training run."""
+
+    loss: list[float] = field(default_factory=list)
+    physics: list[float] = field(default_factory=list)
+    divergence: list[float] = field(default_factory=list)
+    data: list[float] = field(default_factory=list)
+    cs: list[float] = field(default_factory=list)
+    wall_s: float = 0.0
+
+
+class PINOTrainer:
+    """Trains a :class:`PINO` on the generated residual of an LES system.
+
+    Args:
+        system: the (incompressible, periodic) system, e.g. ``pf.les_system(2, nu, Cs)``.
+        grid: points per axis (int or tuple).
+        config: :class:`PINOConfig`.
+        device: torch device ("cpu", "cuda", ...).
+        seed: seeds the weights, the batch order and every random draw of training.
+        checkpoint: optional path of the checkpoint file (written by :meth:`save`, and by
+            :meth:`fit` every ``checkpoint_every`` steps and at the end).
+    """
+
+    def __init__(self, system, grid, config: PINOConfig | None = None, device=None, seed: int = 0,
+                 checkpoint: str | Path | None = None):
+        from ..codegen.spectral import spectral_operator
+
+        self.config = config or PINOConfig()
+        self.device = torch.device(device or "cpu")
+        self.seed = int(seed)
+        self.op = spectral_operator(system, grid, target="torch", device=self.device, dtype=self.config.dtype)
+        self.config.check(self.op.shape)
+        if not self.op.velocity_index:
+            raise PINOError(f"system {system.name!r} has no velocity: PINO needs an incompressible system")
+        self.dtype = getattr(torch, self.config.dtype)
+        torch.manual_seed(self.seed)
+        self.model = _to_precision(PINO(len(self.op.fields), self.op.dim, self.config).to(self.device), self.dtype)
+        self.loss_fn = PINOLoss(self.op, self.config).to(self.device)
+        self.optimizer = torch.optim.Adam(
+            list(self.model.parameters()) + list(self.loss_fn.parameters()), lr=self.config.lr,
+            weight_decay=self.config.weight_decay,
+        )
+        self.scheduler = None
+        self.generator = torch.Generator().manual_seed(self.seed)
+        self.step = 0
+        self._order: torch.Tensor | None = None  # batch order of the current epoch
+        self._cursor = 0
+        self.history = TrainingHistory()
+        self.checkpoint = Path(checkpoint) if checkpoint is not None else None
+
+    # data ---------------------------------------------------------------------------------
+    def tensor(self, a) -> torch.Tensor:
+        """``a`` as a tensor of the trainer's dtype on its device."""
+        return torch.as_tensor(np.asarray(a) if not isinstance(a, torch.Tensor) else a, dtype=self.dtype).to(self.device)
+
+    def _check_inputs(self, u0: torch.Tensor) -> None:
+        want = (len(self.op.fields), *self.op.shape)
+        if u0.ndim != len(want) + 1 or tuple(u0.shape[1:]) != want:
+            raise PINOError(f"initial fields: expected shape (N, {', '.join(map(str, want))}), got {tuple(u0.shape)}")
+
+    # training -------------------------------------------------------------------------------
+    def fit(self, inputs, steps: int, targets=None, progress: bool = True, checkpoint_every: int = 0,
+            log_every: int = 0, stop_after: int | None = None) -> TrainingHistory:
+        """Train on initial fields ``inputs`` (N, F, *shape) until ``steps`` optimizer steps are done.
+
+        Args:
+            inputs: initial velocity fields (array or tensor).
+            steps: total optimizer steps of the run (counting steps done before a resume); the
+                learning-rate schedule spans them.
+            stop_after: stop once this many steps are done (a run in chunks; resume with
+                :meth:`load` and the same ``steps``).
+            targets: optional solver trajectories (N, T, F, *shape) for the data term.
+            progress: tqdm progress bar with the current losses.
+            checkpoint_every: save a checkpoint every so many steps (0: only at the end, when a
+                checkpoint path was given).
+            log_every: print a line with the losses every so many steps (0: never).
+        """
+        from tqdm.auto import tqdm
+
+        u_all = self.tensor(inputs)
+        self._check_inputs(u_all)
+        y_all = self.tensor(targets) if targets is not None else None
+        if y_all is not None and (y_all.shape[0] != u_all.shape[0] or y_all.shape[1] != self.config.steps_out):
+            raise PINOError(f"targets: expected shape (N, {self.config.steps_out}, ...), got {tuple(y_all.shape)}")
+        if self.scheduler is None:
+            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, max(1, steps), eta_min=0.01 * self.config.lr)
+        n = u_all.shape[0]
+        bs = min(self.config.batch_size, n)
+        started = time.perf_counter()
+        bar = tqdm(total=steps, initial=self.step, desc="PINO", disable=not progress, leave=False)
+        if self._order is None or len(self._order) != n:
+            self._order, self._cursor = torch.randperm(n, generator=self.generator), 0
+        self.model.train()
+        last = steps if stop_after is None else min(steps, int(stop_after))
+        while self.step < last:
+            if self._cursor + bs > n:  # a new epoch: a new seeded order
+                self._order, self._cursor = torch.randperm(n, generator=self.generator), 0
+            idx = self._order[self._cursor:self._cursor + bs].to(self.device)
+            self._cursor += bs
+            u0 = u_all[idx]
+            pred = self.model(u0)
+            terms = self.loss_fn(u0, pred, y_all[idx] if y_all is not None else None)
+            self.optimizer.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+            self.optimizer.step()
+            self.scheduler.step()
+            self.step += 1
+            h = self.history
+            h.loss.append(terms["loss"].item())
+            h.physics.append(terms["physics"])
+            h.divergence.append(terms["divergence"])
+            if "data" in terms:
+                h.data.append(terms["data"])
+            if self.loss_fn.cs is not None:
+                h.cs.append(self.loss_fn.cs)
+            bar.update(1)
+            bar.set_postfix(physics=f"{terms['physics']:.3e}", div=f"{terms['divergence']:.1e}", refresh=False)
+            if log_every and self.step % log_every == 0:
+                extra = f", data {terms['data']:.3e}" if "data" in terms else ""
+                cs = f", Cs {self.loss_fn.cs:.4f}" if self.config.learn_cs else ""
+                print(f"step {self.step}: physics {terms['physics']:.3e}, divergence {terms['divergence']:.3e}{extra}{cs}",
+                      flush=True)
+            if self.checkpoint is not None and checkpoint_every and self.step % checkpoint_every == 0:
+                self.save(self.checkpoint)
+        bar.close()
+        self.history.wall_s += time.perf_counter() - started
+        if self.checkpoint is not None:
+            self.save(self.checkpoint)
+        return self.history
+
+    # inference ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def predict(self, u0) -> torch.Tensor:
+        """Frames (B, T, F, *shape) after initial fields ``u0`` (B, F, *shape)."""
+        self.model.eval()
+        return self.model(self.tensor(u0))
+
+    @torch.no_grad()
+    def rollout(self, u0, windows: int) -> torch.Tensor:
+        """Autoregressive prediction over ``windows`` windows: frames (B, windows*T, F, *shape)."""
+        self.model.eval()
+        u = self.tensor(u0)
+        frames = []
+        for _ in range(windows):
+            out = self.model(u)
+            frames.append(out)
+            u = out[:, -1]
+        return torch.cat(frames, dim=1)
+
+    # checkpoints ----------------------------------------------------------------------------
+    def state(self) -> dict:
+        """Everything needed to resume: weights, optimizer, scheduler, random state, history."""
+        return {
+            "config": asdict(self.config),
+            "seed": self.seed,
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "loss": self.loss_fn.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "generator": self.generator.get_state(),
+            "order": self._order,
+            "cursor": self._cursor,
+            "history": asdict(self.history),
+            "grid": tuple(self.op.shape),
+            "system": self.op.system.structure_key(),
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write a checkpoint (atomically) to ``path``."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        torch.save(self.state(), tmp)
+        tmp.replace(path)
+        return path
+
+    def load(self, path: str | Path, steps: int | None = None) -> PINOTrainer:
+        """Resume from a checkpoint written by :meth:`save` (same system, grid and config).
+
+        Args:
+            path: the checkpoint.
+            steps: total steps of the resumed run (rebuilds the learning-rate schedule when the
+                checkpoint had none).
+        """
+        path = Path(path)
+        if not path.exists():
+            raise PINOError(f"checkpoint {str(path)!r} does not exist")
+        state = torch.load(path, map_location="cpu", weights_only=False)  # load_state_dict moves to the device
+        if state["system"] != self.op.system.structure_key() or tuple(state["grid"]) != tuple(self.op.shape):
+            raise PINOError(f"checkpoint {str(path)!r} was written for another system or grid")
+        if state["config"] != asdict(self.config):
+            raise PINOError(f"checkpoint {str(path)!r} has another configuration: {state['config']}")
+        self.model.load_state_dict(state["model"])
+        self.loss_fn.load_state_dict(state["loss"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if state["scheduler"] is not None:
+            if self.scheduler is None:
+                self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+                    self.optimizer, max(1, steps or state["scheduler"]["T_max"]), eta_min=0.01 * self.config.lr
+                )
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.generator.set_state(state["generator"])
+        self._order, self._cursor = state["order"], int(state["cursor"])
+        self.step = int(state["step"])
+        self.history = TrainingHistory(**state["history"])
+        return self
+
+
+def _to_precision(module: nn.Module, dtype: torch.dtype) -> nn.Module:
+    # Module.to(dtype) would cast the complex spectral weights of the FNO to real numbers
+    complex_dtype = torch.complex128 if dtype == torch.float64 else torch.complex64
+
+    def convert(t):
+        if t.is_complex():
+            return t.to(complex_dtype)
+        return t.to(dtype) if t.is_floating_point() else t
+
+    return module._apply(convert)
+
+
+def relative_l2_over_time(pred, reference) -> np.ndarray:
+    """Relative L2 error per frame of trajectories (B, T, F, *shape) (errors pooled over B)."""
+    p = torch.as_tensor(pred, dtype=torch.float64)
+    r = torch.as_tensor(reference, dtype=torch.float64)
+    dims = (0, *range(2, p.ndim))
+    return (torch.linalg.vector_norm(p - r, dim=dims) / torch.linalg.vector_norm(r, dim=dims)).numpy()
+
+
+def energy_spectrum(u, domain_length: float = 2 * math.pi) -> tuple[np.ndarray, np.ndarray]:
+    """Shell-summed kinetic energy spectrum E(k) of a periodic velocity (F, *shape) on a cubic box.
+
+    Returns:
+        (k, E): integer shells k = 0, 1, ... (in units of 2 pi / domain_length) and the energy
+        in each, summing to the mean kinetic energy <|u|^2>/2.
+    """
+    u = np.asarray(u, dtype=float)
+    shape = u.shape[1:]
+    n = int(np.prod(shape))
+    uh = np.fft.fftn(u, axes=tuple(range(1, u.ndim))) / n
+    ks = np.meshgrid(*[np.fft.fftfreq(m, d=1.0 / m) for m in shape], indexing="ij")
+    kmag = np.sqrt(sum(k * k for k in ks)) * (2 * math.pi / domain_length)
+    shell = np.rint(kmag).astype(int)
+    power = 0.5 * (np.abs(uh) ** 2).sum(axis=0)
+    E = np.bincount(shell.ravel(), weights=power.ravel())
+    return np.arange(len(E)), E
+
+
+__all__ = ["PINO", "PINOConfig", "PINOLoss", "PINOTrainer", "PINOError", "TrainingHistory",
+           "relative_l2_over_time", "energy_spectrum"]
