@@ -150,8 +150,10 @@ def test_stencil_round_trip_through_the_julia_simplifier_namespace():
             assert "stencil(" in text
             assert syntax_errors(f"f = {text}\n") == [], text
             back = parse_julia(text, ns, coordinates=semi.system.axes)
-            # equal as expressions (the printer may factor a sign out of a sum)
-            assert back == expr or sp.expand(back - expr) == 0, (text, back, expr)
+            # equal as expressions (the printer may factor a sign out of a sum, SymPy may distribute
+            # a number over one when reading back); simplify, not expand: expanding burgers-les's
+            # square roots of squared sums does not finish in minutes
+            assert back == expr or sp.simplify(back - expr) == 0, (model.name, text)
 
 
 def test_kernel_specifications_of_every_model_parse():
@@ -162,6 +164,8 @@ def test_kernel_specifications_of_every_model_parse():
     from pdeforge.models import list_models
 
     for model in list_models():
+        if getattr(model, "discretization", "fd") != "fd":
+            continue  # the Julia target takes finite-difference systems only (spectral ones are refused)
         for order in (2, 4):
             if (model.name, order) == ("burgers-les", 4):
                 continue  # ~30 s to differentiate and lower; its order-2 specification is checked
