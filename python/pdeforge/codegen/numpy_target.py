@@ -19,7 +19,12 @@ def _slice(spec: KernelSpec, field: int, off: tuple[int, ...]) -> str:
     return f"S[{field}, " + ", ".join(parts) + "]"
 
 
-def _body(spec: KernelSpec, lowered: Lowered, out: str, indent: str = "    ") -> list[str]:
+def slab_prologue(spec: KernelSpec, lowered: Lowered, indent: str = "    ") -> tuple[list[str], dict]:
+    """Lines binding the interior sizes, each stencil value (a view of the padded state ``S``)
+    and the coordinates a whole-array kernel reads; and the symbol -> name map including them.
+
+    Shared by the array targets (NumPy, PyTorch): only their printers differ.
+    """
     names = dict(spec.names)
     lines = []
     used = used_symbols(lowered)
@@ -30,12 +35,16 @@ def _body(spec: KernelSpec, lowered: Lowered, out: str, indent: str = "    ") ->
         f, off = spec.semi.symbols.table[sym]
         names[sym] = f"_s{k}"
         lines.append(f"{indent}_s{k} = {_slice(spec, f, off)}")
-    coords = spec.semi.system.coords
-    for a, c in enumerate(coords):
+    for a, c in enumerate(spec.semi.system.coords):
         if c in used:
             shape = ["1"] * spec.dim
             shape[a] = "-1"
             lines.append(f"{indent}{c.name} = c{c.name}.reshape({', '.join(shape)})")
+    return lines, names
+
+
+def _body(spec: KernelSpec, lowered: Lowered, out: str, indent: str = "    ") -> list[str]:
+    lines, names = slab_prologue(spec, lowered, indent)
     printer = ArrayPrinter(names)
     for sym, expr in lowered.invariants:
         lines.append(f"{indent}{sym.name} = {printer.doprint(expr)}")

@@ -19,6 +19,7 @@ import sympy as sp
 from ..symbolic.closure_terms import closure_names
 from .lowering import Lowered
 from .module import KernelSpec, boundary_value_functions, header, unpack_lines, used_symbols
+from .numpy_target import slab_prologue
 from .printing import ArrayPrinter, ScalarPrinter, _float
 
 _REF = "S"  # tensor whose dtype and device constants take
@@ -127,31 +128,8 @@ class TorchPrinter(_ClosurePrinting, ArrayPrinter):
         return f"torch.logical_not({self._t(expr.args[0])})"
 
 
-def _slice(spec: KernelSpec, field: int, off: tuple[int, ...]) -> str:
-    parts = []
-    for a, o in enumerate(off):
-        start = spec.semi.ghost[a] + o
-        parts.append(f"{start}:{start}+n{a}" if start else f":n{a}")
-    return "S[" + ", ".join([str(field), *parts]) + "]"
-
-
 def _body(spec: KernelSpec, lowered: Lowered, indent: str = "    ") -> list[str]:
-    names = dict(spec.names)
-    lines = []
-    used = used_symbols(lowered)
-    stencil = sorted((s for s in used if s in spec.semi.symbols.table), key=lambda s: spec.semi.symbols.table[s])
-    for a in range(spec.dim):
-        lines.append(f"{indent}n{a} = S.shape[{a + 1}] - {2 * spec.semi.ghost[a]}")
-    for k, sym in enumerate(stencil):
-        f, off = spec.semi.symbols.table[sym]
-        names[sym] = f"_s{k}"
-        lines.append(f"{indent}_s{k} = {_slice(spec, f, off)}")
-    coords = spec.semi.system.coords
-    for a, c in enumerate(coords):
-        if c in used:
-            shape = ["1"] * spec.dim
-            shape[a] = "-1"
-            lines.append(f"{indent}{c.name} = c{c.name}.reshape({', '.join(shape)})")
+    lines, names = slab_prologue(spec, lowered, indent)
     scalar = InvariantPrinter(names)
     for sym, expr in lowered.invariants:
         lines.append(f"{indent}{sym.name} = {scalar.doprint(expr)}")
