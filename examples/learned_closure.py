@@ -47,7 +47,7 @@ def main(argv=None) -> dict:
     smagorinsky = SmagorinskyViscosity(params["Cs"], params["Delta"])
     inputs = np.concatenate([gradient_samples(ds) for ds in train_runs])
     targets = smagorinsky(torch.as_tensor(inputs)).numpy()
-    net = MLPClosure(4, hidden=args.hidden, layers=2)
+    net = MLPClosure(4, hidden=args.hidden, layers=2, seed=0)
     t0 = time.perf_counter()
     history = train_closure(net, inputs, targets, steps=args.steps, batch=2048, seed=0, device=args.device)
     train_s = time.perf_counter() - t0

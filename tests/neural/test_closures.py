@@ -88,9 +88,11 @@ def test_closure_with_implicit_solver_uses_forward_mode_jacobian():
 def test_learned_closure_reproduces_smagorinsky():
     """A 2x32 MLP trained on (velocity gradient, Smagorinsky nu_t) pairs from one run replaces nu_t.
 
-    Measured on this set-up (64^2, 800 Adam steps, seed 0): relative L2 error of nu_t on a
-    held-out run 0.037, relative L2 distance of the velocity from the Smagorinsky run 0.005 at
-    t = 1; the bounds below leave about 1.5x margin.
+    Measured on this set-up (64^2, 1500 Adam steps; weights and batches seeded 0, 1, 2, 3):
+    relative L2 error of nu_t on a held-out run 0.043, 0.039, 0.034, 0.037; relative L2 distance
+    of the velocity from the Smagorinsky run at t = 1: 0.0057, 0.0057, 0.0051, 0.0034. The bounds
+    below leave 1.4x and 1.75x over the worst seed. (With 800 steps and weights drawn from the
+    global generator the nu_t error was 0.037-0.062 depending on what ran before.)
     """
     model = get_model("burgers-les")
     params = model.params
@@ -99,8 +101,8 @@ def test_learned_closure_reproduces_smagorinsky():
     smagorinsky = SmagorinskyViscosity(params["Cs"], params["Delta"])
     inputs = gradient_samples(train_run)
     targets = smagorinsky(torch.as_tensor(inputs)).numpy()
-    net = MLPClosure(4, hidden=32, layers=2)
-    history = train_closure(net, inputs, targets, steps=800, batch=2048, seed=0, progress=False)
+    net = MLPClosure(4, hidden=32, layers=2, seed=0)
+    history = train_closure(net, inputs, targets, steps=1500, batch=2048, seed=0, progress=False)
     assert history[-1] < 0.1 * history[0]
 
     held_out = gradient_samples(test_run)

@@ -58,18 +58,24 @@ class MLPClosure(nn.Module):
         hidden: width of the hidden layers.
         layers: number of hidden layers.
         activation: "silu", "tanh" or "relu".
+        seed: seed of the initial weights (drawn without touching torch's global generator);
+            None draws them from the global generator, as torch layers do.
     """
 
-    def __init__(self, n_in: int, hidden: int = 32, layers: int = 2, activation: str = "silu"):
+    def __init__(self, n_in: int, hidden: int = 32, layers: int = 2, activation: str = "silu",
+                 seed: int | None = None):
         super().__init__()
         acts = {"silu": nn.SiLU, "tanh": nn.Tanh, "relu": nn.ReLU}
         if activation not in acts:
             raise PDEForgeError(f"activation {activation!r}: one of {', '.join(acts)}")
         widths = [n_in] + [hidden] * layers
         modules: list[nn.Module] = []
-        for a, b in zip(widths[:-1], widths[1:]):
-            modules += [nn.Linear(a, b), acts[activation]()]
-        modules.append(nn.Linear(widths[-1], 1))
+        with torch.random.fork_rng(devices=[], enabled=seed is not None):
+            if seed is not None:
+                torch.manual_seed(seed)
+            for a, b in zip(widths[:-1], widths[1:]):
+                modules += [nn.Linear(a, b), acts[activation]()]
+            modules.append(nn.Linear(widths[-1], 1))
         self.net = nn.Sequential(*modules)
         self.register_buffer("in_scale", torch.ones(n_in))
         self.register_buffer("out_scale", torch.ones(()))
