@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from ..discretize.grid import UniformGrid
+from ..discretize.padding import apply_closure, axis_index
 from ..errors import SolverError
 from ..solvers.steppers import DormandPrince, FixedStepRK, Stepper
 from .kernel import BoundKernel, Kernel
@@ -138,34 +139,16 @@ class TorchGhostFill:
             periodic = [f for f in range(nf) if lay.periodic[(f, a)]]
             if periodic:
                 sel = slice(None) if len(periodic) == nf else periodic
-                lo_dst = (sel, *_index(dim, a, slice(0, g)))
-                lo_src = (sel, *_index(dim, a, slice(n, n + g)))
-                hi_dst = (sel, *_index(dim, a, slice(n + g, n + 2 * g)))
-                hi_src = (sel, *_index(dim, a, slice(g, 2 * g)))
+                lo_dst = (sel, *axis_index(dim, a, slice(0, g)))
+                lo_src = (sel, *axis_index(dim, a, slice(n, n + g)))
+                hi_dst = (sel, *axis_index(dim, a, slice(n + g, n + 2 * g)))
+                hi_src = (sel, *axis_index(dim, a, slice(g, 2 * g)))
                 U[lo_dst] = U[lo_src]
                 U[hi_dst] = U[hi_src]
             for i, c in enumerate(lay.closures):
                 if c.axis != a:
                     continue
-                Uf = U[c.field]
-                value = self._value(i, c, t)
-                for layer in range(1, g + 1):
-                    if c.side == 0:
-                        dst = g - layer
-                        src = [g + j for j in range(c.A.shape[1])]
-                    else:
-                        dst = g + n - 1 + layer
-                        src = [g + n - 1 - j for j in range(c.A.shape[1])]
-                    acc = float(c.A[layer - 1, 0]) * Uf[_index(dim, a, src[0])]
-                    for j in range(1, len(src)):
-                        acc = acc + float(c.A[layer - 1, j]) * Uf[_index(dim, a, src[j])]
-                    if value is not None:
-                        acc = acc + float(c.B[layer - 1]) * value
-                    Uf[_index(dim, a, dst)] = acc
-
-
-def _index(dim: int, axis: int, sel) -> tuple:
-    return tuple(sel if b == axis else slice(None) for b in range(dim))
+                apply_closure(U[c.field], c, g, n, self._value(i, c, t))
 
 
 class TorchBoundKernel(BoundKernel):

@@ -125,10 +125,10 @@ class GhostLayout:
             for f in range(self.nfields):
                 if self.periodic[(f, a)]:
                     Uf = U[f]
-                    lo_dst = _index(dim, a, slice(0, g))
-                    lo_src = _index(dim, a, slice(n, n + g))
-                    hi_dst = _index(dim, a, slice(n + g, n + 2 * g))
-                    hi_src = _index(dim, a, slice(g, 2 * g))
+                    lo_dst = axis_index(dim, a, slice(0, g))
+                    lo_src = axis_index(dim, a, slice(n, n + g))
+                    hi_dst = axis_index(dim, a, slice(n + g, n + 2 * g))
+                    hi_src = axis_index(dim, a, slice(g, 2 * g))
                     Uf[lo_dst] = Uf[lo_src]
                     Uf[hi_dst] = Uf[hi_src]
             for c in self.closures:
@@ -136,23 +136,8 @@ class GhostLayout:
                     self._apply(U, c, t)
 
     def _apply(self, U: np.ndarray, c: _Closure, t: float) -> None:
-        dim = self.grid.dim
-        a, g, n = c.axis, self.ghost[c.axis], self.grid.shape[c.axis]
-        Uf = U[c.field]
-        value = self._boundary_value(c, t)
-        for layer in range(1, g + 1):
-            if c.side == 0:
-                dst = g - layer
-                src = [g + j for j in range(c.A.shape[1])]
-            else:
-                dst = g + n - 1 + layer
-                src = [g + n - 1 - j for j in range(c.A.shape[1])]
-            acc = c.A[layer - 1, 0] * Uf[_index(dim, a, src[0])]
-            for j in range(1, len(src)):
-                acc = acc + c.A[layer - 1, j] * Uf[_index(dim, a, src[j])]
-            if value is not None:
-                acc = acc + c.B[layer - 1] * value
-            Uf[_index(dim, a, dst)] = acc
+        a = c.axis
+        apply_closure(U[c.field], c, self.ghost[a], self.grid.shape[a], self._boundary_value(c, t))
 
     def _boundary_value(self, c: _Closure, t: float):
         if c.value is None:
@@ -194,8 +179,8 @@ class GhostLayout:
                 idx = pad_index[f]
                 if self.periodic[(f, a)]:
                     for dst, src in ((slice(0, g), slice(n, n + g)), (slice(n + g, n + 2 * g), slice(g, 2 * g))):
-                        d = idx[_index(dim, a, dst)].ravel()
-                        s = idx[_index(dim, a, src)].ravel()
+                        d = idx[axis_index(dim, a, dst)].ravel()
+                        s = idx[axis_index(dim, a, src)].ravel()
                         rows.append(d), cols.append(s), vals.append(np.ones(d.size)), replaced.append(d)
             for c in self.closures:
                 if c.axis != a:
@@ -203,11 +188,11 @@ class GhostLayout:
                 idx = pad_index[c.field]
                 for layer in range(1, g + 1):
                     dst = g - layer if c.side == 0 else g + n - 1 + layer
-                    d = idx[_index(dim, a, dst)].ravel()
+                    d = idx[axis_index(dim, a, dst)].ravel()
                     replaced.append(d)
                     for j in range(c.A.shape[1]):
                         src = g + j if c.side == 0 else g + n - 1 - j
-                        s = idx[_index(dim, a, src)].ravel()
+                        s = idx[axis_index(dim, a, src)].ravel()
                         rows.append(d), cols.append(s), vals.append(np.full(d.size, c.A[layer - 1, j]))
             if not rows:
                 continue
@@ -226,5 +211,26 @@ class GhostLayout:
         return pad_index[(slice(None), *self.interior)]
 
 
-def _index(dim: int, axis: int, sel) -> tuple:
+def apply_closure(Uf, c: _Closure, g: int, n: int, value=None) -> None:
+    """Fill the ``g`` ghost layers of closure ``c`` in one field's padded array ``Uf`` (NumPy
+    array or torch tensor; ``n`` interior cells along the closure's axis): each ghost value is
+    ``sum_j A[layer, j] * (j-th interior cell from the boundary) + B[layer] * value``."""
+    dim, a = Uf.ndim, c.axis
+    for layer in range(1, g + 1):
+        if c.side == 0:
+            dst = g - layer
+            src = [g + j for j in range(c.A.shape[1])]
+        else:
+            dst = g + n - 1 + layer
+            src = [g + n - 1 - j for j in range(c.A.shape[1])]
+        acc = float(c.A[layer - 1, 0]) * Uf[axis_index(dim, a, src[0])]
+        for j in range(1, len(src)):
+            acc = acc + float(c.A[layer - 1, j]) * Uf[axis_index(dim, a, src[j])]
+        if value is not None:
+            acc = acc + float(c.B[layer - 1]) * value
+        Uf[axis_index(dim, a, dst)] = acc
+
+
+def axis_index(dim: int, axis: int, sel) -> tuple:
+    """Index selecting ``sel`` along ``axis`` and everything along the other axes."""
     return tuple(sel if b == axis else slice(None) for b in range(dim))
