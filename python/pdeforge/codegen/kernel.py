@@ -20,12 +20,12 @@ if TYPE_CHECKING:  # scipy.sparse is imported only when a Jacobian is asked for
     from ..discretize.sparsity import JacobianAssembler
 
 
-class Kernel:
-    """The generated code of one system for one target, independent of grid and parameters.
+class GeneratedModule:
+    """A generated, cached kernel module of one system for one target.
 
     Attributes:
         system: the PDE system it was generated from.
-        target: "numpy" or "numba".
+        target: the code-generation target.
         module: the generated module (kernels and metadata).
         key: cache key (content hash).
         cache_hit: whether the module came from the disk cache.
@@ -49,6 +49,19 @@ class Kernel:
     @property
     def path(self) -> str:
         return self.module.__file__
+
+
+class Kernel(GeneratedModule):
+    """The generated code of one system for one target, independent of grid and parameters.
+
+    Attributes:
+        system: the PDE system it was generated from.
+        target: "numpy" or "numba".
+        module: the generated module (kernels and metadata).
+        key: cache key (content hash).
+        cache_hit: whether the module came from the disk cache.
+        build_time_s: seconds spent producing or loading the module.
+    """
 
     @property
     def scheme(self) -> str:

@@ -46,13 +46,14 @@ from ..discretize.grid import UniformGrid
 from ..errors import SolverError
 from ..symbolic.system import PDESystem
 from . import cache
+from .kernel import GeneratedModule
 from .spectral_backend import SpectralRuntime, make_runtime
 
 #: spectral code-generation targets
 SPECTRAL_TARGETS = ("numpy", "torch")
 
 
-class SpectralKernel:
+class SpectralKernel(GeneratedModule):
     """The generated spectral code of one system for one target (grid-independent).
 
     Attributes:
@@ -67,24 +68,9 @@ class SpectralKernel:
     """
 
     def __init__(self, system, target, device, dtype, module, key, cache_hit, build_time_s):
-        self.system = system
-        self.target = target
+        super().__init__(system, target, module, key, cache_hit, build_time_s)
         self.device = device
         self.dtype = dtype
-        self.module = module
-        self.key = key
-        self.cache_hit = cache_hit
-        self.build_time_s = build_time_s
-
-    @property
-    def source(self) -> str:
-        """The generated module's source text."""
-        with open(self.module.__file__) as fh:
-            return fh.read()
-
-    @property
-    def path(self) -> str:
-        return self.module.__file__
 
     def bind(
         self,

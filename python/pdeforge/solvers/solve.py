@@ -11,12 +11,13 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from ..discretize.grid import UniformGrid
-from ..errors import BlowUpWarning, RunInterrupted, SolverError, StabilityWarning
+from ..errors import SolverError, StabilityWarning
 from ..symbolic.system import PDESystem
 from .initial import initial_state
 from .methods import get_method
 from .output import NetCDFWriter, check_output_path, to_dataset
 from .stability import explicit_dt_limit
+from .driver import finish, march
 from .steppers import BlowUp, DormandPrince, FixedStepRK, ImplicitBDF
 
 #: Fraction of the estimated stability limit used when no dt is given.
@@ -255,21 +256,16 @@ def solve(
     if writer:
         writer.append(t0, cells0)
     del cells0  # the stepper holds its own copy
-    status = "completed"
-    interrupted = False
-    bar = _progress_bar(progress, t0, t1)
-    started = time.perf_counter()
-    try:
-        for ts in times[1:]:
-            stepper.advance(float(ts), bar.update_to if bar else None)
-            state = stepper.cells()
-            frame_times.append(float(ts))
-            if in_memory:
-                frames.append(state.copy())
-            if writer:
-                writer.append(float(ts), state)
-    except BlowUp as exc:
-        status = f"blew up: {exc}"
+
+    def save(t: float) -> None:
+        state = stepper.cells()
+        frame_times.append(t)
+        if in_memory:
+            frames.append(state.copy())
+        if writer:
+            writer.append(t, state)
+
+    def keep_last_good(exc: BlowUp) -> float:
         if exc.t > frame_times[-1]:
             frame_times.append(exc.t)
             good = np.asarray(exc.cells).reshape(bound.cell_shape)
@@ -277,41 +273,18 @@ def solve(
                 frames.append(good)
             if writer:
                 writer.append(exc.t, good)
-        warnings.warn(
-            f"{system.name}: solution became non-finite by t = {exc.t_bad:g}; stopped, last finite state "
-            f"(t = {frame_times[-1]:g}) kept" + (f" in {out_path}" if writer else ""),
-            BlowUpWarning,
-            stacklevel=2,
-        )
-    except KeyboardInterrupt:
-        status = f"interrupted at t = {stepper.t:g}"
-        interrupted = True
-    finally:
-        if bar:
-            bar.close()
-    wall = time.perf_counter() - started
-    attrs.update(steps=int(stepper.steps), wall_time_s=wall, status=status)
+        return frame_times[-1]
+
+    run = march(stepper, times, save, keep_last_good, system.name, progress, out_path if writer else None)
+    attrs.update(steps=int(stepper.steps), wall_time_s=run.wall_s, status=run.status)
     if isinstance(stepper, DormandPrince):
         attrs["rejected_steps"] = int(stepper.rejected)
     if isinstance(stepper, ImplicitBDF):
         attrs.update(rhs_evaluations=stepper.nfev, jacobian_evaluations=stepper.njev)
-    if writer:
-        writer.set_attrs(attrs)
-        writer.close()
     final_t = stepper.t
-    del stepper, bound  # free the work arrays before xarray is imported (peak memory)
-    if in_memory:
-        ds = to_dataset(grid, system.fields, frame_times, frames, attrs)
-    else:
-        import xarray as xr
-
-        ds = xr.open_dataset(out_path)
-    if interrupted:
-        raise RunInterrupted(
-            f"run interrupted at t = {final_t:g}; {len(frame_times)} frames kept" + (f" in {out_path}" if writer else ""),
-            ds,
-        )
-    return ds
+    del stepper, bound, save, keep_last_good  # free the work arrays before xarray is imported (peak memory)
+    dataset = (lambda: to_dataset(grid, system.fields, frame_times, frames, attrs)) if in_memory else None
+    return finish(writer, attrs, dataset, out_path, run.interrupted, final_t, len(frame_times))
 
 
 def _discretization(system: PDESystem, requested: str | None, device, dtype: str, backend: str | None = None) -> str:
@@ -328,32 +301,3 @@ def _discretization(system: PDESystem, requested: str | None, device, dtype: str
             f"backend {backend or 'numba'!r} run in float64 on the CPU"
         )
     return choice
-
-
-class _Bar:
-    def __init__(self, bar, t0):
-        self.bar = bar
-        self.t0 = t0
-        self.last = t0
-
-    def update_to(self, t: float) -> None:
-        self.bar.update(t - self.last)
-        self.last = t
-
-    def close(self) -> None:
-        self.bar.close()
-
-
-def _progress_bar(progress: bool | None, t0: float, t1: float):
-    if progress is False:
-        return None
-    from tqdm.auto import tqdm
-
-    bar = tqdm(
-        total=t1 - t0,
-        unit="t",
-        delay=0 if progress else 2.0,
-        bar_format="{l_bar}{bar}| t={n:.4g}/{total:.4g} [{elapsed}<{remaining}]",
-        leave=False,
-    )
-    return _Bar(bar, t0)

@@ -19,10 +19,11 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..discretize.grid import UniformGrid
-from ..errors import BlowUpWarning, RunInterrupted, SolverError, StabilityWarning
+from ..errors import SolverError, StabilityWarning
 from ..symbolic.system import PDESystem
 from .initial import initial_state
 from .methods import get_method
+from .driver import finish, march
 from .output import NetCDFWriter, check_output_path, to_dataset
 from .spectral_diagnostics import FlowDiagnostics
 from .stability import _dt_from
@@ -217,7 +218,7 @@ def solve_spectral(
         ``E_k`` (dimensions ``t``, ``k``).
     """
     from ..codegen.spectral import SPECTRAL_TARGETS, compile_spectral
-    from .solve import _progress_bar, _save_times, _time_span
+    from .solve import _save_times, _time_span
 
     backend = backend or "numpy"
     if backend not in SPECTRAL_TARGETS:
@@ -318,56 +319,28 @@ def solve_spectral(
         if diag is not None:
             _define_diagnostics(writer, diag)
     record(t0, stepper.y)
-    status = "completed"
-    interrupted = False
-    bar = _progress_bar(progress, t0, t1)
-    started = time.perf_counter()
-    try:
-        for ts in times[1:]:
-            stepper.advance(float(ts), bar.update_to if bar else None)
-            record(float(ts), stepper.y)
-    except BlowUp as exc:
-        status = f"blew up: {exc}"
+
+    def keep_last_good(exc: BlowUp) -> float:
         if exc.t > frame_times[-1]:
             record(exc.t, op.to_spectral(exc.cells))
-        warnings.warn(
-            f"{system.name}: solution became non-finite by t = {exc.t_bad:g}; stopped, last finite state "
-            f"(t = {frame_times[-1]:g}) kept" + (f" in {out_path}" if writer else ""),
-            BlowUpWarning,
-            stacklevel=3,
-        )
-    except KeyboardInterrupt:
-        status = f"interrupted at t = {stepper.t:g}"
-        interrupted = True
-    finally:
-        if bar:
-            bar.close()
-    wall = time.perf_counter() - started
+        return frame_times[-1]
+
+    run = march(stepper, times, lambda t: record(t, stepper.y), keep_last_good, system.name, progress,
+                out_path if writer else None, stacklevel=4)
     attrs.update(
         steps=int(stepper.steps),
-        wall_time_s=wall,
-        status=status,
+        wall_time_s=run.wall_s,
+        status=run.status,
         dt_min=float(min(stepper.dt_used)) if stepper.dt_used else float("nan"),
         dt_max=float(max(stepper.dt_used)) if stepper.dt_used else float("nan"),
         rhs_evaluations=int(stepper.steps * {"euler": 1, "ssprk3": 3, "rk4": 4}[m.name]),
     )
-    if writer:
-        writer.set_attrs(attrs)
-        writer.close()
-    if in_memory:
-        ds = to_dataset(grid, system.fields, frame_times, frames, attrs)
-        if diag is not None:
-            ds = _attach_diagnostics(ds, records, diag)
-    else:
-        import xarray as xr
 
-        ds = xr.open_dataset(out_path)
-    if interrupted:
-        raise RunInterrupted(
-            f"run interrupted at t = {stepper.t:g}; {len(frame_times)} frames kept" + (f" in {out_path}" if writer else ""),
-            ds,
-        )
-    return ds
+    def dataset():
+        ds = to_dataset(grid, system.fields, frame_times, frames, attrs)
+        return _attach_diagnostics(ds, records, diag) if diag is not None else ds
+
+    return finish(writer, attrs, dataset if in_memory else None, out_path, run.interrupted, stepper.t, len(frame_times))
 
 
 _DIAG_META = {

@@ -1,0 +1,117 @@
+"""The output loop every solver shares: step to each output time, keep frames, stop cleanly.
+
+A blow-up stops the run with the last finite state kept as the last frame; Ctrl-C stops it
+with every computed frame kept; either way the file (if any) is closed with the run's status
+and the Dataset of what was computed is returned (or carried by :class:`RunInterrupted`).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ..errors import BlowUpWarning, RunInterrupted
+from .steppers import BlowUp
+
+
+class _Bar:
+    def __init__(self, bar, t0):
+        self.bar = bar
+        self.t0 = t0
+        self.last = t0
+
+    def update_to(self, t: float) -> None:
+        self.bar.update(t - self.last)
+        self.last = t
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def progress_bar(progress: bool | None, t0: float, t1: float):
+    """A tqdm bar over model time (shown after 2 s unless ``progress`` is True; none if False)."""
+    if progress is False:
+        return None
+    from tqdm.auto import tqdm
+
+    bar = tqdm(
+        total=t1 - t0,
+        unit="t",
+        delay=0 if progress else 2.0,
+        bar_format="{l_bar}{bar}| t={n:.4g}/{total:.4g} [{elapsed}<{remaining}]",
+        leave=False,
+    )
+    return _Bar(bar, t0)
+
+
+@dataclass
+class Marched:
+    """How a run through the output times ended: ``status`` text, Ctrl-C or not, wall seconds."""
+
+    status: str
+    interrupted: bool
+    wall_s: float
+
+
+def march(
+    stepper,
+    times: Sequence[float],
+    save: Callable[[float], None],
+    keep_last_good: Callable[[BlowUp], float],
+    name: str,
+    progress: bool | None,
+    kept_in: str | None = None,
+    stacklevel: int = 3,
+) -> Marched:
+    """Advance ``stepper`` to each of ``times[1:]`` and ``save(t)`` the frame there.
+
+    On a blow-up ``keep_last_good(exc)`` keeps the last finite state and returns the time of the
+    last kept frame; a warning says so (and where, ``kept_in``). Ctrl-C ends the loop quietly.
+    """
+    status, interrupted = "completed", False
+    bar = progress_bar(progress, times[0], times[-1])
+    started = time.perf_counter()
+    try:
+        for ts in times[1:]:
+            stepper.advance(float(ts), bar.update_to if bar else None)
+            save(float(ts))
+    except BlowUp as exc:
+        status = f"blew up: {exc}"
+        last = keep_last_good(exc)
+        warnings.warn(
+            f"{name}: solution became non-finite by t = {exc.t_bad:g}; stopped, last finite state "
+            f"(t = {last:g}) kept" + (f" in {kept_in}" if kept_in else ""),
+            BlowUpWarning,
+            stacklevel=stacklevel,
+        )
+    except KeyboardInterrupt:
+        status = f"interrupted at t = {stepper.t:g}"
+        interrupted = True
+    finally:
+        if bar:
+            bar.close()
+    return Marched(status, interrupted, time.perf_counter() - started)
+
+
+def finish(writer, attrs: dict, dataset: Callable | None, out_path, interrupted: bool, t: float, n_frames: int):
+    """Close the file with the final attributes, build the Dataset, raise if interrupted.
+
+    ``dataset()`` builds the in-memory Dataset; with ``dataset=None`` the file is opened lazily.
+    """
+    if writer:
+        writer.set_attrs(attrs)
+        writer.close()
+    if dataset is not None:
+        ds = dataset()
+    else:
+        import xarray as xr
+
+        ds = xr.open_dataset(out_path)
+    if interrupted:
+        raise RunInterrupted(
+            f"run interrupted at t = {t:g}; {n_frames} frames kept" + (f" in {out_path}" if writer else ""),
+            ds,
+        )
+    return ds
