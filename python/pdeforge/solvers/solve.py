@@ -165,19 +165,8 @@ def solve(
         return solve_spectral(system, grid, t_span, ic, method, dt, backend, save_every, out, params, stability,
                               progress, device, dtype, in_memory=in_memory)
     backend = backend or "numba"
-    if params:
-        system = system.with_params(**params)
-    grid = grid if isinstance(grid, UniformGrid) else UniformGrid.from_spec(system.domain, grid)
-    if grid.domain != system.domain:
-        raise SolverError("grid: its domain differs from the system's")
-    t0, t1 = _time_span(t_span)
-    times = _save_times(t0, t1, save_every)
+    system, grid, t0, t1, times, out_path = run_inputs(system, grid, t_span, save_every, params, dt, out, in_memory)
     m = get_method(method or "rk4")
-    if dt is not None and not (isinstance(dt, (int, float)) and dt > 0 and math.isfinite(dt)):
-        raise SolverError(f"dt must be a positive number, got {dt!r}")
-    out_path = check_output_path(out) if out is not None else None
-    if not in_memory and out_path is None:
-        raise SolverError("in_memory=False needs an output file (out=...)")
 
     from ..codegen.build import check_target, compile_system
 
@@ -285,6 +274,27 @@ def solve(
     del stepper, bound, save, keep_last_good  # free the work arrays before xarray is imported (peak memory)
     dataset = (lambda: to_dataset(grid, system.fields, frame_times, frames, attrs)) if in_memory else None
     return finish(writer, attrs, dataset, out_path, run.interrupted, final_t, len(frame_times))
+
+
+def run_inputs(system: PDESystem, grid, t_span, save_every, params, dt, out, in_memory: bool):
+    """Check and resolve the inputs every solver shares.
+
+    Returns the system with ``params`` applied, the :class:`UniformGrid`, ``t0``, ``t1``, the
+    output times and the checked output path (or None).
+    """
+    if params:
+        system = system.with_params(**params)
+    grid = grid if isinstance(grid, UniformGrid) else UniformGrid.from_spec(system.domain, grid)
+    if grid.domain != system.domain:
+        raise SolverError("grid: its domain differs from the system's")
+    t0, t1 = _time_span(t_span)
+    times = _save_times(t0, t1, save_every)
+    if dt is not None and not (isinstance(dt, (int, float)) and dt > 0 and math.isfinite(dt)):
+        raise SolverError(f"dt must be a positive number, got {dt!r}")
+    out_path = check_output_path(out) if out is not None else None
+    if not in_memory and out_path is None:
+        raise SolverError("in_memory=False needs an output file (out=...)")
+    return system, grid, t0, t1, times, out_path
 
 
 def _discretization(system: PDESystem, requested: str | None, device, dtype: str, backend: str | None = None) -> str:

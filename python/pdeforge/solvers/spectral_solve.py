@@ -18,13 +18,12 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..discretize.grid import UniformGrid
 from ..errors import SolverError, StabilityWarning
 from ..symbolic.system import PDESystem
 from .initial import initial_state
 from .methods import get_method
 from .driver import finish, march
-from .output import NetCDFWriter, check_output_path, to_dataset
+from .output import NetCDFWriter, to_dataset
 from .spectral_diagnostics import FlowDiagnostics
 from .stability import _dt_from
 from .steppers import BlowUp
@@ -218,27 +217,16 @@ def solve_spectral(
         ``E_k`` (dimensions ``t``, ``k``).
     """
     from ..codegen.spectral import SPECTRAL_TARGETS, compile_spectral
-    from .solve import _save_times, _time_span
+    from .solve import run_inputs
 
     backend = backend or "numpy"
     if backend not in SPECTRAL_TARGETS:
         raise SolverError(f"backend {backend!r} is not available for spectral kernels (valid: {', '.join(SPECTRAL_TARGETS)})")
     method = _check_method(method)
     m = get_method(method)
-    if params:
-        system = system.with_params(**params)
-    grid = grid if isinstance(grid, UniformGrid) else UniformGrid.from_spec(system.domain, grid)
-    if grid.domain != system.domain:
-        raise SolverError("grid: its domain differs from the system's")
-    t0, t1 = _time_span(t_span)
-    times = _save_times(t0, t1, save_every)
-    if dt is not None and not (isinstance(dt, (int, float)) and dt > 0 and math.isfinite(dt)):
-        raise SolverError(f"dt must be a positive number, got {dt!r}")
+    system, grid, t0, t1, times, out_path = run_inputs(system, grid, t_span, save_every, params, dt, out, in_memory)
     if stability not in ("warn", "error", "ignore"):
         raise SolverError(f"stability: 'warn', 'error' or 'ignore', got {stability!r}")
-    out_path = check_output_path(out) if out is not None else None
-    if not in_memory and out_path is None:
-        raise SolverError("in_memory=False needs an output file (out=...)")
 
     t_compile = time.perf_counter()
     kernel = compile_spectral(system, backend, device, dtype)
