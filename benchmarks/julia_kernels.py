@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 import pdeforge as pf
-from pdeforge.backends.julia_env import julia_available
+from pdeforge.julia.environment import julia_available
 
 
 def best_of(fn, repeat: int = 7) -> float:
@@ -33,7 +33,7 @@ def main(sizes: list[int]) -> int:
     if not julia_available():
         print("no Julia installation found: nothing to compare (set PDEFORGE_JULIA or put julia on PATH)")
         return 0
-    from pdeforge.backends.julia_bridge import session
+    from pdeforge.julia.bridge import session
 
     print(f"Julia threads: {session().threads}")
     print(f"{'model':<14}{'N':>6}{'rhs numba':>12}{'rhs julia':>12}{'ratio':>8}{'jac numba':>12}{'jac julia':>12}{'ratio':>8}")

@@ -7,7 +7,7 @@ For each equation this script
    ICML 2023) and trains a deep ensemble of Fourier neural operators on them (the base
    model: a mean and a variance of u(t, x) per point);
 2. predicts the test parameters, builds the conservation constraint G u = b from the
-   symbolic system (``pdeforge.conservation.constraint``: trapezoid weights per time, b the
+   symbolic system (``pdeforge.conservation.constraint``, :mod:`pdeforge.models.conservation`: trapezoid weights per time, b the
    exact mass U(t)), and applies ProbConserv (conditioning on G u = b) and HardC (orthogonal
    projection), for the porous medium and Stefan also ProbConserv with the non-negativity step;
 3. prints a table of MSE, conservation error CE and log-likelihood LL per equation and method,
@@ -93,7 +93,7 @@ def run_equation(name, args, log):
     """Train, predict, update and score one equation; returns (rows, arrays for plots)."""
     import torch
 
-    from pdeforge.conservation import constraint
+    from pdeforge.models.conservation import constraint
     from pdeforge.models import get_model
     from pdeforge.neural import hardc_update, probconserv_update
     from pdeforge.neural.data import generate_dataset

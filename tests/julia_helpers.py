@@ -30,7 +30,7 @@ def syntax_errors(source: str) -> list[str]:
 
 def julia_or_skip() -> str:
     """The julia executable pdeforge would use, or skip the test with the reason."""
-    from pdeforge.backends.julia_env import find_julia
+    from pdeforge.julia.environment import find_julia
     from pdeforge.errors import JuliaUnavailable
 
     try:
@@ -40,6 +40,6 @@ def julia_or_skip() -> str:
 
 
 def has_julia() -> bool:
-    from pdeforge.backends.julia_env import julia_available
+    from pdeforge.julia.environment import julia_available
 
     return julia_available() or shutil.which("julia") is not None

@@ -7,7 +7,7 @@ import pytest
 import sympy as sp
 
 import pdeforge as pf
-from pdeforge.conservation import (
+from pdeforge.models.conservation import (
     conservation_law,
     constraint,
     discrete_boundary_flux,

@@ -12,8 +12,8 @@ import pytest
 from julia_helpers import syntax_errors
 
 import pdeforge as pf
-from pdeforge.export import mol_problem, on_pdeforge_grid, read_mol_csv
-from pdeforge.export.methodoflines import MethodOfLinesUnsupported, check_expressible
+from pdeforge.julia.export import mol_problem, on_pdeforge_grid, read_mol_csv
+from pdeforge.julia.methodoflines import MethodOfLinesUnsupported, check_expressible
 from pdeforge.models import list_models
 
 ROOT = Path(__file__).resolve().parents[1]

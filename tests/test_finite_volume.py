@@ -8,7 +8,7 @@ import sympy as sp
 
 import pdeforge as pf
 from pdeforge.codegen.build import compile_system
-from pdeforge.conservation import conservation_law, discrete_boundary_flux
+from pdeforge.models.conservation import conservation_law, discrete_boundary_flux
 from pdeforge.discretize.finite_volume import SCHEMES, flux_form, numerical_flux
 from pdeforge.errors import PDEForgeError, SolverError, SystemDefinitionError
 from pdeforge.models import get_model

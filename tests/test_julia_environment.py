@@ -14,7 +14,7 @@ import pytest
 from julia_helpers import syntax_errors
 
 import pdeforge as pf
-from pdeforge.backends import julia_env
+from pdeforge.julia import environment as julia_env
 from pdeforge.errors import JuliaUnavailable
 
 ROOT = Path(__file__).resolve().parents[1]

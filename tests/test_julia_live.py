@@ -34,7 +34,7 @@ def julia_exe():
 def juliacall_session(julia_exe):
     if importlib.util.find_spec("juliacall") is None:
         pytest.skip("Julia found but juliacall is not installed (pip install 'pdeforge[julia]')")
-    from pdeforge.backends.julia_bridge import session
+    from pdeforge.julia.bridge import session
 
     return session()
 
@@ -93,7 +93,7 @@ def test_julia_simplifier_keeps_the_equations(juliacall_session, rng):
 
 
 def test_traced_system_with_multithreaded_build_function(juliacall_session, rng):
-    from pdeforge.backends.julia_mol import TracedSystem
+    from pdeforge.julia.mol_route import TracedSystem
 
     for name, cells in (("symbolics-rd", (4, 4)), ("heat", (8,))):
         system = pf.models.get_model(name).system()
@@ -116,7 +116,7 @@ CASES = [
 
 @pytest.mark.parametrize("name, cells, t_end, method, dt", CASES, ids=[c[0] for c in CASES])
 def test_exported_script_matches_pdeforge(julia_project, tmp_path, name, cells, t_end, method, dt):
-    from pdeforge.export import on_pdeforge_grid, read_mol_csv
+    from pdeforge.julia.export import on_pdeforge_grid, read_mol_csv
 
     script = tmp_path / f"{name}.jl"
     result = tmp_path / f"{name}.csv"
@@ -139,8 +139,8 @@ def test_exported_script_matches_pdeforge(julia_project, tmp_path, name, cells, 
 
 
 def test_methodoflines_route_in_process(juliacall_session):
-    from pdeforge.backends.julia_mol import solve_methodoflines
-    from pdeforge.export import on_pdeforge_grid
+    from pdeforge.julia.mol_route import solve_methodoflines
+    from pdeforge.julia.export import on_pdeforge_grid
 
     ds = solve_methodoflines("heat", grid=16, t_span=0.5, method="rk4", dt=0.01, save_every=0.25)
     grid = pf.UniformGrid.from_spec(pf.models.get_model("heat").system().domain, 16)

@@ -7,9 +7,9 @@ import sympy as sp
 from julia_helpers import syntax_errors
 
 import pdeforge as pf
-from pdeforge.codegen.julia_printer import julia_code
+from pdeforge.julia.printer import julia_code
 from pdeforge.errors import EquationParseError
-from pdeforge.symbolic.julia_syntax import julia_to_python, parse_julia
+from pdeforge.julia.reader import julia_to_python, parse_julia
 
 
 @pytest.fixture(scope="module")
@@ -131,9 +131,9 @@ def test_long_machine_text_reads_back(system):
 
 
 def test_stencil_round_trip_through_the_julia_simplifier_namespace():
-    from pdeforge.backends.julia_backend import _julia_names, _namespace
-    from pdeforge.backends.sympy_backend import simplify
-    from pdeforge.codegen.julia_printer import JuliaPrinter
+    from pdeforge.julia.simplifier import _julia_names, _namespace
+    from pdeforge.simplify.rewrite import simplify
+    from pdeforge.julia.printer import JuliaPrinter
     from pdeforge.discretize.semidiscrete import discretize
     from pdeforge.models import list_models
 
@@ -157,8 +157,8 @@ def test_stencil_round_trip_through_the_julia_simplifier_namespace():
 
 
 def test_kernel_specifications_of_every_model_parse():
-    from pdeforge.backends.sympy_backend import simplify
-    from pdeforge.codegen.julia_target import generate, julia_spec
+    from pdeforge.simplify.rewrite import simplify
+    from pdeforge.julia.target import generate, julia_spec
     from pdeforge.codegen.module import kernel_spec
     from pdeforge.discretize.semidiscrete import discretize
     from pdeforge.models import list_models

@@ -5,7 +5,7 @@ import pytest
 import sympy as sp
 
 import pdeforge as pf
-from pdeforge.backends.sympy_backend import simplify
+from pdeforge.simplify.rewrite import simplify
 from pdeforge.discretize.closure import ghost_closure, ghost_weights
 from pdeforge.discretize.semidiscrete import discretize
 

@@ -107,7 +107,7 @@ def test_same_seed_same_weights_and_checkpoint_resume_is_exact(heat_data, tmp_pa
 
 def test_update_of_a_trained_ensemble_conserves_with_the_symbolic_constraint():
     """End to end on the porous medium: data, ensemble, G and b from the symbols, update."""
-    from pdeforge.conservation import constraint
+    from pdeforge.models.conservation import constraint
     from pdeforge.neural import hardc_update, probconserv_update
     from pdeforge.neural.metrics import conservation_error, mean_squared_error
 

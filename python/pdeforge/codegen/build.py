@@ -5,31 +5,38 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 
-from ..errors import PDEForgeError, SolverError
-from ..symbolic.system import PDESystem
-from . import cache
-from .kernel import Kernel
+import sys
 
-#: target name -> module path of its generator (imported lazily)
-TARGETS: dict[str, str] = {
-    "numpy": "pdeforge.codegen.numpy_target",
-    "numba": "pdeforge.codegen.numba_target",
-    "torch": "pdeforge.codegen.torch_target",
-    "julia": "pdeforge.codegen.julia_target",
-}
-SIMPLIFIERS = ("sympy", "julia", "none")
+from pdeforge.codegen import cache
+from pdeforge.codegen.kernel import Kernel
+from pdeforge.errors import PDEForgeError, SolverError
+from pdeforge.registry import Registry
+from pdeforge.simplify import SIMPLIFIERS
+from pdeforge.symbolic.system import PDESystem
+
+#: target name -> module with ``generate(spec, key) -> source`` (and optionally
+#: ``check_available()``); plugins ("julia") come from the ``pdeforge.targets`` entry points
+TARGETS = Registry(
+    "backend",
+    "pdeforge.targets",
+    {
+        "numpy": "pdeforge.codegen.numpy_target",
+        "numba": "pdeforge.codegen.numba_target",
+        "torch": "pdeforge.codegen.torch_target",
+    },
+)
 
 
 def _generator(target: str) -> Callable:
-    import importlib
-
-    return importlib.import_module(TARGETS[target]).generate
+    return TARGETS.get(target).generate
 
 
 def check_target(target: str) -> None:
     """Raise a clear error for an unknown target name."""
     if target not in TARGETS:
-        raise SolverError(f"backend {target!r} is not available for finite-difference kernels (valid: {', '.join(TARGETS)})")
+        raise SolverError(
+            f"backend {target!r} is not available for finite-difference kernels (valid: {', '.join(TARGETS)})"
+        )
 
 
 def compile_system(
@@ -71,7 +78,7 @@ def compile_system(
     if order not in (2, 4):
         raise SolverError(f"order {order!r}: 2 or 4 are supported")
     _check_available(target, simplifier)
-    from ..discretize.finite_volume import get_scheme
+    from pdeforge.discretize.finite_volume import get_scheme
 
     try:
         spec = get_scheme(scheme)
@@ -84,23 +91,16 @@ def compile_system(
     module = cache.load(key) if use_cache else None
     hit = module is not None
     if module is None:
-        from ..discretize.semidiscrete import discretize
-        from .module import kernel_spec
+        from pdeforge.discretize.semidiscrete import discretize
+        from pdeforge.codegen.module import kernel_spec
 
         semi = discretize(system, order, scheme)
-        if simplifier == "sympy":
-            from ..backends.sympy_backend import simplify
-
-            semi = simplify(semi)
-        elif simplifier == "julia":
-            from ..backends.julia_backend import simplify as julia_simplify
-
-            semi = julia_simplify(semi)
+        semi = SIMPLIFIERS.get(simplifier)(semi)
         spec = kernel_spec(semi)
         source = _generator(target)(spec, key)
         module = cache.store(key, source) if use_cache else _load_uncached(key, source)
     if target == "torch":
-        from .torch_kernel import TorchKernel
+        from pdeforge.codegen.torch_kernel import TorchKernel
 
         return TorchKernel(system, target, module, key, hit, time.perf_counter() - t0, closures)
     return Kernel(system, target, module, key, hit, time.perf_counter() - t0)
@@ -108,7 +108,7 @@ def compile_system(
 
 def _check_closures(system: PDESystem, target: str, closures) -> None:
     # closure terms are bound to torch callables; other targets could only fail at run time
-    from ..symbolic.closure_terms import system_closures
+    from pdeforge.symbolic.closure_terms import system_closures
 
     used = system_closures(system)
     if used and target != "torch":
@@ -122,15 +122,11 @@ def _check_closures(system: PDESystem, target: str, closures) -> None:
 
 def _check_available(target: str, simplifier: str) -> None:
     """Fail before any symbolic work when a target or simplifier needs something absent (Julia)."""
-    import importlib
-
-    check = getattr(importlib.import_module(TARGETS[target]), "check_available", None)
-    if check is not None:
-        check()
-    if simplifier == "julia":
-        from ..backends.julia_env import find_julia
-
-        find_julia()
+    for implementation in (TARGETS.get(target), SIMPLIFIERS.get(simplifier)):
+        module = implementation if isinstance(implementation, type(sys)) else sys.modules[implementation.__module__]
+        check = getattr(module, "check_available", None)
+        if check is not None:
+            check()
 
 
 def _load_uncached(key: str, source: str):

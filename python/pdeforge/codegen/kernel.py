@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..discretize.grid import UniformGrid
-from ..discretize.padding import GhostLayout
-from ..errors import SolverError
-from ..symbolic.system import PDESystem
+from pdeforge.discretize.grid import UniformGrid
+from pdeforge.discretize.padding import GhostLayout
+from pdeforge.errors import SolverError
+from pdeforge.symbolic.system import PDESystem
 
 if TYPE_CHECKING:  # scipy.sparse is imported only when a Jacobian is asked for
     import scipy.sparse as sps
 
-    from ..discretize.sparsity import JacobianAssembler
+    from pdeforge.discretize.sparsity import JacobianAssembler
 
 
 class GeneratedModule:
@@ -254,7 +254,7 @@ class BoundKernel:
     @property
     def assembler(self) -> JacobianAssembler:
         if self._assembler is None:
-            from ..discretize.sparsity import JacobianAssembler
+            from pdeforge.discretize.sparsity import JacobianAssembler
 
             self._assembler = JacobianAssembler(self.layout, [tuple(e) for e in self.kernel.module.JAC_ENTRIES])
         return self._assembler

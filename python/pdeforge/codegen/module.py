@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from ..discretize.semidiscrete import SemiDiscrete
-from .lowering import Lowered, lower
-from .printing import ArrayPrinter
+from pdeforge.discretize.semidiscrete import SemiDiscrete
+from pdeforge.simplify.lowering import Lowered, lower
+from pdeforge.codegen.printing import ArrayPrinter
 
 
 @dataclass
@@ -70,7 +70,7 @@ def kernel_spec(semi: SemiDiscrete) -> KernelSpec:
 def header(spec: KernelSpec, target: str, key: str, imports: Sequence[str]) -> list[str]:
     """Module docstring, imports and metadata constants."""
     semi = spec.semi
-    from .. import __version__
+    from pdeforge import __version__
 
     lines = [
         f"# pdeforge {__version__}: generated kernels ({target}), cache key {key}",

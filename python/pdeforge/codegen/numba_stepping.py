@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import itertools
 
-from .module import KernelSpec
-from .printing import ScalarPrinter
+from pdeforge.codegen.module import KernelSpec
+from pdeforge.codegen.printing import ScalarPrinter
 
 STEP_METHODS = ("euler", "ssprk3", "rk4")
 

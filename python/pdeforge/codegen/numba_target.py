@@ -10,10 +10,10 @@ disk beside the generated module.
 
 from __future__ import annotations
 
-from .lowering import Lowered
-from .module import KernelSpec, boundary_value_functions, header, unpack_lines, used_symbols
-from .numba_stepping import stepping_source
-from .printing import ScalarPrinter
+from pdeforge.simplify.lowering import Lowered
+from pdeforge.codegen.module import KernelSpec, boundary_value_functions, header, unpack_lines, used_symbols
+from pdeforge.codegen.numba_stepping import stepping_source
+from pdeforge.codegen.printing import ScalarPrinter
 
 #: Flags for LLVM: contract (FMA) and no signed zeros/reciprocal tricks; NaN/Inf semantics kept
 #: so that blow-ups are still detected.

@@ -6,9 +6,9 @@ views (``S[0, 2:2+n0, 1:1+n1]``), so nothing is copied; temporaries are whole ar
 
 from __future__ import annotations
 
-from .lowering import Lowered
-from .module import KernelSpec, boundary_value_functions, header, unpack_lines, used_symbols
-from .printing import ArrayPrinter
+from pdeforge.simplify.lowering import Lowered
+from pdeforge.codegen.module import KernelSpec, boundary_value_functions, header, unpack_lines, used_symbols
+from pdeforge.codegen.printing import ArrayPrinter
 
 
 def _slice(spec: KernelSpec, field: int, off: tuple[int, ...]) -> str:

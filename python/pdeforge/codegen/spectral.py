@@ -42,12 +42,12 @@ import time
 from collections.abc import Mapping
 from types import ModuleType
 
-from ..discretize.grid import UniformGrid
-from ..errors import SolverError
-from ..symbolic.system import PDESystem
-from . import cache
-from .kernel import GeneratedModule
-from .spectral_backend import SpectralRuntime, make_runtime
+from pdeforge.discretize.grid import UniformGrid
+from pdeforge.errors import SolverError
+from pdeforge.symbolic.system import PDESystem
+from pdeforge.codegen import cache
+from pdeforge.codegen.kernel import GeneratedModule
+from pdeforge.codegen.spectral_backend import SpectralRuntime, make_runtime
 
 #: spectral code-generation targets
 SPECTRAL_TARGETS = ("numpy", "torch")
@@ -108,7 +108,7 @@ class SpectralOperator:
     """
 
     def __init__(self, kernel: SpectralKernel, runtime: SpectralRuntime, params: dict):
-        from ..symbolic.incompressible import filter_width
+        from pdeforge.symbolic.incompressible import filter_width
 
         self.kernel = kernel
         self.module: ModuleType = kernel.module
@@ -295,7 +295,7 @@ def compile_spectral(
     """
     if target not in SPECTRAL_TARGETS:
         raise SolverError(f"spectral target {target!r} is not available (valid: {', '.join(SPECTRAL_TARGETS)})")
-    from .spectral_backend import _dtype_name
+    from pdeforge.codegen.spectral_backend import _dtype_name
 
     dtype = _dtype_name(dtype)
     if target == "numpy" and device not in (None, "cpu"):
@@ -305,15 +305,15 @@ def compile_spectral(
     module = cache.load(key) if use_cache else None
     hit = module is not None
     if module is None:
-        from ..discretize.spectral import spectral_discretize
-        from .spectral_target import generate
+        from pdeforge.discretize.spectral import spectral_discretize
+        from pdeforge.codegen.spectral_target import generate
 
         semi = spectral_discretize(system)
         source = generate(semi, target, key)
         if use_cache:
             module = cache.store(key, source)
         else:
-            from .build import _load_uncached
+            from pdeforge.codegen.build import _load_uncached
 
             module = _load_uncached(key, source)
     return SpectralKernel(system, target, device, dtype, module, key, hit, time.perf_counter() - t0)

@@ -20,8 +20,8 @@ import math
 
 import numpy as np
 
-from ..discretize.grid import UniformGrid
-from ..errors import SolverError
+from pdeforge.discretize.grid import UniformGrid
+from pdeforge.errors import SolverError
 
 REAL_DTYPES = ("float32", "float64")
 

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..discretize.spectral import K_MAX, K_ODD, K_SQ, SpectralSemiDiscrete
-from .lowering import lower
-from .printing import ArrayPrinter, _float
+from pdeforge.discretize.spectral import K_MAX, K_ODD, K_SQ, SpectralSemiDiscrete
+from pdeforge.simplify.lowering import lower
+from pdeforge.codegen.printing import ArrayPrinter, _float
 
 TARGETS = ("numpy", "torch")
 
@@ -148,7 +148,7 @@ def _used_symbols(exprs) -> set[sp.Symbol]:
 
 
 def _multipliers_source(semi: SpectralSemiDiscrete, target: str) -> list[str]:
-    from ..discretize.spectral import monomial
+    from pdeforge.discretize.spectral import monomial
 
     printer = _printer(target, _names(semi))
     entries: list[tuple[str, sp.Expr]] = []

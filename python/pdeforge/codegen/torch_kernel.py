@@ -1,4 +1,4 @@
-"""PyTorch kernels bound to a grid, a device and a dtype; the steppers that drive them.
+"""PyTorch kernels bound to a grid, a device and a dtype (their steppers: :mod:`pdeforge.solvers.torch_steppers`).
 
 :class:`TorchBoundKernel` has the interface of :class:`~pdeforge.codegen.kernel.BoundKernel`
 (``rhs``, ``rhs_padded``, fused ``stage_axpy`` / ``stage_two``, ``jacobian``, ``fill_ghosts``)
@@ -17,11 +17,10 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from ..discretize.grid import UniformGrid
-from ..discretize.padding import apply_closure, axis_index
-from ..errors import SolverError
-from ..solvers.steppers import DormandPrince, FixedStepRK, Stepper
-from .kernel import BoundKernel, Kernel
+from pdeforge.discretize.grid import UniformGrid
+from pdeforge.discretize.padding import apply_closure, axis_index
+from pdeforge.errors import SolverError
+from pdeforge.codegen.kernel import BoundKernel, Kernel
 
 DTYPES = ("float64", "float32")
 
@@ -302,39 +301,3 @@ class TorchBoundKernel(BoundKernel):
         if self.device.type == "cuda":
             self.torch.cuda.synchronize(self.device)
         return time.perf_counter() - t0
-
-
-class TorchFixedStepRK(FixedStepRK):
-    """:class:`FixedStepRK` with its buffers on the kernel's device.
-
-    Same stepping (the fused stages are the bound kernel's); only the state's way in and out
-    differs: ``cells()`` returns a host array (a zero-copy view on CPU).
-    """
-
-    def __init__(self, bound: TorchBoundKernel, cells: np.ndarray, t0: float, dt: float, method: str):
-        Stepper.__init__(self, bound, cells, t0)
-        if not (dt > 0 and np.isfinite(dt)):
-            raise SolverError(f"dt must be a positive number, got {dt!r}")
-        self.dt = float(dt)
-        self.method = method
-        nbuf = {"euler": 2, "ssprk3": 3, "rk4": 5}[method]
-        self.buf = [bound.new_padded() for _ in range(nbuf)]
-        bound.cells(self.buf[0]).copy_(bound.tensor(np.asarray(cells)))
-        self._good = np.array(cells, dtype=float, copy=True)
-        self._good_t = self.t
-        self._step = {"euler": self._euler, "ssprk3": self._ssprk3, "rk4": self._rk4}[method]
-        self._block = 8
-
-    def cells(self) -> np.ndarray:
-        return self.bound.to_numpy(self.bound.cells(self.buf[0]))
-
-
-class TorchDormandPrince(DormandPrince):
-    """:class:`DormandPrince` with the right-hand side evaluated by a torch kernel.
-
-    The state and the error control stay in NumPy on the host; each stage converts at the
-    boundary (free on CPU, one transfer each way on a GPU).
-    """
-
-    def _f(self, y, t, out):
-        out[...] = self.bound.rhs(t, y).reshape(out.shape)

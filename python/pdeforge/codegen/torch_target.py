@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..symbolic.closure_terms import closure_names
-from .lowering import Lowered
-from .module import KernelSpec, boundary_value_functions, header, unpack_lines, used_symbols
-from .numpy_target import slab_prologue
-from .printing import ArrayPrinter, ScalarPrinter, _float
+from pdeforge.symbolic.closure_terms import closure_names
+from pdeforge.simplify.lowering import Lowered
+from pdeforge.codegen.module import KernelSpec, boundary_value_functions, header, unpack_lines, used_symbols
+from pdeforge.codegen.numpy_target import slab_prologue
+from pdeforge.codegen.printing import ArrayPrinter, ScalarPrinter, _float
 
 _REF = "S"  # tensor whose dtype and device constants take
 

@@ -4,7 +4,7 @@
 ``pdeforge.discretize`` itself is this package (the name is fixed by the project layout).
 """
 
-from .grid import UniformGrid
-from .semidiscrete import SemiDiscrete, discretize
+from pdeforge.discretize.grid import UniformGrid
+from pdeforge.discretize.semidiscrete import SemiDiscrete, discretize
 
 __all__ = ["SemiDiscrete", "UniformGrid", "discretize"]

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 
 import sympy as sp
 
-from ..errors import SystemDefinitionError
-from ..symbolic.system import PDESystem, field_of
-from .stencil import StencilSymbols, centered_points, fd_weights
+from pdeforge.errors import SystemDefinitionError
+from pdeforge.symbolic.system import PDESystem, field_of
+from pdeforge.discretize.stencil import StencilSymbols, centered_points, fd_weights
 
 Offset = tuple[sp.Rational, ...]
 

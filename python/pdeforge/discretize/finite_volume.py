@@ -41,8 +41,8 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from ..errors import NotConservativeError, SystemDefinitionError
-from ..symbolic.system import PDESystem
+from pdeforge.errors import NotConservativeError, SystemDefinitionError
+from pdeforge.symbolic.system import PDESystem
 
 
 @dataclass(frozen=True)
@@ -189,7 +189,7 @@ def split_advective(system: PDESystem, field: str) -> tuple[list[sp.Expr], sp.Ex
     ``f_a`` collects the derivative-free fluxes of the divergence terms (the hyperbolic part);
     ``rest`` keeps every other term as written (diffusion, sources).
     """
-    from ..conservation import _divergence_term
+    from pdeforge.symbolic.conservation import divergence_term as _divergence_term
 
     fluxes = [sp.Integer(0)] * system.dim
     rest = sp.Integer(0)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import GridError
+from pdeforge.errors import GridError
 
 AXES = ("x", "y", "z")
 

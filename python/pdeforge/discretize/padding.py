@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import BoundaryConditionError, GridError
-from .closure import ghost_weights
-from .grid import UniformGrid
+from pdeforge.errors import BoundaryConditionError, GridError
+from pdeforge.discretize.closure import ghost_weights
+from pdeforge.discretize.grid import UniformGrid
 
 SIDES = ("low", "high")
 

@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from ..errors import BoundaryConditionError, SystemDefinitionError
-from ..symbolic.boundary import BoundaryCondition
-from ..symbolic.calculus import piecewise_diff
-from ..symbolic.system import PDESystem
-from .closure import CLOSURE_POINTS, ghost_closure
-from .finite_difference import FiniteDifference
-from .stencil import StencilSymbols
+from pdeforge.errors import BoundaryConditionError, SystemDefinitionError
+from pdeforge.symbolic.boundary import BoundaryCondition
+from pdeforge.symbolic.calculus import piecewise_diff
+from pdeforge.symbolic.system import PDESystem
+from pdeforge.discretize.closure import CLOSURE_POINTS, ghost_closure
+from pdeforge.discretize.finite_difference import FiniteDifference
+from pdeforge.discretize.stencil import StencilSymbols
 
 SIDES = ("low", "high")
 
@@ -157,7 +157,7 @@ def discretize(system: PDESystem, order: int = 2, scheme: str = "fd") -> SemiDis
     Returns:
         The :class:`SemiDiscrete` system.
     """
-    from .finite_volume import FiniteVolume, get_scheme, split_advective
+    from pdeforge.discretize.finite_volume import FiniteVolume, get_scheme, split_advective
 
     spec = get_scheme(scheme)
     if spec.finite_volume and order != 2:

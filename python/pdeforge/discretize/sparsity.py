@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sps
 
-from .padding import GhostLayout
+from pdeforge.discretize.padding import GhostLayout
 
 
 class JacobianAssembler:

@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from ..errors import SystemDefinitionError
-from ..symbolic.system import PDESystem, field_of
+from pdeforge.errors import SystemDefinitionError
+from pdeforge.symbolic.system import PDESystem, field_of
 
 #: odd-power wavenumber symbols (Nyquist mode zeroed at bind time), one per axis
 K_ODD = tuple(sp.Symbol(f"k{a}", real=True) for a in range(3))

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from .store import open_sweep
-from .values import SweepSpecError, parse_seeds, parse_values
+from pdeforge.ensembles.store import open_sweep
+from pdeforge.ensembles.values import SweepSpecError, parse_seeds, parse_values
 
 __all__ = ["SweepSpecError", "open_sweep", "parse_seeds", "parse_values"]

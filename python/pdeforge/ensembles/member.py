@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .plan import MemberCommon
+from pdeforge.ensembles.plan import MemberCommon
 
 STATUS_PENDING = 0
 STATUS_COMPLETED = 1
@@ -33,7 +33,7 @@ def register_spec(token: str, common: MemberCommon) -> None:
     Also installs the shipped kernel modules and imports the solver, so that the first member
     on a fresh worker does not pay for either.
     """
-    from ..solvers import solve  # noqa: F401  (import cost paid at registration)
+    from pdeforge.solvers import solve  # noqa: F401  (import cost paid at registration)
 
     install_kernels(common.kernel_sources)
     _SPECS[token] = common
@@ -50,7 +50,7 @@ def install_kernels(sources: list[tuple[str, str]]) -> None:
     On a worker sharing the client's cache folder the modules are already there and this does
     nothing; on a remote worker it saves the symbolic discretization and simplification.
     """
-    from ..codegen import cache
+    from pdeforge.codegen import cache
 
     for key, source in sources:
         if key in _installed:
@@ -106,8 +106,8 @@ def run_member(token: str | MemberCommon, index: int, params: Mapping[str, float
         ``kernel_cache_hit``, ``kernels_loaded``, ``kernels_compiled`` (Numba kernels this worker
         process loaded from the disk cache / compiled itself so far) and ``worker``.
     """
-    from ..errors import BlowUpWarning
-    from ..solvers.solve import solve
+    from pdeforge.errors import BlowUpWarning
+    from pdeforge.models.run import solve
 
     record = {
         "index": int(index), "status": STATUS_FAILED, "error": "", "fields": None, "t_reached": float("nan"),
@@ -144,7 +144,7 @@ def run_member(token: str | MemberCommon, index: int, params: Mapping[str, float
 
 def _frames(common: MemberCommon, ds) -> dict:
     """The member's frames on the sweep's output times (NaN where it never got)."""
-    from ..errors import GridError
+    from pdeforge.errors import GridError
 
     for axis, coords in zip(ds[common.fields[0]].dims[1:], common.coordinates):
         if ds[axis].shape != coords.shape or not np.array_equal(ds[axis].values, coords):

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..discretize.grid import UniformGrid
-from ..symbolic.system import PDESystem
-from .values import SweepSpecError, check_seeds, normalize_params
+from pdeforge.discretize.grid import UniformGrid
+from pdeforge.symbolic.system import PDESystem
+from pdeforge.ensembles.values import SweepSpecError, check_seeds, normalize_params
 
 #: names the store uses itself; a swept parameter may not take one of them
 RESERVED_NAMES = frozenset(
@@ -176,10 +176,10 @@ def make_plan(
     dtype: str = "float64",
 ) -> SweepPlan:
     """Resolve a sweep's members and shared options on the client (see :func:`pdeforge.sweep`)."""
-    from ..codegen.build import check_target
-    from ..discretize.finite_volume import get_scheme
-    from ..solvers.methods import get_method
-    from ..solvers.solve import _save_times, _time_span
+    from pdeforge.codegen.build import check_target
+    from pdeforge.discretize.finite_volume import get_scheme
+    from pdeforge.solvers.methods import get_method
+    from pdeforge.solvers.inputs import _save_times, _time_span
 
     param_values = normalize_params(params)
     bad = sorted(set(param_values) & RESERVED_NAMES)
@@ -196,7 +196,7 @@ def make_plan(
     first = {n: v[0] for n, v in param_values.items()}
 
     if isinstance(target, str):
-        from ..models import get_model
+        from pdeforge.models import get_model
 
         model = get_model(target)
         model.check_params(first)  # unknown names fail here, before any work

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from distributed import WorkerPlugin
 
-from .member import forget_spec, register_spec
-from .plan import MemberCommon
+from pdeforge.ensembles.member import forget_spec, register_spec
+from pdeforge.ensembles.plan import MemberCommon
 
 
 class SweepSpecPlugin(WorkerPlugin):

@@ -13,11 +13,11 @@ from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 
-from ..symbolic.system import PDESystem
-from .member import STATUS_BLEW_UP, STATUS_COMPLETED, STATUS_FAILED, run_member
-from .plan import SweepPlan, make_plan
-from .store import open_sweep, prepare_store
-from .values import SweepSpecError
+from pdeforge.symbolic.system import PDESystem
+from pdeforge.ensembles.member import STATUS_BLEW_UP, STATUS_COMPLETED, STATUS_FAILED, run_member
+from pdeforge.ensembles.plan import SweepPlan, make_plan
+from pdeforge.ensembles.store import open_sweep, prepare_store
+from pdeforge.ensembles.values import SweepSpecError
 
 
 class SweepInterrupted(KeyboardInterrupt):
@@ -151,7 +151,7 @@ def _collect(dask_client, shared: bool, common, store, todo, members, guard, tit
     from distributed import as_completed
     from tqdm.auto import tqdm
 
-    from .plugin import SweepSpecPlugin
+    from pdeforge.ensembles.plugin import SweepSpecPlugin
 
     run = store.next_run()
     token = uuid.uuid4().hex[:8]
@@ -233,8 +233,8 @@ def _compile_on_client(plan: SweepPlan, candidates: list) -> list[tuple[str, str
     A member that fails here is tried on a worker anyway (where its failure is recorded);
     the next candidate is used to compile.
     """
-    from ..codegen.build import compile_system
-    from ..solvers.solve import solve
+    from pdeforge.codegen.build import compile_system
+    from pdeforge.models.run import solve
 
     c = plan.common
     for params, seed in candidates[:3]:
@@ -247,7 +247,7 @@ def _compile_on_client(plan: SweepPlan, candidates: list) -> list[tuple[str, str
                 warnings.simplefilter("ignore")
                 solve(target, **kwargs)
             if isinstance(target, str):
-                from ..models import get_model
+                from pdeforge.models import get_model
 
                 system = get_model(target).system(**params)
             else:

@@ -38,9 +38,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .member import STATUS_BLEW_UP, STATUS_COMPLETED, STATUS_FAILED, STATUS_NAMES, STATUS_PENDING
-from .plan import SweepPlan
-from .values import SweepSpecError
+from pdeforge.ensembles.member import STATUS_BLEW_UP, STATUS_COMPLETED, STATUS_FAILED, STATUS_NAMES, STATUS_PENDING
+from pdeforge.ensembles.plan import SweepPlan
+from pdeforge.ensembles.values import SweepSpecError
 
 #: attribute that marks a folder as a pdeforge sweep store (its value: the plan's fingerprint)
 SPEC_ATTR = "pdeforge_sweep"

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .member import STATUS_NAMES
-from .store import SPEC_ATTR
-from .values import SweepSpecError
+from pdeforge.ensembles.member import STATUS_NAMES
+from pdeforge.ensembles.store import SPEC_ATTR
+from pdeforge.ensembles.values import SweepSpecError
 
 LAYOUTS = ("trajectory", "pairs")
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import PDEForgeError
+from pdeforge.errors import PDEForgeError
 
 
 class SweepSpecError(PDEForgeError):

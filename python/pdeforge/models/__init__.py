@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-from .base import Model, get_model, list_models, register
+from pdeforge.models.base import Model, get_model, list_models, register
 
 #: modules that register models when imported
 MODEL_MODULES = ("reaction_diffusion", "diffusion", "gpme", "les", "burgers_les")

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..discretize.grid import UniformGrid
-from ..errors import PDEForgeError, SystemDefinitionError
-from ..symbolic.system import PDESystem
+from pdeforge.discretize.grid import UniformGrid
+from pdeforge.errors import PDEForgeError, SystemDefinitionError
+from pdeforge.symbolic.system import PDESystem
 
 #: ic(grid, params, rng) -> field -> array of grid.shape
 InitialCondition = Callable[[UniformGrid, Mapping[str, float], np.random.Generator], dict]
@@ -190,7 +190,7 @@ def register(model: Model) -> Model:
 
 def get_model(name: str) -> Model:
     """The catalogue entry ``name``; a clear error listing valid names otherwise."""
-    from . import _load_all
+    from pdeforge.models import _load_all
 
     _load_all()
     try:
@@ -201,7 +201,7 @@ def get_model(name: str) -> Model:
 
 def list_models() -> list[Model]:
     """Every catalogue entry, sorted by name."""
-    from . import _load_all
+    from pdeforge.models import _load_all
 
     _load_all()
     return [_REGISTRY[k] for k in sorted(_REGISTRY)]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Model, register
+from pdeforge.models.base import Model, register
 
 #: |S| = sqrt(2 S_ij S_ij) with S_11 = u_x, S_22 = v_y, S_12 = (u_y + v_x)/2
 STRAIN_RATE = "sqrt(2*(d(u,x)**2 + d(v,y)**2) + (d(u,y) + d(v,x))**2)"
@@ -89,7 +89,7 @@ def closure_system(nu: float = 0.005, name: str = "burgers-les-closure"):
     (Cs Delta)^2 |S| from its four inputs reproduces ``burgers-les`` exactly
     (:class:`pdeforge.neural.closures.SmagorinskyViscosity`).
     """
-    from ..symbolic.closure_terms import ClosureSystem
+    from pdeforge.symbolic.closure_terms import ClosureSystem
 
     return ClosureSystem(
         burgers_les_equations("nu_t(d(u,x), d(u,y), d(v,x), d(v,y))"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Model, register
+from pdeforge.models.base import Model, register
 
 
 def _heat_ic(grid, params, rng):

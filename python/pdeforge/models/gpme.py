@@ -34,7 +34,7 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import erf
 
-from .base import Model, register
+from pdeforge.models.base import Model, register
 
 # --------------------------------------------------------------------------------------------
 # porous medium: u_t = (u^m u_x)_x
@@ -284,7 +284,7 @@ def exact_front(model_name: str, t, params: Mapping[str, float] | None = None):
         t: time (float or array).
         params: parameter values overriding the defaults.
     """
-    from .base import get_model
+    from pdeforge.models.base import get_model
 
     values = get_model(model_name).check_params(params)
     t = np.asarray(t, dtype=float)

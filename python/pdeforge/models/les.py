@@ -20,8 +20,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..symbolic.incompressible import IncompressibleSystem
-from .base import Model, register
+from pdeforge.symbolic.incompressible import IncompressibleSystem
+from pdeforge.models.base import Model, register
 
 AXES = ("x", "y", "z")
 VELOCITY = ("u", "v", "w")
@@ -111,8 +111,8 @@ def solenoidal_random_field(grid, rng: np.random.Generator, kp: float = 4.0, urm
     Returns:
         Array ``(dim, *grid.shape)``.
     """
-    from ..codegen.spectral_backend import SpectralRuntime
-    from ..solvers.spectral_diagnostics import FlowDiagnostics
+    from pdeforge.codegen.spectral_backend import SpectralRuntime
+    from pdeforge.solvers.spectral_diagnostics import FlowDiagnostics
 
     K = SpectralRuntime(grid)
     dim = grid.dim

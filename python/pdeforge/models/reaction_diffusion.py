@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Model, register
+from pdeforge.models.base import Model, register
 
 # --------------------------------------------------------------------------------------------
 # Gray-Scott
@@ -148,7 +148,7 @@ def _fisher_ic(grid, params, rng):
 
 
 def _fisher_builder(values):
-    from ..symbolic.system import PDESystem
+    from pdeforge.symbolic.system import PDESystem
 
     return PDESystem(
         {"u": "D*laplace(u) + r*u*(1 - u)"},

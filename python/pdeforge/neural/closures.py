@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import PDEForgeError
+from pdeforge.errors import PDEForgeError
 
 
 class SmagorinskyViscosity(nn.Module):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import PDEForgeError
+from pdeforge.errors import PDEForgeError
 
 
 @dataclass
@@ -99,8 +99,8 @@ def generate_dataset(
     Returns:
         A :class:`FieldData`; its ``mass`` is the model's exact ``U(t)`` when it has one.
     """
-    from ..discretize.grid import UniformGrid
-    from ..models import get_model
+    from pdeforge.discretize.grid import UniformGrid
+    from pdeforge.models import get_model
 
     model = get_model(model_name)
     if len(model.domain) != 1:
@@ -126,7 +126,7 @@ def generate_dataset(
             for j, tj in enumerate(t):
                 u[i, j] = model.exact(float(tj), (x,), values)[field]
     else:
-        from ..solvers.solve import solve
+        from pdeforge.models.run import solve
 
         if t.size < 2 or not np.allclose(np.diff(t), t[1] - t[0], rtol=1e-9, atol=0):
             raise PDEForgeError("t: source='solver' saves at equally spaced times; give t = t0 + k*dt")

@@ -34,8 +34,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import PDEForgeError
-from .data import FieldData
+from pdeforge.errors import PDEForgeError
+from pdeforge.neural.data import FieldData
 
 
 class ProbabilisticFNO(nn.Module):

@@ -21,7 +21,7 @@ import math
 import numpy as np
 import torch
 
-from ..errors import PDEForgeError
+from pdeforge.errors import PDEForgeError
 
 
 def _f64(x, device=None):

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import PDEForgeError
+from pdeforge.errors import PDEForgeError
 
 
 class PINOError(PDEForgeError):
@@ -92,7 +92,7 @@ class PINOConfig:
             raise PINOError(f"dtype {self.dtype!r}: 'float32' or 'float64'")
         if self.positional_embedding not in (None, "grid"):
             raise PINOError(f"positional_embedding {self.positional_embedding!r}: 'grid' or None")
-        from .fno import FNO_BACKENDS, neuralop_available
+        from pdeforge.neural.fno import FNO_BACKENDS, neuralop_available
 
         if self.fno not in FNO_BACKENDS:
             raise PINOError(f"fno {self.fno!r}: one of {', '.join(FNO_BACKENDS)}")
@@ -117,7 +117,7 @@ class PINO(nn.Module):
 
     def __init__(self, fields: int, dim: int, config: PINOConfig):
         super().__init__()
-        from .fno import make_fno
+        from pdeforge.neural.fno import make_fno
 
         self.fields = fields
         self.dim = dim
@@ -249,7 +249,7 @@ class PINOTrainer:
 
     def __init__(self, system, grid, config: PINOConfig | None = None, device=None, seed: int = 0,
                  checkpoint: str | Path | None = None):
-        from ..codegen.spectral import spectral_operator
+        from pdeforge.codegen.spectral import spectral_operator
 
         self.config = config or PINOConfig()
         self.device = torch.device(device or "cpu")

@@ -37,7 +37,7 @@ broadcast against each other.
 
 from __future__ import annotations
 
-from ..errors import PDEForgeError
+from pdeforge.errors import PDEForgeError
 
 
 class ProbConservError(PDEForgeError):

@@ -12,8 +12,8 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ..errors import BlowUpWarning, RunInterrupted
-from .steppers import BlowUp
+from pdeforge.errors import BlowUpWarning, RunInterrupted
+from pdeforge.solvers.steppers import BlowUp
 
 
 class _Bar:

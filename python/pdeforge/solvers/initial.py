@@ -7,9 +7,9 @@ from collections.abc import Mapping
 import numpy as np
 import sympy as sp
 
-from ..discretize.grid import UniformGrid
-from ..errors import InitialConditionError, PDEForgeError
-from ..symbolic.system import PDESystem
+from pdeforge.discretize.grid import UniformGrid
+from pdeforge.errors import InitialConditionError, PDEForgeError
+from pdeforge.symbolic.system import PDESystem
 
 
 def initial_state(system: PDESystem, grid: UniformGrid, ic, params: Mapping[str, float] | None = None) -> np.ndarray:

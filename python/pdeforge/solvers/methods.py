@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import SolverError
+from pdeforge.errors import SolverError
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..discretize.grid import UniformGrid
-from ..errors import SolverError
+from pdeforge.discretize.grid import UniformGrid
+from pdeforge.errors import SolverError
 
 
 def check_output_path(path: str | os.PathLike) -> Path:

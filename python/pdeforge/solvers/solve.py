@@ -1,61 +1,44 @@
-"""``pdeforge.solve``: from a system (or model name) to an xarray Dataset."""
+"""``pdeforge.solve`` for a PDESystem: resolve inputs, compile, choose dt, step, write.
+
+Each step of the pipeline is a named function below; model names are resolved one stage
+up, in :func:`pdeforge.models.run.solve` (what ``pdeforge.solve`` is).
+"""
 
 from __future__ import annotations
 
 import json
 import math
 import time
-import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ..discretize.grid import UniformGrid
-from ..errors import SolverError, StabilityWarning
-from ..symbolic.system import PDESystem
-from .initial import initial_state
-from .methods import get_method
-from .output import NetCDFWriter, check_output_path, to_dataset
-from .stability import explicit_dt_limit
-from .driver import finish, march
-from .steppers import BlowUp, DormandPrince, FixedStepRK, ImplicitBDF
-
-#: Fraction of the estimated stability limit used when no dt is given.
-SAFETY = 0.8
-#: Default number of saved intervals when save_every is not given.
-DEFAULT_FRAMES = 50
-
-
-def _time_span(t_span) -> tuple[float, float]:
-    try:
-        if isinstance(t_span, (int, float)):
-            t0, t1 = 0.0, float(t_span)
-        else:
-            t0, t1 = (float(v) for v in t_span)
-    except (TypeError, ValueError):
-        raise SolverError(f"t_span: expected (t0, t_end) or t_end, got {t_span!r}") from None
-    if not (math.isfinite(t0) and math.isfinite(t1)) or t1 <= t0:
-        raise SolverError(f"t_span: need finite t0 < t_end, got ({t0}, {t1})")
-    return t0, t1
-
-
-def _save_times(t0: float, t1: float, save_every: float | None) -> np.ndarray:
-    if save_every is None:
-        return np.linspace(t0, t1, DEFAULT_FRAMES + 1)
-    save_every = float(save_every)
-    if not (save_every > 0 and math.isfinite(save_every)):
-        raise SolverError(f"save_every must be a positive number, got {save_every!r}")
-    n = int(math.floor((t1 - t0) / save_every + 1e-9))
-    times = t0 + save_every * np.arange(n + 1)
-    if t1 - times[-1] > 1e-9 * max(1.0, abs(t1)):
-        times = np.append(times, t1)
-    else:
-        times[-1] = t1
-    return times
+from pdeforge.codegen.build import check_target, compile_system
+from pdeforge.discretize.grid import UniformGrid
+from pdeforge.errors import SolverError
+from pdeforge.solvers.driver import finish, march
+from pdeforge.solvers.frames import Frames
+from pdeforge.solvers.initial import initial_state
+from pdeforge.solvers.inputs import (  # noqa: F401  (SAFETY, time_span, save_times: used by callers)
+    SAFETY,
+    check_dt_against,
+    discretization_of,
+    run_attributes,
+    run_inputs,
+    save_times,
+    time_span,
+)
+from pdeforge.solvers.methods import get_method
+from pdeforge.solvers.output import NetCDFWriter, to_dataset
+from pdeforge.solvers.spectral_solve import solve_spectral
+from pdeforge.solvers.stability import explicit_dt_limit
+from pdeforge.solvers.steppers import DormandPrince, FixedStepRK, ImplicitBDF
+from pdeforge.solvers.torch_steppers import TorchDormandPrince, TorchFixedStepRK
+from pdeforge.symbolic.system import PDESystem
 
 
 def solve(
-    system: PDESystem | str,
+    system: PDESystem,
     grid: int | Sequence[int] | UniformGrid | None = None,
     t_span: float | tuple[float, float] | None = None,
     ic: Mapping[str, object] | None = None,
@@ -71,7 +54,6 @@ def solve(
     stability: str = "warn",
     progress: bool | None = None,
     simplifier: str = "sympy",
-    seed: int | None = None,
     in_memory: bool = True,
     dt_max: float | None = None,
     scheme: str | None = None,
@@ -83,8 +65,8 @@ def solve(
     """Solve a PDE system in time and return an ``xarray.Dataset``.
 
     Args:
-        system: a :class:`~pdeforge.PDESystem`, or a model name from the catalogue (then
-            every other argument defaults to the model's).
+        system: a :class:`~pdeforge.PDESystem` (``pdeforge.solve`` also takes a model name
+            from the catalogue: :func:`pdeforge.models.run.solve`).
         grid: cells per axis: an int (all axes), a tuple, or a :class:`UniformGrid`.
         t_span: ``(t0, t_end)`` or ``t_end``.
         ic: initial condition per field: array, number, callable of the coordinate meshes, or
@@ -106,7 +88,6 @@ def solve(
             (default), "error", or "ignore".
         progress: show a progress bar (None: only for runs longer than about two seconds).
         simplifier: "sympy" (default), "julia" (Symbolics.jl simplify) or "none".
-        seed: seed of a model's random initial condition (model names only).
         in_memory: keep every frame in memory (default). With ``out`` given and
             ``in_memory=False`` frames go only to the file and the returned Dataset reads them
             lazily from it, so memory stays at a few copies of the state however many frames.
@@ -135,179 +116,106 @@ def solve(
     Raises:
         RunInterrupted: on Ctrl-C, carrying the frames computed so far as ``.dataset``.
     """
-    if isinstance(system, str):
-        from ..models import get_model
-
-        model = get_model(system)
-        system, defaults = model.setup(params=params, grid=grid, seed=seed)
-        grid = grid if grid is not None else defaults["grid"]
-        t_span = t_span if t_span is not None else defaults["t_end"]
-        ic = ic if ic is not None else defaults["ic"]
-        if save_every is None and defaults["save_every"] is not None:
-            save_every = min(defaults["save_every"], _time_span(t_span)[1] - _time_span(t_span)[0])
-        if method is None:
-            method = defaults["method"]
-            if dt is None and dt_max is None:
-                dt_max = defaults.get("dt")
-        scheme = scheme if scheme is not None else defaults["scheme"]
-        params = None
     if not isinstance(system, PDESystem):
         raise SolverError(f"system: expected a PDESystem or a model name, got {type(system).__name__}")
     if grid is None:
         raise SolverError("grid: give the number of cells per axis")
     if t_span is None:
         raise SolverError("t_span: give (t0, t_end) or t_end")
-    if stability not in ("warn", "error", "ignore"):
-        raise SolverError(f"stability: 'warn', 'error' or 'ignore', got {stability!r}")
-    if _discretization(system, discretization, device, dtype, backend) == "spectral":
-        from .spectral_solve import solve_spectral
-
+    if discretization_of(system, discretization, device, dtype, backend) == "spectral":
         return solve_spectral(system, grid, t_span, ic, method, dt, backend, save_every, out, params, stability,
                               progress, device, dtype, in_memory=in_memory)
     backend = backend or "numba"
-    system, grid, t0, t1, times, out_path = run_inputs(system, grid, t_span, save_every, params, dt, out, in_memory)
+    inputs = run_inputs(system, grid, t_span, save_every, params, dt, out, in_memory, stability)
+    system, grid = inputs.system, inputs.grid
     m = get_method(method or "rk4")
-
-    from ..codegen.build import check_target, compile_system
-
-    check_target(backend)
-    bind_options = {}
-    fixed_step, adaptive = FixedStepRK, DormandPrince
-    if backend == "torch":
-        from ..codegen.torch_kernel import TorchDormandPrince, TorchFixedStepRK
-
-        bind_options = {"device": device, "dtype": dtype}
-        fixed_step, adaptive = TorchFixedStepRK, TorchDormandPrince
-    t_compile = time.perf_counter()
     scheme = scheme or "fd"
-    kernel = compile_system(system, target=backend, order=order, simplifier=simplifier, scheme=scheme,
-                            closures=closures)
-    bound = kernel.bind(grid, **bind_options)
+
+    t_compile = time.perf_counter()
+    kernel, bound = _compile_and_bind(system, grid, backend, order, simplifier, scheme, closures, device, dtype)
     cells0 = initial_state(system, grid, ic)
     ic = None  # the arrays a caller passed are not needed any more: keep peak memory down
-
-    if m.kind == "fixed" and getattr(kernel, "closures", None):
-        # the stability estimate differentiates the equations symbolically; closure terms are opaque
-        if dt is None:
-            raise SolverError("dt: the stability limit of a system with closure terms cannot be estimated; give dt")
-        stepper = fixed_step(bound, cells0, t0, dt, m.name)
-    elif m.kind == "fixed":
-        est = explicit_dt_limit(system, grid, cells0, t0, m, order, scheme=scheme, t_end=t1)
-        if dt is None:
-            if not math.isfinite(est.dt_max):
-                raise SolverError(
-                    f"dt: no stability limit could be estimated for {m.name}; give dt or use method 'rk45'"
-                )
-            dt = SAFETY * est.dt_max
-            if dt_max is not None:
-                dt = min(dt, float(dt_max))
-        elif dt > est.dt_max and stability != "ignore":
-            msg = (
-                f"dt = {dt:g} exceeds the estimated {m.name} stability limit {est.dt_max:.4g} "
-                f"(from the equation for {est.limiting_field!r}); try dt <= {SAFETY * est.dt_max:.3g}"
-            )
-            if stability == "error":
-                raise SolverError(msg)
-            warnings.warn(msg, StabilityWarning, stacklevel=2)
-        stepper = fixed_step(bound, cells0, t0, dt, m.name)
-    elif m.kind == "adaptive":
-        stepper = adaptive(bound, cells0, t0, rtol=rtol, atol=atol, dt=dt,
-                           dt_max=dt_max if dt_max is not None else np.inf)
-    else:
-        stepper = ImplicitBDF(bound, cells0, t0, t1, rtol=rtol, atol=atol, dt=dt)
+    dt = _choose_dt(system, grid, kernel, cells0, inputs, m, dt, dt_max, order, scheme, stability)
+    stepper = _stepper(backend, m, bound, cells0, inputs, dt, dt_max, rtol, atol)
     bound.warm_up(stepper.kernels_used())
     compile_time = system.parse_time_s + time.perf_counter() - t_compile
 
-    attrs = {
-        "title": f"pdeforge run of {system.name}",
-        "model": system.name,
-        "equations": system.equations_text(),
-        "parameters": json.dumps(system.params),
-        "backend": backend,
-        **({"device": str(bound.device), "dtype": str(bound.dtype).replace("torch.", "")} if backend == "torch" else {}),
-        "method": m.name,
-        "order": order,
-        "scheme": scheme,
-        "grid": "x".join(map(str, grid.shape)),
-        "domain": json.dumps(grid.domain),
-        "bcs": json.dumps({f"{f}:{system.axes[a]}": [b.describe() for b in pair] for (f, a), pair in system.bcs.items()}),
-        "dt": float(dt) if dt is not None else float("nan"),
-        "compile_time_s": compile_time,
-        "kernel_cache_hit": int(kernel.cache_hit),
-        "pdeforge_version": __import__("pdeforge").__version__,
-    }
+    attrs = _attributes(system, grid, backend, bound, kernel, m, dt, order, scheme, compile_time, rtol, atol)
+    return _march_and_write(stepper, bound, cells0, inputs, attrs, progress, in_memory)
+
+
+def _compile_and_bind(system, grid, backend, order, simplifier, scheme, closures, device, dtype):
+    """The kernel of ``system`` for ``backend`` (from the disk cache when it is there), bound to ``grid``."""
+    check_target(backend)
+    kernel = compile_system(system, target=backend, order=order, simplifier=simplifier, scheme=scheme,
+                            closures=closures)
+    options = {"device": device, "dtype": dtype} if backend == "torch" else {}
+    return kernel, kernel.bind(grid, **options)
+
+
+def _choose_dt(system, grid, kernel, cells0, inputs, m, dt, dt_max, order, scheme, stability):
+    """The step of a fixed-step method: the given one (checked against the estimated limit)
+    or ``SAFETY`` times the limit; adaptive and implicit methods take ``dt`` as their first step."""
+    if m.kind != "fixed":
+        return dt
+    if getattr(kernel, "closures", None):
+        # the stability estimate differentiates the equations symbolically; closure terms are opaque
+        if dt is None:
+            raise SolverError("dt: the stability limit of a system with closure terms cannot be estimated; give dt")
+        return dt
+    est = explicit_dt_limit(system, grid, cells0, inputs.t0, m, order, scheme=scheme, t_end=inputs.t1)
+    if dt is None:
+        if not math.isfinite(est.dt_max):
+            raise SolverError(f"dt: no stability limit could be estimated for {m.name}; give dt or use method 'rk45'")
+        dt = SAFETY * est.dt_max
+        return min(dt, float(dt_max)) if dt_max is not None else dt
+    check_dt_against(dt, est.dt_max, stability,
+                     f"{m.name} stability limit {est.dt_max:.4g} (from the equation for {est.limiting_field!r})",
+                     stacklevel=4)
+    return dt
+
+
+def _stepper(backend, m, bound, cells0, inputs, dt, dt_max, rtol, atol):
+    """The time stepper of method ``m`` on the bound kernel."""
+    fixed_step, adaptive = FixedStepRK, DormandPrince
+    if backend == "torch":
+        fixed_step, adaptive = TorchFixedStepRK, TorchDormandPrince
+    if m.kind == "fixed":
+        return fixed_step(bound, cells0, inputs.t0, dt, m.name)
+    if m.kind == "adaptive":
+        return adaptive(bound, cells0, inputs.t0, rtol=rtol, atol=atol, dt=dt,
+                        dt_max=dt_max if dt_max is not None else np.inf)
+    return ImplicitBDF(bound, cells0, inputs.t0, inputs.t1, rtol=rtol, atol=atol, dt=dt)
+
+
+def _attributes(system, grid, backend, bound, kernel, m, dt, order, scheme, compile_time, rtol, atol) -> dict:
+    more = {"device": str(bound.device), "dtype": str(bound.dtype).replace("torch.", "")} if backend == "torch" else {}
+    attrs = run_attributes(
+        system, grid, backend, m.name, dt, compile_time, kernel.cache_hit, **more,
+        order=order, scheme=scheme,
+        bcs=json.dumps({f"{f}:{system.axes[a]}": [b.describe() for b in pair] for (f, a), pair in system.bcs.items()}),
+    )
     if m.kind != "fixed":
         attrs.update(rtol=rtol, atol=atol)
+    return attrs
 
+
+def _march_and_write(stepper, bound, cells0, inputs, attrs, progress, in_memory):
+    """Step to every output time, recording frames (file and/or memory); the Dataset."""
+    out_path, grid, system = inputs.out_path, inputs.grid, inputs.system
     writer = NetCDFWriter(out_path, grid, system.fields, attrs | {"status": "running"}) if out_path else None
-    frame_times: list[float] = [t0]
-    frames: list[np.ndarray] = [cells0] if in_memory else []
-    if writer:
-        writer.append(t0, cells0)
+    frames = Frames(writer, in_memory, bound.cell_shape)
+    frames.record(inputs.t0, cells0, copy=False)
     del cells0  # the stepper holds its own copy
-
-    def save(t: float) -> None:
-        state = stepper.cells()
-        frame_times.append(t)
-        if in_memory:
-            frames.append(state.copy())
-        if writer:
-            writer.append(t, state)
-
-    def keep_last_good(exc: BlowUp) -> float:
-        if exc.t > frame_times[-1]:
-            frame_times.append(exc.t)
-            good = np.asarray(exc.cells).reshape(bound.cell_shape)
-            if in_memory:
-                frames.append(good)
-            if writer:
-                writer.append(exc.t, good)
-        return frame_times[-1]
-
-    run = march(stepper, times, save, keep_last_good, system.name, progress, out_path if writer else None)
+    current = stepper.cells
+    run = march(stepper, inputs.times, lambda t: frames.record(t, current()), frames.keep_last_good,  # noqa: F821
+                system.name, progress, out_path if writer else None)
     attrs.update(steps=int(stepper.steps), wall_time_s=run.wall_s, status=run.status)
     if isinstance(stepper, DormandPrince):
         attrs["rejected_steps"] = int(stepper.rejected)
     if isinstance(stepper, ImplicitBDF):
         attrs.update(rhs_evaluations=stepper.nfev, jacobian_evaluations=stepper.njev)
     final_t = stepper.t
-    del stepper, bound, save, keep_last_good  # free the work arrays before xarray is imported (peak memory)
-    dataset = (lambda: to_dataset(grid, system.fields, frame_times, frames, attrs)) if in_memory else None
-    return finish(writer, attrs, dataset, out_path, run.interrupted, final_t, len(frame_times))
-
-
-def run_inputs(system: PDESystem, grid, t_span, save_every, params, dt, out, in_memory: bool):
-    """Check and resolve the inputs every solver shares.
-
-    Returns the system with ``params`` applied, the :class:`UniformGrid`, ``t0``, ``t1``, the
-    output times and the checked output path (or None).
-    """
-    if params:
-        system = system.with_params(**params)
-    grid = grid if isinstance(grid, UniformGrid) else UniformGrid.from_spec(system.domain, grid)
-    if grid.domain != system.domain:
-        raise SolverError("grid: its domain differs from the system's")
-    t0, t1 = _time_span(t_span)
-    times = _save_times(t0, t1, save_every)
-    if dt is not None and not (isinstance(dt, (int, float)) and dt > 0 and math.isfinite(dt)):
-        raise SolverError(f"dt must be a positive number, got {dt!r}")
-    out_path = check_output_path(out) if out is not None else None
-    if not in_memory and out_path is None:
-        raise SolverError("in_memory=False needs an output file (out=...)")
-    return system, grid, t0, t1, times, out_path
-
-
-def _discretization(system: PDESystem, requested: str | None, device, dtype: str, backend: str | None = None) -> str:
-    """The discretization of a run: the requested one, else the system's own choice."""
-    own = getattr(system, "discretization", "fd")
-    choice = requested or own
-    if choice not in ("fd", "spectral"):
-        raise SolverError(f"discretization {choice!r}: 'fd' (finite differences) or 'spectral'")
-    if choice == "fd" and own == "spectral":
-        raise SolverError(f"system {system.name!r} is incompressible: it needs discretization='spectral'")
-    if choice == "fd" and backend != "torch" and (device is not None or dtype not in (None, "float64")):
-        raise SolverError(
-            f"device and dtype apply to backend 'torch' (or the spectral kernels); finite differences with "
-            f"backend {backend or 'numba'!r} run in float64 on the CPU"
-        )
-    return choice
+    del stepper, bound, current  # free the work arrays before xarray is imported (peak memory)
+    dataset = (lambda: to_dataset(grid, system.fields, frames.times, frames.states, attrs)) if in_memory else None
+    return finish(writer, attrs, dataset, out_path, run.interrupted, final_t, len(frames))

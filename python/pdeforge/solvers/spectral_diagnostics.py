@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from ..codegen.spectral_backend import SpectralRuntime
+from pdeforge.codegen.spectral_backend import SpectralRuntime
 
 
 def shell_edges(runtime: SpectralRuntime) -> tuple[np.ndarray, float]:

@@ -10,26 +10,25 @@ of the method), recomputed every :data:`RECHECK_EVERY` steps as the flow evolves
 
 from __future__ import annotations
 
-import json
 import math
 import time
-import warnings
 from collections.abc import Mapping
 
 import numpy as np
 
-from ..errors import SolverError, StabilityWarning
-from ..symbolic.system import PDESystem
-from .initial import initial_state
-from .methods import get_method
-from .driver import finish, march
-from .output import NetCDFWriter, to_dataset
-from .spectral_diagnostics import FlowDiagnostics
-from .stability import _dt_from
-from .steppers import BlowUp
+from pdeforge.errors import SolverError
+from pdeforge.symbolic.system import PDESystem
+from pdeforge.solvers.initial import initial_state
+from pdeforge.solvers.methods import get_method
+from pdeforge.solvers.driver import finish, march
+from pdeforge.solvers.frames import Frames
+from pdeforge.solvers.inputs import SAFETY, check_dt_against, run_attributes, run_inputs
+from pdeforge.solvers.output import NetCDFWriter, to_dataset
+from pdeforge.solvers.spectral_diagnostics import FlowDiagnostics
+from pdeforge.solvers.stability import _dt_from
+from pdeforge.solvers.steppers import BlowUp
 
 #: fraction of the CFL limit used when no dt is given
-SAFETY = 0.8
 #: steps between CFL re-estimates (and finiteness checks)
 RECHECK_EVERY = 10
 SPECTRAL_METHODS = ("euler", "ssprk3", "rk4")
@@ -216,119 +215,110 @@ def solve_spectral(
         ``energy``, ``enstrophy``, ``dissipation``, ``energy_rate`` (dimension ``t``) and
         ``E_k`` (dimensions ``t``, ``k``).
     """
-    from ..codegen.spectral import SPECTRAL_TARGETS, compile_spectral
-    from .solve import run_inputs
+    from pdeforge.codegen.spectral import SPECTRAL_TARGETS
 
     backend = backend or "numpy"
     if backend not in SPECTRAL_TARGETS:
         raise SolverError(f"backend {backend!r} is not available for spectral kernels (valid: {', '.join(SPECTRAL_TARGETS)})")
-    method = _check_method(method)
-    m = get_method(method)
-    system, grid, t0, t1, times, out_path = run_inputs(system, grid, t_span, save_every, params, dt, out, in_memory)
-    if stability not in ("warn", "error", "ignore"):
-        raise SolverError(f"stability: 'warn', 'error' or 'ignore', got {stability!r}")
+    m = get_method(_check_method(method))
+    inputs = run_inputs(system, grid, t_span, save_every, params, dt, out, in_memory, stability)
+    system, grid = inputs.system, inputs.grid
 
     t_compile = time.perf_counter()
+    kernel, op, cells0, uh = _compile_and_project(system, grid, ic, backend, device, dtype)
+    stepper = SpectralRK(op, uh, inputs.t0, m.name, dt, dt_max=float(inputs.times[1] - inputs.times[0]))
+    if dt is not None:
+        limit = stepper.cfl_dt() / SAFETY
+        check_dt_against(dt, limit, stability, f"{m.name} CFL limit {limit:.4g} of the spectral discretization",
+                         stacklevel=4)
+    compile_time = system.parse_time_s + time.perf_counter() - t_compile
+    diag = _flow_diagnostics(system, grid, op) if diagnostics else None
+    attrs = run_attributes(
+        system, grid, backend, m.name, dt, compile_time, kernel.cache_hit,
+        device=str(op.device) if op.device is not None else "cpu",
+        dtype=op.dtype,
+        discretization="fourier pseudo-spectral",
+        dealias="2/3 rule",
+        order="spectral",
+        bcs="periodic",
+        dt_rule="fixed" if dt is not None else f"CFL, {SAFETY:g} of the limit, re-estimated every {RECHECK_EVERY} steps",
+        initial_divergence_removed=float(np.max(np.abs(op.K.to_numpy(op.divergence(cells0))))) if op.velocity else 0.0,
+    )
+    return _march_and_write(stepper, op, diag, inputs, attrs, progress, in_memory, m.name)
+
+
+def _compile_and_project(system, grid, ic, backend, device, dtype):
+    """The spectral kernel bound to ``grid``, the initial state on the cells and its
+    divergence-free, 2/3-truncated transform."""
+    from pdeforge.codegen.spectral import compile_spectral
+
     kernel = compile_spectral(system, backend, device, dtype)
     op = kernel.bind(grid)
     cells0 = initial_state(system, grid, ic)
-    given_div = float(np.max(np.abs(op.K.to_numpy(op.divergence(cells0))))) if op.velocity else 0.0
     uh = op.project_hat(op.to_spectral(cells0), truncate=True)
     if op.K.library == "torch":
         uh = uh.contiguous()
-    stepper = SpectralRK(op, uh, t0, method, dt, dt_max=float(times[1] - times[0]))
-    limit = stepper.cfl_dt() / SAFETY
-    if dt is not None and dt > limit and stability != "ignore":
-        msg = (f"dt = {dt:g} exceeds the estimated {m.name} CFL limit {limit:.4g} of the spectral "
-               f"discretization; try dt <= {SAFETY * limit:.3g}")
-        if stability == "error":
-            raise SolverError(msg)
-        warnings.warn(msg, StabilityWarning, stacklevel=3)
-    compile_time = system.parse_time_s + time.perf_counter() - t_compile
+    return kernel, op, cells0, uh
 
-    nu = system.params.get("nu")
-    diag = None
-    if diagnostics and op.velocity:
-        from ..codegen.spectral_backend import SpectralRuntime
 
-        diag = FlowDiagnostics(SpectralRuntime(grid), op.velocity_index, nu)
+def _flow_diagnostics(system, grid, op) -> FlowDiagnostics | None:
+    """Energy, enstrophy, dissipation and spectrum of systems with a velocity."""
+    if not op.velocity:
+        return None
+    from pdeforge.codegen.spectral_backend import SpectralRuntime
 
-    attrs = {
-        "title": f"pdeforge run of {system.name}",
-        "model": system.name,
-        "equations": system.equations_text(),
-        "parameters": json.dumps(system.params),
-        "backend": backend,
-        "device": str(op.device) if op.device is not None else "cpu",
-        "dtype": op.dtype,
-        "method": m.name,
-        "discretization": "fourier pseudo-spectral",
-        "dealias": "2/3 rule",
-        "order": "spectral",
-        "grid": "x".join(map(str, grid.shape)),
-        "domain": json.dumps(grid.domain),
-        "bcs": "periodic",
-        "dt": float(dt) if dt is not None else float("nan"),
-        "dt_rule": "fixed" if dt is not None else f"CFL, {SAFETY:g} of the limit, re-estimated every {RECHECK_EVERY} steps",
-        "initial_divergence_removed": given_div,
-        "compile_time_s": compile_time,
-        "kernel_cache_hit": int(kernel.cache_hit),
-        "pdeforge_version": __import__("pdeforge").__version__,
-    }
+    return FlowDiagnostics(SpectralRuntime(grid), op.velocity_index, system.params.get("nu"))
 
-    frames: list[np.ndarray] = []
-    frame_times: list[float] = []
+
+def _march_and_write(stepper, op, diag, inputs, attrs, progress, in_memory: bool, method: str):
+    """Step to every output time, recording frames and flow diagnostics; the Dataset."""
+    grid, system, out_path = inputs.grid, inputs.system, inputs.out_path
     records: dict[str, list] = {k: [] for k in ("energy", "enstrophy", "dissipation", "energy_rate", "E_k")}
     writer = None
-
-    def record(t: float, state_hat) -> np.ndarray:
-        cells = np.asarray(op.K.to_numpy(op.to_physical(state_hat)), dtype=float)
-        if in_memory:
-            frames.append(cells)
-        frame_times.append(t)
-        if diag is not None:
-            h = op.K.to_numpy(state_hat)
-            rate = op.K.to_numpy(op.rhs_hat(state_hat, t))
-            records["energy"].append(diag.energy(h))
-            records["enstrophy"].append(diag.enstrophy(h))
-            records["dissipation"].append(diag.dissipation(h))
-            records["energy_rate"].append(diag.energy_rate(h, rate))
-            records["E_k"].append(diag.spectrum(h))
-            if not in_memory:  # the file holds them; keep only the latest for the writer
-                for values in records.values():
-                    del values[:-1]
-        if writer is not None:
-            writer.append(t, cells)
-            _write_diagnostics(writer, records, diag)
-        return cells
-
     if out_path:
         writer = NetCDFWriter(out_path, grid, system.fields, attrs | {"status": "running"})
         if diag is not None:
             _define_diagnostics(writer, diag)
-    record(t0, stepper.y)
 
-    def keep_last_good(exc: BlowUp) -> float:
-        if exc.t > frame_times[-1]:
-            record(exc.t, op.to_spectral(exc.cells))
-        return frame_times[-1]
+    def diagnose(t: float, state_hat) -> None:
+        h = op.K.to_numpy(state_hat)
+        records["energy"].append(diag.energy(h))
+        records["enstrophy"].append(diag.enstrophy(h))
+        records["dissipation"].append(diag.dissipation(h))
+        records["energy_rate"].append(diag.energy_rate(h, op.K.to_numpy(op.rhs_hat(state_hat, t))))
+        records["E_k"].append(diag.spectrum(h))
+        if not in_memory:  # the file holds them; keep only the latest for the writer
+            for values in records.values():
+                del values[:-1]
 
-    run = march(stepper, times, lambda t: record(t, stepper.y), keep_last_good, system.name, progress,
-                out_path if writer else None, stacklevel=4)
+    frames = Frames(writer, in_memory, (len(system.fields), *grid.shape))
+
+    def record(t: float, state_hat) -> None:
+        cells = np.asarray(op.K.to_numpy(op.to_physical(state_hat)), dtype=float)
+        if diag is not None:
+            diagnose(t, state_hat)
+        frames.record(t, cells, copy=False)
+        if writer is not None:
+            _write_diagnostics(writer, records, diag)
+
+    record(inputs.t0, stepper.y)
+    run = march(stepper, inputs.times, lambda t: record(t, stepper.y),
+                lambda exc: frames.keep_last_good(exc, lambda t, c: record(t, op.to_spectral(c))),
+                system.name, progress, out_path if writer else None, stacklevel=5)
     attrs.update(
         steps=int(stepper.steps),
         wall_time_s=run.wall_s,
         status=run.status,
         dt_min=float(min(stepper.dt_used)) if stepper.dt_used else float("nan"),
         dt_max=float(max(stepper.dt_used)) if stepper.dt_used else float("nan"),
-        rhs_evaluations=int(stepper.steps * {"euler": 1, "ssprk3": 3, "rk4": 4}[m.name]),
+        rhs_evaluations=int(stepper.steps * {"euler": 1, "ssprk3": 3, "rk4": 4}[method]),
     )
 
     def dataset():
-        ds = to_dataset(grid, system.fields, frame_times, frames, attrs)
+        ds = to_dataset(grid, system.fields, frames.times, frames.states, attrs)
         return _attach_diagnostics(ds, records, diag) if diag is not None else ds
 
-    return finish(writer, attrs, dataset if in_memory else None, out_path, run.interrupted, stepper.t, len(frame_times))
+    return finish(writer, attrs, dataset if in_memory else None, out_path, run.interrupted, stepper.t, len(frames))
 
 
 _DIAG_META = {

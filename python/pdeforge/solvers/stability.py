@@ -21,11 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-from ..discretize.grid import UniformGrid
-from ..symbolic.calculus import piecewise_diff
-from ..symbolic.system import PDESystem, field_of
-from .initial import numpy_modules
-from .methods import Method
+from pdeforge.discretize.grid import UniformGrid
+from pdeforge.symbolic.calculus import piecewise_diff
+from pdeforge.symbolic.system import PDESystem, field_of
+from pdeforge.solvers.initial import numpy_modules
+from pdeforge.solvers.methods import Method
 
 _EIG = {2: (1.0, 4.0), 4: (1.3722, 16.0 / 3.0)}
 
@@ -120,7 +120,7 @@ def explicit_dt_limit(
         scheme: the spatial scheme ("fd" or a finite-volume scheme name).
         t_end: end of the run (for the boundary values; default ``t``).
     """
-    from ..discretize.finite_volume import get_scheme, split_advective
+    from pdeforge.discretize.finite_volume import get_scheme, split_advective
 
     spec = get_scheme(scheme)
     params = dict(system.params) | dict(params or {})

@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..codegen.kernel import BoundKernel
-from ..errors import SolverError
+from pdeforge.codegen.kernel import BoundKernel
+from pdeforge.errors import SolverError
 
 #: Steps between finiteness checks of fixed-step runs in Python loops (each check reads the state once).
 CHECK_EVERY = 32

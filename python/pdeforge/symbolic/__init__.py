@@ -1,8 +1,8 @@
 """The equation language: fields, coordinates, operators, safe parsing, PDE systems."""
 
-from .boundary import BoundaryCondition, dirichlet, neumann, robin
-from .parser import Namespace, parse_expression
-from .system import PDESystem, coordinate_symbols
+from pdeforge.symbolic.boundary import BoundaryCondition, dirichlet, neumann, robin
+from pdeforge.symbolic.parser import Namespace, parse_expression
+from pdeforge.symbolic.system import PDESystem, coordinate_symbols
 
 __all__ = [
     "BoundaryCondition",

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from ..errors import BoundaryConditionError, EquationParseError
+from pdeforge.errors import BoundaryConditionError, EquationParseError
 
 KINDS = ("periodic", "dirichlet", "neumann", "robin")
 _ALIASES = {

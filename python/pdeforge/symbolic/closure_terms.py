@@ -20,8 +20,8 @@ from collections.abc import Iterable, Mapping
 
 import sympy as sp
 
-from ..errors import EquationParseError, SystemDefinitionError
-from .system import RESERVED, PDESystem
+from pdeforge.errors import EquationParseError, SystemDefinitionError
+from pdeforge.symbolic.system import RESERVED, PDESystem
 
 
 class ClosureTermBase(sp.Function):

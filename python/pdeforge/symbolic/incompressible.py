@@ -28,9 +28,9 @@ from collections.abc import Mapping, Sequence
 
 import sympy as sp
 
-from ..errors import SystemDefinitionError
-from .parser import Namespace, parse_expression
-from .system import RESERVED, PDESystem
+from pdeforge.errors import SystemDefinitionError
+from pdeforge.symbolic.parser import Namespace, parse_expression
+from pdeforge.symbolic.system import RESERVED, PDESystem
 
 #: The filter width symbol; its value comes from the grid at bind time.
 DELTA = sp.Symbol("Delta", positive=True)

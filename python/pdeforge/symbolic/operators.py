@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 import sympy as sp
 
-from ..errors import EquationParseError
+from pdeforge.errors import EquationParseError
 
 
 def _scalar(arg, op: str) -> sp.Expr:

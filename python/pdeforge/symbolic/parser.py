@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from ..errors import EquationParseError
+from pdeforge.errors import EquationParseError
 
 #: Longest equation text accepted; longer input is almost certainly not a PDE right-hand side.
 MAX_LENGTH = 20_000

@@ -10,10 +10,10 @@ from collections.abc import Mapping, Sequence
 
 import sympy as sp
 
-from ..errors import EquationParseError, SystemDefinitionError
-from .boundary import BoundarySpec, parse_bcs
-from .operators import CONSTANTS, MATH_FUNCTIONS, make_operators
-from .parser import Namespace, parse_expression
+from pdeforge.errors import EquationParseError, SystemDefinitionError
+from pdeforge.symbolic.boundary import BoundarySpec, parse_bcs
+from pdeforge.symbolic.operators import CONSTANTS, MATH_FUNCTIONS, make_operators
+from pdeforge.symbolic.parser import Namespace, parse_expression
 
 AXES = ("x", "y", "z")
 TIME = sp.Symbol("t", real=True)

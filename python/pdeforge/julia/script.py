@@ -6,16 +6,16 @@ The script declares ``@parameters`` (with pdeforge's values), ``@variables``, th
 ``@register_symbolic``), the domains, the ``PDESystem``, ``MOLFiniteDifference``,
 ``discretize``, ``solve`` with the OrdinaryDiffEq counterpart of pdeforge's method, and writes
 the solution to a plain CSV file (``t,x,...,field...``, one row per grid point and save time)
-that :func:`pdeforge.export.read_mol_csv` turns into an ``xarray.Dataset``.
+that :func:`pdeforge.julia.export.read_mol_csv` turns into an ``xarray.Dataset``.
 """
 
 from __future__ import annotations
 
 import sympy as sp
 
-from .. import __version__
-from ..codegen.julia_printer import JuliaPrinter, julia_identifier
-from .methodoflines import ALGORITHMS, MOLProblem, face_symbols
+from pdeforge import __version__
+from pdeforge.julia.printer import JuliaPrinter, julia_identifier
+from pdeforge.julia.methodoflines import ALGORITHMS, MOLProblem, face_symbols
 
 #: names the script defines itself; user names that collide get a trailing underscore
 SCRIPT_NAMES = frozenset(

@@ -1,7 +1,7 @@
 """The juliacall session: one Julia process per Python process, module PDEForge loaded once.
 
 Nothing here runs at import. :func:`session` finds Julia first
-(:func:`pdeforge.backends.julia_env.find_julia`, no subprocess, no network) and only then
+(:func:`pdeforge.julia.environment.find_julia`, no subprocess, no network) and only then
 imports juliacall, so a machine without Julia gets :class:`~pdeforge.errors.JuliaUnavailable`
 at once instead of a Julia download.
 
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import JuliaUnavailable, PDEForgeError
-from .julia_env import find_julia, prepare_juliacall
+from pdeforge.errors import JuliaUnavailable, PDEForgeError
+from pdeforge.julia.environment import find_julia, prepare_juliacall
 
 ENV_SOURCE = "PDEFORGE_JULIA_SOURCE"
 
@@ -29,11 +29,15 @@ _session: JuliaSession | None = None
 
 
 def module_source() -> Path:
-    """Path of ``PDEForge.jl``: ``$PDEFORGE_JULIA_SOURCE``, or ``julia/`` of the source tree."""
+    """Path of ``PDEForge.jl``: ``$PDEFORGE_JULIA_SOURCE``, else the copy shipped in the package.
+
+    In a checkout the package's ``PDEForge.jl`` is a link to ``julia/PDEForge.jl`` at the
+    repository root; a wheel holds the file itself (package data).
+    """
     env = os.environ.get(ENV_SOURCE)
     candidates = [Path(env)] if env else []
-    here = Path(__file__).resolve()
-    candidates += [here.parents[1] / "julia" / "PDEForge.jl", here.parents[3] / "julia" / "PDEForge.jl"]
+    here = Path(__file__).absolute().parent
+    candidates += [here / "PDEForge.jl", here.parents[2] / "julia" / "PDEForge.jl"]
     for path in candidates:
         if path.is_file():
             return path

@@ -17,7 +17,7 @@ expressions need on top:
 * stencil symbols (``u_p1_0``, field u at offset (+1, 0)) as ``stencil(u, 1, 0)``, the form
   module PDEForge maps onto a cell's neighbours.
 
-:func:`pdeforge.symbolic.julia_syntax.parse_julia` reads all of this back into SymPy.
+:func:`pdeforge.julia.reader.parse_julia` reads all of this back into SymPy.
 """
 
 from __future__ import annotations

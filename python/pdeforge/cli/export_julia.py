@@ -7,15 +7,15 @@ import sys
 
 def add_commands(subparsers) -> None:
     """Register ``export-julia`` (called by :func:`pdeforge.cli.build_parser`)."""
-    from ..cli import _positive, _seed, parse_grid
-    from ..solvers.methods import METHODS
+    from pdeforge.cli.options import _positive, _seed, parse_grid
+    from pdeforge.solvers.methods import METHODS
 
     p = subparsers.add_parser(
         "export-julia",
         help="write a Julia script (ModelingToolkit + MethodOfLines) that solves a model",
         description="Write a standalone Julia script that solves MODEL with ModelingToolkit and "
         "MethodOfLines.jl on the same grid and saves the result as CSV (read it back with "
-        "pdeforge.export.read_mol_csv).",
+        "pdeforge.julia.export.read_mol_csv).",
     )
     p.add_argument("model")
     p.add_argument("--param", action="append", metavar="NAME=VALUE", help="parameter value (repeatable)")
@@ -32,9 +32,9 @@ def add_commands(subparsers) -> None:
 
 
 def cmd_export_julia(args) -> int:
-    from ..cli import UsageError, parse_params
-    from ..errors import PDEForgeError
-    from . import export_julia
+    from pdeforge.cli.options import UsageError, parse_params
+    from pdeforge.errors import PDEForgeError
+    from pdeforge.julia.export import export_julia
 
     # PDEForgeError, not cli.UsageError: under `python -m pdeforge.cli` the running CLI module
     # is __main__, whose UsageError is another class than pdeforge.cli's

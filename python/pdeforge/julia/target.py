@@ -3,7 +3,7 @@
 The generated Python module (cached on disk like every target's) carries the usual metadata
 and NumPy boundary-value functions, plus ``JULIA_SPEC``: the loop invariants and the
 per-cell right-hand sides in Julia syntax (stencil values as ``stencil(u, 1, 0)``, printed
-by :class:`~pdeforge.codegen.julia_printer.JuliaPrinter`) and the Jacobian entries wanted.
+by :class:`~pdeforge.julia.printer.JuliaPrinter`) and the Jacobian entries wanted.
 On first use Julia reads the specification with its allow-list reader, differentiates it
 with ``Symbolics.sparsejacobian``, compiles per-cell functions with ``build_function``
 (in-place, serial form, common subexpressions eliminated) and loops them over the cells,
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .julia_printer import JuliaPrinter
-from .module import KernelSpec, boundary_value_functions, header
+from pdeforge.julia.printer import JuliaPrinter
+from pdeforge.codegen.module import KernelSpec, boundary_value_functions, header
 
 #: Cells from which the threaded loop is used (when Julia runs more than one thread).
 PARALLEL_THRESHOLD = 16384
@@ -24,7 +24,7 @@ PARALLEL_THRESHOLD = 16384
 
 def check_available() -> None:
     """Fail fast, before any symbolic work, when no Julia can be found (nothing is started)."""
-    from ..backends.julia_env import find_julia
+    from pdeforge.julia.environment import find_julia
 
     find_julia()
 
@@ -61,7 +61,7 @@ def julia_spec(spec: KernelSpec) -> str:
 
 def generate(spec: KernelSpec, key: str) -> str:
     """Source of the Python module that runs the Julia kernels of ``spec``."""
-    lines = header(spec, "julia", key, ["from pdeforge.backends.julia_kernels import julia_kernels"])
+    lines = header(spec, "julia", key, ["from pdeforge.julia.kernels import julia_kernels"])
     lines.append(f"PARALLEL_THRESHOLD = {PARALLEL_THRESHOLD}")
     lines.append("")
     lines += boundary_value_functions(spec)

@@ -3,7 +3,7 @@
 For each right-hand side a few algebraically equal forms are tried (as written, expanded,
 expanded and collected on the stencil values, common factors pulled out); the one with the
 fewest operations per cell after hoisting the loop invariants wins. Common-subexpression
-elimination across all fields follows in :mod:`pdeforge.codegen.lowering`; the operation
+elimination across all fields follows in :mod:`pdeforge.simplify.lowering`; the operation
 counts of every stage are recorded on the result.
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..codegen.lowering import lower
-from ..discretize.semidiscrete import SemiDiscrete
+from pdeforge.simplify.lowering import lower
+from pdeforge.discretize.semidiscrete import SemiDiscrete
 
 #: Expressions with more operations than this are not expanded: expanding products of sums
 #: grows combinatorially (the order-4 burgers-les stencil, 1256 operations with square roots,
@@ -58,7 +58,7 @@ def simplify(semi: SemiDiscrete) -> SemiDiscrete:
     ``ops_per_cell`` (after hoisting invariants, before and after the rewrite), and for all
     fields together ``ops_per_cell_cse`` (after common-subexpression elimination).
     """
-    from ..symbolic.closure_terms import freeze_closure_calls
+    from pdeforge.symbolic.closure_terms import freeze_closure_calls
 
     invariants = invariant_symbols(semi)
     stencil = sorted(semi.symbols.table, key=lambda s: semi.symbols.table[s])

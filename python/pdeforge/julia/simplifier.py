@@ -1,11 +1,11 @@
 """The Julia simplifier: Symbolics.jl ``simplify`` of the stencils, chosen by operations per cell.
 
-The alternative to :mod:`pdeforge.backends.sympy_backend` (``simplifier="julia"`` in
+The alternative to :mod:`pdeforge.simplify.rewrite` (``simplifier="julia"`` in
 :func:`pdeforge.compile`, :func:`pdeforge.solve`). Each semi-discrete right-hand side goes to
-Julia as text (:class:`~pdeforge.codegen.julia_printer.JuliaPrinter`, exact rationals, stencil
+Julia as text (:class:`~pdeforge.julia.printer.JuliaPrinter`, exact rationals, stencil
 values as ``stencil(u, 1, 0)``); Symbolics returns ``simplify(e)`` and
 ``simplify(e; expand = true)``, which come back through the Julia-syntax reader
-(:func:`pdeforge.symbolic.julia_syntax.parse_julia`) into SymPy. The candidate with the
+(:func:`pdeforge.julia.reader.parse_julia`) into SymPy. The candidate with the
 fewest operations per cell after hoisting (the same measure as the SymPy simplifier) wins;
 a candidate that does not evaluate to the original at random points is discarded.
 """
@@ -15,13 +15,13 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from ..codegen.julia_printer import JuliaPrinter, julia_identifier
-from ..discretize.semidiscrete import SemiDiscrete
-from ..errors import PDEForgeError
-from ..symbolic.julia_syntax import parse_julia
-from ..symbolic.operators import CONSTANTS, MATH_FUNCTIONS
-from ..symbolic.parser import Namespace
-from .sympy_backend import invariant_symbols, point_ops
+from pdeforge.julia.printer import JuliaPrinter, julia_identifier
+from pdeforge.discretize.semidiscrete import SemiDiscrete
+from pdeforge.errors import PDEForgeError
+from pdeforge.julia.reader import parse_julia
+from pdeforge.symbolic.operators import CONSTANTS, MATH_FUNCTIONS
+from pdeforge.symbolic.parser import Namespace
+from pdeforge.simplify.rewrite import invariant_symbols, point_ops
 
 #: relative agreement required between a simplified candidate and the original
 AGREEMENT = 1e-9
@@ -84,8 +84,8 @@ def simplify(semi: SemiDiscrete) -> SemiDiscrete:
     Raises:
         JuliaUnavailable: if no Julia installation can be found.
     """
-    from ..codegen.lowering import lower
-    from .julia_bridge import session
+    from pdeforge.simplify.lowering import lower
+    from pdeforge.julia.bridge import session
 
     jl = session()
     system = semi.system
@@ -122,3 +122,10 @@ def simplify(semi: SemiDiscrete) -> SemiDiscrete:
     semi.rhs = new_rhs
     semi.simplification = report
     return semi
+
+
+def check_available() -> None:
+    """Raise :class:`~pdeforge.errors.JuliaUnavailable` at once when no usable Julia is found."""
+    from pdeforge.julia.environment import find_julia
+
+    find_julia()

@@ -2,8 +2,8 @@
 
 :func:`describe` checks that MethodOfLines can express a system and fixes everything a run
 needs (grid alignment, domains, point counts, boundary equations, initial values, method);
-:mod:`pdeforge.export.julia_script` writes it as a standalone script and
-:mod:`pdeforge.backends.julia_mol` runs it through module PDEForge.
+:mod:`pdeforge.julia.script` writes it as a standalone script and
+:mod:`pdeforge.julia.mol_route` runs it through module PDEForge.
 
 Grids. pdeforge's grids are cell-centred with boundaries on cell faces. MethodOfLines'
 ``edge_align`` grid is exactly that (plus one point half a cell outside each face, where the
@@ -24,9 +24,9 @@ import numpy as np
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
-from ..discretize.grid import UniformGrid
-from ..errors import PDEForgeError, SolverError
-from ..symbolic.system import PDESystem
+from pdeforge.discretize.grid import UniformGrid
+from pdeforge.errors import PDEForgeError, SolverError
+from pdeforge.symbolic.system import PDESystem
 
 #: pdeforge method -> (OrdinaryDiffEq algorithm, the package that exports it)
 ALGORITHMS = {
@@ -270,8 +270,8 @@ def describe(
 
 
 def _initial_value(system: PDESystem, grid: UniformGrid, f: str, ic: Mapping[str, object]) -> InitialValue:
-    from ..errors import InitialConditionError
-    from ..solvers.initial import initial_state
+    from pdeforge.errors import InitialConditionError
+    from pdeforge.solvers.initial import initial_state
 
     if ic is None or f not in ic:
         raise InitialConditionError(f"initial condition for field {f!r} is missing")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 
-from .values import SweepSpecError, parse_seeds, parse_values
+from pdeforge.ensembles.values import SweepSpecError, parse_seeds, parse_values
 
 VALUES_HELP = (
     "NAME=VALUES, repeatable: comma-separated numbers and start:stop:count ranges "
@@ -37,7 +37,7 @@ def parse_param_values(items: list[str] | None) -> dict[str, list[float]]:
 
 def add_commands(subparsers) -> None:
     """Add ``pdeforge sweep`` to the ``pdeforge`` command."""
-    from ..cli import add_simulation_options
+    from pdeforge.cli.options import add_simulation_options
 
     p = subparsers.add_parser(
         "sweep",
@@ -84,9 +84,9 @@ def _count(text: str) -> int:
 def cmd_sweep(args) -> int:
     import numpy as np
 
-    from ..cli import EXIT_INTERRUPTED
-    from .member import STATUS_BLEW_UP, STATUS_COMPLETED, STATUS_FAILED
-    from .runner import SweepInterrupted, sweep
+    from pdeforge.cli.options import EXIT_INTERRUPTED
+    from pdeforge.ensembles.member import STATUS_BLEW_UP, STATUS_COMPLETED, STATUS_FAILED
+    from pdeforge.ensembles.runner import SweepInterrupted, sweep
 
     params = parse_param_values(args.param)
     try:

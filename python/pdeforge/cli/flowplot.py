@@ -1,6 +1,6 @@
 """Quick-look figure of a flow run: vorticity slice, energy spectra, energy and enstrophy in time.
 
-Used by :func:`pdeforge.plotting.plot_run` for Datasets with flow diagnostics (those of the
+Used by :func:`pdeforge.cli.plotting.plot_run` for Datasets with flow diagnostics (those of the
 spectral solver, which carry ``E_k``).
 """
 

@@ -29,7 +29,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import JuliaUnavailable, PDEForgeError
+from pdeforge.errors import JuliaUnavailable, PDEForgeError
 
 ENV_EXECUTABLE = "PDEFORGE_JULIA"
 ENV_THREADS = "PDEFORGE_JULIA_THREADS"

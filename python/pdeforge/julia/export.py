@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..discretize.grid import UniformGrid
-from ..errors import PDEForgeError, SolverError
-from ..symbolic.system import PDESystem
-from .methodoflines import MethodOfLinesUnsupported, MOLProblem, check_expressible, describe
+from pdeforge.discretize.grid import UniformGrid
+from pdeforge.errors import PDEForgeError, SolverError
+from pdeforge.symbolic.system import PDESystem
+from pdeforge.julia.methodoflines import MethodOfLinesUnsupported, MOLProblem, check_expressible, describe
 
 __all__ = ["export_julia", "mol_problem", "read_mol_csv", "on_pdeforge_grid", "MethodOfLinesUnsupported"]
 
@@ -44,12 +44,12 @@ def mol_problem(
     Raises:
         MethodOfLinesUnsupported: for systems MethodOfLines cannot express.
     """
-    from ..solvers.methods import get_method
-    from ..solvers.solve import SAFETY, _save_times, _time_span
+    from pdeforge.solvers.methods import get_method
+    from pdeforge.solvers.inputs import SAFETY, _save_times, _time_span
 
     discretization = None
     if isinstance(system, str):
-        from ..models import get_model
+        from pdeforge.models import get_model
 
         model = get_model(system)
         discretization = getattr(model, "discretization", None)
@@ -82,8 +82,8 @@ def mol_problem(
     ic = ic if ic is not None else system.ic
     m = get_method(method)
     if m.kind == "fixed" and dt is None:
-        from ..solvers.initial import initial_state
-        from ..solvers.stability import explicit_dt_limit
+        from pdeforge.solvers.initial import initial_state
+        from pdeforge.solvers.stability import explicit_dt_limit
 
         est = explicit_dt_limit(system, grid, initial_state(system, grid, ic), t0, m, order)
         if not math.isfinite(est.dt_max):
@@ -124,7 +124,7 @@ def export_julia(
     Raises:
         MethodOfLinesUnsupported: for systems MethodOfLines cannot express.
     """
-    from .julia_script import julia_script
+    from pdeforge.julia.script import julia_script
 
     problem = mol_problem(system, grid, t_span, ic, method, dt, save_every, order, params, seed, rtol, atol)
     if result is None:

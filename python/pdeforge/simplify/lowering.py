@@ -108,7 +108,7 @@ def lower(
         temp_prefix: prefix of per-cell temporary names.
         invariant_prefix: prefix of hoisted invariant names.
     """
-    from ..symbolic.closure_terms import freeze_closure_calls
+    from pdeforge.symbolic.closure_terms import freeze_closure_calls
 
     hoist = _Hoister(set(invariant_symbols), invariant_prefix)
     reduced = [hoist(sp.sympify(e)) for e in outputs]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import SolverError
+from pdeforge.errors import SolverError
 
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg")
 
@@ -35,7 +35,7 @@ def plot_run(ds, path: str | os.PathLike) -> Path:
         ds: a Dataset from :func:`pdeforge.solve`.
         path: the figure file.
     """
-    from .flowplot import is_flow, plot_flow
+    from pdeforge.cli.flowplot import is_flow, plot_flow
 
     if is_flow(ds):  # velocity fields with spectra: vorticity, E(k), energy
         return plot_flow(ds, path)

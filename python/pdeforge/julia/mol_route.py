@@ -1,6 +1,6 @@
 """MethodOfLines.jl and whole-grid Symbolics tracing, run from Python through module PDEForge.
 
-* :func:`solve_methodoflines`: the problem :func:`pdeforge.export.mol_problem` describes,
+* :func:`solve_methodoflines`: the problem :func:`pdeforge.julia.export.mol_problem` describes,
   solved in this process by ``PDEForge.mol_solve`` (``PDESystem`` -> ``MOLFiniteDifference``
   -> ``discretize`` -> ``solve``), returned as an ``xarray.Dataset`` on the MethodOfLines grid.
 * :class:`TracedSystem`: the semi-discrete system of one grid traced into Symbolics, compiled
@@ -16,13 +16,13 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import scipy.sparse as sps
 
-from ..discretize.grid import UniformGrid
-from ..symbolic.system import PDESystem
+from pdeforge.discretize.grid import UniformGrid
+from pdeforge.symbolic.system import PDESystem
 
 
 def mol_spec_text(problem) -> str:
-    """The ``PDEForge.mol_solve`` specification of a :class:`~pdeforge.export.methodoflines.MOLProblem`."""
-    from ..export.julia_script import make_printer, script_names
+    """The ``PDEForge.mol_solve`` specification of a :class:`~pdeforge.julia.methodoflines.MOLProblem`."""
+    from pdeforge.julia.script import make_printer, script_names
 
     import sympy as sp
 
@@ -72,15 +72,15 @@ def solve_methodoflines(
 
     Returns:
         ``xarray.Dataset`` on the MethodOfLines grid (see
-        :func:`pdeforge.export.on_pdeforge_grid` to pick pdeforge's cell centres).
+        :func:`pdeforge.julia.export.on_pdeforge_grid` to pick pdeforge's cell centres).
 
     Raises:
         JuliaUnavailable: without Julia; MethodOfLinesUnsupported for systems it cannot express.
     """
     import xarray as xr
 
-    from ..export import mol_problem
-    from .julia_bridge import session
+    from pdeforge.julia.export import mol_problem
+    from pdeforge.julia.bridge import session
 
     problem = mol_problem(system, grid, t_span, ic, method, dt, save_every, order, params, seed)
     jl = session()
@@ -88,7 +88,7 @@ def solve_methodoflines(
     add_table = jl.julia_function("add_table")
     extra = []
     dim = problem.system.dim
-    from ..export.julia_script import make_printer, script_names
+    from pdeforge.julia.script import make_printer, script_names
 
     import sympy as sp
 
@@ -125,12 +125,12 @@ class TracedSystem:
     """
 
     def __init__(self, system: PDESystem, grid: UniformGrid, order: int = 2):
-        from ..codegen.build import compile_system
-        from ..codegen.julia_target import julia_spec
-        from ..codegen.module import kernel_spec
-        from ..backends.sympy_backend import simplify
-        from ..discretize.semidiscrete import discretize
-        from .julia_bridge import session
+        from pdeforge.codegen.build import compile_system
+        from pdeforge.julia.target import julia_spec
+        from pdeforge.codegen.module import kernel_spec
+        from pdeforge.simplify.rewrite import simplify
+        from pdeforge.discretize.semidiscrete import discretize
+        from pdeforge.julia.bridge import session
 
         self.jl = session()
         self.system = system

@@ -1,7 +1,7 @@
 """Julia expression text -> SymPy, through pdeforge's safe parser.
 
 Text that comes back from Julia (Symbolics' simplified expressions, what
-:class:`~pdeforge.codegen.julia_printer.JuliaPrinter` wrote, equations of an exported
+:class:`~pdeforge.julia.printer.JuliaPrinter` wrote, equations of an exported
 script) is never evaluated. It is tokenized and parsed here by a small precedence-climbing
 parser that follows Julia's operator precedences (``-x^2 == -(x^2)``, ``1/2x == 1/(2x)``,
 ``a//b`` binding tighter than ``*``, right-associative ``^``), translated token by token into
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from ..errors import EquationParseError
-from .parser import MAX_LENGTH, Namespace, _Translator
+from pdeforge.errors import EquationParseError
+from pdeforge.symbolic.parser import MAX_LENGTH, Namespace, _Translator
 
 #: Module prefixes accepted in qualified names (``SpecialFunctions.erf`` reads as ``erf``).
 QUALIFIERS = frozenset({"Base", "NaNMath", "SpecialFunctions", "Symbolics", "SymbolicUtils", "PDEForge"})

@@ -15,7 +15,7 @@ class JuliaKernel:
     """One kernel kind (right-hand side or Jacobian entries) of a Julia kernel specification.
 
     Args:
-        spec_text: the specification written by :func:`pdeforge.codegen.julia_target.julia_spec`.
+        spec_text: the specification written by :func:`pdeforge.julia.target.julia_spec`.
         which: 1 for the right-hand side, 2 for the Jacobian entries.
         threaded: loop over the first axis with ``Threads.@threads`` (if Julia has threads).
     """
@@ -27,7 +27,7 @@ class JuliaKernel:
         self._id: int | None = None
 
     def __call__(self, S, OUT, t, p, h, *coords) -> None:
-        from .julia_bridge import session
+        from pdeforge.julia.bridge import session
 
         s = session()
         if self._id is None:

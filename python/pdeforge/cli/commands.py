@@ -1,0 +1,146 @@
+"""The commands ``pdeforge list``, ``show`` and ``run``: each ``cmd_*(args) -> exit status``."""
+
+from __future__ import annotations
+
+import math
+import sys
+
+from pdeforge.errors import RunInterrupted
+from pdeforge.cli.options import EXIT_BLOWUP, EXIT_INTERRUPTED, parse_params
+
+
+def cmd_list(args) -> int:
+    from pdeforge.models import list_models
+
+    for m in list_models():
+        print(f"{m.name:<18} {m.title}")
+    return 0
+
+
+def cmd_show(args) -> int:
+    import sympy as sp
+
+    from pdeforge.simplify.rewrite import simplify
+    from pdeforge.codegen.build import compile_system
+    from pdeforge.discretize.semidiscrete import discretize
+    from pdeforge.models import get_model
+
+    model = get_model(args.model)
+    system = model.system(**parse_params(args.param))
+    print(model.describe())
+    print("\nparsed equations:")
+    for f in system.fields:
+        print(f"  d{f}/dt = {system.rhs[f]}".replace(f"({', '.join(system.axes)})", ""))
+    if getattr(system, "discretization", "fd") == "spectral":
+        return _show_spectral(system, args.code)
+    scheme = args.scheme or model.scheme
+    semi = simplify(discretize(system, args.order, scheme))
+    print(f"\nsemi-discrete right-hand side (order {args.order}, scheme {scheme}; f_p1_0 is f at offset (+1, 0)):")
+    for f, expr in zip(system.fields, semi.rhs):
+        print(f"  {f}: {sp.sstr(expr)}")
+    rep = semi.simplification
+    print("\noperation counts per cell (after hoisting parameter/spacing invariants):")
+    for f, counts in rep["fields"].items():
+        print(
+            f"  {f}: discretized {counts['ops_per_cell_raw']}, simplified {counts['ops_per_cell']}"
+            f" (SymPy count of the raw stencil: {counts['ops_raw']})"
+        )
+    print(f"  all fields: {rep['ops_per_cell_before_cse']} before CSE, {rep['ops_per_cell_cse']} after CSE")
+    ghost = ", ".join(f"{a}: {g}" for a, g in zip(system.axes, semi.ghost))
+    print(f"ghost layers per axis: {ghost}")
+    if args.code:
+        kernel = compile_system(system, target=args.code, order=args.order, scheme=scheme)
+        print(f"\n# ---- generated {args.code} kernels ({kernel.path}) ----")
+        print(kernel.source)
+    return 0
+
+
+def _show_spectral(system, code: str | None) -> int:
+    from pdeforge.codegen.spectral import SPECTRAL_TARGETS, compile_spectral
+    from pdeforge.discretize.spectral import spectral_discretize
+
+    print("\nFourier pseudo-spectral plan:")
+    print(spectral_discretize(system).describe())
+    if code:
+        target = code if code in SPECTRAL_TARGETS else "numpy"
+        kernel = compile_spectral(system, target=target)
+        print(f"\n# ---- generated {target} spectral kernels ({kernel.path}) ----")
+        print(kernel.source)
+    return 0
+
+
+def cmd_run(args) -> int:
+    import warnings
+
+    from pdeforge.errors import BlowUpWarning
+    from pdeforge.models import get_model
+    from pdeforge.cli.plotting import check_plot_path, plot_run
+    from pdeforge.solvers.output import check_output_path
+    from pdeforge.models.run import solve
+
+    model = get_model(args.model)
+    params = parse_params(args.param)
+    system, defaults = model.setup(params=params, grid=args.grid, seed=args.seed)
+    if args.out:
+        check_output_path(args.out)
+    if args.plot:
+        check_plot_path(args.plot)
+    method = args.method or defaults["method"]
+    # a model's preferred step is an upper bound; solve() lowers it to the stability limit
+    dt_max = defaults["dt"] if args.dt is None and args.method in (None, defaults["method"]) else None
+    t_end = args.t_end if args.t_end is not None else defaults["t_end"]
+    save_every = args.save_every if args.save_every is not None else defaults["save_every"]
+    if save_every is not None and save_every > t_end:
+        save_every = t_end
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", BlowUpWarning)
+        try:
+            ds = solve(
+                system,
+                grid=defaults["grid"],
+                t_span=(0.0, t_end),
+                ic=defaults.pop("ic"),
+                method=method,
+                dt=args.dt,
+                dt_max=dt_max,
+                backend=args.backend,
+                save_every=save_every,
+                out=args.out,
+                order=args.order,
+                scheme=args.scheme or defaults["scheme"],
+                stability="error",
+                progress=False if args.quiet else None,
+                in_memory=args.out is None,
+                device=args.device,
+                dtype=args.dtype,
+            )
+        except RunInterrupted as exc:
+            where = f"; saved to {args.out}" if args.out else ""
+            print(f"pdeforge: interrupted: {len(exc.dataset.t)} frames up to t = {float(exc.dataset.t[-1]):g}{where}",
+                  file=sys.stderr)
+            return EXIT_INTERRUPTED
+    blew_up = [w for w in caught if issubclass(w.category, BlowUpWarning)]
+    for w in caught:
+        if not issubclass(w.category, BlowUpWarning):
+            print(f"pdeforge: warning: {w.message}", file=sys.stderr)
+    a = ds.attrs
+    if not args.quiet:
+        cells = math.prod(ds[system.fields[0]].shape[1:])
+        rate = cells * a["steps"] / a["wall_time_s"] / 1e6 if a["wall_time_s"] > 0 else float("nan")
+        print(f"{model.name}: {a['grid']} cells, {a['method']} ({a['backend']}), {a['steps']} steps to t = {float(ds.t[-1]):g}")
+        print(f"  compile {a['compile_time_s']:.2f} s (cache {'hit' if a['kernel_cache_hit'] else 'miss'}), "
+              f"time stepping {a['wall_time_s']:.2f} s ({rate:.1f} M cell-steps/s)")
+        for f in system.fields:
+            last = ds[f].isel(t=-1)
+            print(f"  {f}: min {float(last.min()):.4g}  mean {float(last.mean()):.4g}  max {float(last.max()):.4g}")
+    if args.plot:
+        plot_run(ds, args.plot)
+        if not args.quiet:
+            print(f"  picture: {args.plot}")
+    if args.out and not args.quiet:
+        print(f"  data: {args.out}")
+    if blew_up:
+        where = f"; last finite state saved in {args.out}" if args.out else ""
+        print(f"pdeforge: {blew_up[0].message}{where}", file=sys.stderr)
+        return EXIT_BLOWUP
+    return 0
