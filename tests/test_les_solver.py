@@ -167,6 +167,6 @@ def test_flow_models_run_with_defaults(name):
     model = get_model(name)
     assert model.discretization == "spectral"
     ds = pf.solve(name, grid=8 if model.system().dim == 3 else 16, t_span=0.2, progress=False)
-    assert ds.attrs["status"] == "completed" and ds.attrs["method"] == "rk4"
+    assert ds.attrs["status"] == "completed" and ds.attrs["method"] == model.method == "etdrk4"
     assert all(np.isfinite(ds[f].values).all() for f in model.system().fields)
     assert name in model.describe() and "nu_t = (Cs*Delta)**2*S_mag" in model.describe()

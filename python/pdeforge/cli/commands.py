@@ -59,11 +59,14 @@ def _show_spectral(system, code: str | None) -> int:
     from pdeforge.codegen.spectral import SPECTRAL_TARGETS, compile_spectral
     from pdeforge.discretize.spectral import spectral_discretize
 
-    print("\nFourier pseudo-spectral plan:")
-    print(spectral_discretize(system).describe())
+    print("\nFourier pseudo-spectral plan of the solver (divergence-free, 2/3-truncated states):")
+    print(spectral_discretize(system, form="solenoidal").describe())
+    counts = spectral_discretize(system, with_radius=False).transform_counts()
+    print(f"as written (PINO residual, any state): {counts['inverse']} inverse and {counts['forward']} forward "
+          "real FFTs per right-hand side")
     if code:
         target = code if code in SPECTRAL_TARGETS else "numpy"
-        kernel = compile_spectral(system, target=target)
+        kernel = compile_spectral(system, target=target, form="solenoidal")
         print(f"\n# ---- generated {target} spectral kernels ({kernel.path}) ----")
         print(kernel.source)
     return 0

@@ -88,7 +88,9 @@ def add_simulation_options(p: argparse.ArgumentParser, torch_options: bool = Tru
     p.add_argument("--grid", type=parse_grid, help="cells per axis: N, NxM or NxMxK")
     p.add_argument("--t-end", type=_positive("t-end"), dest="t_end")
     p.add_argument("--dt", type=_positive("dt"))
-    p.add_argument("--method", choices=list(METHODS))
+    from pdeforge.solvers.spectral_solve import SPECTRAL_METHODS
+
+    p.add_argument("--method", choices=list(METHODS) + [m for m in SPECTRAL_METHODS if m not in METHODS])
     p.add_argument("--backend", choices=sorted(set(TARGETS) | set(SPECTRAL_TARGETS)),
                    help="kernel target (default: numba for finite differences, numpy for spectral models)")
     if torch_options:

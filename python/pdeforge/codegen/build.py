@@ -47,6 +47,7 @@ def compile_system(
     use_cache: bool = True,
     scheme: str = "fd",
     closures: Mapping[str, Callable] | None = None,
+    constants: Mapping[str, float] | None = None,
 ) -> Kernel:
     """Generate (or load from the disk cache) the kernels of ``system`` for ``target``.
 
@@ -62,11 +63,20 @@ def compile_system(
             "fv-upwind" (see :mod:`pdeforge.discretize.finite_volume`); part of the cache key.
         closures: for the "torch" target, closure name -> ``torch.nn.Module`` (or callable)
             evaluating each closure term of the system (:mod:`pdeforge.symbolic.closure_terms`).
+        constants: parameters fixed before discretization (``{"Du": 0}`` removes the term);
+            part of the cache key (:func:`pdeforge.symbolic.constants.fix_constants`).
 
     Returns:
         The :class:`Kernel`; bind it to a grid with :meth:`Kernel.bind`.
     """
     check_target(target)
+    if constants:
+        from pdeforge.symbolic.constants import fix_constants
+
+        try:
+            system = fix_constants(system, constants)
+        except PDEForgeError as exc:
+            raise SolverError(str(exc)) from None
     if getattr(system, "discretization", "fd") == "spectral":
         raise SolverError(
             f"system {system.name!r} is incompressible (its pressure is a projection): compile it with "
@@ -87,7 +97,9 @@ def compile_system(
     if spec.finite_volume and order != 2:
         raise SolverError(f"scheme {scheme!r} is second order: use order=2 (got {order})")
     t0 = time.perf_counter()
-    key = cache.cache_key(scheme, system.structure_key(), target, order, simplifier)
+    from pdeforge.symbolic.constants import constants_key
+
+    key = cache.cache_key(scheme, system.structure_key(), target, order, simplifier, constants_key(system))
     module = cache.load(key) if use_cache else None
     hit = module is not None
     if module is None:

@@ -6,10 +6,10 @@ built on. Signatures (kept stable; new keyword arguments may be added at the end
 .. code-block:: python
 
     compile_spectral(system, target="numpy", device=None, dtype="float64",
-                     use_cache=True) -> SpectralKernel
+                     use_cache=True, constants=None, form="as-written") -> SpectralKernel
     SpectralKernel.bind(grid, params=None, dealias=True, workers=None) -> SpectralOperator
     spectral_operator(system, grid, target="numpy", device=None, dtype="float64",
-                      params=None, dealias=True) -> SpectralOperator
+                      params=None, dealias=True, constants=None, form="as-written") -> SpectralOperator
 
     op = spectral_operator(les_system, 32, target="torch", device="cuda", dtype="float32")
     op.fields, op.velocity, op.dim, op.shape, op.kshape, op.target, op.device, op.dtype
@@ -24,6 +24,14 @@ built on. Signatures (kept stable; new keyword arguments may be added at the end
     op.project(u)                            # Leray projection (+ 2/3 truncation if dealias)
     op.to_spectral(u), op.to_physical(uh)    # rfft / irfft over the last dim axes
     op.energy(u)                             # (..., F, *shape) -> (...): mean of |velocity|^2 / 2
+    op.rhs_explicit_hat(uh, t=0.0)           # rhs_hat without the stiff linear parts
+    op.stiff_multipliers()                   # per field: the stiff multiplier L (kshape) or None
+    op.transform_counts                      # {"inverse": n, "forward": m} per right-hand side
+
+``constants={"Cs": 0}`` fixes parameters before code generation (terms they zero are not
+generated; binding them to another value is refused). ``form="solenoidal"`` plans for
+divergence-free, 2/3-truncated states (the solver's): fewer transforms, same tendencies
+to round-off there (see :func:`pdeforge.discretize.spectral.spectral_discretize`).
 
 Arrays are NumPy arrays for target "numpy" and tensors for "torch" (any leading batch axes;
 the field axis is ``-(dim+1)``). With target "torch" every method is differentiable by
@@ -85,19 +93,23 @@ class SpectralKernel(GeneratedModule):
             grid: points per axis (int or tuple) or a :class:`UniformGrid` on the system's domain.
             params: parameter values overriding the system's.
             dealias: 2/3-rule truncation of the transforms of products.
-            workers: threads of ``scipy.fft`` (numpy target; None: one).
+            workers: threads of ``scipy.fft`` (numpy target). None: the ``scipy.fft.set_workers``
+                context if one is set, else the physical cores for grids of at least
+                :data:`~pdeforge.codegen.spectral_backend.THREADED_POINTS` points and one thread
+                below (where threads cost more than they save).
         """
         if not isinstance(grid, UniformGrid):
             grid = UniformGrid.from_spec(self.system.domain, grid)
         if grid.dim != self.system.dim:
             raise SolverError(f"grid has {grid.dim} axes, system {self.system.name!r} has {self.system.dim}")
         runtime = make_runtime(grid, self.target, self.dtype, dealias, self.device)
-        runtime.workers = workers
+        runtime.workers = default_workers(grid.shape) if workers is None else int(workers)
         unknown = [p for p in (params or {}) if p not in self.system.params]
         if unknown:
             raise SolverError(
                 f"unknown parameter {unknown[0]!r}; parameters of {self.system.name}: {', '.join(self.system.params)}"
             )
+        _refuse_fixed(self.system, params or {})
         return SpectralOperator(self, runtime, dict(self.system.params) | dict(params or {}))
 
 
@@ -156,6 +168,7 @@ class SpectralOperator:
         unknown = [p for p in params if p not in self.params]
         if unknown:
             raise SolverError(f"unknown parameter {unknown[0]!r}; parameters: {', '.join(self.params)}")
+        _refuse_fixed(self.system, params)
         P = {**self._P, **{k: self.K.scalar(v) for k, v in params.items()}}
         return P, self.module.multipliers(P, self.K)
 
@@ -171,11 +184,35 @@ class SpectralOperator:
     # right-hand side ----------------------------------------------------------------------
     def rhs_hat(self, uh, t: float = 0.0, params: Mapping | None = None, out=None):
         """Spectral tendencies ``(..., F, *kshape)`` of the transforms ``uh``."""
+        return self._tendencies(self.module.rhs, uh, t, params, out)
+
+    def rhs_explicit_hat(self, uh, t: float = 0.0, params: Mapping | None = None, out=None):
+        """:meth:`rhs_hat` without the stiff linear parts (see :meth:`stiff_multipliers`)."""
+        return self._tendencies(self.module.rhs_explicit, uh, t, params, out)
+
+    def _tendencies(self, kernel, uh, t, params, out):
         P, M = self._parameters(params)
         if self.module.USES_TIME:
             t = self.K.scalar(t)
-        parts = self.module.rhs(self._split(uh), t, P, self.K, M)
-        return self.K.stack(parts, self.field_axis, out=out)
+        return self.K.stack(kernel(self._split(uh), t, P, self.K, M), self.field_axis, out=out)
+
+    def stiff_multipliers(self) -> list:
+        """Per field, the multiplier ``L`` of its stiff linear part (``kshape``-broadcastable,
+        complex) or None: ``rhs_hat = rhs_explicit_hat + L * uh`` field by field."""
+        out = []
+        for key in self.module.STIFF:
+            out.append(None if key is None else self.K.asarray(self.K.to_numpy(self._M[key]) + 0j, complex_=True))
+        return out
+
+    @property
+    def transform_counts(self) -> dict[str, int]:
+        """Inverse and forward FFTs per right-hand side evaluation."""
+        return dict(self.module.TRANSFORMS)
+
+    @property
+    def form(self) -> str:
+        """The form the kernels were planned in ("as-written" or "solenoidal")."""
+        return self.module.FORM
 
     def rhs(self, u, t: float = 0.0, params: Mapping | None = None):
         """Time derivative ``(..., F, *shape)`` of the physical fields ``u``."""
@@ -261,11 +298,13 @@ class SpectralOperator:
             total = sq if total is None else total + sq
         return 0.5 * total
 
-    def spectral_radius(self, uh, t: float = 0.0) -> list[tuple[float, float]]:
-        """Per field, bounds (real, imaginary) of the linearized operator's spectrum at ``uh``."""
+    def spectral_radius(self, uh, t: float = 0.0, explicit: bool = False) -> list[tuple[float, float]]:
+        """Per field, bounds (real, imaginary) of the linearized operator's spectrum at ``uh``
+        (with ``explicit``: of the operator without its stiff linear parts)."""
         if self.module.USES_TIME:
             t = self.K.scalar(t)
-        return self.module.radius(self._split(uh), t, self._P, self.K, self._M)
+        fn = self.module.radius_explicit if explicit else self.module.radius
+        return fn(self._split(uh), t, self._P, self.K, self._M)
 
     def __repr__(self) -> str:
         dev = f", device={self.device}" if self.device is not None else ""
@@ -279,6 +318,8 @@ def compile_spectral(
     device=None,
     dtype: str = "float64",
     use_cache: bool = True,
+    constants: Mapping[str, float] | None = None,
+    form: str = "as-written",
 ) -> SpectralKernel:
     """Generate (or load from the disk cache) the pseudo-spectral kernels of ``system``.
 
@@ -289,10 +330,24 @@ def compile_spectral(
         device: torch device for target "torch" ("cpu", "cuda", ...); None: CPU.
         dtype: "float32" or "float64".
         use_cache: look up and store the generated module in the kernel cache.
+        constants: parameters fixed before code generation (``{"Cs": 0}``: the Smagorinsky
+            terms are not generated); see :func:`pdeforge.symbolic.constants.fix_constants`.
+        form: "as-written" (any state) or "solenoidal" (divergence-free, 2/3-truncated
+            states, fewer transforms); see :func:`pdeforge.discretize.spectral.spectral_discretize`.
 
     Returns:
         A :class:`SpectralKernel`; :meth:`SpectralKernel.bind` gives the operator.
     """
+    from pdeforge.discretize.spectral import FORMS
+    from pdeforge.errors import PDEForgeError
+    from pdeforge.symbolic.constants import constants_key, fix_constants
+
+    if form not in FORMS:
+        raise SolverError(f"form {form!r}: valid forms are {', '.join(FORMS)}")
+    try:
+        system = fix_constants(system, constants)
+    except PDEForgeError as exc:
+        raise SolverError(str(exc)) from None
     if target not in SPECTRAL_TARGETS:
         raise SolverError(f"spectral target {target!r} is not available (valid: {', '.join(SPECTRAL_TARGETS)})")
     from pdeforge.codegen.spectral_backend import _dtype_name
@@ -301,14 +356,14 @@ def compile_spectral(
     if target == "numpy" and device not in (None, "cpu"):
         raise SolverError(f"device {device!r}: the numpy target runs on the CPU only (use target 'torch')")
     t0 = time.perf_counter()
-    key = cache.cache_key("spectral", system.structure_key(), target)
+    key = cache.cache_key("spectral", system.structure_key(), target, form, constants_key(system))
     module = cache.load(key) if use_cache else None
     hit = module is not None
     if module is None:
         from pdeforge.discretize.spectral import spectral_discretize
         from pdeforge.codegen.spectral_target import generate
 
-        semi = spectral_discretize(system)
+        semi = spectral_discretize(system, form=form)
         source = generate(semi, target, key)
         if use_cache:
             module = cache.store(key, source)
@@ -327,6 +382,8 @@ def spectral_operator(
     dtype: str = "float64",
     params: Mapping[str, float] | None = None,
     dealias: bool = True,
+    constants: Mapping[str, float] | None = None,
+    form: str = "as-written",
 ) -> SpectralOperator:
     """Compile ``system`` for ``target`` and bind it to ``grid`` in one call.
 
@@ -338,5 +395,31 @@ def spectral_operator(
         dtype: "float32" or "float64".
         params: parameter overrides.
         dealias: 2/3-rule truncation of the transforms of products.
+        constants: parameters fixed before code generation (see :func:`compile_spectral`).
+        form: "as-written" or "solenoidal" (see :func:`compile_spectral`).
     """
-    return compile_spectral(system, target, device, dtype).bind(grid, params, dealias)
+    return compile_spectral(system, target, device, dtype, constants=constants, form=form).bind(grid, params, dealias)
+
+
+def _refuse_fixed(system: PDESystem, params: Mapping) -> None:
+    from pdeforge.errors import PDEForgeError
+    from pdeforge.symbolic.constants import check_not_fixed
+
+    try:
+        check_not_fixed(system, params)
+    except PDEForgeError as exc:
+        raise SolverError(str(exc)) from None
+
+
+def default_workers(shape) -> int:
+    """Threads of ``scipy.fft`` for a grid of ``shape`` when the caller names none."""
+    import math
+
+    import scipy.fft
+
+    from pdeforge.codegen.spectral_backend import THREADED_POINTS, physical_cores
+
+    context = scipy.fft.get_workers()
+    if context != 1:  # the user's scipy.fft.set_workers(...) context
+        return context
+    return physical_cores() if math.prod(shape) >= THREADED_POINTS else 1

@@ -140,6 +140,10 @@ def _linear_key(field: int, source: str) -> str:
     return f"l_{field}_{source}"
 
 
+def _source_key(field: int) -> str:
+    return f"s_{field}"
+
+
 def _used_symbols(exprs) -> set[sp.Symbol]:
     out: set[sp.Symbol] = set()
     for e in exprs:
@@ -152,15 +156,20 @@ def _multipliers_source(semi: SpectralSemiDiscrete, target: str) -> list[str]:
 
     printer = _printer(target, _names(semi))
     entries: list[tuple[str, sp.Expr]] = []
-    for node in semi.nodes:
-        if any(node.orders):
-            entries.append((_node_multiplier_key(node), monomial(node.orders)))
+    plans = [semi] if semi.radius_plan in (None, semi) else [semi, semi.radius_plan]
+    for plan in plans:
+        for node in plan.nodes:
+            key = _node_multiplier_key(node)
+            if any(node.orders) and all(k != key for k, _ in entries):
+                entries.append((key, monomial(node.orders)))
     folded = _folded_composites(semi)
     for i, terms in enumerate(semi.linear):
         for term in terms:
             entries.append((_linear_key(i, term.source), term.multiplier))
-    used = _used_symbols([e for _, e in entries])
-    lines = ["def multipliers(P, K):", '    """Fourier multipliers of the derivative nodes and linear terms."""']
+    sources = [(i, e) for i, e in enumerate(semi.sources) if e != 0]
+    used = _used_symbols([e for _, e in entries] + [e for _, e in sources])
+    lines = ["def multipliers(P, K):",
+             '    """Fourier multipliers of the derivative nodes and linear terms; transforms of steady sources."""']
     lines += _preamble(semi, used)
     for a in range(semi.dim):
         if K_ODD[a] in used:
@@ -173,6 +182,8 @@ def _multipliers_source(semi: SpectralSemiDiscrete, target: str) -> list[str]:
         if key.startswith("l_") and key.split("_", 2)[2] in folded:
             value = f"K.dealias_multiplier({value})"  # the 2/3 rule of this product, folded in
         lines.append(f'    M["{key}"] = {value}')
+    for i, e in sources:
+        lines.append(f'    M["{_source_key(i)}"] = K.dealias(K.rfft({printer.doprint(e)}))')
     lines.append("    return M")
     return lines
 
@@ -229,7 +240,7 @@ def _stage_code(
     return lines
 
 
-def _rhs_source(semi: SpectralSemiDiscrete, target: str) -> list[str]:
+def _rhs_source(semi: SpectralSemiDiscrete, target: str, name: str = "rhs", skip_stiff: bool = False) -> list[str]:
     outputs: dict[int, list[tuple[str, sp.Expr]]] = {}
     for c in semi.composites:
         outputs.setdefault(c.stage, []).append((c.symbol.name, c.expr))
@@ -237,9 +248,10 @@ def _rhs_source(semi: SpectralSemiDiscrete, target: str) -> list[str]:
         if e != 0:
             outputs.setdefault(semi.physical_stage[i], []).append((f"phys{i}", e))
     used = _used_symbols([e for group in outputs.values() for _, e in group])
+    what = "without the stiff linear parts" if skip_stiff else "of every field"
     lines = [
-        "def rhs(UH, t, P, K, M):",
-        '    """Spectral tendencies of every field (list of transforms in, list out)."""',
+        f"def {name}(UH, t, P, K, M):",
+        f'    """Spectral tendencies {what} (list of transforms in, list out)."""',
     ]
     lines += _preamble(semi, used)
     lines += _stage_code(semi, target, semi.nodes, semi.composites, outputs, "")
@@ -250,8 +262,14 @@ def _rhs_source(semi: SpectralSemiDiscrete, target: str) -> list[str]:
         if semi.physical[i] != 0:
             parts.append(f"K.dealias(K.rfft(phys{i}))")
         for term in semi.linear[i]:
+            if skip_stiff and semi.stiff[i] and term.source == f:
+                continue
             src = f"UH[{field_index[term.source]}]" if term.source in field_index else term.source.upper()
             parts.append(f'M["{_linear_key(i, term.source)}"] * {src}')
+        if semi.sources and semi.sources[i] != 0:
+            parts.append(f'M["{_source_key(i)}"]')
+        if parts and all(p.startswith('M["s_') for p in parts):  # a source alone: a fresh array
+            parts[0] = f"0.0 * UH[{i}] + {parts[0]}"
         if not parts:
             lines.append(f"    R{i} = 0.0 * UH[{i}]")
         elif inplace:
@@ -273,8 +291,10 @@ def _rhs_source(semi: SpectralSemiDiscrete, target: str) -> list[str]:
     return lines
 
 
-def _radius_source(semi: SpectralSemiDiscrete, target: str) -> list[str]:
-    exprs = [e for pair in semi.radius for e in pair]
+def _radius_source(semi: SpectralSemiDiscrete, target: str, bounds=None, name: str = "radius") -> list[str]:
+    bounds = semi.radius if bounds is None else bounds
+    semi = semi.radius_plan or semi
+    exprs = [e for pair in bounds for e in pair]
     used = _used_symbols(exprs)
     by_symbol = {n.symbol: n for n in semi.nodes}
     composites = {c.symbol.name: c for c in semi.composites}
@@ -301,7 +321,7 @@ def _radius_source(semi: SpectralSemiDiscrete, target: str) -> list[str]:
         (f"lam{j}", e) for j, e in enumerate(exprs)
     ]
     lines = [
-        "def radius(UH, t, P, K, M):",
+        f"def {name}(UH, t, P, K, M):",
         '    """Per field, the largest (real, imaginary) extents of the linearized operator."""',
     ]
     lines += _preamble(semi, used | _used_symbols([c.expr for c in comps]))
@@ -340,11 +360,15 @@ def generate(semi: SpectralSemiDiscrete, target: str, key: str) -> str:
         f"DIM = {semi.dim}",
         f"USES_TIME = {bool(semi.uses_time)!r}",
         f"TRANSFORMS = {counts!r}",
+        f"FORM = {semi.form!r}",
+        "STIFF = " + repr(tuple(_linear_key(i, f) if semi.stiff[i] else None for i, f in enumerate(semi.fields))),
         "NODES = " + repr(tuple((n.symbol.name, n.source, n.orders) for n in semi.nodes)),
         "",
         "",
     ]
     lines += _multipliers_source(semi, target) + ["", ""]
     lines += _rhs_source(semi, target) + ["", ""]
-    lines += _radius_source(semi, target)
+    lines += _rhs_source(semi, target, "rhs_explicit", skip_stiff=True) + ["", ""]
+    lines += _radius_source(semi, target) + ["", ""]
+    lines += _radius_source(semi, target, semi.radius_explicit, "radius_explicit")
     return "\n".join(lines) + "\n"

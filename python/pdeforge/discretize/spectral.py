@@ -118,6 +118,15 @@ class SpectralSemiDiscrete:
         uses_time: whether any expression depends on ``t``.
         radius: per field, (lam_real, lam_imag) expressions of the stability bound, in node
             symbols and ``kmax0..2``.
+        sources: per field, the part of the right-hand side that depends on neither the
+            fields nor time (a steady forcing): transformed once at bind time, 0 if none.
+        stiff: per field, whether its diagonal linear term (``linear`` entry whose source is
+            the field itself: viscosity, hyperviscosity, linear damping) is the stiff part that
+            integrating-factor, exponential and IMEX methods treat exactly or implicitly.
+        radius_explicit: ``radius`` without the stiff parts (the CFL bound of those methods).
+        radius_plan: the plan whose nodes the radius expressions read (this plan, or the
+            as-written plan when ``form`` is "solenoidal").
+        form: "as-written" or "solenoidal" (see :func:`spectral_discretize`).
     """
 
     system: PDESystem
@@ -134,6 +143,11 @@ class SpectralSemiDiscrete:
     coord_symbols: tuple[sp.Symbol, ...]
     uses_time: bool
     radius: list[tuple[sp.Expr, sp.Expr]] = field(default_factory=list)
+    sources: list[sp.Expr] = field(default_factory=list)
+    stiff: list[bool] = field(default_factory=list)
+    radius_explicit: list[tuple[sp.Expr, sp.Expr]] = field(default_factory=list)
+    radius_plan: SpectralSemiDiscrete | None = None
+    form: str = "as-written"
 
     @property
     def stages(self) -> int:
@@ -150,13 +164,20 @@ class SpectralSemiDiscrete:
         forward = len(self.composites) + sum(1 for e in self.physical if e != 0)
         return {"inverse": len(self.nodes), "forward": forward}
 
+    def stiff_multiplier(self, i: int) -> sp.Expr | None:
+        """The stiff linear multiplier of field ``i`` (None if it has none)."""
+        if not self.stiff or not self.stiff[i]:
+            return None
+        return next(t.multiplier for t in self.linear[i] if t.source == self.fields[i])
+
     def describe(self) -> str:
         """Multi-line summary of the plan (used by ``pdeforge show``)."""
         axes = AXIS_LETTERS[: self.dim]
         lines = []
         counts = self.transform_counts()
         lines.append(
-            f"{counts['inverse']} inverse and {counts['forward']} forward real FFTs per right-hand side, "
+            f"{counts['inverse']} inverse and {counts['forward']} forward real FFTs per right-hand side "
+            f"({self.form} form), "
             f"{self.stages} stage(s); 2/3-rule dealiasing of every forward transform of a product"
         )
         if self.velocity:
@@ -174,12 +195,17 @@ class SpectralSemiDiscrete:
             if self.physical[i] != 0:
                 lines.append(f"  pointwise: {sp.sstr(self.physical[i])}")
             for term in self.linear[i]:
-                lines.append(f"  spectral: ({sp.sstr(term.multiplier)}) * hat({term.source})")
+                stiff = " [stiff: exact/implicit in ifrk4, etdrk4, cnrk4]" if (
+                    self.stiff and self.stiff[i] and term.source == f) else ""
+                lines.append(f"  spectral: ({sp.sstr(term.multiplier)}) * hat({term.source}){stiff}")
+            if self.sources and self.sources[i] != 0:
+                lines.append(f"  source (transformed once): {sp.sstr(self.sources[i])}")
         return "\n".join(lines)
 
 
 class _Planner:
-    def __init__(self, system: PDESystem):
+    def __init__(self, system: PDESystem, prefix: str = "q"):
+        self.prefix = prefix
         self.system = system
         self.dim = system.dim
         self.coords = system.coords
@@ -208,7 +234,7 @@ class _Planner:
         found = self.composites.get(expr)
         if found is not None:
             return found
-        name = f"q{len(self.composites)}"
+        name = f"{self.prefix}{len(self.composites)}"
         comp = Composite(sp.Symbol(name, real=True), expr, self.stage_of(expr))
         self.composites[expr] = comp
         self.source_stage[name] = comp.stage
@@ -251,46 +277,83 @@ class _Planner:
             return expr
         return expr.func(*[self.physical(a) for a in expr.args])
 
-    def split(self, expr: sp.Expr, coeff: sp.Expr, orders: tuple[int, ...], linear: list, rest: list) -> None:
-        """Separate ``coeff * d^orders(expr)`` into linear spectral terms and a physical rest."""
+    def split(self, expr: sp.Expr, coeff: sp.Expr, orders: tuple[int, ...], linear: list, rest: list,
+              fluxes: dict) -> None:
+        """Separate ``coeff * d^orders(expr)`` into linear spectral terms on fields, fluxes
+        (``orders`` -> [(coefficient, expression)], transformed by :meth:`flux_terms`) and a
+        physical rest."""
         if expr.is_Add:
             for a in expr.args:
-                self.split(a, coeff, orders, linear, rest)
+                self.split(a, coeff, orders, linear, rest, fluxes)
             return
         if field_of(expr) is not None:
             linear.append((field_of(expr), coeff * monomial(orders)))
             return
         if isinstance(expr, sp.Derivative):
             inner_orders = tuple(o + n for o, n in zip(orders, self.orders(expr)))
-            self.split(expr.expr, coeff, inner_orders, linear, rest)
+            self.split(expr.expr, coeff, inner_orders, linear, rest, fluxes)
             return
         if expr.is_Mul:
             inv = [a for a in expr.args if self.is_invariant(a)]
             var = [a for a in expr.args if not self.is_invariant(a)]
             if inv and len(var) == 1:
-                self.split(var[0], coeff * sp.Mul(*inv), orders, linear, rest)
+                self.split(var[0], coeff * sp.Mul(*inv), orders, linear, rest, fluxes)
                 return
         if any(orders) and self.is_invariant(expr):
             return  # the derivative of a constant
         if any(orders):
-            comp = self.composite(self.physical(expr))
-            linear.append((comp.symbol.name, coeff * monomial(orders)))
+            fluxes.setdefault(orders, []).append((coeff, expr))
             return
         rest.append(coeff * expr)
 
+    def flux_terms(self, fluxes: dict, linear: list) -> None:
+        """One composite per derivative: ``d(A) + d(B) = d(A + B)``, one forward transform.
 
-def spectral_discretize(system: PDESystem, with_radius: bool = True) -> SpectralSemiDiscrete:
+        A single flux keeps its constant coefficient in the multiplier; merged ones carry
+        theirs inside, and a numeric factor (a sign) goes back to the multiplier so that
+        equations sharing a flux (``tau_xy`` in the u and v equations) share its transform.
+        """
+        for orders, pairs in fluxes.items():
+            if len(pairs) == 1:
+                coeff, expr = pairs[0]
+            else:
+                expr = sp.Add(*[c * e for c, e in pairs])
+                if expr == 0:
+                    continue
+                coeff, expr = sp.factor_terms(expr).as_coeff_Mul()
+                if expr.could_extract_minus_sign():
+                    coeff, expr = -coeff, -expr
+            comp = self.composite(self.physical(expr))
+            linear.append((comp.symbol.name, coeff * monomial(orders)))
+
+
+#: the forms a plan can take (see :func:`spectral_discretize`)
+FORMS = ("as-written", "solenoidal")
+
+
+def spectral_discretize(system: PDESystem, with_radius: bool = True, form: str = "as-written") -> SpectralSemiDiscrete:
     """The transform plan of a periodic ``system``.
 
     Args:
         system: a :class:`~pdeforge.PDESystem` (or an incompressible one) with periodic
             boundary conditions on every axis.
         with_radius: also build the stability-bound expressions.
+        form: "as-written" (default: the equations as given, for any state; the PINO
+            residual uses it) or "solenoidal", for states that are divergence-free and
+            2/3-truncated (the solver's): advection ``u_j d_j(g)`` becomes ``d_j(u_j g)``
+            (equal when ``div u = 0``; the product of two band-limited fields is transformed
+            exactly under the 2/3 rule), and in the projected velocity equations the
+            gradient of the last diagonal flux is dropped (the projection annihilates
+            gradients). Same tendencies to round-off, fewer transforms: 2-D Navier-Stokes
+            5 + 3 -> 2 + 2, 3-D 12 + 3 -> 3 + 5. The stability bound is always that of the
+            as-written form.
 
     Raises:
         SystemDefinitionError: non-periodic boundaries, derivatives in time or of unknown
-            variables.
+            variables, an unknown form.
     """
+    if form not in FORMS:
+        raise SystemDefinitionError(f"form {form!r}: valid forms are {', '.join(FORMS)}")
     bad = [(f, a) for (f, a), pair in system.bcs.items() if any(b.kind != "periodic" for b in pair)]
     if bad:
         f, a = bad[0]
@@ -298,31 +361,63 @@ def spectral_discretize(system: PDESystem, with_radius: bool = True) -> Spectral
             f"the spectral discretization needs periodic boundaries; field {f!r} is not periodic along "
             f"{system.axes[a]!r}"
         )
-    planner = _Planner(system)
+    velocity = tuple(getattr(system, "velocity", ()))
+    solenoidal = form == "solenoidal" and bool(velocity)
+    semi = _plan(system, solenoidal, "q")
+    semi.form = form
+    if with_radius:
+        plan = _plan(system, False, "r") if solenoidal else semi
+        semi.radius = _radius_plan(plan)
+        semi.radius_explicit = _radius_plan(plan, skip_stiff=semi.stiff)
+        semi.radius_plan = plan
+    return semi
+
+
+def _plan(system: PDESystem, solenoidal: bool, prefix: str) -> SpectralSemiDiscrete:
+    planner = _Planner(system, prefix)
     physical_parts: list[sp.Expr] = []
     linear_terms: list[list[LinearTerm]] = []
+    sources: list[sp.Expr] = []
     zero = (0,) * system.dim
+    velocity = tuple(getattr(system, "velocity", ()))
+    all_fluxes: list[dict] = []
+    rests: list[list[sp.Expr]] = []
+    linears: list[list[tuple[str, sp.Expr]]] = []
     for f in system.fields:
         linear: list[tuple[str, sp.Expr]] = []
         rest: list[sp.Expr] = []
-        planner.split(sp.sympify(system.rhs[f]), sp.Integer(1), zero, linear, rest)
+        fluxes: dict[tuple[int, ...], list] = {}
+        rhs = sp.sympify(system.rhs[f])
+        if solenoidal:
+            rhs = _divergence_form(rhs, velocity, system.coords, planner.is_invariant)
+        planner.split(rhs, sp.Integer(1), zero, linear, rest, fluxes)
+        all_fluxes.append(fluxes)
+        rests.append(rest)
+        linears.append(linear)
+    if solenoidal:
+        _drop_gradient(all_fluxes, [system.fields.index(v) for v in velocity])
+    for f, fluxes, rest, linear in zip(system.fields, all_fluxes, rests, linears):
+        planner.flux_terms(fluxes, linear)
         grouped: dict[str, sp.Expr] = {}
         for source, mult in linear:
             grouped[source] = grouped.get(source, sp.Integer(0)) + mult
         terms = [LinearTerm(s, sp.expand(m)) for s, m in grouped.items() if sp.expand(m) != 0]
         linear_terms.append(terms)
+        steady = [r for r in rest if _is_steady_source(r, system)]
+        rest = [r for r in rest if not _is_steady_source(r, system)]
+        sources.append(sp.Add(*steady))
         physical_parts.append(planner.physical(sp.Add(*rest)) if rest else sp.Integer(0))
     physical_stage = [planner.stage_of(e) if e != 0 else 0 for e in physical_parts]
-    velocity = tuple(system.fields.index(v) for v in getattr(system, "velocity", ()))
+    vel_index = tuple(system.fields.index(v) for v in velocity)
     everything = [c.expr for c in planner.composites.values()] + physical_parts
     uses_time = any(system.t in e.free_symbols for e in everything)
     nodes = sorted(planner.nodes.values(), key=lambda n: (n.stage, n.source not in system.fields, n.source, n.orders))
-    composites = sorted(planner.composites.values(), key=lambda c: (c.stage, int(c.symbol.name[1:])))
-    semi = SpectralSemiDiscrete(
+    composites = sorted(planner.composites.values(), key=lambda c: (c.stage, int(c.symbol.name[len(planner.prefix):])))
+    return SpectralSemiDiscrete(
         system=system,
         dim=system.dim,
         fields=list(system.fields),
-        velocity=velocity,
+        velocity=vel_index,
         nodes=nodes,
         composites=composites,
         physical=physical_parts,
@@ -332,13 +427,108 @@ def spectral_discretize(system: PDESystem, with_radius: bool = True) -> Spectral
         grid_symbols=planner.grid_symbols,
         coord_symbols=tuple(system.coords),
         uses_time=uses_time,
+        sources=sources,
+        stiff=_stiff_parts(system.fields, linear_terms, vel_index),
     )
-    if with_radius:
-        semi.radius = _radius_plan(semi)
-    return semi
 
 
-def _radius_plan(semi: SpectralSemiDiscrete) -> list[tuple[sp.Expr, sp.Expr]]:
+def _is_steady_source(term: sp.Expr, system: PDESystem) -> bool:
+    """A term free of fields, derivatives and time: a steady forcing."""
+    return (
+        not term.has(sp.core.function.AppliedUndef)
+        and not term.has(sp.Derivative)
+        and system.t not in term.free_symbols
+        and term != 0
+    )
+
+
+def _stiff_parts(fields: list[str], linear: list[list[LinearTerm]], velocity: tuple[int, ...]) -> list[bool]:
+    """Which fields have a diagonal constant-coefficient linear term to treat as the stiff part.
+
+    The projected velocity components qualify only together and with one common multiplier:
+    then the multiplier is a scalar function of ``k`` and commutes with the projection.
+    """
+    diag = [next((t.multiplier for t in terms if t.source == fields[i]), None) for i, terms in enumerate(linear)]
+    out = [m is not None for m in diag]
+    if velocity:
+        common = {sp.srepr(diag[i]) for i in velocity}
+        if len(common) != 1 or diag[velocity[0]] is None:
+            for i in velocity:
+                out[i] = False
+    return out
+
+
+def _divergence_form(rhs: sp.Expr, velocity: tuple[str, ...], coords, is_invariant) -> sp.Expr:
+    """``c * sum_j u_j d_j(g)`` -> ``c * sum_j d_j(u_j g)`` wherever every axis ``j`` appears.
+
+    Valid for a divergence-free velocity (``d_j(u_j g) = u_j d_j g + g div u``); terms
+    that do not complete the sum over the axes are left as they are.
+    """
+    terms = sp.Add.make_args(sp.expand(rhs, deep=False, power_base=False, power_exp=False,
+                                       multinomial=False, log=False))
+    groups: dict[tuple[sp.Expr, sp.Expr], dict[int, sp.Expr]] = {}
+    keep: list[sp.Expr] = []
+    for term in terms:
+        found = _advective(term, velocity, coords, is_invariant)
+        if found is None:
+            keep.append(term)
+            continue
+        coeff, g, j = found
+        slot = groups.setdefault((coeff, g), {})
+        if j in slot:
+            keep.append(term)
+        else:
+            slot[j] = term
+    dim = len(coords)
+    vel = [sp.Function(v, real=True)(*coords) for v in velocity]
+    for (coeff, g), slot in groups.items():
+        if len(slot) == dim:
+            keep.append(coeff * sp.Add(*[sp.Derivative(vel[j] * g, coords[j]) for j in range(dim)]))
+        else:
+            keep.extend(slot.values())
+    return sp.Add(*keep)
+
+
+def _advective(term: sp.Expr, velocity, coords, is_invariant):
+    """``(c, g, j)`` if ``term`` is ``c * u_j * d(g, x_j)`` with ``c`` constant, else None."""
+    factors = sp.Mul.make_args(term)
+    vels = [(i, f) for i, f in enumerate(factors) if field_of(f) in velocity]
+    ders = [(i, f) for i, f in enumerate(factors) if isinstance(f, sp.Derivative)]
+    if len(vels) != 1 or len(ders) != 1:
+        return None
+    (iv, v), (idd, d) = vels[0], ders[0]
+    j = velocity.index(field_of(v))
+    if len(d.variable_count) != 1 or d.variable_count[0] != (coords[j], 1):
+        return None
+    rest = [f for i, f in enumerate(factors) if i not in (iv, idd)]
+    if not all(is_invariant(f) for f in rest):
+        return None
+    return sp.Mul(*rest), d.expr, j
+
+
+def _drop_gradient(fluxes: list[dict], velocity: list[int]) -> None:
+    """Subtract the last velocity component's diagonal flux ``s`` from every diagonal flux.
+
+    ``d_i(tau_ii) -> d_i(tau_ii - s)`` removes ``grad(s)`` from the velocity tendencies,
+    which the Leray projection annihilates anyway; the last equation loses its diagonal
+    flux, one forward transform fewer.
+    """
+    dim = len(velocity)
+    if dim == 0:
+        return
+    unit = [tuple(int(a == i) for a in range(dim)) for i in range(dim)]
+    last = fluxes[velocity[-1]].get(unit[-1])
+    if not last:
+        return
+    s = sp.Add(*[c * e for c, e in last])
+    for i, f in enumerate(velocity):
+        if i == dim - 1:
+            del fluxes[f][unit[i]]
+        else:
+            fluxes[f].setdefault(unit[i], []).append((sp.Integer(-1), s))
+
+
+def _radius_plan(semi: SpectralSemiDiscrete, skip_stiff: list[bool] | None = None) -> list[tuple[sp.Expr, sp.Expr]]:
     """Per field, bounds of the real and imaginary extents of the linearized spectrum.
 
     Frozen-coefficient linearization of the plan: a linear term ``c (i k)^n hat(g)`` on a field
@@ -348,7 +538,9 @@ def _radius_plan(semi: SpectralSemiDiscrete) -> list[tuple[sp.Expr, sp.Expr]]:
     ``|dP/d(d^m g)| kmax^m``. Even total orders bound the real extent (diffusion), odd ones the
     imaginary extent (advection); the reaction rate ``r`` of a field on itself adds
     ``max(0, -r)``, as in :mod:`pdeforge.solvers.stability`. Derivatives of the coefficients
-    themselves (lower-order terms) are left out, as in every CFL estimate.
+    themselves (lower-order terms) are left out, as in every CFL estimate. With
+    ``skip_stiff``, the diagonal linear term of each field marked there is left out too (the
+    part that integrating-factor, exponential and IMEX methods do not step explicitly).
     """
     dim = semi.dim
     by_symbol = {n.symbol: n for n in semi.nodes}
@@ -383,6 +575,8 @@ def _radius_plan(semi: SpectralSemiDiscrete) -> list[tuple[sp.Expr, sp.Expr]]:
     for i, f in enumerate(semi.fields):
         acc = [sp.Integer(0), sp.Integer(0)]
         for term in semi.linear[i]:
+            if skip_stiff and skip_stiff[i] and term.source == f:
+                continue
             poly = sp.Poly(term.multiplier, *k_syms)
             for monom, coeff in poly.terms():
                 orders = tuple(monom[a] + 2 * monom[dim + a] for a in range(dim))

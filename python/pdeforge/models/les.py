@@ -94,6 +94,17 @@ def les_system(
     )
 
 
+def _fixed_when_zero(system: IncompressibleSystem, names=("Cs",)) -> IncompressibleSystem:
+    """Fix the parameters among ``names`` whose value is 0 before code generation.
+
+    A model run keeps its parameters for the whole run, so with ``Cs = 0`` the Smagorinsky
+    terms are not generated at all (2-D Navier-Stokes: 4 FFTs per right-hand side instead of 8).
+    """
+    from pdeforge.symbolic.constants import fix_constants
+
+    return fix_constants(system, {p: 0.0 for p in names if system.params.get(p) == 0})
+
+
 # initial conditions -------------------------------------------------------------------------
 def solenoidal_random_field(grid, rng: np.random.Generator, kp: float = 4.0, urms: float = 1.0) -> np.ndarray:
     """A random divergence-free velocity with the spectrum ``E(k) ~ k^4 exp(-2 (k/kp)^2)``.
@@ -167,7 +178,8 @@ _LES_NOTES = (
     "definitions: S_mag = sqrt(2 S_ij S_ij), nu_t = (Cs*Delta)**2*S_mag, Delta = filter width of the grid "
     "(geometric mean of the cell widths). The velocity is kept divergence-free by the Leray projection "
     "(no pressure term). Solved by generated Fourier pseudo-spectral kernels (2/3-rule dealiasing, "
-    "explicit Runge-Kutta with a CFL step recomputed as the flow evolves; --backend numpy or torch). "
+    "ETDRK4 by default: viscosity exact, the rest explicit with a CFL step recomputed as the flow evolves; "
+    "--method ifrk4|etdrk4|cnrk4|rk4|ssprk3|euler; --backend numpy or torch; Cs = 0 is fixed at compile time). "
     "Extra output variables: energy, enstrophy, dissipation, energy_rate (t) and E_k (t, k)."
 )
 
@@ -181,12 +193,12 @@ register(
         bcs="periodic",
         grid=(32, 32),
         t_end=10.0,
-        method="rk4",
+        method="etdrk4",
         dt=None,
         save_every=0.5,
         initial=_taylor_green_ic,
         exact=_taylor_green_exact,
-        builder=lambda p: les_system(2, p["nu"], p["Cs"], name="taylor-green"),
+        builder=lambda p: _fixed_when_zero(les_system(2, p["nu"], p["Cs"], name="taylor-green")),
         param_help={"nu": "kinematic viscosity", "Cs": "Smagorinsky constant (0: Navier-Stokes)"},
         description=(
             "u = sin x cos y exp(-2 nu t), v = -cos x sin y exp(-2 nu t) solves the incompressible Navier-Stokes "
@@ -208,11 +220,11 @@ register(
         bcs="periodic",
         grid=(32, 32, 32),
         t_end=2.0,
-        method="rk4",
+        method="etdrk4",
         dt=None,
         save_every=0.1,
         initial=_hit_ic,
-        builder=lambda p: les_system(3, p["nu"], p["Cs"], name="les-hit"),
+        builder=lambda p: _fixed_when_zero(les_system(3, p["nu"], p["Cs"], name="les-hit")),
         param_help={"nu": "kinematic viscosity", "Cs": "Smagorinsky constant"},
         description=(
             "Decaying isotropic turbulence on [0, 2 pi]^3 as in LESnets (Zhao et al., JCP 2025): 32^3, Cs = 0.1, "
@@ -234,13 +246,13 @@ register(
         bcs="periodic",
         grid=(64, 64),
         t_end=20.0,
-        method="rk4",
+        method="etdrk4",
         dt=None,
         save_every=0.5,
         initial=_kolmogorov_ic,
-        builder=lambda p: les_system(
+        builder=lambda p: _fixed_when_zero(les_system(
             2, p["nu"], p["Cs"], forcing=(f"F*sin({KOLMOGOROV_N}*y)", "0"), params={"F": p["F"]}, name="kolmogorov-flow"
-        ),
+        )),
         param_help={"nu": "kinematic viscosity", "Cs": "Smagorinsky constant (0: Navier-Stokes)", "F": "forcing amplitude"},
         description=(
             f"Body force F sin({KOLMOGOROV_N} y) along x on [0, 2 pi]^2. The laminar profile "

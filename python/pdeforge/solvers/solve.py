@@ -61,6 +61,8 @@ def solve(
     device=None,
     dtype: str = "float64",
     closures: Mapping[str, object] | None = None,
+    constants: Mapping[str, float] | None = None,
+    workers: int | None = None,
 ):
     """Solve a PDE system in time and return an ``xarray.Dataset``.
 
@@ -106,6 +108,11 @@ def solve(
         closures: closure name -> ``torch.nn.Module`` (or callable) for the closure terms of
             the system (finite differences, backend "torch"; see
             :mod:`pdeforge.symbolic.closure_terms`).
+        constants: parameters fixed before code generation, e.g. ``{"Cs": 0}``: the terms
+            they zero are not generated (either discretization; see
+            :func:`pdeforge.symbolic.constants.fix_constants`).
+        workers: threads of ``scipy.fft`` for the spectral discretization with backend
+            "numpy" (None: see :meth:`pdeforge.codegen.spectral.SpectralKernel.bind`).
 
     Returns:
         Dataset with dimension ``t`` plus ``x``, ``y``, ``z``, one variable per field, and
@@ -122,9 +129,17 @@ def solve(
         raise SolverError("grid: give the number of cells per axis")
     if t_span is None:
         raise SolverError("t_span: give (t0, t_end) or t_end")
+    if constants:  # fixed before code generation: the terms they zero are never generated
+        from pdeforge.errors import PDEForgeError
+        from pdeforge.symbolic.constants import fix_constants
+
+        try:
+            system = fix_constants(system, constants)
+        except PDEForgeError as exc:
+            raise SolverError(str(exc)) from None
     if discretization_of(system, discretization, device, dtype, backend) == "spectral":
         return solve_spectral(system, grid, t_span, ic, method, dt, backend, save_every, out, params, stability,
-                              progress, device, dtype, in_memory=in_memory)
+                              progress, device, dtype, in_memory=in_memory, workers=workers)
     backend = backend or "numba"
     inputs = run_inputs(system, grid, t_span, save_every, params, dt, out, in_memory, stability)
     system, grid = inputs.system, inputs.grid

@@ -11,170 +11,46 @@ of the method), recomputed every :data:`RECHECK_EVERY` steps as the flow evolves
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Mapping
+from contextlib import contextmanager
 
 import numpy as np
 
 from pdeforge.errors import SolverError
 from pdeforge.symbolic.system import PDESystem
 from pdeforge.solvers.initial import initial_state
-from pdeforge.solvers.methods import get_method
 from pdeforge.solvers.driver import finish, march
 from pdeforge.solvers.frames import Frames
 from pdeforge.solvers.inputs import SAFETY, check_dt_against, run_attributes, run_inputs
 from pdeforge.solvers.output import NetCDFWriter, to_dataset
 from pdeforge.solvers.spectral_diagnostics import FlowDiagnostics
-from pdeforge.solvers.stability import _dt_from
-from pdeforge.solvers.steppers import BlowUp
+from pdeforge.solvers.spectral_stepping import (  # noqa: F401  (SpectralRK: its home before issue 13)
+    EVALUATIONS, GROWTH_LIMIT, RECHECK_EVERY, STIFF_METHODS, SpectralRK, StiffSpectralStepper,
+)
 
-#: fraction of the CFL limit used when no dt is given
-#: steps between CFL re-estimates (and finiteness checks)
-RECHECK_EVERY = 10
-SPECTRAL_METHODS = ("euler", "ssprk3", "rk4")
-
-
-class SpectralRK:
-    """Explicit Runge-Kutta in Fourier space on a :class:`~pdeforge.codegen.spectral.SpectralOperator`.
-
-    Args:
-        op: the bound operator.
-        uh: initial transforms ``(F, *kshape)`` (already truncated and projected).
-        t0: initial time.
-        method: "euler", "ssprk3" or "rk4".
-        dt: fixed step (None: CFL step, re-estimated every ``recheck`` steps).
-        safety: fraction of the CFL limit.
-        recheck: largest number of steps between CFL estimates and finiteness checks.
-        dt_max: largest step when nothing limits it.
-    """
-
-    def __init__(self, op, uh, t0: float, method: str, dt: float | None, safety: float = SAFETY,
-                 recheck: int = RECHECK_EVERY, dt_max: float = math.inf):
-        self.op = op
-        self.K = op.K
-        self.method = get_method(method)
-        self.t = float(t0)
-        self.fixed_dt = dt
-        self.safety = safety
-        self.recheck = max(1, int(recheck))
-        self.dt_max = dt_max
-        self.y = uh
-        self.k = self._empty()
-        self.acc = self._empty() if method in ("rk4", "ssprk3") else None
-        self.stage = self._empty() if method in ("rk4", "ssprk3") else None
-        self.steps = 0
-        self.dt_used: list[float] = []
-        self._good = self.y.clone() if self.K.library == "torch" else self.y.copy()
-        self._good_t = self.t
-
-    def _empty(self):
-        if self.K.library == "torch":
-            return self.K.torch.empty_like(self.y)
-        return np.empty_like(self.y)
-
-    def _copy_into(self, dst, src):
-        if self.K.library == "torch":
-            dst.copy_(src)
-        else:
-            np.copyto(dst, src)
-
-    def _axpy(self, y, a: float, x) -> None:
-        """``y += a * x`` in place."""
-        if self.K.library == "torch":
-            y.add_(x, alpha=a)
-        else:
-            y += a * x
-
-    def _f(self, y, t: float) -> None:
-        self.op.rhs_hat(y, t, out=self.k)
-
-    def cfl_dt(self) -> float:
-        """The CFL step at the current state (``safety`` times the stability limit)."""
-        bounds = self.op.spectral_radius(self.y, self.t)
-        limit = min(_dt_from(lr, li, self.method) for lr, li in bounds)
-        if math.isnan(limit):
-            return math.nan
-        return min(self.safety * limit, self.dt_max)
-
-    def step(self, dt: float) -> None:
-        y, k, t = self.y, self.k, self.t
-        name = self.method.name
-        if name == "euler":
-            self._f(y, t)
-            self._axpy(y, dt, k)
-        elif name == "ssprk3":
-            s, acc = self.stage, self.acc
-            self._f(y, t)
-            self._copy_into(s, y)
-            self._axpy(s, dt, k)  # s1
-            self._f(s, t + dt)
-            self._axpy(s, dt, k)
-            self._copy_into(acc, y)
-            acc *= 0.75
-            self._axpy(acc, 0.25, s)  # s2
-            self._f(acc, t + 0.5 * dt)
-            self._axpy(acc, dt, k)
-            y *= 1.0 / 3.0
-            self._axpy(y, 2.0 / 3.0, acc)
-        else:
-            s, acc = self.stage, self.acc
-            self._f(y, t)
-            self._copy_into(acc, y)
-            self._axpy(acc, dt / 6.0, k)
-            self._copy_into(s, y)
-            self._axpy(s, 0.5 * dt, k)
-            self._f(s, t + 0.5 * dt)
-            self._axpy(acc, dt / 3.0, k)
-            self._copy_into(s, y)
-            self._axpy(s, 0.5 * dt, k)
-            self._f(s, t + 0.5 * dt)
-            self._axpy(acc, dt / 3.0, k)
-            self._copy_into(s, y)
-            self._axpy(s, dt, k)
-            self._f(s, t + dt)
-            self._axpy(acc, dt / 6.0, k)
-            self.y, self.acc = acc, y
-
-    def _check(self) -> None:
-        if not self.K.isfinite(self.y):
-            raise BlowUp(self.t, self._good_t, self.op.to_physical(self._good))
-        self._copy_into(self._good, self.y)
-        self._good_t = self.t
-
-    def advance(self, t_target: float, progress=None) -> None:
-        """Step to ``t_target`` exactly, in blocks of at most ``recheck`` equal steps.
-
-        Before each block the step is re-estimated from the CFL bound (unless fixed) and the
-        rest of the interval is split into equal steps no larger than it; after each block the
-        state is checked for non-finite values and kept as the last good state.
-        """
-        while t_target - self.t > 1e-12 * max(1.0, abs(t_target)):
-            span = t_target - self.t
-            h = self.fixed_dt if self.fixed_dt is not None else self.cfl_dt()
-            if not (h > 0):  # NaN bound: the state went bad
-                raise BlowUp(self.t, self._good_t, self.op.to_physical(self._good))
-            n = max(1, math.ceil(span / h - 1e-9))
-            dt = span / n
-            block = min(n, self.recheck)
-            for _ in range(block):
-                self.step(dt)
-                self.t += dt
-            self.steps += block
-            if block == n:
-                self.t = t_target
-            self.dt_used.append(dt)
-            self._check()
-            if progress is not None:
-                progress(self.t)
+SPECTRAL_METHODS = ("euler", "ssprk3", "rk4", "ifrk4", "etdrk4", "cnrk4")
+#: the default method when the system has a stiff linear part (else "rk4")
+DEFAULT_STIFF_METHOD = "etdrk4"
 
 
-def _check_method(method: str | None) -> str:
-    method = method or "rk4"
-    if method not in SPECTRAL_METHODS:
+def _check_method(method: str | None) -> str | None:
+    if method is not None and method not in SPECTRAL_METHODS:
         raise SolverError(
             f"method {method!r} is not available with the spectral discretization (valid: {', '.join(SPECTRAL_METHODS)})"
         )
     return method
+
+
+def make_stepper(op, uh, t0: float, method: str | None, dt: float | None, dt_max: float = math.inf):
+    """The spectral time stepper for ``method`` (None: :data:`DEFAULT_STIFF_METHOD` when the
+    kernels have a stiff linear part, else "rk4")."""
+    if method is None:
+        method = DEFAULT_STIFF_METHOD if any(k is not None for k in op.module.STIFF) else "rk4"
+    if method in STIFF_METHODS:
+        return StiffSpectralStepper(op, uh, t0, method, dt, dt_max=dt_max)
+    return SpectralRK(op, uh, t0, method, dt, dt_max=dt_max)
 
 
 def solve_spectral(
@@ -194,6 +70,8 @@ def solve_spectral(
     dtype: str = "float64",
     diagnostics: bool = True,
     in_memory: bool = True,
+    constants: Mapping[str, float] | None = None,
+    workers: int | None = None,
 ):
     """Solve a periodic system with the generated pseudo-spectral kernels.
 
@@ -202,13 +80,26 @@ def solve_spectral(
     arguments mean what they mean there. Additionally:
 
     Args:
+        method: "euler", "ssprk3", "rk4", or with the stiff linear part (viscosity,
+            hyperviscosity, damping) exact or implicit "ifrk4", "etdrk4", "cnrk4"
+            (:mod:`pdeforge.solvers.spectral_stepping`). Default: "etdrk4" when the
+            equations have such a part (its CFL step does not depend on the viscosity),
+            else "rk4".
         backend: "numpy" (default) or "torch".
-        device: torch device for backend "torch" ("cpu", "cuda", ...).
+        device: torch device for backend "torch" ("cpu", "cuda", ...). On the CPU the
+            solver runs torch on one intra-op thread unless ``OMP_NUM_THREADS`` is set or
+            ``torch.set_num_threads`` was given another value than torch's default (its
+            OpenMP threads spin against each other on a loaded machine), and restores the
+            setting afterwards.
         dtype: "float32" or "float64" (the Dataset is float64 either way).
         diagnostics: add kinetic energy, enstrophy, dissipation, energy rate and the energy
             spectrum ``E_k(t, k)`` for systems with a velocity.
         in_memory: keep every frame in memory (default); with ``out`` and ``in_memory=False``
             frames and diagnostics go only to the file, which the returned Dataset reads lazily.
+        constants: parameters fixed before code generation, e.g. ``{"Cs": 0}`` (the terms
+            they remove are not generated: fewer transforms).
+        workers: threads of ``scipy.fft`` (backend "numpy"); None: see
+            :meth:`pdeforge.codegen.spectral.SpectralKernel.bind`.
 
     Returns:
         The Dataset of :func:`pdeforge.solve` plus, with a velocity, the variables
@@ -220,13 +111,14 @@ def solve_spectral(
     backend = backend or "numpy"
     if backend not in SPECTRAL_TARGETS:
         raise SolverError(f"backend {backend!r} is not available for spectral kernels (valid: {', '.join(SPECTRAL_TARGETS)})")
-    m = get_method(_check_method(method))
+    method = _check_method(method)
     inputs = run_inputs(system, grid, t_span, save_every, params, dt, out, in_memory, stability)
     system, grid = inputs.system, inputs.grid
 
     t_compile = time.perf_counter()
-    kernel, op, cells0, uh = _compile_and_project(system, grid, ic, backend, device, dtype)
-    stepper = SpectralRK(op, uh, inputs.t0, m.name, dt, dt_max=float(inputs.times[1] - inputs.times[0]))
+    kernel, op, cells0, uh = _compile_and_project(system, grid, ic, backend, device, dtype, constants, workers)
+    stepper = make_stepper(op, uh, inputs.t0, method, dt, dt_max=float(inputs.times[1] - inputs.times[0]))
+    m = stepper.method
     if dt is not None:
         limit = stepper.cfl_dt() / SAFETY
         check_dt_against(dt, limit, stability, f"{m.name} CFL limit {limit:.4g} of the spectral discretization",
@@ -241,19 +133,49 @@ def solve_spectral(
         dealias="2/3 rule",
         order="spectral",
         bcs="periodic",
-        dt_rule="fixed" if dt is not None else f"CFL, {SAFETY:g} of the limit, re-estimated every {RECHECK_EVERY} steps",
+        dt_rule="fixed" if dt is not None else (
+            f"CFL, {SAFETY:g} of the limit" + (" of the explicit part" if m.name in ("ifrk4", "etdrk4", "cnrk4") else "")
+            + f", re-estimated every {RECHECK_EVERY} steps"),
         initial_divergence_removed=float(np.max(np.abs(op.K.to_numpy(op.divergence(cells0))))) if op.velocity else 0.0,
+        transforms_per_rhs=f"{op.transform_counts['inverse']} inverse + {op.transform_counts['forward']} forward",
+        constants=";".join(f"{k}={v!r}" for k, v in sorted(getattr(op.system, "constants", {}).items())),
     )
-    return _march_and_write(stepper, op, diag, inputs, attrs, progress, in_memory, m.name)
+    with torch_cpu_threads(op):
+        return _march_and_write(stepper, op, diag, inputs, attrs, progress, in_memory, m.name)
 
 
-def _compile_and_project(system, grid, ic, backend, device, dtype):
-    """The spectral kernel bound to ``grid``, the initial state on the cells and its
-    divergence-free, 2/3-truncated transform."""
+@contextmanager
+def torch_cpu_threads(op, threads: int = 1):
+    """Run torch on ``threads`` intra-op threads for a CPU operator, then restore the setting.
+
+    Left alone: other targets and devices, ``OMP_NUM_THREADS`` set in the environment, or a
+    thread count the user chose with ``torch.set_num_threads`` (any value other than torch's
+    default, the number of cores).
+    """
+    if op.K.library != "torch" or op.K.device.type != "cpu" or "OMP_NUM_THREADS" in os.environ:
+        yield
+        return
+    from pdeforge.codegen.spectral_backend import physical_cores
+
+    torch = op.K.torch
+    before = torch.get_num_threads()
+    if before not in {physical_cores(), os.cpu_count()}:
+        yield
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _compile_and_project(system, grid, ic, backend, device, dtype, constants=None, workers=None):
+    """The spectral kernel bound to ``grid`` (planned for solenoidal, truncated states), the
+    initial state on the cells and its divergence-free, 2/3-truncated transform."""
     from pdeforge.codegen.spectral import compile_spectral
 
-    kernel = compile_spectral(system, backend, device, dtype)
-    op = kernel.bind(grid)
+    kernel = compile_spectral(system, backend, device, dtype, constants=constants, form="solenoidal")
+    op = kernel.bind(grid, workers=workers)
     cells0 = initial_state(system, grid, ic)
     uh = op.project_hat(op.to_spectral(cells0), truncate=True)
     if op.K.library == "torch":
@@ -311,7 +233,7 @@ def _march_and_write(stepper, op, diag, inputs, attrs, progress, in_memory: bool
         status=run.status,
         dt_min=float(min(stepper.dt_used)) if stepper.dt_used else float("nan"),
         dt_max=float(max(stepper.dt_used)) if stepper.dt_used else float("nan"),
-        rhs_evaluations=int(stepper.steps * {"euler": 1, "ssprk3": 3, "rk4": 4}[method]),
+        rhs_evaluations=int(stepper.steps * EVALUATIONS[method]),
     )
 
     def dataset():

@@ -212,6 +212,7 @@ class PDESystem:
             raise SystemDefinitionError(
                 f"unknown parameter {unknown[0]!r}; parameters of {self.name}: {', '.join(self.params) or 'none'}"
             )
+        check_not_fixed(self, values)
         new = object.__new__(type(self))  # keep subclasses (e.g. incompressible systems)
         new.__dict__.update(self.__dict__)
         new.params = {**self.params, **{p: _check_value(p, v) for p, v in values.items()}}
@@ -234,6 +235,23 @@ class PDESystem:
     def __repr__(self) -> str:
         eqs = "; ".join(f"{f}_t = {self.equation_text[f]}" for f in self.fields)
         return f"PDESystem({self.name!r}, {self.dim}-D, {eqs}, params={self.params})"
+
+
+def check_not_fixed(system: PDESystem, values: Mapping[str, object]) -> None:
+    """Refuse a value for a parameter fixed at compile time to another value
+    (``system.constants``, set by :func:`pdeforge.symbolic.constants.fix_constants`)."""
+    fixed = getattr(system, "constants", {})
+    for p, v in values.items():
+        if p in fixed:
+            try:
+                same = float(v) == fixed[p]
+            except (TypeError, ValueError, RuntimeError):  # a tensor with several entries, say
+                same = False
+            if not same:
+                raise SystemDefinitionError(
+                    f"parameter {p!r} was fixed to {fixed[p]!r} when the kernels were generated (constants=); "
+                    f"compile again without fixing it to use {p}={v!r}"
+                )
 
 
 def _check_identifier(name: str, kind: str) -> None:
