@@ -213,6 +213,13 @@ class SpectralRuntime:
         """A multiplier with the 2/3 rule folded in (``m * mask``), for transforms of products."""
         return m * self.mask if self.mask is not None else m
 
+    def combination(self, terms, n_inputs: int, sources, velocity):
+        """The fused final combination of a right-hand side (numpy target; see
+        :mod:`pdeforge.codegen.spectral_fused`): ``(inputs, out, like) -> (..., F, *kshape)``."""
+        from pdeforge.codegen.spectral_fused import combination
+
+        return combination(terms, n_inputs, sources, velocity, self.k, self.kinv2, self.kshape)
+
     #: threads of scipy.fft (None: one); set by the operator
     workers: int | None = None
 

@@ -184,6 +184,8 @@ def _multipliers_source(semi: SpectralSemiDiscrete, target: str) -> list[str]:
         lines.append(f'    M["{key}"] = {value}')
     for i, e in sources:
         lines.append(f'    M["{_source_key(i)}"] = K.dealias(K.rfft({printer.doprint(e)}))')
+    if target == "numpy":
+        lines += _combination_lines(semi)
     lines.append("    return M")
     return lines
 
@@ -256,7 +258,17 @@ def _rhs_source(semi: SpectralSemiDiscrete, target: str, name: str = "rhs", skip
     lines += _preamble(semi, used)
     lines += _stage_code(semi, target, semi.nodes, semi.composites, outputs, "")
     field_index = {f: i for i, f in enumerate(semi.fields)}
-    inplace = target == "numpy"
+    if target == "numpy":  # one fused pass: projection and 2/3 rule folded into M[comb] at bind time
+        xs = _combination_inputs(semi, skip_stiff)
+        lines[0] = f"def {name}(UH, t, P, K, M, out=None):"
+        lines[1] = f'    """Spectral tendencies {what} (list of transforms in, stacked array out)."""'
+        args = ", ".join(xs) + ("," if len(xs) == 1 else "")
+        if xs:
+            lines.append(f'    return M["{_combination_key(skip_stiff)}"](({args}), out, UH[0])')
+        else:
+            lines.append(f'    return M["{_combination_key(skip_stiff)}"]((), out, UH[0])')
+        return lines
+    inplace = False
     for i, f in enumerate(semi.fields):
         parts = []
         if semi.physical[i] != 0:
@@ -288,6 +300,50 @@ def _rhs_source(semi: SpectralSemiDiscrete, target: str, name: str = "rhs", skip
             else:
                 lines.append(f"    R{i} = R{i} - K.k[{a}] * _div")
     lines.append("    return [" + ", ".join(f"R{i}" for i in range(len(semi.fields))) + "]")
+    return lines
+
+
+def _combination_key(skip_stiff: bool) -> str:
+    return "comb_explicit" if skip_stiff else "comb"
+
+
+def _combination_terms(semi: SpectralSemiDiscrete, skip_stiff: bool):
+    """Inputs of the fused combination (code names) and, per field, (input index, multiplier code)."""
+    field_index = {f: i for i, f in enumerate(semi.fields)}
+    inputs: list[str] = []
+    terms: list[list[tuple[int, str]]] = []
+
+    def slot(name: str) -> int:
+        if name not in inputs:
+            inputs.append(name)
+        return inputs.index(name)
+
+    for i, f in enumerate(semi.fields):
+        pairs = []
+        if semi.physical[i] != 0:
+            pairs.append((slot(f"K.rfft(phys{i})"), "K.dealias_multiplier(1.0)"))
+        for term in semi.linear[i]:
+            if skip_stiff and semi.stiff[i] and term.source == f:
+                continue
+            src = f"UH[{field_index[term.source]}]" if term.source in field_index else term.source.upper()
+            pairs.append((slot(src), f'M["{_linear_key(i, term.source)}"]'))
+        terms.append(pairs)
+    return inputs, terms
+
+
+def _combination_inputs(semi: SpectralSemiDiscrete, skip_stiff: bool) -> list[str]:
+    return _combination_terms(semi, skip_stiff)[0]
+
+
+def _combination_lines(semi: SpectralSemiDiscrete) -> list[str]:
+    """``M["comb"]`` and ``M["comb_explicit"]``: the fused final combinations (numpy target)."""
+    lines = []
+    for skip in (False, True):
+        inputs, terms = _combination_terms(semi, skip)
+        rows = "[" + ", ".join("[" + ", ".join(f"({c}, {m})" for c, m in pairs) + "]" for pairs in terms) + "]"
+        srcs = "[" + ", ".join(f'M["{_source_key(i)}"]' if semi.sources and e != 0 else "0"
+                               for i, e in enumerate(semi.sources or [0] * len(semi.fields))) + "]"
+        lines.append(f'    M["{_combination_key(skip)}"] = K.combination({rows}, {len(inputs)}, {srcs}, VELOCITY)')
     return lines
 
 

@@ -272,8 +272,8 @@ class StiffSpectralStepper(SpectralRK):
         self._buffers = [self._empty() for _ in range(extra)]
 
     # explicit part ------------------------------------------------------------------------
-    def _f(self, y, t: float) -> None:
-        self.op.rhs_explicit_hat(y, t, out=self.k)
+    def _f(self, y, t: float, out=None) -> None:
+        self.op.rhs_explicit_hat(y, t, out=self.k if out is None else out)
 
     def cfl_dt(self) -> float:
         bounds = self.op.spectral_radius(self.y, self.t, explicit=True)
@@ -320,7 +320,18 @@ class StiffSpectralStepper(SpectralRK):
         else:
             self._cnrk4(dt)
 
+    def _fused(self):
+        """The Numba passes of :mod:`pdeforge.codegen.spectral_fused` (numpy target), else None."""
+        if self.K.library != "numpy":
+            return None
+        from pdeforge.codegen.spectral_fused import kernels
+
+        return kernels()
+
     def _ifrk4(self, h: float) -> None:
+        fused = self._fused()
+        if fused is not None:
+            return self._ifrk4_fused(h, fused)
         E, E2 = self._coeff(h)
         y, k, t, s, acc = self.y, self.k, self.t, self.stage, self.acc
         (eu,) = self._buffers
@@ -349,7 +360,45 @@ class StiffSpectralStepper(SpectralRK):
         self._axpy(acc, h / 6.0, k)
         self.y, self.acc = acc, y
 
+    def _ifrk4_fused(self, h: float, fused) -> None:
+        E, E2 = (c.reshape(-1) for c in self._coeff(h))
+        y, k, t, s, acc = self.y, self.k, self.t, self.stage, self.acc
+        (eu,) = self._buffers
+        fy, fk, fs, fa, fe = (a.reshape(-1) for a in (y, k, s, acc, eu))
+        self._f(y, t)
+        fused["if_stage"](fa, E2, fy, h / 6.0, fk)  # E2 (u + h/6 k1)
+        fused["if_stage"](fs, E, fy, 0.5 * h, fk)  # E (u + h/2 k1)
+        fused["if_stage"](fe, E, fy, 0.0, fk)  # E u
+        self._f(s, t + 0.5 * h)
+        fused["axpy_e"](fa, h / 3.0, E, fk)
+        np.multiply(k, 0.5 * h, out=s)
+        s += eu  # E u + h/2 k2
+        self._f(s, t + 0.5 * h)
+        fused["axpy_e"](fa, h / 3.0, E, fk)
+        fused["if_stage"](fs, E, fe, h, fk)  # E (E u + h k3)
+        self._f(s, t + h)
+        self._axpy(acc, h / 6.0, k)
+        self.y, self.acc = acc, y
+
+    def _etdrk4_fused(self, h: float, fused) -> None:
+        E, E2, Q, f1, f2, f3 = (c.reshape(-1) for c in self._coeff(h))
+        y, k, t, a, out = self.y, self.k, self.t, self.stage, self.acc
+        nu, na, nb, b = self._buffers
+        fy, fk, fa, fo, fnu, fna, fnb, fb = (x.reshape(-1) for x in (y, k, a, out, nu, na, nb, b))
+        self._f(y, t, nu)
+        fused["axby"](fa, E2, fy, Q, fnu)  # a = E2 u + Q Nu
+        self._f(a, t + 0.5 * h, na)
+        fused["axby"](fb, E2, fy, Q, fna)  # b = E2 u + Q Na
+        self._f(b, t + 0.5 * h, nb)
+        fused["etd_c"](fa, E2, fa, Q, fnb, fnu)  # c = E2 a + Q (2 Nb - Nu)
+        self._f(a, t + h)  # Nc
+        fused["etd_final"](fo, E, fy, f1, fnu, f2, fna, fnb, f3, fk)
+        self.y, self.acc = out, y
+
     def _etdrk4(self, h: float) -> None:
+        fused = self._fused()
+        if fused is not None:
+            return self._etdrk4_fused(h, fused)
         E, E2, Q, f1, f2, f3 = self._coeff(h)
         y, k, t, a, out = self.y, self.k, self.t, self.stage, self.acc
         nu, na, eu2, b = self._buffers
