@@ -45,7 +45,10 @@ def _candidates(n: int, threads: int, devices: list[str], rng):
     out.append(("hand-written NumPy (scipy.fft)", lambda: hw_sp.rhs_hat(uh), lambda r: r, None))
     gen = pf.compile_spectral(system, "numpy").bind(n, workers=threads)
     buf = np.empty_like(uh)
-    out.append(("generated numpy (scipy.fft)", lambda: gen.rhs_hat(uh, out=buf), lambda r: r, None))
+    from pdeforge.codegen.spectral_backend import _ducc_fft
+
+    fft = "ducc0" if gen.K.fft_library == "ducc0" and _ducc_fft() is not None else "scipy.fft"
+    out.append((f"generated numpy ({fft})", lambda: gen.rhs_hat(uh, out=buf), lambda r: r, None))
     try:
         import torch
     except ImportError:

@@ -84,7 +84,7 @@ class Combination:
     def _arrays(self, dtype):
         found = self._typed.get(dtype)
         if found is None:
-            found = self._typed[dtype] = (self.A.astype(dtype), self.S.astype(dtype))
+            found = self._typed[dtype] = (self.A.astype(dtype, copy=False), self.S.astype(dtype, copy=False))
         return found
 
     def __call__(self, xs: tuple, out: np.ndarray | None = None, like: np.ndarray | None = None) -> np.ndarray:
