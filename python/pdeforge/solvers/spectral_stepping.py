@@ -198,12 +198,18 @@ class SpectralRK:
         """Keep the state as the last good one, or raise :class:`BlowUp`.
 
         A state is bad when its norm is not finite (this also catches entries above ~1e154,
-        whose squares overflow) or when the norm grew by more than :data:`GROWTH_LIMIT` within
-        one block of at most ``recheck`` steps: no resolved flow does that, an unstable step
-        does (a too-large dt once ran to values of 1e227 and finished as "completed").
+        whose squares overflow) or when it grew within one block of at most ``recheck`` steps
+        to more than :data:`GROWTH_LIMIT` times what the last good state plus its tendency over
+        the block can reach (``|u| + t_block |du/dt|``, so a forced flow starting from rest is
+        fine): no resolved flow does that, an unstable step does (a too-large dt once ran to
+        values of 1e227 and finished as "completed").
         """
         norm = self._norm(self.y)
-        if not math.isfinite(norm) or (self._good_norm > 0 and norm > GROWTH_LIMIT * self._good_norm):
+        bad = not math.isfinite(norm)
+        if not bad and norm > GROWTH_LIMIT * self._good_norm:
+            rate = self._norm(self.op.rhs_hat(self._good, self._good_t))
+            bad = norm > GROWTH_LIMIT * (self._good_norm + (self.t - self._good_t) * rate)
+        if bad:
             raise BlowUp(self.t, self._good_t, self.op.to_physical(self._good))
         self._copy_into(self._good, self.y)
         self._good_t = self.t
