@@ -232,6 +232,15 @@ class BoundKernel:
             self._closure_arrays = (W, B, dom, *self.layout.padded_coords)
         return self._closure_arrays
 
+    def thread_key(self, method: str) -> tuple | None:
+        """What identifies this kernel's ``method`` loop on this grid with this many threads
+        (the key of the measured thread choice); None without compiled stepping loops."""
+        if not self.has_compiled_stepping:
+            return None
+        import numba
+
+        return (self.kernel.key, method, tuple(self.grid.shape), numba.get_num_threads())
+
     def fill_ghosts_compiled(self, U: np.ndarray, t: float) -> None:
         """The compiled ghost fill (same result as the NumPy fill of the layout)."""
         self.kernel.module.FILL(U, t, self.p, *self._closures())
