@@ -21,7 +21,7 @@ from pdeforge.solvers.threads import ThreadChoice
 #: Steps between finiteness checks of fixed-step runs in Python loops (each check reads the state once).
 CHECK_EVERY = 32
 #: Target duration of one compiled block of steps, and the largest block.
-BLOCK_SECONDS = 0.05
+BLOCK_SECONDS = 0.1
 MAX_BLOCK = 100_000
 
 
@@ -73,6 +73,8 @@ class FixedStepRK(Stepper):
         self.method = method
         nbuf = {"euler": 2, "ssprk3": 3, "rk4": 5}[method]
         self.buf = [bound.new_padded() for _ in range(nbuf)]
+        for b in self.buf[1:]:
+            b.fill(0.0)  # fault the pages in now (np.zeros maps them lazily): setup, not stepping
         bound.cells(self.buf[0])[...] = cells
         self._good = np.array(cells, dtype=float, copy=True)
         self._good_t = self.t

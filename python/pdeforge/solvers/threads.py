@@ -7,8 +7,9 @@ not guessed, and re-measured now and then:
 
 * A run starts on the serial loop. After ``PROBE_AFTER`` seconds of stepping (a short run never
   pays for it) the threaded loop is compiled or loaded from the disk cache, outside the timing
-  (its seconds go to :attr:`ThreadChoice.compile_s`), and *probed*: a block of a few steps, sized
-  to cost about ``PROBE_FRACTION`` of the stepping time since the last probe at the serial rate.
+  (its seconds go to :attr:`ThreadChoice.compile_s`), and *probed*: one step first, then blocks
+  sized to cost about ``PROBE_FRACTION`` of the stepping time since the last probe at the rate
+  that variant showed last.
 * The variant in use is timed on every block (smoothed); the other keeps the figure of its last
   probe. When the one in use becomes slower than that figure, the choice flips at once.
 * A probe that loses doubles the stepping time until the next probe of that variant (from
@@ -28,12 +29,14 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-#: Seconds of serial stepping before the threaded loop is first compiled and probed.
-PROBE_AFTER = 0.2
+#: Seconds of serial stepping before the threaded loop is first compiled and probed (a threaded
+#: step on a loaded machine can cost 20 serial ones: one 512^2 Gray-Scott step took 18 ms, so
+#: the first probe waits long enough for that to stay under 5%).
+PROBE_AFTER = 0.5
 #: A probe is sized to take about this fraction of the stepping time since the previous probe.
 PROBE_FRACTION = 0.01
-#: Fewest steps of a probe block (one step alone would mostly time the first touch of caches).
-PROBE_MIN_STEPS = 2
+#: Fewest steps of a probe block; also the size of the first probe of a variant, whose speed is not known yet.
+PROBE_MIN_STEPS = 1
 #: Longest stepping time between two probes of a variant that keeps losing.
 MAX_BACKOFF = 60.0
 #: A threaded figure must beat the serial one by this factor to be chosen (noise margin).
@@ -121,7 +124,7 @@ class ThreadChoice:
     def _probe_steps(self, variant: bool) -> int:
         """Steps of a probe of ``variant``: ~PROBE_FRACTION of the time since its last probe."""
         mem = self.memory
-        per_step = mem.seconds_per_step.get(variant) or mem.seconds_per_step.get(mem.in_use)
+        per_step = mem.seconds_per_step.get(variant)
         if not per_step:
             return PROBE_MIN_STEPS
         budget = PROBE_FRACTION * max(self._since_probe[variant], PROBE_AFTER)
