@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from pdeforge.codegen.numba_tiling import Tiling, plan, tiling_for
 from pdeforge.discretize.grid import UniformGrid
 from pdeforge.discretize.padding import GhostLayout
 from pdeforge.errors import SolverError
@@ -133,6 +134,7 @@ class BoundKernel:
         self._stage_two = m.KERNELS.get(("stage_two", parallel))
         self._advance = getattr(m, "ADVANCE", None)
         self._closure_arrays: tuple | None = None
+        self._tilings: dict[str, Tiling | None] = {}
         self._assembler = None
         self._scratch_pad = self.layout.new_padded()
         self._scratch_jac: np.ndarray | None = None
@@ -232,6 +234,50 @@ class BoundKernel:
             self._closure_arrays = (W, B, dom, *self.layout.padded_coords)
         return self._closure_arrays
 
+    def tiling(self, method: str) -> Tiling | None:
+        """The temporal blocking the serial ``method`` loop uses on this grid (None: plain loop).
+
+        Chosen by :func:`pdeforge.codegen.numba_tiling.plan` from the cache budget; set another
+        (or None) with :meth:`set_tiling`.
+        """
+        if getattr(self.kernel.module, "TILED", None) is None:
+            return None
+        if method not in self._tilings:
+            self._tilings[method] = plan(tuple(self.grid.shape), tuple(self.layout.ghost), self._periodic_axes(),
+                                         self.nfields, method)
+        return self._tilings[method]
+
+    def set_tiling(self, method: str, steps: int | None, tiles: tuple[int, ...] | None = None) -> Tiling | None:
+        """Use ``steps`` fused steps per sweep over tiles of ``tiles`` cells for ``method``
+        (``steps=None``: the plain loop). Returns the tiling now in use."""
+        if steps is None:
+            self._tilings[method] = None
+            return None
+        if tiles is None or len(tiles) != self.grid.dim or steps < 1:
+            raise SolverError(f"set_tiling: give steps >= 1 and one tile size per axis ({self.grid.dim}), "
+                              f"got steps={steps!r}, tiles={tiles!r}")
+        self.tiling(method)  # checks that the target has tiled loops
+        self._tilings[method] = tiling_for(tuple(self.grid.shape), tuple(self.layout.ghost), self._periodic_axes(),
+                                           method, int(steps), tuple(int(t) for t in tiles))
+        return self._tilings[method]
+
+    def _periodic_axes(self) -> tuple[bool | None, ...]:
+        """Per axis: True if every field is periodic along it, False if none is, None if mixed."""
+        out = []
+        for ax in range(self.grid.dim):
+            kinds = {bc.periodic for (f, a), pair in self.kernel.system.bcs.items() if a == ax for bc in pair}
+            out.append(kinds.pop() if len(kinds) == 1 else None)
+        return tuple(out)
+
+    def thread_key(self, method: str) -> tuple | None:
+        """What identifies this kernel's ``method`` loop on this grid with this many threads
+        (the key of the measured thread choice); None without compiled stepping loops."""
+        if not self.has_compiled_stepping:
+            return None
+        import numba
+
+        return (self.kernel.key, method, tuple(self.grid.shape), numba.get_num_threads())
+
     def fill_ghosts_compiled(self, U: np.ndarray, t: float) -> None:
         """The compiled ghost fill (same result as the NumPy fill of the layout)."""
         self.kernel.module.FILL(U, t, self.p, *self._closures())
@@ -244,8 +290,13 @@ class BoundKernel:
         euler, three for ssprk3, five for rk4 in total, as :class:`FixedStepRK` allocates).
         ``parallel`` picks the multi-threaded or the serial loop (default: by grid size).
         """
-        fn = self._advance[(method, self.parallel if parallel is None else parallel)]
-        swapped = fn(*buffers, float(t0), float(dt), int(n), self.p, self.h, *self.coords, *self._closures())
+        parallel = self.parallel if parallel is None else parallel
+        plan = None if parallel else self.tiling(method)
+        args = (float(t0), float(dt), int(n), self.p, self.h, *self.coords, *self._closures())
+        if plan is not None and n > plan.steps:
+            swapped = self.kernel.module.TILED[method](*buffers, *args, *plan.args)
+        else:
+            swapped = self._advance[(method, parallel)](*buffers, *args)
         if swapped:
             k = 2 if method == "rk4" else 1
             buffers[0], buffers[k] = buffers[k], buffers[0]
@@ -306,4 +357,9 @@ class BoundKernel:
                 parallel = self.parallel if not variant else variant == "parallel"
                 self._advance[(method, parallel)](
                     *[np.zeros(small) for _ in range(n)], 0.0, 0.0, 1, *args, *self._closures())
+                if not parallel and self.tiling(method) is not None:  # this grid steps tiled: compile that too
+                    cells = tuple(s - 2 * g for s, g in zip(small[1:], self.layout.ghost))
+                    tiny = tiling_for(cells, tuple(self.layout.ghost), self._periodic_axes(), method, 1, cells)
+                    m.TILED[method](*[np.zeros(small) for _ in range(n)], 0.0, 0.0, 2, *args, *self._closures(),
+                                    *tiny.args)
         return time.perf_counter() - t0

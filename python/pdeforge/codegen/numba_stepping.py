@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 
 from pdeforge.codegen.module import KernelSpec
+from pdeforge.codegen.numba_tiling import tiled_source
 from pdeforge.codegen.printing import ScalarPrinter
 
 STEP_METHODS = ("euler", "ssprk3", "rk4")
@@ -142,11 +143,15 @@ def _advance_lines(spec: KernelSpec, method: str, parallel: bool) -> list[str]:
 
 
 def stepping_source(spec: KernelSpec) -> list[str]:
-    """Source lines of ``_fill`` and the ``_advance_<method>_<par|ser>`` loops, plus their registry."""
+    """Source lines of ``_fill``, the ``_advance_<method>_<par|ser>`` loops and their temporally
+    blocked ``_advance_<method>_tiled`` variants, plus their registries."""
     lines = _fill_lines(spec)
     registry = []
     for method, parallel in itertools.product(STEP_METHODS, (True, False)):
         lines += _advance_lines(spec, method, parallel)
         registry.append(f"    ({method!r}, {parallel}): _advance_{method}_{'par' if parallel else 'ser'},")
-    lines += ["ADVANCE = {", *registry, "}", "FILL = _fill", ""]
+    for method in STEP_METHODS:
+        lines += tiled_source(spec, method)
+    tiled = [f"    {method!r}: _advance_{method}_tiled," for method in STEP_METHODS]
+    lines += ["ADVANCE = {", *registry, "}", "TILED = {", *tiled, "}", "FILL = _fill", ""]
     return lines

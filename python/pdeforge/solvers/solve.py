@@ -225,7 +225,10 @@ def _march_and_write(stepper, bound, cells0, inputs, attrs, progress, in_memory)
     current = stepper.cells
     run = march(stepper, inputs.times, lambda t: frames.record(t, current()), frames.keep_last_good,  # noqa: F821
                 system.name, progress, out_path if writer else None)
-    attrs.update(steps=int(stepper.steps), wall_time_s=run.wall_s, status=run.status)
+    # compiling or loading a loop during the run (the threaded one, once it is probed) is not stepping
+    loading = getattr(stepper, "compile_s", 0.0)
+    attrs.update(steps=int(stepper.steps), wall_time_s=run.wall_s - loading, status=run.status,
+                 compile_time_s=attrs["compile_time_s"] + loading)
     if isinstance(stepper, DormandPrince):
         attrs["rejected_steps"] = int(stepper.rejected)
     if isinstance(stepper, ImplicitBDF):

@@ -16,11 +16,12 @@ import numpy as np
 
 from pdeforge.codegen.kernel import BoundKernel
 from pdeforge.errors import SolverError
+from pdeforge.solvers.threads import ThreadChoice
 
 #: Steps between finiteness checks of fixed-step runs in Python loops (each check reads the state once).
 CHECK_EVERY = 32
 #: Target duration of one compiled block of steps, and the largest block.
-BLOCK_SECONDS = 0.05
+BLOCK_SECONDS = 0.1
 MAX_BLOCK = 100_000
 
 
@@ -72,12 +73,20 @@ class FixedStepRK(Stepper):
         self.method = method
         nbuf = {"euler": 2, "ssprk3": 3, "rk4": 5}[method]
         self.buf = [bound.new_padded() for _ in range(nbuf)]
+        for b in self.buf[1:]:
+            b.fill(0.0)  # fault the pages in now (np.zeros maps them lazily): setup, not stepping
         bound.cells(self.buf[0])[...] = cells
         self._good = np.array(cells, dtype=float, copy=True)
         self._good_t = self.t
         self._step = {"euler": self._euler, "ssprk3": self._ssprk3, "rk4": self._rk4}[method]
         self._block = 8
-        self._threads = ThreadChoice(bound, method)
+        self._threads = ThreadChoice(bound.parallel and bound.has_compiled_stepping,
+                                     lambda: bound.warm_up((f"{method}:parallel",)), bound.thread_key(method))
+
+    @property
+    def compile_s(self) -> float:
+        """Seconds spent during :meth:`advance` compiling or loading loops (not stepping)."""
+        return self._threads.compile_s
 
     def kernels_used(self) -> tuple[str, ...]:
         if self.bound.has_compiled_stepping:
@@ -121,11 +130,13 @@ class FixedStepRK(Stepper):
         compiled = self.bound.has_compiled_stepping
         while done < n:
             block = min(self._block if compiled else CHECK_EVERY, n - done)
-            parallel = self._threads.choose() if compiled else None
+            if compiled:
+                decision = self._threads.choose()  # may compile the threaded loop: before the clock starts
+                block = min(block, decision.max_steps or block)
             started = time.perf_counter()
             if compiled:
-                self.bound.advance_compiled(self.method, self.buf, t_start + done * dt, dt, block, parallel)
-                self._threads.record(parallel, time.perf_counter() - started, block)
+                self.bound.advance_compiled(self.method, self.buf, t_start + done * dt, dt, block, decision.parallel)
+                self._threads.record(decision.parallel, time.perf_counter() - started, block)
             else:
                 for s in range(block):
                     self._step(t_start + (done + s) * dt, dt)
@@ -137,67 +148,12 @@ class FixedStepRK(Stepper):
                 raise BlowUp(self.t, self._good_t, self._good.copy())
             np.copyto(self._good, state)
             self._good_t = self.t
-            if compiled:
+            if compiled and not decision.probe:
                 # aim at ~BLOCK_SECONDS per compiled call: negligible overhead, prompt Ctrl-C and progress
                 elapsed = max(time.perf_counter() - started, 1e-6)
                 self._block = int(min(MAX_BLOCK, max(1, block * BLOCK_SECONDS / elapsed)))
             if progress is not None:
                 progress(self.t)
-
-
-class ThreadChoice:
-    """Chooses between the multi-threaded and the serial compiled loop by measured speed.
-
-    Threads pay off on an idle machine; on one shared with other busy processes every
-    parallel region waits at its barrier for a thread that is not scheduled, and the same
-    step can be ten times slower than on one thread. So both variants are timed and the faster
-    one is used; the other is timed again every ``REPROBE_EVERY`` blocks, as load changes. A
-    run starts on the serial loop, which compiles in 1.9 s against 2.8 s for the threaded one
-    (Gray-Scott RK4, measured): a short run never waits for the threaded variant, a longer one
-    compiles it (outside the timing) after ``PROBE_AFTER`` seconds of stepping. Grids below the
-    parallel threshold only ever use the serial loop.
-    """
-
-    PROBE_AFTER = 0.2
-    REPROBE_EVERY = 40
-
-    def __init__(self, bound: BoundKernel, method: str):
-        self.bound = bound
-        self.method = method
-        self.enabled = bool(bound.parallel)
-        self.seconds_per_step: dict[bool, float] = {}
-        self.elapsed = 0.0
-        self.blocks = 0
-        self.probe: bool | None = None
-
-    def choose(self) -> bool:
-        if not self.enabled:
-            return bool(self.bound.parallel)
-        self.blocks += 1
-        if True not in self.seconds_per_step and self.elapsed >= self.PROBE_AFTER:
-            self.bound.warm_up((f"{self.method}:parallel",))  # compile (or load) outside the timing
-            self.probe = True
-            return True
-        if len(self.seconds_per_step) == 2 and self.blocks % self.REPROBE_EVERY == 0:
-            self.probe = not self._best()
-            return self.probe
-        self.probe = None
-        return self._best() if self.seconds_per_step else False
-
-    def _best(self) -> bool:
-        return min(self.seconds_per_step, key=self.seconds_per_step.get)
-
-    def record(self, parallel: bool, seconds: float, steps: int) -> None:
-        """Note that ``steps`` steps on the ``parallel`` (or serial) loop took ``seconds``."""
-        if not self.enabled:
-            return
-        self.elapsed += seconds
-        seconds_per_step = seconds / steps
-        old = self.seconds_per_step.get(parallel)
-        # a probe replaces the old figure; the running choice is smoothed
-        self.seconds_per_step[parallel] = (
-            seconds_per_step if old is None or self.probe is not None else 0.7 * old + 0.3 * seconds_per_step
-        )
 
 
 class DormandPrince(Stepper):

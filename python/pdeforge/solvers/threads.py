@@ -1,0 +1,166 @@
+"""Threaded or serial compiled stepping loop: chosen by short, measured probes.
+
+Threads pay off on an idle machine; on one shared with other busy processes every parallel
+region waits at its barrier for a thread that is not scheduled, and the same step can be ten
+times slower than on one thread. Load changes while a run goes on, so the choice is measured,
+not guessed, and re-measured now and then:
+
+* A run starts on the serial loop. After ``PROBE_AFTER`` seconds of stepping (a short run never
+  pays for it) the threaded loop is compiled or loaded from the disk cache, outside the timing
+  (its seconds go to :attr:`ThreadChoice.compile_s`), and *probed*: one step first, then blocks
+  sized to cost about ``PROBE_FRACTION`` of the stepping time since the last probe at the rate
+  that variant showed last.
+* The variant in use is timed on every block (smoothed); the other keeps the figure of its last
+  probe. When the one in use becomes slower than that figure, the choice flips at once.
+* A probe that loses doubles the stepping time until the next probe of that variant (from
+  ``PROBE_AFTER`` up to ``MAX_BACKOFF``); a probe that wins switches over and resets it. So a
+  loaded machine costs a geometric series of tiny probes: a few percent of the first second,
+  well under one percent over a long run.
+* Figures and back-off are remembered per (kernel, method, grid shape, thread count) for the
+  whole process, so the next solve of the same problem starts from what was learnt.
+
+The policy only consumes ``(variant, seconds, steps)`` records and returns decisions, so it is
+tested with injected timings (``tests/solvers/test_threads.py``), never with wall-clock figures.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+#: Seconds of serial stepping before the threaded loop is first compiled and probed (a threaded
+#: step on a loaded machine can cost 20 serial ones: one 512^2 Gray-Scott step took 18 ms, so
+#: the first probe waits long enough for that to stay under 5%).
+PROBE_AFTER = 0.5
+#: A probe is sized to take about this fraction of the stepping time since the previous probe.
+PROBE_FRACTION = 0.01
+#: Fewest steps of a probe block; also the size of the first probe of a variant, whose speed is not known yet.
+PROBE_MIN_STEPS = 1
+#: Longest stepping time between two probes of a variant that keeps losing.
+MAX_BACKOFF = 60.0
+#: A threaded figure must beat the serial one by this factor to be chosen (noise margin).
+MARGIN = 0.97
+#: Weight of a new block in the running (smoothed) figure of the variant in use.
+SMOOTH = 0.3
+
+
+@dataclass
+class ThreadMemory:
+    """What was learnt about one (kernel, method, grid shape, threads): seconds per step and back-off."""
+
+    seconds_per_step: dict[bool, float] = field(default_factory=dict)
+    backoff: dict[bool, float] = field(default_factory=lambda: {True: PROBE_AFTER, False: PROBE_AFTER})
+    in_use: bool = False
+    compiled: bool = False
+
+
+#: Process-wide memory, keyed by (kernel key, method, grid shape, threads).
+_MEMORY: dict[tuple, ThreadMemory] = {}
+
+
+def forget() -> None:
+    """Forget every measured thread choice of this process."""
+    _MEMORY.clear()
+
+
+@dataclass
+class Decision:
+    """One block to run: on the threaded loop or not, at most ``max_steps`` steps, a probe or not."""
+
+    parallel: bool
+    max_steps: int | None
+    probe: bool
+
+
+class ThreadChoice:
+    """Chooses between the multi-threaded and the serial compiled loop by measured speed.
+
+    Args:
+        enabled: whether there is a threaded loop to choose (grids below the parallel
+            threshold only ever use the serial loop).
+        compile_parallel: compiles or loads the threaded loop and returns its seconds (called
+            once, before the first threaded block, outside any timing).
+        key: identifies the problem (kernel, method, grid shape, threads) in the process-wide
+            memory; None: nothing remembered.
+    """
+
+    def __init__(self, enabled: bool, compile_parallel: Callable[[], float], key: tuple | None = None):
+        self.enabled = bool(enabled)
+        self._compile = compile_parallel
+        if key is None:
+            self.memory = ThreadMemory()
+        else:
+            self.memory = _MEMORY.setdefault(key, ThreadMemory())
+        #: seconds spent compiling or loading the threaded loop in this run
+        self.compile_s = 0.0
+        self._since_probe = {True: 0.0, False: 0.0}  # stepping seconds since each variant's last probe
+        self._pending: Decision | None = None
+
+    @property
+    def in_use(self) -> bool:
+        """The variant blocks run on when no probe is due."""
+        return self.memory.in_use
+
+    def choose(self) -> Decision:
+        """The next block: which loop, how many steps at most, whether it is a probe."""
+        if not self.enabled:
+            return self._set(Decision(False, None, False))
+        mem = self.memory
+        other = not mem.in_use
+        if self._since_probe[other] >= mem.backoff[other]:
+            decision = Decision(other, self._probe_steps(other), True)
+        else:
+            decision = Decision(mem.in_use, None, False)
+        if decision.parallel and not mem.compiled:
+            self.compile_s += self._compile()
+            mem.compiled = True
+        return self._set(decision)
+
+    def _set(self, decision: Decision) -> Decision:
+        self._pending = decision
+        return decision
+
+    def _probe_steps(self, variant: bool) -> int:
+        """Steps of a probe of ``variant``: ~PROBE_FRACTION of the time since its last probe."""
+        mem = self.memory
+        per_step = mem.seconds_per_step.get(variant)
+        if not per_step:
+            return PROBE_MIN_STEPS
+        budget = PROBE_FRACTION * max(self._since_probe[variant], PROBE_AFTER)
+        return max(PROBE_MIN_STEPS, int(budget / per_step))
+
+    def record(self, parallel: bool, seconds: float, steps: int) -> None:
+        """Note that ``steps`` steps of the block just chosen (on ``parallel``) took ``seconds``."""
+        decision, self._pending = self._pending, None
+        if not self.enabled or steps <= 0:
+            return
+        mem = self.memory
+        per_step = seconds / steps
+        self._since_probe[True] += seconds
+        self._since_probe[False] += seconds
+        if decision is not None and decision.probe:
+            self._since_probe[parallel] = 0.0
+            mem.seconds_per_step[parallel] = per_step
+            if self._wins(parallel):
+                mem.in_use = parallel
+                mem.backoff[parallel] = PROBE_AFTER
+                mem.backoff[not parallel] = PROBE_AFTER
+            else:
+                mem.backoff[parallel] = min(MAX_BACKOFF, 2.0 * mem.backoff[parallel])
+            return
+        old = mem.seconds_per_step.get(parallel)
+        mem.seconds_per_step[parallel] = per_step if old is None else (1 - SMOOTH) * old + SMOOTH * per_step
+        # the variant in use got slower than the other's last probe: flip now, no probe needed
+        other = not parallel
+        if other in mem.seconds_per_step and self._wins(other):
+            mem.in_use = other
+
+    def _wins(self, variant: bool) -> bool:
+        """Whether ``variant``'s figure beats the other's (threads need a margin: their noise is larger)."""
+        s = self.memory.seconds_per_step
+        mine, theirs = s.get(variant, math.inf), s.get(not variant, math.inf)
+        return mine < MARGIN * theirs if variant else mine * MARGIN <= theirs
+
+
+__all__ = ["ThreadChoice", "ThreadMemory", "Decision", "forget", "PROBE_AFTER", "MAX_BACKOFF"]

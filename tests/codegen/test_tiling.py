@@ -1,0 +1,73 @@
+"""Temporally blocked (tiled) step loops equal the plain loop to round-off."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import pdeforge as pf
+from pdeforge.codegen.numba_tiling import plan
+
+SYSTEMS = {
+    "1d-dirichlet-robin": (pf.PDESystem({"u": "0.3*laplace(u) + u*(1 - u) + sin(t)*x"}, domain=[(0, 1)],
+                                        bcs={"x": ({"dirichlet": "cos(t)"}, {"robin": (2, 1, "t")})}), (41,)),
+    "2d-gray-scott": (pf.models.get_model("gray-scott").system(), (21, 19)),
+    "2d-mixed": (pf.PDESystem(
+        {"u": "div((1 + u**2)*grad(u)) + u*v - sin(t)*x", "v": "0.3*laplace(v) - u**2 + d(u, x)"},
+        domain=[(0, 1), (0, 2)],
+        bcs={"u": {"x": ({"dirichlet": "t*y"}, {"robin": (2, 1, "cos(y)")}), "y": "neumann"},
+             "v": {"x": "periodic", "y": ({"neumann": 1}, "dirichlet")}}), (21, 19)),
+    "3d-cross": (pf.PDESystem({"u": "0.1*laplace(u) + 0.05*exp(-u)*d(u, x, y)"}, domain=[(0, 1)] * 3,
+                              bcs={"x": "periodic", "y": "neumann", "z": ({"dirichlet": "1 + t*x"}, "neumann")}),
+                 (19, 18, 17)),
+}
+
+#: (steps per sweep, tile cells per axis): small tiles on tiny grids, so that windows wrap
+#: (periodic), clamp at the boundary (others) and the last sweep is shorter.
+TILES = {1: [(2, (5,)), (1, (4,))], 2: [(2, (4, 5)), (1, (100, 4))], 3: [(1, (3, 3, 100)), (1, (4, 3, 3))]}
+
+#: (system, order, methods): every boundary kind, order 2 and 4, 1-D to 3-D, every method (each
+#: method compiles its own loops, ~5 s, so not every method on every case)
+CASES = [
+    ("1d-dirichlet-robin", 2, ("euler", "ssprk3")),
+    ("1d-dirichlet-robin", 4, ("rk4",)),
+    ("2d-gray-scott", 2, ("euler",)),
+    ("2d-mixed", 2, ("ssprk3",)),
+    ("2d-mixed", 4, ("euler",)),
+    ("3d-cross", 2, ("euler", "rk4")),
+    ("3d-cross", 4, ("euler",)),
+]
+
+
+def run(b, method, cells, steps, tiled):
+    bufs = [b.new_padded() for _ in range({"euler": 2, "ssprk3": 3, "rk4": 5}[method])]
+    b.cells(bufs[0])[...] = cells
+    dt = 5e-5 if method == "euler" else 1e-4
+    b.advance_compiled(method, bufs, 0.1, dt, steps, parallel=False)
+    return b.cells(bufs[0]).copy()
+
+
+@pytest.mark.parametrize("name,order,methods", CASES, ids=[f"{c[0]}-{c[1]}-{'-'.join(c[2])}" for c in CASES])
+def test_tiled_loop_equals_plain_loop(name, order, methods, rng):
+    system, shape = SYSTEMS[name]
+    b = pf.compile(system, target="numba", order=order).bind(pf.UniformGrid.from_spec(system.domain, shape))
+    cells = 0.5 + 0.2 * rng.random(b.cell_shape)
+    for method in methods:
+        b.set_tiling(method, None)
+        plain = run(b, method, cells, 7, False)
+        assert np.isfinite(plain).all()
+        for steps, tiles in TILES[system.dim]:
+            t = b.set_tiling(method, steps, tiles)
+            if method == "euler":  # the halo of the multi-stage methods may cover a tiny grid
+                assert max(t.args[2]) > 1, t.describe()
+            tiled = run(b, method, cells, 7, True)
+            np.testing.assert_allclose(tiled, plain, rtol=1e-13, atol=1e-13, err_msg=f"{method} {t.describe()}")
+
+
+def test_plan_tiles_large_grids_only():
+    # 1024^2 Gray-Scott: two 17 MB states stream from L3: tiled, little redundant work, windows in L2
+    t = plan((1024, 1024), (1, 1), (True, True), 2, "euler")
+    assert t is not None and t.steps >= 4 and t.redundancy <= 1.25
+    window = np.prod([L + 2 for L in t.args[4]]) * 2 * 2 * 8
+    assert window <= 1 << 20
+    assert plan((512, 512), (1, 1), (True, True), 2, "euler") is None  # measured: the plain loop is faster
