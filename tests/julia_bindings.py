@@ -566,3 +566,11 @@ def unbound_names(source: str, predefined: set[str] | frozenset[str] = frozenset
     """
     tree = julia_parser().parse(source.encode())
     return _Checker(exports(), set(predefined)).check(tree.root_node)
+
+
+def top_level_names(source: str) -> set[str]:
+    """The names a source defines at top level (its globals)."""
+    tree = julia_parser().parse(source.encode())
+    checker = _Checker(exports(), set())
+    checker.collect_globals(tree.root_node)
+    return set(checker.globals_at)
