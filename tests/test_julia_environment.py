@@ -319,3 +319,11 @@ def test_every_environment_combination_ends_in_one_line_and_exit_2(tmp_path):
             failures.append(f"{case}: juliacall/juliapkg was imported")
     assert not failures, "\n".join(failures)
     assert list(home.iterdir()) == [], "something was written to HOME (a download?)"
+
+
+def test_show_code_julia_prints_the_kernel_without_julia(tmp_path):
+    """`show --code julia` only prints text: it needs no Julia (a run of the kernel would)."""
+    proc = subprocess.run([sys.executable, "-m", "pdeforge.cli", "show", "fisher-kpp", "--code", "julia"],
+                          env=_no_julia_env(tmp_path), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "JULIA_SPEC = 'fields u" in proc.stdout and "KERNELS = julia_kernels(JULIA_SPEC)" in proc.stdout
