@@ -327,3 +327,17 @@ def test_show_code_julia_prints_the_kernel_without_julia(tmp_path):
                           env=_no_julia_env(tmp_path), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "JULIA_SPEC = 'fields u" in proc.stdout and "KERNELS = julia_kernels(JULIA_SPEC)" in proc.stdout
+
+
+def test_a_juliacall_project_is_checked_and_the_bypass_said(clean_env, monkeypatch):
+    """Both juliacall variables: juliapkg.json is ignored, so the project must hold pdeforge's packages."""
+    monkeypatch.setenv("PYTHON_JULIACALL_EXE", str(_fake_julia(clean_env)))
+    monkeypatch.setenv("PYTHON_JULIACALL_PROJECT", str(_juliacall_project(clean_env / "partial", complete=False)))
+    with pytest.raises(JuliaUnavailable, match=r"ignores pdeforge's juliapkg.json .* lacks .*RuntimeGeneratedFunctions"):
+        julia_env._check_juliacall_project()
+    monkeypatch.setenv("PYTHON_JULIACALL_PROJECT", str(_juliacall_project(clean_env / "complete", complete=True)))
+    note = julia_env._check_juliacall_project()
+    assert "ignores pdeforge's juliapkg.json" in note and "lists pdeforge's packages" in note
+    monkeypatch.delenv("PYTHON_JULIACALL_EXE")
+    monkeypatch.delenv("PYTHON_JULIACALL_PROJECT")
+    assert julia_env._check_juliacall_project() is None

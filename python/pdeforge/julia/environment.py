@@ -146,13 +146,20 @@ def _check_juliacall_pair() -> None:
         )
 
 
-def _check_juliacall_project() -> None:
-    """With both juliacall variables set, juliapkg (and pdeforge's juliapkg.json) is bypassed."""
+def _check_juliacall_project() -> str | None:
+    """With both juliacall variables set, juliapkg (and pdeforge's juliapkg.json) is bypassed.
+
+    Returns:
+        None when the variables are not set, else a note saying so (the project is complete).
+
+    Raises:
+        JuliaUnavailable: if that project lacks a package of pdeforge's juliapkg.json.
+    """
     import json
     import tomllib
 
     if not os.environ.get(JULIACALL_PROJECT):
-        return
+        return None
     folder = Path(os.path.expanduser(os.environ[JULIACALL_PROJECT]))
     required = json.loads((Path(__file__).resolve().parents[1] / "juliapkg.json").read_text())["packages"]
     note = (f"{JULIACALL_EXE} and {JULIACALL_PROJECT} are both set, so juliacall ignores pdeforge's "
@@ -171,6 +178,8 @@ def _check_juliacall_project() -> None:
             "(julia --project=... -e 'using Pkg; Pkg.add([...])', or Pkg.instantiate() with pdeforge's Project.toml), "
             f"or unset both variables"
         )
+    return (f"{note}; its project {project} lists pdeforge's packages (their versions are not checked "
+            "against pdeforge's compat bounds)")
 
 
 def julia_available() -> bool:
@@ -300,12 +309,14 @@ def prepare_juliacall(installation: JuliaInstallation) -> None:
             f"range >= {'.'.join(map(str, MIN_VERSION))}, < 2 (juliacall's ^1.10.3); {HOW_TO}"
         )
     _check_juliacall_pair()
-    _check_juliacall_project()
+    bypassed = _check_juliacall_project()
     if importlib.util.find_spec("juliacall") is None:
         raise JuliaUnavailable(
             f"Julia found at {installation.executable}, but the Python package juliacall is missing: "
             "pip install 'pdeforge[julia]'"
         )
+    if bypassed:  # after the checks, so that a failure stays one line
+        warnings.warn(bypassed, RuntimeWarning, stacklevel=2)
     variables = juliacall_variables(installation)
     os.environ.update(variables)
     if "PYTHON_JULIACALL_HANDLE_SIGNALS" in variables:
