@@ -20,6 +20,10 @@ What it does with what Python sends (Julia expression text written by pdeforge's
     with its `sparsejacobian`;
   * `mol_solve`: the MethodOfLines route, `PDESystem` -> `MOLFiniteDifference` ->
     `discretize` -> `solve`, returning the solution on the MethodOfLines grid.
+
+Every generated function takes all the names its expressions use as arguments (stencil
+values, invariants, parameters, cell widths, coordinates, t): a name left free would be
+looked up as a global of this module and fail (`UndefVarError`).
 """
 module PDEForge
 
@@ -34,6 +38,14 @@ using OrdinaryDiffEq
 using OrdinaryDiffEqLowOrderRK: Euler, RK4, DP5
 using OrdinaryDiffEqSSPRK: SSPRK33
 using Base.Threads: nthreads, @threads
+using RuntimeGeneratedFunctions
+
+# `build_function(...; expression = Val{false}, expression_module = @__MODULE__)` makes this
+# module the cache and context module of the generated functions; RuntimeGeneratedFunctions
+# refuses modules that were not initialised at top level ("You must use
+# `RuntimeGeneratedFunctions.init(@__MODULE__)` at module top level", RuntimeGeneratedFunctions
+# 0.5.25 src/RuntimeGeneratedFunctions.jl:146-156).
+RuntimeGeneratedFunctions.init(@__MODULE__)
 
 export heaviside
 
@@ -389,6 +401,14 @@ end
 
 const KERNELS = CellKernel[]
 
+"""
+    cell_arguments(spec, state)
+
+The argument tuple of the per-cell (`state` = the stencil variables) and traced (`state` =
+the padded state `U`) functions: everything a right-hand side line may name.
+"""
+cell_arguments(spec::KernelSpec, state) = (state, spec.invariant_names, spec.params, spec.spacing, spec.coords, spec.t)
+
 function _iip(exprs::Vector{Num}, args...)
     # in-place, serial form; RuntimeGeneratedFunctions in this module, no world-age issues
     f = build_function(exprs, args...; expression = Val{false}, expression_module = @__MODULE__, cse = true)
@@ -403,10 +423,9 @@ Build the per-cell right-hand side and Jacobian functions of a kernel specificat
 """
 function build_kernel(spec_text::AbstractString)
     spec = parse_spec(spec_text)
-    coordvec = spec.coords
     ninv = length(spec.invariants)
     invf = ninv == 0 ? nothing : _iip(spec.invariants, spec.params, spec.spacing, spec.t)
-    args = (spec.table.vars, spec.invariant_names, coordvec, spec.t)
+    args = cell_arguments(spec, spec.table.vars)
     rhsf = _iip(spec.rhs, args...)
     jacx = stencil_jacobian(spec)
     jacf = isempty(jacx) ? nothing : _iip(jacx, args...)
@@ -453,14 +472,15 @@ function apply_kernel!(id::Integer, which::Integer, threaded::Bool, S::Integer, 
     k.ninv > 0 && k.invariants!(c, pv, hv, Float64(t))
     offsets, pstride = linear_offsets(k.spec, pshape)
     f! = which == 1 ? k.rhs! : k.jac!
-    run_cells!(f!, Ov, Sv, nout, offsets, shp, ghost, pstride, c, cs, Float64(t), threaded && nthreads() > 1)
+    run_cells!(f!, Ov, Sv, nout, offsets, shp, ghost, pstride, c, pv, hv, cs, Float64(t), threaded && nthreads() > 1)
     return nothing
 end
 
 """The loop over cells (function barrier: everything below is concretely typed)."""
 function run_cells!(f!::F, OUT::Vector{Float64}, S::Vector{Float64}, nout::Int, offsets::NTuple{N,Int},
                     shape::NTuple{D,Int}, ghost::NTuple{D,Int}, pstride::NTuple{D,Int}, c::Vector{Float64},
-                    coords::NTuple{D,Vector{Float64}}, t::Float64, threaded::Bool) where {F,N,D}
+                    p::Vector{Float64}, h::Vector{Float64}, coords::NTuple{D,Vector{Float64}}, t::Float64,
+                    threaded::Bool) where {F,N,D}
     ncell = prod(shape)
     cstride = ntuple(a -> prod(shape[(a + 1):end]; init = 1), D)
     inner = CartesianIndices(reverse(Base.tail(shape)))  # last C axis fastest
@@ -474,7 +494,7 @@ function run_cells!(f!::F, OUT::Vector{Float64}, S::Vector{Float64}, nout::Int, 
                 obase += idx[a] * cstride[a]
             end
             X = ntuple(a -> coords[a][idx[a] + 1], D)
-            f!(CellOutput(OUT, obase, ncell, nout), CellStencil{N}(S, pbase, offsets), c, X, t)
+            f!(CellOutput(OUT, obase, ncell, nout), CellStencil{N}(S, pbase, offsets), c, p, h, X, t)
         end
     end
     if threaded
@@ -500,6 +520,7 @@ struct TracedSystem
     jac!::Any
     jac_pattern::SparseMatrixCSC{Float64,Int}
     invariants!::Any
+    coords::Vector{Float64}
 end
 
 const TRACED = TracedSystem[]
@@ -538,16 +559,18 @@ function trace_system(spec_text::AbstractString, shape::Tuple, coords::Tuple)
         end
     end
     form = Symbolics.MultithreadedForm()
-    rhsf = build_function(outs, U, spec.invariant_names, spec.t; parallel = form,
+    # the coordinates are substituted by numbers; they stay in the argument list (unused)
+    args = cell_arguments(spec, U)
+    rhsf = build_function(outs, args...; parallel = form,
                           expression = Val{false}, expression_module = @__MODULE__)[2]
     Jsym = Symbolics.sparsejacobian(outs, U)
-    jacf = build_function(Jsym, U, spec.invariant_names, spec.t; parallel = form,
+    jacf = build_function(Jsym, args...; parallel = form,
                           expression = Val{false}, expression_module = @__MODULE__)[2]
     pattern = SparseMatrixCSC(size(Jsym)..., copy(Jsym.colptr), copy(Jsym.rowval), zeros(length(Jsym.nzval)))
     invf = isempty(spec.invariants) ? nothing :
            build_function(spec.invariants, spec.params, spec.spacing, spec.t; expression = Val{false},
                           expression_module = @__MODULE__)[2]
-    push!(TRACED, TracedSystem(spec, npad, length(outs), rhsf, jacf, pattern, invf))
+    push!(TRACED, TracedSystem(spec, npad, length(outs), rhsf, jacf, pattern, invf, zeros(length(spec.coords))))
     return length(TRACED)
 end
 
@@ -565,7 +588,8 @@ function traced_rhs!(id::Integer, U::Integer, nU::Integer, OUT::Integer, nOUT::I
                      p::Integer, np::Integer, h::Integer, nh::Integer)
     ts = TRACED[id]
     (nU == ts.npad && nOUT == ts.nout) || throw(DimensionMismatch("traced system sizes differ"))
-    ts.rhs!(wrap_array(OUT, nOUT), wrap_array(U, nU), _traced_invariants(ts, p, np, h, nh, t), Float64(t))
+    ts.rhs!(wrap_array(OUT, nOUT), wrap_array(U, nU), _traced_invariants(ts, p, np, h, nh, t), wrap_array(p, np),
+            wrap_array(h, nh), ts.coords, Float64(t))
     return nothing
 end
 
@@ -576,7 +600,8 @@ function traced_jac!(id::Integer, U::Integer, nU::Integer, NZ::Integer, nNZ::Int
     pat = ts.jac_pattern
     nNZ == length(pat.nzval) || throw(DimensionMismatch("Jacobian has $(length(pat.nzval)) entries"))
     J = SparseMatrixCSC(pat.m, pat.n, pat.colptr, pat.rowval, wrap_array(NZ, nNZ))
-    ts.jac!(J, wrap_array(U, nU), _traced_invariants(ts, p, np, h, nh, t), Float64(t))
+    ts.jac!(J, wrap_array(U, nU), _traced_invariants(ts, p, np, h, nh, t), wrap_array(p, np), wrap_array(h, nh),
+            ts.coords, Float64(t))
     return nothing
 end
 
@@ -627,6 +652,26 @@ end
 """Forget the initial-condition tables (they are needed only while discretizing)."""
 clear_tables!() = (empty!(TABLES); nothing)
 
+"""
+    mol_axis(lo, hi, n, edge) -> Int or Vector{Float64}
+
+What to give `MOLFiniteDifference` for an axis of `n` points on `[lo, hi]` (`edge`: `n` cells of
+an `edge_align` grid, whose `n + 1` faces span the domain; else `n` nodes of `center_align`).
+MethodOfLines turns the count into the float range `lo:dx:hi` and, when rounding leaves its
+last point short of `hi`, appends `hi` as one more, nearly coincident point (MethodOfLines
+0.11.20 src/discretization/discretize_vars.jl:222-229). The count is kept when that range is
+exact; otherwise the same points are given as a vector with exact ends, which MethodOfLines
+uses as they are.
+"""
+function mol_axis(lo::Float64, hi::Float64, n::Int, edge::Bool)
+    m = edge ? n + 1 : n
+    r = lo:((hi - lo) / (m - 1)):hi  # MethodOfLines' prepare_dx and range
+    (length(r) == m && r[end] == hi) && return n
+    g = collect(Float64, range(lo, hi; length = m))
+    g[1], g[end] = lo, hi
+    return g
+end
+
 const ALGORITHMS = Dict{String,Any}("euler" => Euler, "rk4" => RK4, "ssprk3" => SSPRK33, "rk45" => DP5, "bdf" => FBDF)
 
 """
@@ -634,8 +679,10 @@ const ALGORITHMS = Dict{String,Any}("euler" => Euler, "rk4" => RK4, "ssprk3" => 
 
 Build and solve a MethodOfLines problem. `spec_text` lines:
 `coords x y`, `fields u v`, `domain x LOW HIGH POINTS` per axis, `align edge|center`,
-`order 2`, `eq FIELD EXPR` (d field / dt = EXPR), `bc LHS<TAB>RHS`, `ic FIELD EXPR`,
-`time T0 T1`, `saveat T...`, `method NAME [dt DT] [rtol R] [atol A]`. Expressions use
+`order 2`, `eq FIELD EXPR` (d field / dt = EXPR), `bc LHS<TAB>RHS`, `ic FIELD EXPR` (the value
+at `t = T0`), `time T0 T1`, `saveat T...`, `method NAME [dt DT] [rtol R] [atol A]` and the
+optional `advection weno` (mixed derivatives), `strategy array` (MethodOfLines'
+`ArrayDiscretization()`) and `jacobian sparse` (`jac = true, sparse = true`). Expressions use
 `u(t, x, y)`, `Differential(x)`, the equation-language functions and `sampledD(k, ...)`
 tables. Returns the save times, the grid of every axis and one array (t, x, ...) per field.
 """
@@ -644,11 +691,12 @@ function mol_solve(spec_text::AbstractString)
     get1(key) = [split(l, ' '; limit = 2)[2] for l in lines if startswith(l, key * " ")]
     coord_names = Symbol.(split(only(get1("coords"))))
     field_names = Symbol.(split(only(get1("fields"))))
-    t = only(@variables t)
+    # ModelingToolkit 11 warns about independent variables made with @variables
+    t = only(@independent_variables t)
     vars = Dict{Symbol,Any}(:t => t)
     coords = Num[]
     for c in coord_names
-        v = only(@variables $c)
+        v = only(@independent_variables $c)
         vars[c] = v
         push!(coords, v)
     end
@@ -675,25 +723,31 @@ function mol_solve(spec_text::AbstractString)
         lhs, rhs = split(l, '\t')
         push!(bcs, read_expr(lhs, ctx) ~ read_expr(rhs, ctx))
     end
+    t0, t1 = parse.(Float64, split(only(get1("time"))))
+    # PDEBase reads an initial condition only at the start of the time domain, Interval(t0, t1)
     for l in get1("ic")
         name, ex = split(l, ' '; limit = 2)
         k = findfirst(==(Symbol(name)), field_names)
-        push!(bcs, fields[k](0.0, coords...) ~ read_expr(ex, ctx))
+        push!(bcs, fields[k](t0, coords...) ~ read_expr(ex, ctx))
     end
-    t0, t1 = parse.(Float64, split(only(get1("time"))))
     domains = Any[t ∈ Interval(t0, t1)]
     dxs = Pair[]
+    edge = only(get1("align")) == "edge"
     for l in get1("domain")
         name, lo, hi, n = split(l)
         v = vars[Symbol(name)]
-        push!(domains, v ∈ Interval(parse(Float64, lo), parse(Float64, hi)))
-        push!(dxs, v => parse(Int, n))
+        a, b = parse(Float64, lo), parse(Float64, hi)
+        push!(domains, v ∈ Interval(a, b))
+        push!(dxs, v => mol_axis(a, b, parse(Int, n), edge))
     end
-    align = only(get1("align")) == "edge" ? edge_align : center_align
+    align = edge ? edge_align : center_align
     order = parse(Int, only(get1("order")))
+    options = Dict{Symbol,Any}(:approx_order => order, :grid_align => align)
+    "weno" in get1("advection") && (options[:advection_scheme] = WENOScheme())
+    "array" in get1("strategy") && (options[:discretization_strategy] = ArrayDiscretization())
     @named pdesys = PDESystem(eqs, bcs, domains, [t, coords...], applied)
-    disc = MOLFiniteDifference(dxs, t; approx_order = order, grid_align = align)
-    prob = discretize(pdesys, disc)
+    disc = MOLFiniteDifference(dxs, t; options...)
+    prob = "sparse" in get1("jacobian") ? discretize(pdesys, disc; jac = true, sparse = true) : discretize(pdesys, disc)
     saveat = parse.(Float64, split(only(get1("saveat"))))
     words = split(only(get1("method")))
     opts = Dict{Symbol,Any}(Symbol(words[i]) => parse(Float64, words[i + 1]) for i in 2:2:length(words))
@@ -704,8 +758,8 @@ function mol_solve(spec_text::AbstractString)
         solve(prob, alg; reltol = get(opts, :rtol, 1e-6), abstol = get(opts, :atol, 1e-9), saveat = saveat)
     end
     grids = Tuple(collect(Float64, sol[c]) for c in coords)
-    values = Tuple(Array{Float64}(sol[a]) for a in applied)
-    return collect(Float64, sol[t]), grids, values
+    solution = Tuple(Array{Float64}(sol[a]) for a in applied)
+    return collect(Float64, sol[t]), grids, solution
 end
 
 end # module PDEForge

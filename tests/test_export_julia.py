@@ -54,7 +54,8 @@ def test_script_declares_every_part_of_the_model(model):
     assert variables == [f"{f}(..)" for f in system.fields]
     for p, value in system.params.items():
         assert re.search(rf"^@parameters {re.escape(p)}_* = {re.escape(repr(float(value)))}$", script, re.M), p
-    assert f"@parameters {' '.join(['t', *axes])}" in script
+    # ModelingToolkit 11 warns about independent variables declared any other way
+    assert f"@independent_variables {' '.join(['t', *axes])}" in script
     for f in system.fields:
         assert f"(Dt({f}({args})) ~ " in script  # one equation per field
         assert re.search(rf"^    \({f}\(0\.0, {', '.join(axes)}\) ~ ", script, re.M)  # initial value
@@ -70,7 +71,7 @@ def test_script_declares_every_part_of_the_model(model):
         assert re.search(rf"^{ax}_min = ", script, re.M) and re.search(rf"^{ax}_max = ", script, re.M)
     assert "t ∈ Interval(0.0, " in script
     assert f"@named pdesys = PDESystem(eqs, bcs, domains, [{args}]" in script
-    for piece in ("MOLFiniteDifference([", "prob = discretize(pdesys, discretization)", "sol = solve(prob, ",
+    for piece in ("MOLFiniteDifference([", "prob = discretize(pdesys, discretization", "sol = solve(prob, ",
                   'open(out, "w") do io'):
         assert piece in script
 
@@ -201,3 +202,65 @@ def test_cli_export_julia(tmp_path):
             capture_output=True, text=True, timeout=120, env={**__import__("os").environ, "PYTHONPATH": str(ROOT / "python")},
         )
         assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and message in bad.stderr, bad.stderr
+
+
+def test_large_initial_tables_are_written_next_to_the_script(tmp_path):
+    """More than LITERAL_VALUES cells: a little-endian Float64 file per field, read with Base's read!."""
+    from julia_bindings import unbound_names
+
+    from pdeforge.errors import PDEForgeError
+    from pdeforge.julia.script import LITERAL_VALUES
+
+    grid = (20, 16)
+    assert grid[0] * grid[1] > LITERAL_VALUES
+    out = tmp_path / "gs.jl"
+    script = pf.export_julia("gray-scott", grid=grid, t_span=1.0, seed=3, out=out)
+    _, defaults = pf.models.get_model("gray-scott").setup(grid=grid, seed=3)
+    for f in ("u", "v"):
+        data = np.fromfile(tmp_path / f"gs_{f}_ic.f64", dtype="<f8")
+        np.testing.assert_array_equal(data, defaults["ic"][f].ravel())  # C order, as the reshape expects
+        assert f'pdeforge_read("gs_{f}_ic.f64", {data.size}), 16, 20), (2, 1,))' in script
+    assert "PDEForgeTable{2}(permutedims(reshape([" not in script  # no literal left
+    assert len(script) < 12_000
+    assert "joinpath(@__DIR__, file)" in script and "read!(path, Vector{Float64}(undef, n))" in script
+    assert syntax_errors(script) == [] and unbound_names(script) == []
+    with pytest.raises(PDEForgeError, match=r"out=FILE\.jl"):
+        pf.export_julia("gray-scott", grid=grid, t_span=1.0, seed=3)
+    small = pf.export_julia("gray-scott", grid=(5, 4), t_span=1.0, seed=3)
+    assert "pdeforge_read" not in small  # 20 values stay a literal
+
+
+def test_script_globals_do_not_shadow_base():
+    """`values = ...` at top level would shadow Base.values (and fail if Main had resolved it)."""
+    from julia_bindings import exports, top_level_names
+
+    base = set(exports()["Base"]["exports"])
+    for model in list_models():
+        script, _ = _export(model)
+        if script is not None:
+            assert not (top_level_names(script) & base), (model.name, sorted(top_level_names(script) & base))
+
+
+def test_grid_points_are_checked_before_methodoflines_builds_its_ranges():
+    """Every axis goes through mol_axis (MethodOfLines' lo:dx:hi can gain a point from rounding)."""
+    import math
+
+    periodic = pf.PDESystem({"u": "-d(u, x)"}, domain=[(0.0, 2 * math.pi)], bcs={"u": {"x": "periodic"}})
+    script = pf.export_julia(periodic, grid=50, t_span=0.01, save_every=0.01, ic={"u": "sin(x)"})
+    assert "function mol_axis(lo, hi, n, edge)" in script
+    assert "MOLFiniteDifference([x => mol_axis(x_min, x_max, 51, false)], t;" in script  # 50 nodes + the copy
+    walled = pf.PDESystem({"u": "d(u, x, 2)"}, domain=[(0.0, 1.0)], bcs={"u": {"x": "dirichlet"}})
+    script = pf.export_julia(walled, grid=8, t_span=0.01, save_every=0.01, ic={"u": "sin(pi*x)"})
+    assert "MOLFiniteDifference([x => mol_axis(x_min, x_max, 8, true)], t;" in script  # 8 cells, edge_align
+
+
+def test_large_grids_use_array_discretization_and_bdf_a_sparse_jacobian():
+    from pdeforge.julia.methodoflines import ARRAY_DISCRETIZATION_POINTS
+
+    small = pf.export_julia("heat", grid=64, t_span=0.01, save_every=0.01, method="bdf", ic={"u": "sin(pi*x)"})
+    assert "ArrayDiscretization" not in small
+    assert "prob = discretize(pdesys, discretization; jac = true, sparse = true)" in small
+    large = pf.export_julia("heat", grid=ARRAY_DISCRETIZATION_POINTS, t_span=1e-6, save_every=1e-6, method="rk45",
+                          ic={"u": "sin(pi*x)"})
+    assert "discretization_strategy = ArrayDiscretization()" in large
+    assert "prob = discretize(pdesys, discretization)\n" in large  # explicit: no Jacobian

@@ -49,7 +49,8 @@ def cmd_show(args) -> int:
     ghost = ", ".join(f"{a}: {g}" for a, g in zip(system.axes, semi.ghost))
     print(f"ghost layers per axis: {ghost}")
     if args.code:
-        kernel = compile_system(system, target=args.code, order=args.order, scheme=scheme)
+        # printing the source needs no runtime (a Julia kernel module starts Julia on its first call)
+        kernel = compile_system(system, target=args.code, order=args.order, scheme=scheme, runtime=False)
         print(f"\n# ---- generated {args.code} kernels ({kernel.path}) ----")
         print(kernel.source)
     return 0

@@ -48,6 +48,7 @@ def compile_system(
     scheme: str = "fd",
     closures: Mapping[str, Callable] | None = None,
     constants: Mapping[str, float] | None = None,
+    runtime: bool = True,
 ) -> Kernel:
     """Generate (or load from the disk cache) the kernels of ``system`` for ``target``.
 
@@ -65,6 +66,9 @@ def compile_system(
             evaluating each closure term of the system (:mod:`pdeforge.symbolic.closure_terms`).
         constants: parameters fixed before discretization (``{"Du": 0}`` removes the term);
             part of the cache key (:func:`pdeforge.symbolic.constants.fix_constants`).
+        runtime: check first that the target's runtime exists (Julia for "julia"); False only
+            generates the kernel module, to read its source (``pdeforge show --code``): calling
+            its kernels then needs the runtime.
 
     Returns:
         The :class:`Kernel`; bind it to a grid with :meth:`Kernel.bind`.
@@ -87,7 +91,7 @@ def compile_system(
         raise SolverError(f"simplifier {simplifier!r} is not available (valid: {', '.join(SIMPLIFIERS)})")
     if order not in (2, 4):
         raise SolverError(f"order {order!r}: 2 or 4 are supported")
-    _check_available(target, simplifier)
+    _check_available(target if runtime else None, simplifier)
     from pdeforge.discretize.finite_volume import get_scheme
 
     try:
@@ -132,9 +136,11 @@ def _check_closures(system: PDESystem, target: str, closures) -> None:
         raise SolverError(f"closures are bound by the 'torch' target only, not {target!r}")
 
 
-def _check_available(target: str, simplifier: str) -> None:
+def _check_available(target: str | None, simplifier: str) -> None:
     """Fail before any symbolic work when a target or simplifier needs something absent (Julia)."""
-    for implementation in (TARGETS.get(target), SIMPLIFIERS.get(simplifier)):
+    for implementation in (TARGETS.get(target) if target else None, SIMPLIFIERS.get(simplifier)):
+        if implementation is None:
+            continue
         module = implementation if isinstance(implementation, type(sys)) else sys.modules[implementation.__module__]
         check = getattr(module, "check_available", None)
         if check is not None:

@@ -129,8 +129,9 @@ def session() -> JuliaSession:
             prepare_juliacall(installation)
             try:
                 import juliacall
-            except ImportError as exc:  # pragma: no cover - depends on the environment
-                raise JuliaUnavailable(f"juliacall could not be imported ({exc}); pip install 'pdeforge[julia]'") from None
+            except Exception as exc:  # juliacall raises a bare Exception for bad settings
+                message = " ".join(str(exc).split()) or type(exc).__name__
+                raise JuliaUnavailable(f"juliacall could not start Julia {installation.executable}: {message}") from None
             main = juliacall.Main
             # include() of pdeforge's own source file (a path, not user text)
             main.seval("p -> Base.include(Main, p)")(str(source))

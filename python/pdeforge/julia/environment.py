@@ -18,6 +18,12 @@ Where Julia is looked for, in order:
 Threads (``PDEFORGE_JULIA_THREADS``, config key ``threads``, or :func:`configure`; default
 ``auto``: one per CPU core) and an optional system image (``PDEFORGE_JULIA_SYSIMAGE`` or
 config key ``sysimage``) are handed to juliacall before Julia starts; they cannot change later.
+
+juliacall's own settings are checked before it is imported, because juliacall reports them
+with a bare ``Exception`` or by downloading: ``PYTHON_JULIACALL_EXE`` and
+``PYTHON_JULIACALL_PROJECT`` must be set together (juliacall 0.9.34
+pysrc/juliacall/__init__.py:189-203), and with both set juliacall never reads pdeforge's
+``juliapkg.json``, so that project must already hold pdeforge's Julia packages.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,11 +42,14 @@ ENV_EXECUTABLE = "PDEFORGE_JULIA"
 ENV_THREADS = "PDEFORGE_JULIA_THREADS"
 ENV_SYSIMAGE = "PDEFORGE_JULIA_SYSIMAGE"
 ENV_CONFIG = "PDEFORGE_CONFIG"
-#: Oldest Julia the Julia environment (Project.toml, juliapkg.json) supports.
-MIN_VERSION = (1, 10)
+#: Oldest Julia the Julia environment (Project.toml, juliapkg.json) supports: juliacall
+#: 0.9.29-0.9.34 declare ``"julia": "^1.10.3"`` (pysrc/juliacall/juliapkg.json).
+MIN_VERSION = (1, 10, 3)
+JULIACALL_EXE = "PYTHON_JULIACALL_EXE"
+JULIACALL_PROJECT = "PYTHON_JULIACALL_PROJECT"
 
 HOW_TO = (
-    "install Julia >= 1.10 (https://julialang.org/downloads or juliaup) and put `julia` on PATH, "
+    "install Julia >= 1.10.3, < 2 (https://julialang.org/downloads or juliaup) and put `julia` on PATH, "
     f"or set {ENV_EXECUTABLE}=/path/to/julia (or PYTHON_JULIAPKG_EXE, or `executable` under [julia] "
     "in ~/.config/pdeforge/config.toml); pdeforge never downloads Julia. The other backends "
     "(numba, numpy) need no Julia"
@@ -108,8 +118,10 @@ def find_julia() -> JuliaInstallation:
 
     Raises:
         JuliaUnavailable: if no Julia executable is configured or on ``PATH``, with a message
-            that says how to point pdeforge at one.
+            that says how to point pdeforge at one, or if only one of juliacall's
+            ``PYTHON_JULIACALL_EXE`` / ``PYTHON_JULIACALL_PROJECT`` is set.
     """
+    _check_juliacall_pair()
     for var in ("PYTHON_JULIACALL_EXE", "PYTHON_JULIAPKG_EXE", ENV_EXECUTABLE):
         value = os.environ.get(var)
         if value:
@@ -123,6 +135,53 @@ def find_julia() -> JuliaInstallation:
     raise JuliaUnavailable(f"the Julia backend needs Julia, and none was found; {HOW_TO}")
 
 
+def _check_juliacall_pair() -> None:
+    exe, project = os.environ.get(JULIACALL_EXE), os.environ.get(JULIACALL_PROJECT)
+    if bool(exe) != bool(project):
+        given, missing = (JULIACALL_EXE, JULIACALL_PROJECT) if exe else (JULIACALL_PROJECT, JULIACALL_EXE)
+        raise JuliaUnavailable(
+            f"{given} is set but {missing} is not; juliacall needs both or neither. Unset {given} "
+            f"(pdeforge then uses PDEFORGE_JULIA / PYTHON_JULIAPKG_EXE / PATH and installs its packages "
+            f"through juliapkg), or also set {missing}"
+        )
+
+
+def _check_juliacall_project() -> str | None:
+    """With both juliacall variables set, juliapkg (and pdeforge's juliapkg.json) is bypassed.
+
+    Returns:
+        None when the variables are not set, else a note saying so (the project is complete).
+
+    Raises:
+        JuliaUnavailable: if that project lacks a package of pdeforge's juliapkg.json.
+    """
+    import json
+    import tomllib
+
+    if not os.environ.get(JULIACALL_PROJECT):
+        return None
+    folder = Path(os.path.expanduser(os.environ[JULIACALL_PROJECT]))
+    required = json.loads((Path(__file__).resolve().parents[1] / "juliapkg.json").read_text())["packages"]
+    note = (f"{JULIACALL_EXE} and {JULIACALL_PROJECT} are both set, so juliacall ignores pdeforge's "
+            "juliapkg.json and installs nothing")
+    project = folder / "Project.toml"
+    if not project.is_file():
+        project = folder / "JuliaProject.toml"
+    try:
+        deps = tomllib.loads(project.read_text()).get("deps", {})
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise JuliaUnavailable(f"{note}; {JULIACALL_PROJECT} = {str(folder)!r} has no readable Project.toml ({exc})") from None
+    missing = sorted(n for n, spec in required.items() if deps.get(n) != spec["uuid"])
+    if missing:
+        raise JuliaUnavailable(
+            f"{note}; its project {project} lacks {', '.join(missing)}: add them there "
+            "(julia --project=... -e 'using Pkg; Pkg.add([...])', or Pkg.instantiate() with pdeforge's Project.toml), "
+            f"or unset both variables"
+        )
+    return (f"{note}; its project {project} lists pdeforge's packages (their versions are not checked "
+            "against pdeforge's compat bounds)")
+
+
 def julia_available() -> bool:
     """Whether a Julia executable can be found (nothing is started)."""
     try:
@@ -132,7 +191,7 @@ def julia_available() -> bool:
     return True
 
 
-def julia_version(installation: JuliaInstallation, timeout: float = 30.0) -> tuple[int, ...] | None:
+def julia_version(installation: JuliaInstallation, timeout: float = 20.0) -> tuple[int, ...] | None:
     """``julia --version`` as a tuple (None if the executable does not answer in time)."""
     try:
         out = subprocess.run(
@@ -196,32 +255,77 @@ def threads_setting() -> str:
     return "auto"
 
 
+def julia_threads(setting: str) -> int:
+    """The number of Julia threads a thread setting (``"auto"`` or a number) starts."""
+    try:
+        return int(str(setting).split(",")[0])  # juliacall also takes "N,M" (default and interactive pools)
+    except ValueError:
+        return os.cpu_count() or 1  # "auto"
+
+
+def juliacall_variables(installation: JuliaInstallation) -> dict[str, str]:
+    """The juliacall/juliapkg variables pdeforge sets (those not already set by the user).
+
+    * ``PYTHON_JULIAPKG_EXE``: the Julia found, so that juliapkg never looks further or
+      downloads one (not with ``PYTHON_JULIACALL_EXE``, which bypasses juliapkg);
+    * ``PYTHON_JULIACALL_THREADS``: :func:`threads_setting`;
+    * ``PYTHON_JULIACALL_HANDLE_SIGNALS=yes`` only when Julia gets more than one thread:
+      juliacall recommends it for threads (Julia's GC safepoints are segfaults that Python must
+      not handle), "Note however that this interferes with Python's own signal handling, so for
+      example Ctrl-C will not raise KeyboardInterrupt" (juliacall docs/src/juliacall.md:211-226),
+      which would lose pdeforge's interrupt-with-saved-frames; one thread keeps Python's.
+    """
+    out: dict[str, str] = {}
+    if JULIACALL_EXE not in os.environ and "PYTHON_JULIAPKG_EXE" not in os.environ:
+        out["PYTHON_JULIAPKG_EXE"] = installation.executable
+    threads = os.environ.get("PYTHON_JULIACALL_THREADS") or threads_setting()
+    if "PYTHON_JULIACALL_THREADS" not in os.environ:
+        out["PYTHON_JULIACALL_THREADS"] = threads
+    if "PYTHON_JULIACALL_HANDLE_SIGNALS" not in os.environ and julia_threads(threads) > 1:
+        out["PYTHON_JULIACALL_HANDLE_SIGNALS"] = "yes"
+    return out
+
+
 def prepare_juliacall(installation: JuliaInstallation) -> None:
     """Check the installation and set juliacall's variables; call just before importing it.
 
     Raises:
-        JuliaUnavailable: if juliacall is not installed or the Julia is too old (juliacall
-            would otherwise download a newer one).
+        JuliaUnavailable: if the executable does not answer ``--version`` as a Julia, the Julia
+            is outside ``^1.10.3`` (juliacall would otherwise download another one), juliacall's
+            variables are inconsistent or name a project without pdeforge's packages, or
+            juliacall is not installed.
     """
     import importlib.util
 
+    version = julia_version(installation)
+    if version is None:
+        raise JuliaUnavailable(
+            f"{installation.executable} (from {installation.source}) does not answer `--version` as a Julia "
+            f"(`julia version X.Y.Z`, within 20 s); {HOW_TO}"
+        )
+    if not (MIN_VERSION <= version[:3] and version[0] < 2):
+        raise JuliaUnavailable(
+            f"Julia {'.'.join(map(str, version))} at {installation.executable} is outside the supported "
+            f"range >= {'.'.join(map(str, MIN_VERSION))}, < 2 (juliacall's ^1.10.3); {HOW_TO}"
+        )
+    _check_juliacall_pair()
+    bypassed = _check_juliacall_project()
     if importlib.util.find_spec("juliacall") is None:
         raise JuliaUnavailable(
             f"Julia found at {installation.executable}, but the Python package juliacall is missing: "
             "pip install 'pdeforge[julia]'"
         )
-    version = julia_version(installation)
-    if version is not None and version[:2] < MIN_VERSION:
-        raise JuliaUnavailable(
-            f"Julia {'.'.join(map(str, version))} at {installation.executable} is older than "
-            f"{'.'.join(map(str, MIN_VERSION))}; {HOW_TO}"
+    if bypassed:  # after the checks, so that a failure stays one line
+        warnings.warn(bypassed, RuntimeWarning, stacklevel=2)
+    variables = juliacall_variables(installation)
+    os.environ.update(variables)
+    if "PYTHON_JULIACALL_HANDLE_SIGNALS" in variables:
+        warnings.warn(
+            f"Julia runs {julia_threads(os.environ['PYTHON_JULIACALL_THREADS'])} threads with its own signal "
+            "handling (PYTHON_JULIACALL_HANDLE_SIGNALS=yes, juliacall's advice for threads): Ctrl-C will not "
+            f"interrupt a run; set {ENV_THREADS}=1 to keep Ctrl-C (the run then stops with its frames saved)",
+            RuntimeWarning, stacklevel=2,
         )
-    # juliapkg would look on PATH and then download; hand it the executable we found
-    if "PYTHON_JULIACALL_EXE" not in os.environ:
-        os.environ["PYTHON_JULIAPKG_EXE"] = installation.executable
-    os.environ.setdefault("PYTHON_JULIACALL_THREADS", threads_setting())
-    # several Julia threads inside Python need Julia's own signal handling (juliacall's advice)
-    os.environ.setdefault("PYTHON_JULIACALL_HANDLE_SIGNALS", "yes")
     sysimage = _settings.get("sysimage") or os.environ.get(ENV_SYSIMAGE) or _config().get("sysimage")
     if sysimage:
         if not Path(str(sysimage)).is_file():

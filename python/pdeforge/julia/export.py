@@ -114,7 +114,10 @@ def export_julia(
         system: a :class:`~pdeforge.PDESystem` or a catalogue model name.
         grid, t_span, ic, method, dt, save_every, order, params, seed, rtol, atol: as in
             :func:`pdeforge.solve` (model defaults for a model name).
-        out: optional path of the ``.jl`` file to write.
+        out: optional path of the ``.jl`` file to write. Initial-value tables of more than
+            :data:`~pdeforge.julia.script.LITERAL_VALUES` cells are written next to it as
+            ``<stem>_<field>_ic.f64`` (little-endian Float64, C order); without ``out`` such
+            tables are refused.
         result: CSV file the script writes its solution to (default: ``out`` with ``.csv``, or
             ``<name>_mol.csv``); ``$PDEFORGE_MOL_OUT`` overrides it when the script runs.
 
@@ -123,19 +126,25 @@ def export_julia(
 
     Raises:
         MethodOfLinesUnsupported: for systems MethodOfLines cannot express.
+        PDEForgeError: for a bad ``out``, or a large initial-value table without ``out``.
     """
-    from pdeforge.julia.script import julia_script
+    from pdeforge.julia.script import julia_script, table_files
 
-    problem = mol_problem(system, grid, t_span, ic, method, dt, save_every, order, params, seed, rtol, atol)
-    if result is None:
-        result = str(Path(out).with_suffix(".csv").name) if out is not None else f"{problem.system.name}_mol.csv"
-    text = julia_script(problem, result)
-    if out is not None:
-        path = Path(out)
+    path = Path(out) if out is not None else None
+    if path is not None:
         if path.suffix != ".jl":
             raise PDEForgeError(f"out: a Julia script path ending in .jl, got {str(out)!r}")
         if not path.parent.exists():
             raise PDEForgeError(f"out: folder {str(path.parent)!r} does not exist")
+    problem = mol_problem(system, grid, t_span, ic, method, dt, save_every, order, params, seed, rtol, atol)
+    if result is None:
+        result = str(path.with_suffix(".csv").name) if path is not None else f"{problem.system.name}_mol.csv"
+    stem = path.stem if path is not None else None
+    text = julia_script(problem, result, stem)
+    if path is not None:
+        # large initial-value tables: little-endian Float64 files next to the script (read with read!)
+        for name, values in table_files(problem, stem).items():
+            np.ascontiguousarray(values, dtype="<f8").tofile(path.parent / name)
         path.write_text(text)
     return text
 

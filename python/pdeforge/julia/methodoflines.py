@@ -287,6 +287,29 @@ def _initial_value(system: PDESystem, grid: UniformGrid, f: str, ic: Mapping[str
     return InitialValue(f, table=np.ascontiguousarray(cells[system.fields.index(f)], dtype=float))
 
 
+#: grid points from which MethodOfLines is asked for ``ArrayDiscretization()``: one symbolic
+#: array equation per PDE interior instead of one equation per point, which "scales much better
+#: to large systems during symbolic processing" (MethodOfLines 0.11.20
+#: src/interface/disc_strategy_types.jl:15-40; periodic, mixed-derivative and WENO equations fall
+#: back to pointwise equations with identical results)
+ARRAY_DISCRETIZATION_POINTS = 4096
+
+
+def array_discretization(problem: MOLProblem) -> bool:
+    """Whether the problem's grid is large enough for MethodOfLines' ``ArrayDiscretization()``."""
+    return math.prod(problem.points) >= ARRAY_DISCRETIZATION_POINTS
+
+
+def sparse_jacobian(problem: MOLProblem) -> bool:
+    """Whether the method is implicit (FBDF), so ``discretize`` should build a sparse Jacobian.
+
+    ``discretize(pdesys, disc; jac = true, sparse = true)`` reaches ModelingToolkit's
+    ``ODEFunction`` (PDEBase 0.1.32 src/discretization_state.jl:158-182), which then generates
+    the symbolic Jacobian and its sparse prototype instead of finite-difference coloring.
+    """
+    return problem.method == "bdf"
+
+
 def applied_fields(problem: MOLProblem) -> list[sp.Expr]:
     """The field functions ``u(x, y)`` of the problem's system, in field order."""
     return [problem.system.field_functions[f] for f in problem.system.fields]

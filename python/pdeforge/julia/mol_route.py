@@ -22,6 +22,7 @@ from pdeforge.symbolic.system import PDESystem
 
 def mol_spec_text(problem) -> str:
     """The ``PDEForge.mol_solve`` specification of a :class:`~pdeforge.julia.methodoflines.MOLProblem`."""
+    from pdeforge.julia.methodoflines import array_discretization, sparse_jacobian
     from pdeforge.julia.script import make_printer, script_names
 
     import sympy as sp
@@ -47,6 +48,13 @@ def mol_spec_text(problem) -> str:
         lines.append(f"eq {names[sp.Symbol(f)]} {printer.doprint(system.rhs[f].xreplace(values))}")
     for b in problem.boundary:
         lines.append(f"bc {printer.doprint(b.lhs.xreplace(values))}\t{printer.doprint(b.rhs.xreplace(values))}")
+    # the same discretization choices as the exported script (pdeforge.julia.script)
+    if problem.mixed_derivatives:
+        lines.append("advection weno")
+    if array_discretization(problem):
+        lines.append("strategy array")
+    if sparse_jacobian(problem):
+        lines.append("jacobian sparse")
     method = f"method {problem.method}"
     if problem.method in ("euler", "rk4", "ssprk3"):
         method += f" dt {problem.dt!r}"

@@ -1,28 +1,51 @@
 """A standalone Julia script (ModelingToolkit + MethodOfLines) of a pdeforge problem.
 
-The script declares ``@parameters`` (with pdeforge's values), ``@variables``, the
-``Differential`` operators, the equations, every boundary condition, the initial values
-(expressions, or pdeforge's initial cell values as a lookup table registered with
-``@register_symbolic``), the domains, the ``PDESystem``, ``MOLFiniteDifference``,
-``discretize``, ``solve`` with the OrdinaryDiffEq counterpart of pdeforge's method, and writes
-the solution to a plain CSV file (``t,x,...,field...``, one row per grid point and save time)
-that :func:`pdeforge.julia.export.read_mol_csv` turns into an ``xarray.Dataset``.
+The script declares ``@independent_variables`` (t and the coordinates), ``@parameters`` (with
+pdeforge's values), ``@variables``, the ``Differential`` operators, the equations, every
+boundary condition, the initial values (expressions, or pdeforge's initial cell values as a
+lookup table registered with ``@register_symbolic``: up to :data:`LITERAL_VALUES` values as a
+literal, more in a binary file next to the script read with ``read!``), the domains, the
+``PDESystem``, ``MOLFiniteDifference`` (axes checked by ``mol_axis``, ``ArrayDiscretization()``
+on large grids), ``discretize`` (a sparse symbolic Jacobian for the implicit method), ``solve``
+with the OrdinaryDiffEq counterpart of pdeforge's method, and writes the solution to a plain
+CSV file (``t,x,...,field...``, one row per grid point and save time) that
+:func:`pdeforge.julia.export.read_mol_csv` turns into an ``xarray.Dataset``.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import sympy as sp
 
 from pdeforge import __version__
+from pdeforge.errors import PDEForgeError
 from pdeforge.julia.printer import JuliaPrinter, julia_identifier
-from pdeforge.julia.methodoflines import ALGORITHMS, MOLProblem, face_symbols
+from pdeforge.julia.methodoflines import ALGORITHMS, MOLProblem, array_discretization, face_symbols, sparse_jacobian
 
 #: names the script defines itself; user names that collide get a trailing underscore
 SCRIPT_NAMES = frozenset(
-    """t x y z Dt eqs bcs domains pdesys discretization prob sol alg saveat out io ts grids values
-    PDEForgeTable pdeforge_lookup Interval erf solve discretize""".split()
+    """t x y z Dt eqs bcs domains pdesys discretization prob sol alg saveat out io ts grids field_values
+    values PDEForgeTable pdeforge_lookup pdeforge_read mol_axis Interval erf solve discretize""".split()
 )
 VALUES_PER_LINE = 6
+#: initial-value tables up to this many values are written into the script as a literal; larger
+#: ones go to a binary file next to it (Julia parses and lowers long literals slowly)
+LITERAL_VALUES = 256
+
+# the same check as PDEForge.mol_axis (julia/PDEForge.jl), for the standalone script
+MOL_AXIS = """\
+# MethodOfLines turns a point count into the float range lo:dx:hi and, when rounding leaves its
+# last point short of hi, appends hi as one more, nearly coincident point
+# (MethodOfLines src/discretization/discretize_vars.jl); give the points as a vector then
+function mol_axis(lo, hi, n, edge)
+    m = edge ? n + 1 : n  # edge_align: the n + 1 cell faces; center_align: the n nodes
+    r = lo:((hi - lo) / (m - 1)):hi
+    (length(r) == m && r[end] == hi) && return n
+    g = collect(Float64, range(lo, hi; length = m))
+    g[1], g[end] = lo, hi
+    return g
+end
+"""
 
 
 def _float(v: float) -> str:
@@ -75,8 +98,35 @@ def _table_literal(values) -> list[str]:
     return ["    " + r + "," for r in rows]
 
 
-def julia_script(problem: MOLProblem, out: str = "pdeforge_mol.csv") -> str:
-    """The script text of ``problem``; it writes its solution to ``out`` (or ``$PDEFORGE_MOL_OUT``)."""
+def table_files(problem: MOLProblem, stem: str) -> dict[str, np.ndarray]:
+    """The initial-value tables too large for a literal: file name (next to the script) -> values.
+
+    Args:
+        problem: the problem.
+        stem: the script's file name without ``.jl``.
+    """
+    tables = {iv.field: iv.table for iv in problem.initial}
+    return {name: tables[f] for f, name in _file_names(problem, stem).items()}
+
+
+def _file_names(problem: MOLProblem, stem: str) -> dict[str, str]:
+    names = script_names(problem)
+    return {
+        iv.field: f"{stem}_{names[sp.Symbol(iv.field)]}_ic.f64"
+        for iv in problem.initial
+        if iv.table is not None and iv.table.size > LITERAL_VALUES
+    }
+
+
+def julia_script(problem: MOLProblem, out: str = "pdeforge_mol.csv", stem: str | None = None) -> str:
+    """The script text of ``problem``; it writes its solution to ``out`` (or ``$PDEFORGE_MOL_OUT``).
+
+    Args:
+        problem: the problem.
+        out: the CSV file the script writes.
+        stem: the script's file name without ``.jl``; tables listed by :func:`table_files`
+            are read from files named after it in the script's folder (``@__DIR__``).
+    """
     system = problem.system
     names = script_names(problem)
     printer = make_printer(problem)
@@ -108,7 +158,8 @@ def julia_script(problem: MOLProblem, out: str = "pdeforge_mol.csv") -> str:
             "heaviside(a, h0) = ifelse(a > zero(a), one(a), ifelse(a < zero(a), zero(a), oftype(one(a), h0)))",
             "",
         ]
-    lines.append("@parameters " + " ".join(["t", *axes]))
+    # ModelingToolkit 11 checks that the independent variables are made with @independent_variables
+    lines.append("@independent_variables " + " ".join(["t", *axes]))
     for p, sym in system.param_symbols.items():
         lines.append(f"@parameters {names[sym]} = {_float(system.params[p])}")
     lines.append("@variables " + " ".join(f"{f}(..)" for f in fields))
@@ -124,7 +175,7 @@ def julia_script(problem: MOLProblem, out: str = "pdeforge_mol.csv") -> str:
     lines.append("")
     tables = [iv for iv in problem.initial if iv.table is not None]
     if tables:
-        lines += _table_code(problem, names, tables)
+        lines += _table_code(problem, names, tables, stem)
     # each equation in parentheses: `a ~ b,` inside brackets trips some Julia parsers (tree-sitter)
     lines.append("eqs = [")
     for f, name in zip(system.fields, fields):
@@ -150,13 +201,22 @@ def julia_script(problem: MOLProblem, out: str = "pdeforge_mol.csv") -> str:
     lines.append(
         f"@named pdesys = PDESystem(eqs, bcs, domains, [{args}], [{dependent}]" + (f", [{params}])" if params else ")")
     )
-    dxs = ", ".join(f"{a} => {n}" for a, n in zip(axes, problem.points))
+    edge = "true" if problem.align == "edge" else "false"
+    lines += MOL_AXIS.splitlines()
+    dxs = ", ".join(f"{a} => mol_axis({a}_min, {a}_max, {n}, {edge})" for a, n in zip(axes, problem.points))
     options = [f"approx_order = {problem.order}", f"grid_align = {problem.align}_align"]
     if problem.mixed_derivatives:
         lines.append("# mixed derivatives: MethodOfLines discretizes them with its WENO scheme")
         options.append("advection_scheme = WENOScheme()")
+    if array_discretization(problem):
+        lines.append("# a large grid: one symbolic array equation per PDE interior instead of one per point")
+        options.append("discretization_strategy = ArrayDiscretization()")
     lines.append(f"discretization = MOLFiniteDifference([{dxs}], t; {', '.join(options)})")
-    lines.append("prob = discretize(pdesys, discretization)")
+    if sparse_jacobian(problem):
+        lines.append("# implicit method: the symbolic Jacobian, sparse, instead of finite-difference coloring")
+        lines.append("prob = discretize(pdesys, discretization; jac = true, sparse = true)")
+    else:
+        lines.append("prob = discretize(pdesys, discretization)")
     lines.append("saveat = [" + ", ".join(_float(v) for v in problem.save_times) + "]")
     if problem.method in ("euler", "rk4", "ssprk3"):
         lines.append(f"sol = solve(prob, {alg}(); dt = {_float(problem.dt)}, adaptive = false, tstops = saveat, saveat = saveat)")
@@ -169,12 +229,12 @@ def julia_script(problem: MOLProblem, out: str = "pdeforge_mol.csv") -> str:
     lines.append(f'out = get(ENV, "PDEFORGE_MOL_OUT", {_julia_string(out)})')
     lines.append("ts = sol[t]")
     lines.append("grids = (" + ", ".join(f"sol[{a}]" for a in axes) + ",)")
-    lines.append("values = (" + ", ".join(f"sol[{f}({args})]" for f in fields) + ",)")
+    lines.append("field_values = (" + ", ".join(f"sol[{f}({args})]" for f in fields) + ",)")
     lines.append('open(out, "w") do io')
     lines.append(f'    println(io, "t,{",".join(axes)},{",".join(system.fields)}")')
     lines.append("    for (it, tv) in enumerate(ts), I in CartesianIndices(length.(grids))")
     lines.append("        point = ntuple(a -> grids[a][I[a]], length(grids))")
-    lines.append("        row = (tv, point..., (v[it, Tuple(I)...] for v in values)...)")
+    lines.append("        row = (tv, point..., (v[it, Tuple(I)...] for v in field_values)...)")
     lines.append('        println(io, join(row, ","))')
     lines.append("    end")
     lines.append("end")
@@ -187,7 +247,7 @@ def _julia_string(text: str) -> str:
     return f'"{escaped}"'
 
 
-def _table_code(problem: MOLProblem, names, tables) -> list[str]:
+def _table_code(problem: MOLProblem, names, tables, stem: str | None) -> list[str]:
     grid = problem.grid
     axes = list(problem.system.axes)
     lo = ", ".join(_float(a) for a, _ in grid.domain)
@@ -211,14 +271,36 @@ def _table_code(problem: MOLProblem, names, tables) -> list[str]:
         "end",
         "",
     ]
+    files = _file_names(problem, stem or "")
+    if files:
+        if stem is None:
+            raise PDEForgeError(
+                f"{problem.system.name}: the initial values have {max(iv.table.size for iv in tables)} cells, "
+                f"more than the {LITERAL_VALUES} written into a script: give the script's file name (out=FILE.jl, "
+                "--out FILE.jl) so that they are written next to it"
+            )
+        lines += [
+            "# little-endian Float64 values in a file next to this script",
+            "function pdeforge_read(file, n)",
+            "    path = joinpath(@__DIR__, file)",
+            "    filesize(path) == 8n || error(\"$path: expected $n Float64 values ($(8n) bytes)\")",
+            "    return ltoh.(read!(path, Vector{Float64}(undef, n)))",
+            "end",
+            "",
+        ]
     shape = ", ".join(str(n) for n in reversed(grid.shape))
     perm = ", ".join(str(k) for k in range(grid.dim, 0, -1))
     for iv in tables:
         name = names[sp.Symbol(iv.field)]
         lines.append(f"# {iv.field} at t = {_float(problem.t_span[0])}: {grid.describe()}, C order")
-        lines.append(f"const {name}_ic_table = PDEForgeTable{{{grid.dim}}}(permutedims(reshape([")
-        lines += _table_literal(iv.table)
-        lines.append(f"], {shape}), ({perm},)), ({lo},), ({h},), ({per},))")
+        rest = f"{shape}), ({perm},)), ({lo},), ({h},), ({per},))"
+        start = f"const {name}_ic_table = PDEForgeTable{{{grid.dim}}}(permutedims(reshape("
+        if iv.field in files:
+            lines.append(f"{start}pdeforge_read({_julia_string(files[iv.field])}, {iv.table.size}), {rest}")
+        else:
+            lines.append(start + "[")
+            lines += _table_literal(iv.table)
+            lines.append("], " + rest)
         lines.append(f"{name}_ic({', '.join(axes)}) = pdeforge_lookup({name}_ic_table, ({', '.join(axes)},))")
         lines.append(f"@register_symbolic {name}_ic({', '.join(axes)})")
         lines.append("")
