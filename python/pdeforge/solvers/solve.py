@@ -103,12 +103,15 @@ def solve(
         device: torch device of backend "torch" ("cpu" default, "cuda", "cuda:1", ...), spectral
             or finite differences.
         dtype: "float64" (default) or "float32": backend "torch", or the spectral discretization.
+            A complex system runs in "complex128" (any backend) or "complex64" (backend "torch").
         closures: closure name -> ``torch.nn.Module`` (or callable) for the closure terms of
             the system (finite differences, backend "torch"; see
             :mod:`pdeforge.symbolic.closure_terms`).
 
     Returns:
-        Dataset with dimension ``t`` plus ``x``, ``y``, ``z``, one variable per field, and
+        Dataset with dimension ``t`` plus ``x``, ``y``, ``z``, one variable per field (complex
+        for complex fields; a file from ``out`` keeps their real and imaginary parts, read back
+        by :func:`pdeforge.open_dataset`), and
         attributes ``equations``, ``parameters`` (JSON), ``backend``, ``method``, ``steps``,
         ``compile_time_s``, ``wall_time_s``, ``status`` and more. If the solution blows up,
         the run stops, the last finite state is the last frame and ``status`` says so.
@@ -118,6 +121,11 @@ def solve(
     """
     if not isinstance(system, PDESystem):
         raise SolverError(f"system: expected a PDESystem or a model name, got {type(system).__name__}")
+    if system.is_complex:
+        options = dict(locals())  # the arguments, as given
+        from pdeforge.solvers.complex_solve import solve_complex
+
+        return solve_complex(solve, **options)
     if grid is None:
         raise SolverError("grid: give the number of cells per axis")
     if t_span is None:
@@ -163,7 +171,10 @@ def _choose_dt(system, grid, kernel, cells0, inputs, m, dt, dt_max, order, schem
         if dt is None:
             raise SolverError("dt: the stability limit of a system with closure terms cannot be estimated; give dt")
         return dt
-    est = explicit_dt_limit(system, grid, cells0, inputs.t0, m, order, scheme=scheme, t_end=inputs.t1)
+    from pdeforge.discretize.coefficients import coefficients_as_fields
+
+    frozen_system, frozen_cells = coefficients_as_fields(system, grid, cells0)
+    est = explicit_dt_limit(frozen_system, grid, frozen_cells, inputs.t0, m, order, scheme=scheme, t_end=inputs.t1)
     if dt is None:
         if not math.isfinite(est.dt_max):
             raise SolverError(f"dt: no stability limit could be estimated for {m.name}; give dt or use method 'rk45'")
