@@ -54,6 +54,11 @@ class PDESystem:
             when an equation or the default ``ic`` needs it (``I``; ``re``, ``im``, ``conj``,
             ``arg`` then act on complex values), else real. A complex system is solved through
             its :meth:`real_form` (fields ``psi_real``, ``psi_imag``).
+        noise: field -> strength ``sigma`` of space-time white noise added to its equation, in
+            Ito form: an expression of the fields, coordinates, t and parameters (additive
+            ``"sigma"`` or multiplicative ``"sigma*u"``). Each step, each cell receives
+            ``sigma*sqrt(dt/cell_volume)*N(0, 1)`` (py-pde's scaling; py-pde's ``noise`` is
+            ``sigma**2``). Solved with method "euler" (Euler-Maruyama) or "milstein".
 
     Attributes:
         fields: field names in order.
@@ -79,6 +84,7 @@ class PDESystem:
         fields: Sequence[str] | None = None,
         name: str | None = None,
         dtype: str | None = None,
+        noise: Mapping[str, str | sp.Expr | float] | None = None,
     ):
         started = time.perf_counter()
         if dtype not in (None, "float64", "complex128"):
@@ -142,6 +148,7 @@ class PDESystem:
 
         self.bcs: BoundarySpec = parse_bcs(bcs, self.fields, self.axes, self._parse_bc_value)
         self.ic = dict(ic) if ic is not None else None
+        self.noise: dict[str, sp.Expr] = self._parse_noise(noise)
         #: seconds spent parsing and checking the equations (part of a run's compile time)
         self.parse_time_s = time.perf_counter() - started
 
@@ -174,6 +181,34 @@ class PDESystem:
         new.complex_equations = self.equations_text()
         new.ic = None
         return new
+
+    def _parse_noise(self, noise) -> dict[str, sp.Expr]:
+        if not noise:
+            return {}
+        if not isinstance(noise, Mapping):
+            raise SystemDefinitionError("noise: give a dict of field name -> noise strength (expression)")
+        out = {}
+        for f, value in noise.items():
+            if f not in self.fields:
+                raise SystemDefinitionError(
+                    f"noise: {f!r} is not a field of this system (fields: {', '.join(self.fields)})"
+                )
+            if self.is_complex:
+                raise SystemDefinitionError("noise: complex fields take no noise terms (give noise to real fields)")
+            what = f"noise of {f!r}"
+            if isinstance(value, str):
+                expr = parse_expression(value, self.namespace(with_operators=False), what)
+            elif isinstance(value, (int, float)):
+                expr = sp.Float(value)
+            elif isinstance(value, sp.Basic):
+                expr = self._from_sympy(value, what)
+            else:
+                raise SystemDefinitionError(f"{what}: expected a number or an expression, got {describe_value(value)}")
+            if isinstance(expr, (sp.MatrixBase, tuple)) or expr.has(sp.Derivative) or expr.has(sp.I):
+                raise SystemDefinitionError(f"{what}: must be a real scalar expression without derivatives")
+            if expr != 0:
+                out[f] = sp.sympify(expr)
+        return out
 
     def _parse_equations(self, equations) -> None:
         self.equation_text: dict[str, str] = {}
