@@ -134,3 +134,19 @@ def test_errors_name_the_parameter_and_the_shape_without_the_numbers():
         base.with_params(D=np.ones(8))
     with pytest.raises(PDEForgeError, match="coefficient fields .* 'julia' target"):
         pf.compile(system, target="julia")
+
+
+def test_matches_py_pde_with_field_constants():
+    pde = pytest.importorskip("pde")
+    n = 32
+    grid = pde.CartesianGrid([[0, TWO_PI]], n, periodic=True)
+    (x,) = grid.axes_coords
+    s, k = np.exp(np.sin(x)), 1 + 0.5 * np.cos(x)
+    peer = pde.PDE({"u": "k*laplace(u) + s"}, consts={"s": pde.ScalarField(grid, s), "k": pde.ScalarField(grid, k)})
+    dt = 2.0**-12
+    theirs = peer.solve(pde.ScalarField(grid, np.cos(x)), t_range=64 * dt, dt=dt, solver="euler", tracker=None,
+                        backend="numpy")
+    system = pf.PDESystem({"u": "k*laplace(u) + s"}, params={"s": s, "k": k}, domain=[(0, TWO_PI)], bcs="periodic")
+    ours = pf.solve(system, grid=n, t_span=(0, 64 * dt), ic={"u": np.cos(x)}, method="euler", dt=dt,
+                    backend="numpy", save_every=64 * dt)
+    assert np.max(np.abs(ours.u.isel(t=-1).values - theirs.data)) < 1e-13
