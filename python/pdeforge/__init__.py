@@ -17,6 +17,7 @@ _LAZY = {
     "simplify": ("pdeforge.simplify", None),
     "compile": ("pdeforge.codegen.build", "compile_system"),
     "solve": ("pdeforge.models.run", "solve"),
+    "open_dataset": ("pdeforge.solvers.complex_solve", "open_dataset"),
     "models": ("pdeforge.models", None),
     "dirichlet": ("pdeforge.symbolic.boundary", "dirichlet"),
     "neumann": ("pdeforge.symbolic.boundary", "neumann"),

@@ -83,6 +83,9 @@ def test_field_without_equation():
 
 def test_bad_parameter_values_and_names():
     with pytest.raises(SystemDefinitionError, match="not a number"):
+        system("D*u", params={"D": {"a": 1}})
+    # a string is a coefficient field's expression: an unknown name in it is named
+    with pytest.raises(SystemDefinitionError, match="unknown name 'abc'.*neither a number nor an expression"):
         system("D*u", params={"D": "abc"})
     with pytest.raises(SystemDefinitionError, match="not finite"):
         system("D*u", params={"D": float("nan")})

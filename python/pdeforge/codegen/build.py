@@ -27,6 +27,10 @@ TARGETS = Registry(
 )
 
 
+#: targets whose kernels read coefficient fields (frozen rows of the padded state)
+COEFFICIENT_TARGETS = ("numpy", "numba", "torch")
+
+
 def _generator(target: str) -> Callable:
     return TARGETS.get(target).generate
 
@@ -71,7 +75,8 @@ def compile_system(
             its kernels then needs the runtime.
 
     Returns:
-        The :class:`Kernel`; bind it to a grid with :meth:`Kernel.bind`.
+        The :class:`Kernel`; bind it to a grid with :meth:`Kernel.bind`. For a complex system
+        it is the kernel of :meth:`PDESystem.real_form` (states hold ``psi_real``, ``psi_imag``).
     """
     check_target(target)
     if constants:
@@ -81,12 +86,19 @@ def compile_system(
             system = fix_constants(system, constants)
         except PDEForgeError as exc:
             raise SolverError(str(exc)) from None
+    if getattr(system, "is_complex", False):
+        system = system.real_form()  # complex arithmetic as (real, imaginary) pairs, every target
     if getattr(system, "discretization", "fd") == "spectral":
         raise SolverError(
             f"system {system.name!r} is incompressible (its pressure is a projection): compile it with "
             "pdeforge.compile_spectral, or solve it with discretization='spectral'"
         )
     _check_closures(system, target, closures)
+    if getattr(system, "coefficients", None) and target not in COEFFICIENT_TARGETS:
+        raise SolverError(
+            f"system {system.name!r} has coefficient fields ({', '.join(system.coefficients)}), which the "
+            f"{target!r} target does not read; use backend {', '.join(map(repr, COEFFICIENT_TARGETS))}"
+        )
     if simplifier not in SIMPLIFIERS:
         raise SolverError(f"simplifier {simplifier!r} is not available (valid: {', '.join(SIMPLIFIERS)})")
     if order not in (2, 4):

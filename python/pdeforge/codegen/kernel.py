@@ -77,9 +77,14 @@ class Kernel(GeneratedModule):
     def simplification(self) -> dict:
         return dict(self.module.SIMPLIFICATION)
 
-    def bind(self, grid: UniformGrid, params: Mapping[str, float] | None = None) -> BoundKernel:
-        """Bind to a grid and parameter values (the system's values by default)."""
-        return BoundKernel(self, grid, dict(self.system.params) | dict(params or {}))
+    def bind(self, grid: UniformGrid, params: Mapping[str, object] | None = None) -> BoundKernel:
+        """Bind to a grid and parameter values (the system's values by default).
+
+        ``params`` may also give new values of coefficient fields (arrays of the grid's
+        shape, callables, expressions): they are data of the bound kernel, the compiled code
+        is the same.
+        """
+        return BoundKernel(self, grid, params)
 
     def numba_cache_hits(self) -> int:
         """Number of kernels Numba loaded from its disk cache in this process (0 for NumPy)."""
@@ -99,14 +104,20 @@ class BoundKernel:
     kernels read). Padded arrays get their ghost layers filled by the methods that need them.
     """
 
-    def __init__(self, kernel: Kernel, grid: UniformGrid, params: Mapping[str, float]):
+    def __init__(self, kernel: Kernel, grid: UniformGrid, params: Mapping[str, object] | None = None):
+        from pdeforge.discretize.coefficients import padded_coefficients
+
         m = kernel.module
         system = kernel.system
         if grid.dim != system.dim:
             raise SolverError(f"grid has {grid.dim} axes, system {system.name!r} has {system.dim}")
+        if params:
+            system = system.with_params(**params)
         self.kernel = kernel
         self.grid = grid
-        self.params = dict(params)
+        self.params = dict(system.params)
+        #: padded coefficient fields (coefficients, *padded shape), or None
+        self.frozen = padded_coefficients(system, grid, kernel.ghost, self.params) if system.coefficients else None
         self.nfields = len(m.FIELDS)
         self.p = np.array([self.params[name] for name in m.PARAMS], dtype=float)
         self.h = np.array(grid.spacing, dtype=float)
@@ -122,10 +133,11 @@ class BoundKernel:
             m.BC_VALUES,
             set(m.BC_TIME_DEPENDENT),
             self.p,
+            self.frozen,
         )
         self.cell_shape = (self.nfields, *grid.shape)
         self.padded_shape = self.layout.padded_shape
-        self.interior = (slice(None), *self.layout.interior)
+        self.interior = self.layout.cells_index
         parallel = grid.size >= getattr(m, "PARALLEL_THRESHOLD", np.inf)
         self.parallel = bool(parallel)
         self._rhs = m.KERNELS.get(("rhs", parallel), m.KERNELS[("rhs", False)])
@@ -337,7 +349,7 @@ class BoundKernel:
         """
         t0 = time.perf_counter()
         m = self.kernel.module
-        small = (self.nfields, *(2 * g + 2 for g in self.layout.ghost))
+        small = (self.padded_shape[0], *(2 * g + 2 for g in self.layout.ghost))
         args = (self.p, self.h, *self.coords)
         S, Y, Z = (np.zeros(small) for _ in range(3))
         if self._advance is not None:

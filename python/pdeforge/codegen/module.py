@@ -84,6 +84,7 @@ def header(spec: KernelSpec, target: str, key: str, imports: Sequence[str]) -> l
         f"TARGET = {target!r}",
         f"FIELDS = {tuple(semi.fields)!r}",
         f"PARAMS = {tuple(p.name for p in semi.param_symbols)!r}",
+        f"COEFFICIENTS = {tuple(semi.coefficients)!r}",
         f"DIM = {semi.dim}",
         f"ORDER = {semi.order}",
         f"SCHEME = {semi.scheme!r}",

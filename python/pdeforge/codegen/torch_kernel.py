@@ -100,7 +100,7 @@ class TorchKernel(Kernel):
     ) -> TorchBoundKernel:
         """Bind to a grid, parameter values, a torch ``device`` (default CPU) and ``dtype``
         ("float64" default, or "float32"). Closure modules are moved to that device and dtype."""
-        return TorchBoundKernel(self, grid, dict(self.system.params) | dict(params or {}), device, dtype)
+        return TorchBoundKernel(self, grid, params, device, dtype)
 
 
 class TorchGhostFill:
@@ -137,7 +137,7 @@ class TorchGhostFill:
             g, n = lay.ghost[a], lay.grid.shape[a]
             periodic = [f for f in range(nf) if lay.periodic[(f, a)]]
             if periodic:
-                sel = slice(None) if len(periodic) == nf else periodic
+                sel = slice(0, nf) if len(periodic) == nf else periodic
                 lo_dst = (sel, *axis_index(dim, a, slice(0, g)))
                 lo_src = (sel, *axis_index(dim, a, slice(n, n + g)))
                 hi_dst = (sel, *axis_index(dim, a, slice(n + g, n + 2 * g)))
@@ -180,8 +180,11 @@ class TorchBoundKernel(BoundKernel):
 
     # layouts -------------------------------------------------------------------------------
     def new_padded(self):
-        """A zeroed padded state tensor on the device."""
-        return self.torch.zeros(self.padded_shape, dtype=self.dtype, device=self.device)
+        """A padded state tensor on the device: unknowns zero, coefficient rows set."""
+        out = self.torch.zeros(self.padded_shape, dtype=self.dtype, device=self.device)
+        if self.frozen is not None:
+            out[self.nfields:] = self.tensor(self.frozen)
+        return out
 
     def tensor(self, values) -> "torch.Tensor":
         """``values`` (NumPy array or tensor) as a tensor of this kernel's dtype on its device."""

@@ -42,7 +42,8 @@ class FiniteDifference:
         self.symbols = symbols
         self.h = tuple(spacing)
         self.coords = system.coords
-        self.field_index = {f: i for i, f in enumerate(system.fields)}
+        # coefficient fields come after the unknowns: frozen rows of the padded state
+        self.field_index = {f: i for i, f in enumerate(frozen_fields(system))}
         self._cache: dict = {}
 
     def discretize(self, expr: sp.Expr) -> sp.Expr:
@@ -173,6 +174,11 @@ class FiniteDifference:
         remainder = sp.Derivative(inner, *remaining) if remaining else inner
         total = sp.Add(*[w * self._at(remainder, _moved(off, a, p)) for w, p in zip(weights, points) if w])
         return total / self.h[a]
+
+
+def frozen_fields(system: PDESystem) -> list[str]:
+    """The unknowns followed by the coefficient fields: the rows of a padded state."""
+    return [*system.fields, *getattr(system, "coefficients", {})]
 
 
 def _face_points(center: sp.Rational, order: int) -> tuple[sp.Rational, ...]:

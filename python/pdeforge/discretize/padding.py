@@ -51,6 +51,9 @@ class GhostLayout:
         values: compiled boundary-value functions for every non-homogeneous side.
         time_dependent: keys of ``values`` whose value depends on t.
         param_vector: parameter values in the kernels' order (passed to ``values``).
+        frozen: padded values of the coefficient fields, shape ``(coefficients, *padded)``
+            (:mod:`pdeforge.discretize.coefficients`): rows after the fields of every padded
+            array, written once by :meth:`new_padded` and never filled or updated.
     """
 
     def __init__(
@@ -65,13 +68,18 @@ class GhostLayout:
         values: BoundaryValueFunctions,
         time_dependent: set,
         param_vector: np.ndarray,
+        frozen: np.ndarray | None = None,
     ):
         self.nfields = nfields
         self.grid = grid
         self.ghost = tuple(ghost)
         self.shape = tuple(n + 2 * g for n, g in zip(grid.shape, self.ghost))
-        self.padded_shape = (nfields, *self.shape)
+        self.frozen = frozen if frozen is not None and len(frozen) else None
+        nrows = nfields + (0 if self.frozen is None else len(self.frozen))
+        self.padded_shape = (nrows, *self.shape)
         self.interior = tuple(slice(g, g + n) for n, g in zip(grid.shape, self.ghost))
+        #: the cells of the unknowns in a padded array (not the coefficient rows)
+        self.cells_index = (slice(0, nfields), *self.interior)
         self.param_vector = param_vector
         self.periodic: dict[tuple[int, int], bool] = {}
         self.closures: list[_Closure] = []
@@ -106,14 +114,17 @@ class GhostLayout:
 
     # numerical fill -----------------------------------------------------------------------
     def new_padded(self) -> np.ndarray:
-        """A zeroed padded state array."""
-        return np.zeros(self.padded_shape)
+        """A padded state array: unknowns zero, coefficient rows set."""
+        out = np.zeros(self.padded_shape)
+        if self.frozen is not None:
+            out[self.nfields:] = self.frozen
+        return out
 
     def pad(self, state: np.ndarray, out: np.ndarray | None = None, t: float = 0.0) -> np.ndarray:
         """Copy cell values ``state`` (fields, *shape) into a padded array and fill its ghosts."""
         if out is None:
             out = self.new_padded()
-        out[(slice(None), *self.interior)] = state
+        out[self.cells_index] = state
         self.fill(out, t)
         return out
 
@@ -169,7 +180,7 @@ class GhostLayout:
         npad = int(np.prod(self.padded_shape))
         ncell = self.nfields * self.grid.size
         pad_index = np.arange(npad).reshape(self.padded_shape)
-        interior_pad = pad_index[(slice(None), *self.interior)].ravel()
+        interior_pad = pad_index[self.cells_index].ravel()
         P = sps.csr_matrix((np.ones(ncell), (interior_pad, np.arange(ncell))), shape=(npad, ncell))
         for a in range(dim):
             rows, cols, vals = [], [], []
@@ -208,7 +219,7 @@ class GhostLayout:
     def padded_index(self) -> np.ndarray:
         """Flat padded index of every cell, shape (fields, *grid.shape)."""
         pad_index = np.arange(int(np.prod(self.padded_shape))).reshape(self.padded_shape)
-        return pad_index[(slice(None), *self.interior)]
+        return pad_index[self.cells_index]
 
 
 def apply_closure(Uf, c: _Closure, g: int, n: int, value=None) -> None:

@@ -12,7 +12,7 @@ from pdeforge.symbolic.boundary import BoundaryCondition
 from pdeforge.symbolic.calculus import piecewise_diff
 from pdeforge.symbolic.system import PDESystem
 from pdeforge.discretize.closure import CLOSURE_POINTS, ghost_closure
-from pdeforge.discretize.finite_difference import FiniteDifference
+from pdeforge.discretize.finite_difference import FiniteDifference, frozen_fields
 from pdeforge.discretize.stencil import StencilSymbols
 
 SIDES = ("low", "high")
@@ -61,6 +61,11 @@ class SemiDiscrete:
         return self.system.dim
 
     @property
+    def coefficients(self) -> list[str]:
+        """Coefficient fields, read as frozen rows ``len(fields) + j`` of the padded state."""
+        return list(getattr(self.system, "coefficients", {}))
+
+    @property
     def param_symbols(self) -> list[sp.Symbol]:
         """Parameter symbols in the order kernels receive their values."""
         return [self.system.param_symbols[p] for p in sorted(self.system.params)]
@@ -77,12 +82,16 @@ class SemiDiscrete:
 
         Returns:
             ``(row field, column field, offset, d rhs_row / d column_field[offset])`` for every
-            stencil symbol each right-hand side depends on.
+            stencil symbol of an unknown each right-hand side depends on (coefficient fields
+            are data, not unknowns: they have no column).
         """
         entries = []
+        nf = len(self.fields)
         for f, expr in enumerate(self.rhs):
             for sym in sorted(expr.free_symbols & set(self.symbols.table), key=lambda s: self.symbols.table[s]):
                 g, off = self.symbols.table[sym]
+                if g >= nf:
+                    continue
                 entries.append((f, g, off, piecewise_diff(expr, sym)))
         return entries
 
@@ -124,6 +133,8 @@ class SemiDiscrete:
 
     def _closed_value(self, g: int, off: tuple[int, ...], combo) -> sp.Expr:
         """Value read at ``off`` from a cell of class ``combo``, ghosts replaced by closures."""
+        if g >= len(self.fields):  # a coefficient field: its ghost values are data
+            return self.symbols.get(g, off)
         for a, (label, k) in enumerate(combo):
             if k is None or self.periodic(g, a):
                 continue
@@ -159,10 +170,11 @@ def discretize(system: PDESystem, order: int = 2, scheme: str = "fd") -> SemiDis
     """
     from pdeforge.discretize.finite_volume import FiniteVolume, get_scheme, split_advective
 
+    system = system.real_form()  # complex fields as their real and imaginary parts
     spec = get_scheme(scheme)
     if spec.finite_volume and order != 2:
         raise SystemDefinitionError(f"scheme {scheme!r} is second order: use order=2 (got {order})")
-    symbols = StencilSymbols(system.fields, system.dim)
+    symbols = StencilSymbols(frozen_fields(system), system.dim)
     spacing = tuple(sp.Symbol(f"h_{a}", positive=True) for a in system.axes)
     fd = FiniteDifference(system, order, symbols, spacing)
     if spec.finite_volume:

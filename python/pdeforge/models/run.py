@@ -19,7 +19,8 @@ def solve(system, grid=None, t_span=None, ic=None, method=None, dt=None, backend
     Args:
         system: a :class:`~pdeforge.PDESystem`, or a model name from the catalogue (then every
             other argument defaults to the model's, and ``params`` override its parameters).
-        seed: seed of a model's random initial condition (model names only).
+        seed: seed of a model's random initial condition (model names), or of the noise of a
+            system with stochastic terms.
         grid, t_span, ic, method, dt, backend, save_every, out, order, params, dt_max, scheme,
             and every other keyword: as :func:`pdeforge.solvers.solve.solve`.
 
@@ -41,6 +42,8 @@ def solve(system, grid=None, t_span=None, ic=None, method=None, dt=None, backend
                 dt_max = defaults.get("dt")
         scheme = scheme if scheme is not None else defaults["scheme"]
         params = None
+    else:
+        kwargs["seed"] = seed  # the noise of a system's stochastic terms
     return solve_system(system, grid, t_span, ic, method, dt, backend, save_every, out, order, params, *args,
                         dt_max=dt_max, scheme=scheme, **kwargs)
 

@@ -12,7 +12,8 @@ from pdeforge.errors import InitialConditionError, PDEForgeError
 from pdeforge.symbolic.system import PDESystem
 
 
-def initial_state(system: PDESystem, grid: UniformGrid, ic, params: Mapping[str, float] | None = None) -> np.ndarray:
+def initial_state(system: PDESystem, grid: UniformGrid, ic, params: Mapping[str, float] | None = None,
+                  complex_values: bool = False) -> np.ndarray:
     """Cell values (fields, *grid.shape) of the initial condition.
 
     Args:
@@ -22,6 +23,8 @@ def initial_state(system: PDESystem, grid: UniformGrid, ic, params: Mapping[str,
             (``f(x, y)`` with ``indexing='ij'`` meshes) or string expression of the coordinates
             and parameters. ``None`` uses the system's default ``ic``.
         params: parameter values for string expressions (the system's by default).
+        complex_values: return complex values (the fields of a complex system); otherwise a
+            complex value is an error.
 
     Raises:
         InitialConditionError: missing fields, unknown fields, wrong shapes, non-finite values.
@@ -42,7 +45,7 @@ def initial_state(system: PDESystem, grid: UniformGrid, ic, params: Mapping[str,
         raise InitialConditionError(f"ic: no initial condition for field {missing[0]!r}")
     params = dict(system.params) | dict(params or {})
     mesh = grid.mesh()
-    state = np.empty((len(system.fields), *grid.shape))
+    state = np.empty((len(system.fields), *grid.shape), dtype=complex if complex_values else float)
     for i, f in enumerate(system.fields):
         value = ic[f]
         try:
@@ -55,13 +58,21 @@ def initial_state(system: PDESystem, grid: UniformGrid, ic, params: Mapping[str,
                 arr = value(*mesh)
             else:
                 arr = value
-            arr = np.asarray(arr, dtype=float)
+            arr = np.asarray(arr)
+            if np.iscomplexobj(arr) and not complex_values:
+                if np.any(arr.imag != 0):
+                    raise InitialConditionError(
+                        f"ic for {f!r}: complex values, but system {system.name!r} is real (no I in its equations); "
+                        "give PDESystem(..., dtype='complex128') for complex fields"
+                    )
+                arr = arr.real
+            arr = np.asarray(arr, dtype=complex if complex_values else float)
         except PDEForgeError as exc:
             raise InitialConditionError(str(exc)) from None
         except (TypeError, ValueError) as exc:
             raise InitialConditionError(f"ic for {f!r}: could not evaluate ({exc})") from None
         if arr.ndim == 0:
-            arr = np.full(grid.shape, float(arr))
+            arr = np.full(grid.shape, arr[()])
         if arr.shape != grid.shape:
             raise InitialConditionError(f"ic for {f!r}: shape {arr.shape} does not match the grid {grid.shape}")
         if not np.all(np.isfinite(arr)):
@@ -76,7 +87,8 @@ def _evaluate(system: PDESystem, expr: sp.Expr, mesh, params) -> np.ndarray:
         raise InitialConditionError(f"initial condition depends on {sorted(map(str, bad))}; only coordinates and parameters")
     expr = expr.xreplace({system.param_symbols[p]: v for p, v in params.items()})
     fn = sp.lambdify(system.coords, expr, modules=numpy_modules(expr))
-    return np.broadcast_to(np.asarray(fn(*mesh), dtype=float), mesh[0].shape).copy()
+    values = np.asarray(fn(*mesh))
+    return np.broadcast_to(values if np.iscomplexobj(values) else values.astype(float), mesh[0].shape).copy()
 
 
 def numpy_modules(expr: sp.Expr) -> list:

@@ -128,6 +128,12 @@ def run_attributes(system: PDESystem, grid: UniformGrid, backend: str, method: s
         "model": system.name,
         "equations": system.equations_text(),
         "parameters": json.dumps(system.params),
+        # a complex system runs as its real form: the equations as written, and the split ones
+        **({"complex_fields": json.dumps(system.complex_parts), "equations": system.complex_equations,
+            "real_form_equations": system.equations_text()}
+           if getattr(system, "complex_parts", None) else {}),
+        **({"coefficient_fields": json.dumps({k: _describe_coefficient(v) for k, v in system.coefficients.items()})}
+           if getattr(system, "coefficients", None) else {}),
         "backend": backend,
         "method": method,
         "grid": "x".join(map(str, grid.shape)),
@@ -141,12 +147,26 @@ def run_attributes(system: PDESystem, grid: UniformGrid, backend: str, method: s
     return attrs
 
 
+def _describe_coefficient(value) -> str:
+    """A coefficient field for the run's attributes: its expression, or what kind of data it was."""
+    if isinstance(value, np.ndarray):
+        return f"array {value.shape}"
+    if callable(value) and not hasattr(value, "free_symbols"):
+        return f"callable {getattr(value, '__name__', type(value).__name__)}"
+    return str(value)
+
+
 def discretization_of(system: PDESystem, requested: str | None, device, dtype: str, backend: str | None = None) -> str:
     """The discretization of a run: the requested one, else the system's own choice."""
     own = getattr(system, "discretization", "fd")
     choice = requested or own
     if choice not in ("fd", "spectral"):
         raise SolverError(f"discretization {choice!r}: 'fd' (finite differences) or 'spectral'")
+    if choice == "spectral" and getattr(system, "coefficients", None):
+        raise SolverError(
+            f"system {system.name!r} has coefficient fields ({', '.join(system.coefficients)}): the spectral "
+            "discretization takes numeric parameters only; use discretization='fd'"
+        )
     if choice == "fd" and own == "spectral":
         raise SolverError(f"system {system.name!r} is incompressible: it needs discretization='spectral'")
     if choice == "fd" and backend != "torch" and (device is not None or dtype not in (None, "float64")):

@@ -33,6 +33,7 @@ from pdeforge.solvers.output import NetCDFWriter, to_dataset
 from pdeforge.solvers.spectral_solve import solve_spectral
 from pdeforge.solvers.stability import explicit_dt_limit
 from pdeforge.solvers.steppers import DormandPrince, FixedStepRK, ImplicitBDF
+from pdeforge.solvers.stochastic import StochasticStepper, noise_attributes, stochastic_method
 from pdeforge.solvers.torch_steppers import TorchDormandPrince, TorchFixedStepRK
 from pdeforge.symbolic.system import PDESystem
 
@@ -63,6 +64,7 @@ def solve(
     closures: Mapping[str, object] | None = None,
     constants: Mapping[str, float] | None = None,
     workers: int | None = None,
+    seed: int | None = None,
 ):
     """Solve a PDE system in time and return an ``xarray.Dataset``.
 
@@ -105,6 +107,7 @@ def solve(
         device: torch device of backend "torch" ("cpu" default, "cuda", "cuda:1", ...), spectral
             or finite differences.
         dtype: "float64" (default) or "float32": backend "torch", or the spectral discretization.
+            A complex system runs in "complex128" (any backend) or "complex64" (backend "torch").
         closures: closure name -> ``torch.nn.Module`` (or callable) for the closure terms of
             the system (finite differences, backend "torch"; see
             :mod:`pdeforge.symbolic.closure_terms`).
@@ -113,9 +116,14 @@ def solve(
             :func:`pdeforge.symbolic.constants.fix_constants`).
         workers: threads of ``scipy.fft`` for the spectral discretization with backend
             "numpy" (None: see :meth:`pdeforge.codegen.spectral.SpectralKernel.bind`).
+        seed: seed of the random numbers of a system with noise (:mod:`pdeforge.solvers.stochastic`;
+            methods "euler", Euler-Maruyama, and "milstein"); the same seed gives the same run on
+            every backend.
 
     Returns:
-        Dataset with dimension ``t`` plus ``x``, ``y``, ``z``, one variable per field, and
+        Dataset with dimension ``t`` plus ``x``, ``y``, ``z``, one variable per field (complex
+        for complex fields; a file from ``out`` keeps their real and imaginary parts, read back
+        by :func:`pdeforge.open_dataset`), and
         attributes ``equations``, ``parameters`` (JSON), ``backend``, ``method``, ``steps``,
         ``compile_time_s``, ``wall_time_s``, ``status`` and more. If the solution blows up,
         the run stops, the last finite state is the last frame and ``status`` says so.
@@ -125,6 +133,13 @@ def solve(
     """
     if not isinstance(system, PDESystem):
         raise SolverError(f"system: expected a PDESystem or a model name, got {type(system).__name__}")
+    options = dict(locals())  # the arguments, as given
+    if system.is_complex:
+        from pdeforge.solvers.complex_solve import solve_complex
+
+        return solve_complex(solve, **options)
+    if seed is not None and not system.noise:
+        raise SolverError(f"seed: system {system.name!r} has no noise terms; seed applies to systems with noise")
     if grid is None:
         raise SolverError("grid: give the number of cells per axis")
     if t_span is None:
@@ -143,19 +158,26 @@ def solve(
     backend = backend or "numba"
     inputs = run_inputs(system, grid, t_span, save_every, params, dt, out, in_memory, stability)
     system, grid = inputs.system, inputs.grid
-    m = get_method(method or "rk4")
+    m = stochastic_method(method) if system.noise else get_method(method or "rk4")
     scheme = scheme or "fd"
 
     t_compile = time.perf_counter()
     kernel, bound = _compile_and_bind(system, grid, backend, order, simplifier, scheme, closures, device, dtype)
     cells0 = initial_state(system, grid, ic)
     ic = None  # the arrays a caller passed are not needed any more: keep peak memory down
-    dt = _choose_dt(system, grid, kernel, cells0, inputs, m, dt, dt_max, order, scheme, stability)
-    stepper = _stepper(backend, m, bound, cells0, inputs, dt, dt_max, rtol, atol)
+    # the stochastic schemes step the drift like forward Euler
+    dt = _choose_dt(system, grid, kernel, cells0, inputs, get_method("euler") if system.noise else m, dt, dt_max,
+                    order, scheme, stability)
+    if system.noise:
+        stepper = StochasticStepper(bound, system, cells0, inputs.t0, dt, m.name, seed)
+    else:
+        stepper = _stepper(backend, m, bound, cells0, inputs, dt, dt_max, rtol, atol)
     bound.warm_up(stepper.kernels_used())
     compile_time = system.parse_time_s + time.perf_counter() - t_compile
 
     attrs = _attributes(system, grid, backend, bound, kernel, m, dt, order, scheme, compile_time, rtol, atol)
+    if system.noise:
+        attrs.update(noise_attributes(system, seed))
     return _march_and_write(stepper, bound, cells0, inputs, attrs, progress, in_memory)
 
 
@@ -178,7 +200,10 @@ def _choose_dt(system, grid, kernel, cells0, inputs, m, dt, dt_max, order, schem
         if dt is None:
             raise SolverError("dt: the stability limit of a system with closure terms cannot be estimated; give dt")
         return dt
-    est = explicit_dt_limit(system, grid, cells0, inputs.t0, m, order, scheme=scheme, t_end=inputs.t1)
+    from pdeforge.discretize.coefficients import coefficients_as_fields
+
+    frozen_system, frozen_cells = coefficients_as_fields(system, grid, cells0)
+    est = explicit_dt_limit(frozen_system, grid, frozen_cells, inputs.t0, m, order, scheme=scheme, t_end=inputs.t1)
     if dt is None:
         if not math.isfinite(est.dt_max):
             raise SolverError(f"dt: no stability limit could be estimated for {m.name}; give dt or use method 'rk45'")

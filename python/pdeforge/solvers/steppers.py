@@ -38,6 +38,13 @@ class BlowUp(Exception):
 Progress = Callable[[float], None]
 
 
+def equal_steps(t: float, t_target: float, dt: float) -> tuple[int, float]:
+    """The number of equal steps no larger than ``dt`` from ``t`` to ``t_target``, and their size."""
+    span = t_target - t
+    n = max(1, math.ceil(span / dt - 1e-9))
+    return n, span / n
+
+
 class Stepper:
     """Common state of all steppers."""
 
@@ -120,11 +127,9 @@ class FixedStepRK(Stepper):
         self.buf[0], self.buf[2] = sb, y
 
     def advance(self, t_target: float, progress: Progress | None = None) -> None:
-        span = t_target - self.t
-        if span <= 0:
+        if t_target <= self.t:
             return
-        n = max(1, math.ceil(span / self.dt - 1e-9))
-        dt = span / n
+        n, dt = equal_steps(self.t, t_target, self.dt)
         t_start = self.t
         done = 0
         compiled = self.bound.has_compiled_stepping

@@ -125,4 +125,4 @@ MATH_FUNCTIONS: dict[str, Callable] = {
 }
 
 #: Named constants allowed in equations.
-CONSTANTS: dict[str, sp.Expr] = {"pi": sp.pi, "E": sp.E}
+CONSTANTS: dict[str, sp.Expr] = {"pi": sp.pi, "E": sp.E, "I": sp.I}

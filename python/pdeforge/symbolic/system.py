@@ -8,16 +8,18 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import sympy as sp
 
 from pdeforge.errors import EquationParseError, SystemDefinitionError
 from pdeforge.symbolic.boundary import BoundarySpec, parse_bcs
+from pdeforge.symbolic.complex_fields import COMPLEX_FUNCTIONS, is_complex_expression, part_names, real_form_parts
 from pdeforge.symbolic.operators import CONSTANTS, MATH_FUNCTIONS, make_operators
 from pdeforge.symbolic.parser import Namespace, parse_expression
 
 AXES = ("x", "y", "z")
 TIME = sp.Symbol("t", real=True)
-RESERVED = set(AXES) | {"t"} | set(CONSTANTS) | set(MATH_FUNCTIONS) | {
+RESERVED = set(AXES) | {"t"} | set(CONSTANTS) | set(MATH_FUNCTIONS) | set(COMPLEX_FUNCTIONS) | {
     "laplace", "grad", "div", "d", "dot", "vec", "True", "False",
 }
 
@@ -35,7 +37,12 @@ class PDESystem:
             equation language (parsed safely, see :mod:`pdeforge.symbolic.parser`) or a SymPy
             expression (symbols and functions are matched by name).
         params: parameter name -> value. Every name in the equations that is not a field,
-            coordinate, constant or function must be a parameter with a value.
+            coordinate, constant or function must be a parameter with a value. A value is a
+            number, or a *coefficient field* (a heterogeneous source, a diffusivity map):
+            an array of the grid's shape (checked when the system is bound to a grid), a
+            callable of the coordinate meshes, or an expression string of the coordinates
+            and the numeric parameters (``"1 + 0.5*sin(x)"``). Coefficient fields are read
+            by the kernels as frozen fields: changing their values does not recompile.
         domain: one ``(low, high)`` pair per spatial dimension (1 to 3); coordinates are
             named x, y, z in that order.
         bcs: boundary conditions, see :mod:`pdeforge.symbolic.boundary`.
@@ -43,14 +50,27 @@ class PDESystem:
             and parameters, callable of the coordinate arrays, or array.
         fields: optional explicit list of fields; each must have an equation.
         name: optional name for messages and output attributes.
+        dtype: "float64" (real fields) or "complex128" (complex fields). Default: complex
+            when an equation or the default ``ic`` needs it (``I``; ``re``, ``im``, ``conj``,
+            ``arg`` then act on complex values), else real. A complex system is solved through
+            its :meth:`real_form` (fields ``psi_real``, ``psi_imag``).
+        noise: field -> strength ``sigma`` of space-time white noise added to its equation, in
+            Ito form: an expression of the fields, coordinates, t and parameters (additive
+            ``"sigma"`` or multiplicative ``"sigma*u"``). Each step, each cell receives
+            ``sigma*sqrt(dt/cell_volume)*N(0, 1)`` (py-pde's scaling; py-pde's ``noise`` is
+            ``sigma**2``). Solved with method "euler" (Euler-Maruyama) or "milstein".
 
     Attributes:
         fields: field names in order.
         coords: SymPy coordinate symbols.
         t: the time symbol.
-        params: parameter values.
-        param_symbols: name -> SymPy symbol.
+        params: numeric parameter values.
+        param_symbols: name -> SymPy symbol (numeric parameters).
+        coefficients: coefficient field name -> value (array, callable or SymPy expression
+            of the coordinates and numeric parameters).
+        coefficient_functions: coefficient field name -> ``k(x, y)`` as in the equations.
         rhs: field name -> SymPy right-hand side, fields appearing as ``u(x, y)``.
+        is_complex: whether the fields are complex-valued.
         bcs: canonical boundary specification (field, axis) -> (low, high).
     """
 
@@ -63,8 +83,12 @@ class PDESystem:
         ic: Mapping[str, object] | None = None,
         fields: Sequence[str] | None = None,
         name: str | None = None,
+        dtype: str | None = None,
+        noise: Mapping[str, str | sp.Expr | float] | None = None,
     ):
         started = time.perf_counter()
+        if dtype not in (None, "float64", "complex128"):
+            raise SystemDefinitionError(f"dtype: 'float64' or 'complex128', got {dtype!r}")
         if not isinstance(equations, Mapping) or not equations:
             raise SystemDefinitionError("equations: give a dict of field name -> right-hand side")
         self.name = name or "system"
@@ -90,15 +114,103 @@ class PDESystem:
         self.fields: list[str] = names
 
         params = dict(params or {})
-        for p, v in params.items():
+        for p in params:
             _check_identifier(p, "parameter")
             if p in self.fields:
                 raise SystemDefinitionError(f"parameter {p!r} has the same name as a field")
-            params[p] = _check_value(p, v)
-        self.params: dict[str, float] = params
-        self.param_symbols = {p: sp.Symbol(p, real=True) for p in params}
+        scalar = {p: v for p, v in params.items() if not is_coefficient_value(v)}
+        self.params: dict[str, float] = {p: _check_value(p, v) for p, v in scalar.items()}
+        self.param_symbols = {p: sp.Symbol(p, real=True) for p in self.params}
         self.field_functions = {f: sp.Function(f, real=True)(*self.coords) for f in self.fields}
+        self.coefficient_functions = {
+            p: sp.Function(p, real=True)(*self.coords) for p in params if p not in self.params
+        }
+        self.coefficients: dict[str, object] = {
+            p: self._check_coefficient(p, params[p]) for p in self.coefficient_functions
+        }
 
+        self.is_complex = False
+        self._parse_equations(equations)
+        if dtype == "complex128" or any(map(is_complex_expression, self.rhs.values())) or _complex_ic(self, ic):
+            if dtype == "float64":
+                raise SystemDefinitionError("dtype='float64', but the equations or the ic use complex numbers (I)")
+            for f in self.fields:
+                for part in part_names(f):
+                    if part in self.fields or part in params:
+                        raise SystemDefinitionError(
+                            f"name {part!r} is taken: complex field {f!r} stores its parts as {' and '.join(part_names(f))}"
+                        )
+            # fields without the real assumption: abs(psi)**2 must not become psi**2
+            self.is_complex = True
+            self.field_functions = {f: sp.Function(f)(*self.coords) for f in self.fields}
+            self._parse_equations(equations)
+        self._check_symbols()
+
+        self.bcs: BoundarySpec = parse_bcs(bcs, self.fields, self.axes, self._parse_bc_value)
+        self.ic = dict(ic) if ic is not None else None
+        self.noise: dict[str, sp.Expr] = self._parse_noise(noise)
+        #: seconds spent parsing and checking the equations (part of a run's compile time)
+        self.parse_time_s = time.perf_counter() - started
+
+    @property
+    def dtype(self) -> str:
+        """The fields' type: "complex128" for complex fields, else "float64"."""
+        return "complex128" if self.is_complex else "float64"
+
+    def real_form(self) -> PDESystem:
+        """The system in real fields: each complex field ``psi`` as ``psi_real`` and ``psi_imag``.
+
+        The equations are split symbolically (:mod:`pdeforge.symbolic.complex_fields`); the
+        result carries ``complex_parts`` (complex field -> its two real field names) and
+        ``complex_equations`` (the equations as written). A real system is returned as is.
+        """
+        if not self.is_complex:
+            return self
+        parts = self.__dict__.get("_real_parts")
+        if parts is None:
+            parts = self._real_parts = real_form_parts(self)
+        new = object.__new__(type(self))
+        new.__dict__.update({k: v for k, v in self.__dict__.items() if k != "_real_parts"})
+        new.fields = list(parts["fields"])
+        new.field_functions = dict(parts["field_functions"])
+        new.rhs = dict(parts["rhs"])
+        new.bcs = dict(parts["bcs"])
+        new.equation_text = dict(parts["equation_text"])
+        new.is_complex = False
+        new.complex_parts = dict(parts["parts"])
+        new.complex_equations = self.equations_text()
+        new.ic = None
+        return new
+
+    def _parse_noise(self, noise) -> dict[str, sp.Expr]:
+        if not noise:
+            return {}
+        if not isinstance(noise, Mapping):
+            raise SystemDefinitionError("noise: give a dict of field name -> noise strength (expression)")
+        out = {}
+        for f, value in noise.items():
+            if f not in self.fields:
+                raise SystemDefinitionError(
+                    f"noise: {f!r} is not a field of this system (fields: {', '.join(self.fields)})"
+                )
+            if self.is_complex:
+                raise SystemDefinitionError("noise: complex fields take no noise terms (give noise to real fields)")
+            what = f"noise of {f!r}"
+            if isinstance(value, str):
+                expr = parse_expression(value, self.namespace(with_operators=False), what)
+            elif isinstance(value, (int, float)):
+                expr = sp.Float(value)
+            elif isinstance(value, sp.Basic):
+                expr = self._from_sympy(value, what)
+            else:
+                raise SystemDefinitionError(f"{what}: expected a number or an expression, got {describe_value(value)}")
+            if isinstance(expr, (sp.MatrixBase, tuple)) or expr.has(sp.Derivative) or expr.has(sp.I):
+                raise SystemDefinitionError(f"{what}: must be a real scalar expression without derivatives")
+            if expr != 0:
+                out[f] = sp.sympify(expr)
+        return out
+
+    def _parse_equations(self, equations) -> None:
         self.equation_text: dict[str, str] = {}
         self.rhs: dict[str, sp.Expr] = {}
         for f in self.fields:
@@ -113,12 +225,6 @@ class PDESystem:
             if isinstance(value, (sp.MatrixBase, tuple)) or isinstance(value, sp.logic.boolalg.Boolean):
                 raise SystemDefinitionError(f"{what}: the right-hand side must be a scalar expression")
             self.rhs[f] = sp.sympify(value)
-        self._check_symbols()
-
-        self.bcs: BoundarySpec = parse_bcs(bcs, self.fields, self.axes, self._parse_bc_value)
-        self.ic = dict(ic) if ic is not None else None
-        #: seconds spent parsing and checking the equations (part of a run's compile time)
-        self.parse_time_s = time.perf_counter() - started
 
     # namespaces ---------------------------------------------------------------------------
     def namespace(self, with_fields: bool = True, with_operators: bool = True) -> Namespace:
@@ -130,13 +236,16 @@ class PDESystem:
             groups["fields"] = list(self.fields)
         symbols.update(self.param_symbols)
         groups["parameters"] = list(self.params)
+        if with_fields and self.coefficient_functions:
+            symbols.update(self.coefficient_functions)
+            groups["coefficient fields"] = list(self.coefficients)
         symbols.update({a: c for a, c in zip(self.axes, self.coords)})
         symbols["t"] = self.t
         groups["coordinates"] = [*self.axes, "t"]
         symbols.update(CONSTANTS)
         groups["constants"] = list(CONSTANTS)
-        functions = dict(MATH_FUNCTIONS)
-        groups["functions"] = list(MATH_FUNCTIONS)
+        functions = {**MATH_FUNCTIONS, **COMPLEX_FUNCTIONS}
+        groups["functions"] = [*MATH_FUNCTIONS, *COMPLEX_FUNCTIONS]
         if with_operators:
             ops = make_operators(self.coords)
             functions.update(ops)
@@ -170,6 +279,8 @@ class PDESystem:
         for s in expr.free_symbols:
             if s.name in self.field_functions:
                 sub[s] = self.field_functions[s.name]
+            elif s.name in self.coefficient_functions:
+                sub[s] = self.coefficient_functions[s.name]
             elif s.name in names:
                 sub[s] = names[s.name]
             else:
@@ -179,9 +290,10 @@ class PDESystem:
                 )
         for fn in expr.atoms(sp.core.function.AppliedUndef):
             fname = type(fn).__name__
-            if fname not in self.field_functions:
+            functions = {**self.field_functions, **self.coefficient_functions}
+            if fname not in functions:
                 raise SystemDefinitionError(f"{what}: unknown function {fname!r}; fields are {self.fields}")
-            sub[fn] = self.field_functions[fname]
+            sub[fn] = functions[fname]
         return expr.xreplace(sub) if sub else expr
 
     def _check_symbols(self) -> None:
@@ -205,25 +317,81 @@ class PDESystem:
         """The equations as text, one ``field_t = rhs`` per line."""
         return "\n".join(f"{f}_t = {self.equation_text[f]}" for f in self.fields)
 
-    def with_params(self, **values: float) -> PDESystem:
-        """A copy with some parameter values changed (the equations are not re-parsed)."""
-        unknown = [p for p in values if p not in self.params]
+    def with_params(self, **values) -> PDESystem:
+        """A copy with some parameter values changed (the equations are not re-parsed).
+
+        A coefficient field takes a new array, callable or expression (same structure: the
+        compiled kernels are reused); a numeric parameter takes a number.
+        """
+        known = [*self.params, *self.coefficients]
+        unknown = [p for p in values if p not in known]
         if unknown:
             raise SystemDefinitionError(
-                f"unknown parameter {unknown[0]!r}; parameters of {self.name}: {', '.join(self.params) or 'none'}"
+                f"unknown parameter {unknown[0]!r}; parameters of {self.name}: {', '.join(known) or 'none'}"
             )
         check_not_fixed(self, values)
+        for p, v in values.items():
+            if p in self.params and is_coefficient_value(v):
+                raise SystemDefinitionError(
+                    f"parameter {p!r} is a number in this system, got {describe_value(v)}; to make it a "
+                    "coefficient field give the array, callable or expression when creating the PDESystem"
+                )
         new = object.__new__(type(self))  # keep subclasses (e.g. incompressible systems)
         new.__dict__.update(self.__dict__)
-        new.params = {**self.params, **{p: _check_value(p, v) for p, v in values.items()}}
+        new.params = {**self.params, **{p: _check_value(p, v) for p, v in values.items() if p in self.params}}
+        new.coefficients = {
+            **self.coefficients,
+            **{p: new._check_coefficient(p, v) for p, v in values.items() if p in self.coefficients},
+        }
         return new
+
+    def _check_coefficient(self, name: str, value) -> object:
+        """A coefficient field's value, checked as far as it can be without a grid."""
+        what = f"parameter {name!r}"
+        if isinstance(value, str):
+            try:
+                value = parse_expression(value, self.namespace(with_fields=False, with_operators=False), what)
+            except EquationParseError as exc:
+                raise SystemDefinitionError(
+                    f"{exc} ({what} is neither a number nor an expression of the coordinates and parameters)"
+                ) from None
+        if isinstance(value, sp.Basic):
+            expr = self._from_sympy(value, what)
+            if expr.atoms(sp.core.function.AppliedUndef):
+                raise SystemDefinitionError(f"{what}: a coefficient field may depend on coordinates and numeric "
+                                            "parameters only, not on fields")
+            value = expr
+        if isinstance(value, sp.Basic):
+            if value.has(sp.I):
+                raise SystemDefinitionError(f"{what}: coefficient fields are real; write a complex coefficient "
+                                            "as two real ones (a + I*b in the equation)")
+            return value
+        if callable(value):
+            return value
+        try:
+            arr = np.asarray(value, dtype=float)
+        except (TypeError, ValueError):
+            raise SystemDefinitionError(
+                f"{what}: {describe_value(value)} is not a number, an array of the grid's shape, a callable of "
+                "the coordinates or an expression string"
+            ) from None
+        if arr.ndim != self.dim:
+            raise SystemDefinitionError(
+                f"{what}: an array with {arr.ndim} axes; a coefficient field on this {self.dim}-D domain needs "
+                f"an array of the grid's shape ({self.dim} axes)"
+            )
+        if not np.all(np.isfinite(arr)):
+            raise SystemDefinitionError(f"{what}: the array {describe_value(value)} contains NaN or infinite values")
+        return arr
 
     def structure_key(self) -> str:
         """Hash of everything that shapes generated code (not parameter values or domain size)."""
         payload = {
             "fields": self.fields,
             "params": sorted(self.params),
+            "coefficients": list(getattr(self, "coefficients", {})),
             "dim": self.dim,
+            "complex": getattr(self, "is_complex", False),
             "rhs": [sp.srepr(self.rhs[f]) for f in self.fields],
             "bcs": [
                 (f, a, [(b.kind, sp.srepr(b.alpha), sp.srepr(b.beta), sp.srepr(b.value)) for b in pair])
@@ -263,11 +431,51 @@ def _check_identifier(name: str, kind: str) -> None:
         )
 
 
+def _complex_ic(system: PDESystem, ic) -> bool:
+    """Whether a default initial condition has complex values (strings with I, complex arrays or numbers)."""
+    for value in (ic or {}).values():
+        if isinstance(value, str):
+            try:
+                value = system.parse(value, "initial condition", with_fields=False)
+            except EquationParseError:
+                continue  # reported when the initial condition is used
+        if isinstance(value, sp.Basic):
+            if value.has(sp.I):
+                return True
+        elif isinstance(value, complex) or (isinstance(value, np.ndarray) and np.iscomplexobj(value)):
+            return True
+    return False
+
+
+def is_coefficient_value(value) -> bool:
+    """Whether a parameter value is a coefficient field (array, callable, expression) rather than a number."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return True
+        return False
+    if isinstance(value, sp.Basic):
+        return not isinstance(value, sp.Number)
+    if callable(value):
+        return True
+    return isinstance(value, (np.ndarray, list, tuple)) and np.ndim(value) > 0
+
+
+def describe_value(value) -> str:
+    """A short description of a value for messages (an array by its shape, never its numbers)."""
+    if isinstance(value, np.ndarray) or (isinstance(value, (list, tuple)) and np.ndim(value) > 0):
+        arr = np.asarray(value, dtype=object) if not isinstance(value, np.ndarray) else value
+        return f"an array of shape {arr.shape} ({arr.dtype})"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _check_value(name: str, value) -> float:
     try:
         v = float(value)
     except (TypeError, ValueError):
-        raise SystemDefinitionError(f"parameter {name!r}: value {value!r} is not a number") from None
+        raise SystemDefinitionError(f"parameter {name!r}: {describe_value(value)} is not a number") from None
     if not math.isfinite(v):
         raise SystemDefinitionError(f"parameter {name!r}: value {value!r} is not finite")
     return v
