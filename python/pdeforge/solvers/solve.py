@@ -61,6 +61,7 @@ def solve(
     device=None,
     dtype: str = "float64",
     closures: Mapping[str, object] | None = None,
+    torch_compile: bool | str = False,
 ):
     """Solve a PDE system in time and return an ``xarray.Dataset``.
 
@@ -106,6 +107,9 @@ def solve(
         closures: closure name -> ``torch.nn.Module`` (or callable) for the closure terms of
             the system (finite differences, backend "torch"; see
             :mod:`pdeforge.symbolic.closure_terms`).
+        torch_compile: backend "torch", fixed-step methods: step with whole RK steps compiled
+            by ``torch.compile`` (True, or a mode such as "reduce-overhead"); see
+            :mod:`pdeforge.codegen.torch_fused`.
 
     Returns:
         Dataset with dimension ``t`` plus ``x``, ``y``, ``z``, one variable per field, and
@@ -132,7 +136,8 @@ def solve(
     scheme = scheme or "fd"
 
     t_compile = time.perf_counter()
-    kernel, bound = _compile_and_bind(system, grid, backend, order, simplifier, scheme, closures, device, dtype)
+    kernel, bound = _compile_and_bind(system, grid, backend, order, simplifier, scheme, closures, device, dtype,
+                                      torch_compile)
     cells0 = initial_state(system, grid, ic)
     ic = None  # the arrays a caller passed are not needed any more: keep peak memory down
     dt = _choose_dt(system, grid, kernel, cells0, inputs, m, dt, dt_max, order, scheme, stability)
@@ -144,12 +149,14 @@ def solve(
     return _march_and_write(stepper, bound, cells0, inputs, attrs, progress, in_memory)
 
 
-def _compile_and_bind(system, grid, backend, order, simplifier, scheme, closures, device, dtype):
+def _compile_and_bind(system, grid, backend, order, simplifier, scheme, closures, device, dtype, torch_compile=False):
     """The kernel of ``system`` for ``backend`` (from the disk cache when it is there), bound to ``grid``."""
     check_target(backend)
     kernel = compile_system(system, target=backend, order=order, simplifier=simplifier, scheme=scheme,
                             closures=closures)
-    options = {"device": device, "dtype": dtype} if backend == "torch" else {}
+    if torch_compile and backend != "torch":
+        raise SolverError(f"torch_compile: only backend 'torch' compiles with torch.compile, not {backend!r}")
+    options = {"device": device, "dtype": dtype, "torch_compile": torch_compile} if backend == "torch" else {}
     return kernel, kernel.bind(grid, **options)
 
 
