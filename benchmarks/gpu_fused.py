@@ -57,7 +57,7 @@ def bandwidth(device, nbytes: int, repeats: int = 5) -> float:
 def _runner(variant: str, system, grid, cells, dt, device, dtype, mode):
     """A function ``run(steps) -> seconds`` for one variant, warmed up (compiled) already."""
     from pdeforge.codegen.build import compile_system
-    from pdeforge.codegen.torch_kernel import TorchFixedStepRK
+    from pdeforge.solvers.torch_steppers import TorchFixedStepRK
     from pdeforge.solvers.steppers import FixedStepRK
 
     if variant == "numba":
