@@ -47,7 +47,7 @@ def test_exact_closure_reproduces_the_symbolic_smagorinsky_kernel(rng):
     # the generated kernel calls the bound closure once per cell-face family (x-/y-faces, low/high),
     # on whole (12, 12, 4) argument stacks: equal calls of the u and v equations are shared
     assert counted.shapes == [(12, 12, 4)] * 4
-    assert kernel.source.count("_rt.closure(C['nu_t']") == 4 + 4  # rhs and Jacobian kernels
+    assert kernel.source.count("_rt.closure(C['nu_t']") == 4 + 4 + 4  # rhs, rhs_ad (autograd) and Jacobian kernels
     # exact Jacobian through forward-mode derivatives of the closure
     J = bound.jacobian(0.0, y)
     Jref = reference.jacobian(0.0, y)

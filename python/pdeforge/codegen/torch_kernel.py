@@ -21,6 +21,7 @@ from pdeforge.discretize.grid import UniformGrid
 from pdeforge.discretize.padding import apply_closure, axis_index
 from pdeforge.errors import SolverError
 from pdeforge.codegen.kernel import BoundKernel, Kernel
+from pdeforge.codegen.torch_fused import CompiledStep, check_inductor_cpu, thread_count, threads
 
 DTYPES = ("float64", "float32")
 
@@ -97,10 +98,17 @@ class TorchKernel(Kernel):
         params: Mapping[str, float] | None = None,
         device=None,
         dtype=None,
+        torch_compile: bool | str = False,
     ) -> TorchBoundKernel:
         """Bind to a grid, parameter values, a torch ``device`` (default CPU) and ``dtype``
-        ("float64" default, or "float32"). Closure modules are moved to that device and dtype."""
-        return TorchBoundKernel(self, grid, params, device, dtype)
+        ("float64" default, or "float32"). Closure modules are moved to that device and dtype.
+
+        ``torch_compile``: True (or a ``torch.compile`` mode such as "reduce-overhead") steps
+        the fixed-step methods with whole RK steps compiled by ``torch.compile`` (Inductor:
+        C++/OpenMP on CPU, Triton on GPU; :mod:`pdeforge.codegen.torch_fused`) instead of the
+        eager fused stages."""
+        return TorchBoundKernel(self, grid, params, device, dtype,
+                                torch_compile)
 
 
 class TorchGhostFill:
@@ -161,7 +169,8 @@ class TorchBoundKernel(BoundKernel):
         dtype: ``torch.float64`` or ``torch.float32``.
     """
 
-    def __init__(self, kernel: TorchKernel, grid: UniformGrid, params: Mapping[str, float], device=None, dtype=None):
+    def __init__(self, kernel: TorchKernel, grid: UniformGrid, params: Mapping[str, float], device=None, dtype=None,
+                 torch_compile: bool | str = False):
         super().__init__(kernel, grid, params)
         torch = self.torch = _torch()
         self.device = resolve_device(device)
@@ -177,6 +186,16 @@ class TorchBoundKernel(BoundKernel):
         self.filler = TorchGhostFill(self.layout, self.device, self.dtype)
         self._scratch_pad = self.new_padded()
         self._k = None
+        self._rhs_ad = kernel.module.KERNELS[("rhs_ad", False)]
+        self._p_t = [self.scalar(v) for v in self.p_values]
+        self._h_t = [self.scalar(v) for v in self.h_values]
+        self.threads = thread_count(grid.size) if self.device.type == "cpu" else None
+        if torch_compile not in (False, None, True) and not isinstance(torch_compile, str):
+            raise SolverError(f"torch_compile: True, False or a torch.compile mode name, got {torch_compile!r}")
+        if torch_compile and self.device.type == "cpu" and (why := check_inductor_cpu()):
+            raise SolverError(why)
+        self.torch_compile = torch_compile
+        self._compiled: dict[str, CompiledStep] = {}
 
     # layouts -------------------------------------------------------------------------------
     def new_padded(self):
@@ -219,8 +238,9 @@ class TorchBoundKernel(BoundKernel):
         host = out if isinstance(out, np.ndarray) else None
         if out is None or host is not None:
             out = self.torch.empty(self.cell_shape, dtype=self.dtype, device=self.device)
-        self.fill_ghosts(U, t)
-        self._call(self._rhs, U, out, t)
+        with threads(self.threads):
+            self.fill_ghosts(U, t)
+            self._call(self._rhs, U, out, t)
         if host is not None:
             host[...] = self.to_numpy(out)
             return host
@@ -234,6 +254,62 @@ class TorchBoundKernel(BoundKernel):
             k = self.rhs_padded(U, t)
         return self.to_numpy(k).reshape(-1).copy() if as_numpy else k.reshape(-1)
 
+    # out-of-place path: autograd and torch.compile ------------------------------------------
+    def scalar(self, value) -> "torch.Tensor":
+        """``value`` as a 0-d tensor of this kernel's dtype on its device (tensors are kept, so autograd sees them)."""
+        if isinstance(value, self.torch.Tensor):
+            return value.to(device=self.device, dtype=self.dtype)
+        return self.torch.tensor(float(value), dtype=self.dtype, device=self.device)
+
+    def param_tensors(self, overrides: Mapping[str, object] | None = None) -> list:
+        """Parameter values in the kernel's order as 0-d tensors; ``overrides`` name -> number or tensor."""
+        names = self.kernel.module.PARAMS
+        overrides = dict(overrides or {})
+        unknown = [n for n in overrides if n not in names]
+        if unknown:
+            raise SolverError(f"params: {unknown[0]!r} is not a parameter of the kernel (parameters: {', '.join(names) or 'none'})")
+        return [self.scalar(overrides[n]) if n in overrides else p for n, p in zip(names, self._p_t)]
+
+    def padded(self, Y, t: float = 0.0):
+        """A new padded tensor holding cell tensor ``Y`` with ghosts filled (out of place in ``Y``)."""
+        U = Y.new_zeros(self.padded_shape)
+        U[self.interior] = Y
+        self.fill_ghosts(U, t)
+        return U
+
+    def rhs_cells(self, Y, t, p: list | None = None):
+        """Right-hand side of cell tensor ``Y`` (fields, *shape), out of place.
+
+        ``t`` is a number or 0-d tensor; ``p`` the parameter tensors of :meth:`param_tensors`
+        (default: the bound values). Autograd follows ``Y``, ``p`` and closure modules.
+        Boundary values, when they depend on time, are evaluated at ``float(t)``.
+        """
+        t_fill = float(t) if self.layout.closures and any(c.time_dependent for c in self.layout.closures) else 0.0
+        U = self.padded(Y, t_fill)
+        out = Y.new_empty(self.cell_shape)
+        self._rhs_ad(U, out, self.scalar(t), self._p_t if p is None else p, self._h_t, *self.coords_t, self.closures)
+        return out
+
+    @property
+    def has_compiled_stepping(self) -> bool:
+        """Whether fixed steps run as ``torch.compile``-d whole RK steps (``torch_compile=`` of bind)."""
+        return bool(self.torch_compile)
+
+    def compiled_step(self, method: str) -> CompiledStep:
+        """The compiled whole step of ``method`` (compiled on first call, then reused)."""
+        if method not in self._compiled:
+            mode = self.torch_compile if isinstance(self.torch_compile, str) else None
+            self._compiled[method] = CompiledStep(lambda y, t: self.rhs_cells(y, t), method, mode)
+        return self._compiled[method]
+
+    def advance_compiled(self, method: str, buffers: list, t0: float, dt: float, n: int,
+                         parallel: bool | None = None) -> None:
+        """``n`` compiled steps of ``method`` on the cells of ``buffers[0]`` (``parallel`` is unused:
+        Inductor's loops take torch's intra-op threads)."""
+        Y = self.cells(buffers[0])
+        with self.torch.no_grad(), threads(self.threads):
+            Y.copy_(self.compiled_step(method).advance(Y, t0, dt, n))
+
     # fused Runge-Kutta stages --------------------------------------------------------------
     def _stage_k(self, S, t):
         if self._k is None:
@@ -246,7 +322,7 @@ class TorchBoundKernel(BoundKernel):
         """``OUT = a*Y0 + b*S + c*f(t, S)`` on the cells (padded tensors; OUT must not be S)."""
         torch = self.torch
         I = self.interior
-        with torch.no_grad():
+        with torch.no_grad(), threads(self.threads):
             k = self._stage_k(S, t)
             o = OUT[I]
             if a == 0.0:
@@ -261,7 +337,7 @@ class TorchBoundKernel(BoundKernel):
         """``k = f(t, S)``; ``OUT = Y0 + c1*k``; ``OUTA = A + c2*k`` (padded tensors; no aliasing with S)."""
         torch = self.torch
         I = self.interior
-        with torch.no_grad():
+        with torch.no_grad(), threads(self.threads):
             k = self._stage_k(S, t)
             torch.add(Y0[I], k, alpha=c1, out=OUT[I])
             if OUTA is A:
@@ -301,6 +377,8 @@ class TorchBoundKernel(BoundKernel):
                 self.stage_two(S, S, S, Y, self.new_padded(), 0.0, 0.0, 0.0)
             elif kind == "jac":
                 self.jacobian_padded(S, 0.0)
+            elif kind.split(":")[0] in ("euler", "ssprk3", "rk4") and self.has_compiled_stepping:
+                self.advance_compiled(kind.split(":")[0], [S], 0.0, 0.0, 1)  # compiles the step
         if self.device.type == "cuda":
             self.torch.cuda.synchronize(self.device)
         return time.perf_counter() - t0

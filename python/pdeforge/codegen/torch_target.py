@@ -128,9 +128,11 @@ class TorchPrinter(_ClosurePrinting, ArrayPrinter):
         return f"torch.logical_not({self._t(expr.args[0])})"
 
 
-def _body(spec: KernelSpec, lowered: Lowered, indent: str = "    ") -> list[str]:
+def _body(spec: KernelSpec, lowered: Lowered, indent: str = "    ", tensor_invariants: bool = False) -> list[str]:
     lines, names = slab_prologue(spec, lowered, indent)
-    scalar = InvariantPrinter(names)
+    # tensor_invariants: parameters, widths and t are 0-d tensors, so the invariants are torch
+    # expressions too and autograd follows them (``math`` would silently turn them into floats)
+    scalar = TorchPrinter(names) if tensor_invariants else InvariantPrinter(names)
     for sym, expr in lowered.invariants:
         lines.append(f"{indent}{sym.name} = {scalar.doprint(expr)}")
     printer = TorchPrinter(names)
@@ -147,18 +149,20 @@ def generate(spec: KernelSpec, key: str) -> str:
     The module defines ``rhs(S, OUT, t, p, h, cx[, cy[, cz]], C)`` and ``jac(...)`` with the
     same meaning as the NumPy target's, on tensors: ``S`` the padded state, ``OUT`` the cell
     output, ``p`` parameter values and ``h`` cell widths as Python floats, ``c*`` the cell-centre
-    coordinates as tensors, and ``C`` the closure callables by name.
+    coordinates as tensors, and ``C`` the closure callables by name. ``rhs_ad`` is the same
+    right-hand side with ``t``, ``p`` and ``h`` as 0-d tensors: the path that autograd (gradients
+    to parameters) and ``torch.compile`` (no recompilation per time value) take.
     """
     lines = header(spec, "torch", key, ["import torch", "from pdeforge.codegen import torch_runtime as _rt"])
     lines += boundary_value_functions(spec)
     coords = ", ".join(f"c{ax}" for ax in spec.semi.system.axes)
-    for name, lowered in (("rhs", spec.rhs), ("jac", spec.jacobian)):
+    for name, lowered, tensors in (("rhs", spec.rhs, False), ("rhs_ad", spec.rhs, True), ("jac", spec.jacobian, False)):
         lines.append(f"def {name}(S, OUT, t, p, h, {coords}, C):")
         lines += unpack_lines(spec, "    ", used_symbols(lowered))
-        lines += _body(spec, lowered)
+        lines += _body(spec, lowered, tensor_invariants=tensors)
         lines.append("")
         lines.append("")
-    lines.append("KERNELS = {('rhs', False): rhs, ('jac', False): jac}")
+    lines.append("KERNELS = {('rhs', False): rhs, ('rhs_ad', False): rhs_ad, ('jac', False): jac}")
     lines.append(f"NFIELDS = {len(spec.semi.fields)}")
     lines.append(f"CLOSURES = {closure_names(spec.semi.rhs)!r}")
     return "\n".join(lines) + "\n"

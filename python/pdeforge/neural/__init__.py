@@ -2,7 +2,8 @@
 
 ProbConserv and probabilistic neural operators (:mod:`pdeforge.neural.probconserv`,
 :mod:`pdeforge.neural.ensemble`), closures evaluated inside the generated solver
-(:mod:`pdeforge.neural.closures`) and the physics-informed neural operator whose loss is the
+(:mod:`pdeforge.neural.closures`), the differentiable solve that trains them and estimates
+parameters through the solver (:mod:`pdeforge.neural.differentiable`) and the physics-informed neural operator whose loss is the
 generated residual (:mod:`pdeforge.neural.pino`, :mod:`pdeforge.neural.pino_data`).
 PyTorch is imported only when one of these names is first used, so ``import pdeforge.neural``
 stays cheap, and ``import pdeforge`` never imports it.
@@ -25,6 +26,7 @@ _LAZY = {
     "gaussian_log_likelihood": ("pdeforge.neural.metrics", "gaussian_log_likelihood"),
     "sample_gaussian": ("pdeforge.neural.metrics", "sample_gaussian"),
     "front_positions": ("pdeforge.neural.metrics", "front_positions"),
+    "differentiable_solve": ("pdeforge.neural.differentiable", "differentiable_solve"),
 }
 
 __all__ = list(_LAZY)

@@ -65,6 +65,7 @@ def solve(
     constants: Mapping[str, float] | None = None,
     workers: int | None = None,
     seed: int | None = None,
+    torch_compile: bool | str = False,
 ):
     """Solve a PDE system in time and return an ``xarray.Dataset``.
 
@@ -119,6 +120,9 @@ def solve(
         seed: seed of the random numbers of a system with noise (:mod:`pdeforge.solvers.stochastic`;
             methods "euler", Euler-Maruyama, and "milstein"); the same seed gives the same run on
             every backend.
+        torch_compile: backend "torch", fixed-step methods: step with whole RK steps compiled
+            by ``torch.compile`` (True, or a mode such as "reduce-overhead"); see
+            :mod:`pdeforge.codegen.torch_fused`.
 
     Returns:
         Dataset with dimension ``t`` plus ``x``, ``y``, ``z``, one variable per field (complex
@@ -162,7 +166,8 @@ def solve(
     scheme = scheme or "fd"
 
     t_compile = time.perf_counter()
-    kernel, bound = _compile_and_bind(system, grid, backend, order, simplifier, scheme, closures, device, dtype)
+    kernel, bound = _compile_and_bind(system, grid, backend, order, simplifier, scheme, closures, device, dtype,
+                                      torch_compile)
     cells0 = initial_state(system, grid, ic)
     ic = None  # the arrays a caller passed are not needed any more: keep peak memory down
     # the stochastic schemes step the drift like forward Euler
@@ -181,12 +186,14 @@ def solve(
     return _march_and_write(stepper, bound, cells0, inputs, attrs, progress, in_memory)
 
 
-def _compile_and_bind(system, grid, backend, order, simplifier, scheme, closures, device, dtype):
+def _compile_and_bind(system, grid, backend, order, simplifier, scheme, closures, device, dtype, torch_compile=False):
     """The kernel of ``system`` for ``backend`` (from the disk cache when it is there), bound to ``grid``."""
     check_target(backend)
     kernel = compile_system(system, target=backend, order=order, simplifier=simplifier, scheme=scheme,
                             closures=closures)
-    options = {"device": device, "dtype": dtype} if backend == "torch" else {}
+    if torch_compile and backend != "torch":
+        raise SolverError(f"torch_compile: only backend 'torch' compiles with torch.compile, not {backend!r}")
+    options = {"device": device, "dtype": dtype, "torch_compile": torch_compile} if backend == "torch" else {}
     return kernel, kernel.bind(grid, **options)
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pdeforge.errors import SolverError
-from pdeforge.solvers.steppers import DormandPrince, FixedStepRK, Stepper
+from pdeforge.solvers.steppers import DormandPrince, FixedStepRK, Stepper, ThreadChoice
 
 if TYPE_CHECKING:
     from pdeforge.codegen.torch_kernel import TorchBoundKernel
@@ -37,6 +37,7 @@ class TorchFixedStepRK(FixedStepRK):
         self._good_t = self.t
         self._step = {"euler": self._euler, "ssprk3": self._ssprk3, "rk4": self._rk4}[method]
         self._block = 8
+        self._threads = ThreadChoice(bound, method)  # used when the steps are torch.compile-d
 
     def cells(self) -> np.ndarray:
         return self.bound.to_numpy(self.bound.cells(self.buf[0]))
