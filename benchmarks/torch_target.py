@@ -20,7 +20,7 @@ def _rate(bound, cells, steps: int, dt: float, sync=None) -> tuple[float, np.nda
     from pdeforge.solvers.steppers import FixedStepRK
 
     if bound.kernel.target == "torch":
-        from pdeforge.codegen.torch_kernel import TorchFixedStepRK as Stepper
+        from pdeforge.solvers.torch_steppers import TorchFixedStepRK as Stepper
     else:
         Stepper = FixedStepRK
     stepper = Stepper(bound, cells, 0.0, dt, "rk4")
