@@ -56,7 +56,7 @@ def test_fourth_order_walls_converge_at_second_order_1d(case):
 
 def test_biharmonic_walls_converge_at_second_order_2d():
     op = lambda u, xs: -sum(sp.diff(sp.diff(u, a, 2), b, 2) for a in xs for b in xs)  # noqa: E731
-    order, errs = _observed_order(2, "-laplace(laplace(u))", op, (8, 16, 24))
+    order, errs = _observed_order(2, "-laplace(laplace(u))", op, (12, 16, 24))
     assert abs(order - 2) < 0.1, (order, errs)
 
 
