@@ -237,10 +237,10 @@ class BoundKernel:
             m = self.kernel.module
             dim = self.grid.dim
             gmax = max(self.layout.ghost)
-            W = np.zeros((self.nfields, dim, 2, gmax, m.CLOSURE_POINTS))
+            W = np.zeros((self.nfields, dim, 2, gmax, self.layout.width))
             B = np.zeros((self.nfields, dim, 2, gmax))
             for c in self.layout.closures:
-                W[c.field, c.axis, c.side, : c.A.shape[0]] = c.A
+                W[c.field, c.axis, c.side, : c.A.shape[0], : c.A.shape[1]] = c.A
                 B[c.field, c.axis, c.side, : c.B.shape[0]] = c.B
             dom = np.array(self.grid.domain, dtype=float)
             self._closure_arrays = (W, B, dom, *self.layout.padded_coords)

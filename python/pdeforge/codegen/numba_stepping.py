@@ -73,7 +73,7 @@ def _fill_lines(spec: KernelSpec) -> list[str]:
                     lines.append(f"{indent}gv = {value}")
                 for layer in range(1, g + 1):
                     terms = []
-                    for j in range(semi.closure_points):
+                    for j in range(semi.closure_width):
                         src = f"{g + j}" if side == 0 else f"n{a} + {g - 1 - j}"
                         terms.append(f"W[{f}, {a}, {side}, {layer - 1}, {j}] * {at(src)}")
                     if value is not None:

@@ -12,6 +12,9 @@ Degree 1 (``m = 1``) gives the classic second-order closures (``2g - u_0`` for D
 ``u_0 + h g`` for Neumann); ``m = 4`` keeps fourth-order schemes fourth order. Every closure is
 linear in the cell values, so the map from cell values to padded values is a constant matrix,
 which is what lets the exact Jacobian be assembled from the interior stencil alone.
+
+Walls of fields with more than second derivatives along the normal are closed by reflection
+instead (:mod:`pdeforge.symbolic.walls`): ``ghost_l = sign * u_(l-1)`` to every depth.
 """
 
 from __future__ import annotations
@@ -83,3 +86,22 @@ def ghost_weights(alpha: float, beta: float, h: float, m: int, layers: int):
     s = np.array([[(-(layer - 0.5)) ** k for k in range(m + 1)] for layer in range(1, layers + 1)])
     W = s @ Vinv
     return W[:, :m], W[:, m]
+
+
+def reflection_weights(sign: int, layers: int):
+    """Ghost weights of an even (``sign = 1``) or odd (``sign = -1``) reflection about the face.
+
+    Returns:
+        ``(A, B)`` as for :func:`ghost_weights`, with ``m = layers`` cells: ``A = sign * I``
+        (ghost layer ``l`` mirrors cell ``l - 1``) and ``B = 0`` (the pairs are homogeneous).
+    """
+    import numpy as np
+
+    return sign * np.eye(layers), np.zeros(layers)
+
+
+def closure_width(bcs, ghost, points: int) -> int:
+    """Cells a ghost fill reads per side: the polynomial's ``points``, or the ghost depth where a
+    wall is closed by reflection."""
+    reflected = [ghost[a] for (_, a), pair in bcs.items() for bc in pair if bc.reflect]
+    return max([points, *reflected])

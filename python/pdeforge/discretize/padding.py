@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pdeforge.errors import BoundaryConditionError, GridError
-from pdeforge.discretize.closure import ghost_weights
+from pdeforge.discretize.closure import closure_width, ghost_weights, reflection_weights
 from pdeforge.discretize.grid import UniformGrid
 
 SIDES = ("low", "high")
@@ -45,7 +45,8 @@ class GhostLayout:
         grid: the grid.
         ghost: ghost layers per axis.
         bcs: (field index, axis) -> (low, high) boundary conditions (canonical form).
-        closure_points: cells used by each closure polynomial.
+        closure_points: cells used by each closure polynomial (reflections read as many cells as
+            there are ghost layers; :attr:`width` is the widest).
         params: parameter name -> value (for Robin coefficients).
         param_symbols: parameter name -> SymPy symbol.
         values: compiled boundary-value functions for every non-homogeneous side.
@@ -83,6 +84,7 @@ class GhostLayout:
         self.param_vector = param_vector
         self.periodic: dict[tuple[int, int], bool] = {}
         self.closures: list[_Closure] = []
+        self.width = closure_width(bcs, self.ghost, closure_points)
         subs = {param_symbols[p]: v for p, v in params.items()}
         self.padded_coords = tuple(grid.axis_coordinates(a, g) for a, g in enumerate(self.ghost))
         for (f, a), (low, high) in sorted(bcs.items()):
@@ -93,11 +95,14 @@ class GhostLayout:
                     raise GridError(f"grid: axis {grid.axes[a]!r} needs at least {self.ghost[a]} cells for this stencil")
                 continue
             self.periodic[(f, a)] = False
-            if n < closure_points:
-                raise GridError(
-                    f"grid: axis {grid.axes[a]!r} needs at least {closure_points} cells for the boundary closures"
-                )
+            need = self.ghost[a] if low.reflect or high.reflect else closure_points
+            if n < need:
+                raise GridError(f"grid: axis {grid.axes[a]!r} needs at least {need} cells for the boundary closures")
             for side, bc in enumerate((low, high)):
+                if bc.reflect:
+                    A, B = reflection_weights(bc.reflect, self.ghost[a])
+                    self.closures.append(_Closure(f, a, side, A, B, None, False))
+                    continue
                 alpha = float(bc.alpha.xreplace(subs))
                 beta = float(bc.beta.xreplace(subs))
                 try:
@@ -234,8 +239,9 @@ def apply_closure(Uf, c: _Closure, g: int, n: int, value=None) -> None:
         else:
             dst = g + n - 1 + layer
             src = [g + n - 1 - j for j in range(c.A.shape[1])]
-        acc = float(c.A[layer - 1, 0]) * Uf[axis_index(dim, a, src[0])]
-        for j in range(1, len(src)):
+        terms = [j for j in range(len(src)) if c.A[layer - 1, j] != 0] or [0]  # reflections: one term
+        acc = float(c.A[layer - 1, terms[0]]) * Uf[axis_index(dim, a, src[terms[0]])]
+        for j in terms[1:]:
             acc = acc + float(c.A[layer - 1, j]) * Uf[axis_index(dim, a, src[j])]
         if value is not None:
             acc = acc + float(c.B[layer - 1]) * value

@@ -11,7 +11,7 @@ from pdeforge.errors import BoundaryConditionError, SystemDefinitionError
 from pdeforge.symbolic.boundary import BoundaryCondition
 from pdeforge.symbolic.calculus import piecewise_diff
 from pdeforge.symbolic.system import PDESystem
-from pdeforge.discretize.closure import CLOSURE_POINTS, ghost_closure
+from pdeforge.discretize.closure import CLOSURE_POINTS, closure_width, ghost_closure
 from pdeforge.discretize.finite_difference import FiniteDifference, frozen_fields
 from pdeforge.discretize.stencil import StencilSymbols
 
@@ -64,6 +64,10 @@ class SemiDiscrete:
     def coefficients(self) -> list[str]:
         """Coefficient fields, read as frozen rows ``len(fields) + j`` of the padded state."""
         return list(getattr(self.system, "coefficients", {}))
+
+    def closure_width(self) -> int:
+        """Cells each ghost fill reads per side (see :func:`~pdeforge.discretize.closure.closure_width`)."""
+        return closure_width(self.bcs, self.ghost, self.closure_points)
 
     @property
     def param_symbols(self) -> list[sp.Symbol]:
@@ -144,6 +148,10 @@ class SemiDiscrete:
                 continue
             layer = -depth
             bc = self.bcs[(g, a)][side]
+            if bc.reflect:
+                moved = list(off)
+                moved[a] = (layer - 1 - k) if side == 0 else (k - layer + 1)
+                return bc.reflect * self._closed_value(g, tuple(moved), combo)
             A, B = ghost_closure(bc.alpha, bc.beta, self.spacing[a], self.closure_points, layer)
             total = B[layer - 1] * sp.Symbol(f"g_{self.fields[g]}_{self.system.axes[a]}_{SIDES[side]}")
             for j, w in enumerate(A[layer - 1]):

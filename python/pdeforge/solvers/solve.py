@@ -31,6 +31,7 @@ from pdeforge.solvers.inputs import (  # noqa: F401  (SAFETY, time_span, save_ti
 from pdeforge.solvers.methods import get_method
 from pdeforge.solvers.output import NetCDFWriter, to_dataset
 from pdeforge.solvers.spectral_solve import solve_spectral
+from pdeforge.solvers.spectrum import estimate_dt
 from pdeforge.solvers.stability import explicit_dt_limit
 from pdeforge.solvers.steppers import DormandPrince, FixedStepRK, ImplicitBDF
 from pdeforge.solvers.stochastic import StochasticStepper, noise_attributes, stochastic_method
@@ -207,18 +208,25 @@ def _choose_dt(system, grid, kernel, cells0, inputs, m, dt, dt_max, order, schem
         if dt is None:
             raise SolverError("dt: the stability limit of a system with closure terms cannot be estimated; give dt")
         return dt
-    from pdeforge.discretize.coefficients import coefficients_as_fields
+    if getattr(system, "coefficients", None):
+        # coefficient fields are data of the full grid (no probe grid): the symbolic estimate,
+        # with them frozen as fields
+        from pdeforge.discretize.coefficients import coefficients_as_fields
 
-    frozen_system, frozen_cells = coefficients_as_fields(system, grid, cells0)
-    est = explicit_dt_limit(frozen_system, grid, frozen_cells, inputs.t0, m, order, scheme=scheme, t_end=inputs.t1)
+        frozen_system, frozen_cells = coefficients_as_fields(system, grid, cells0)
+        est = explicit_dt_limit(frozen_system, grid, frozen_cells, inputs.t0, m, order, scheme=scheme, t_end=inputs.t1)
+        limit = est.dt_max
+        what = f"{m.name} stability limit {limit:.4g} (from the equation for {est.limiting_field!r})"
+    else:
+        limit, what = estimate_dt(system, grid, kernel, system.params, cells0, inputs.t0, inputs.t1, m, order, scheme)
     if dt is None:
-        if not math.isfinite(est.dt_max):
+        if not math.isfinite(limit):
             raise SolverError(f"dt: no stability limit could be estimated for {m.name}; give dt or use method 'rk45'")
-        dt = SAFETY * est.dt_max
+        if limit <= 0:
+            raise SolverError(f"dt: {m.name} is unstable for every step here ({what}); use ssprk3 or rk4")
+        dt = SAFETY * limit
         return min(dt, float(dt_max)) if dt_max is not None else dt
-    check_dt_against(dt, est.dt_max, stability,
-                     f"{m.name} stability limit {est.dt_max:.4g} (from the equation for {est.limiting_field!r})",
-                     stacklevel=4)
+    check_dt_against(dt, limit, stability, what, stacklevel=4)
     return dt
 
 

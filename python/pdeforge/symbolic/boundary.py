@@ -57,6 +57,10 @@ class BoundaryCondition:
     value: sp.Expr = sp.Integer(0)
     alpha: sp.Expr = sp.Integer(1)
     beta: sp.Expr = sp.Integer(0)
+    #: 0: polynomial ghost closure of this one condition; +1 / -1: the field is closed by even /
+    #: odd reflection about the wall (a pair of conditions for fourth-order equations, see
+    #: :mod:`pdeforge.symbolic.walls`)
+    reflect: int = 0
 
     @property
     def periodic(self) -> bool:
@@ -66,6 +70,10 @@ class BoundaryCondition:
         """Short human-readable text, e.g. ``dirichlet(u = sin(t))``."""
         if self.kind == "periodic":
             return "periodic"
+        if self.reflect == 1:
+            return "neumann(0) and d(laplace)/dn = 0 (even reflection)"
+        if self.reflect == -1:
+            return "dirichlet(0) and laplace = 0 (odd reflection)"
         if self.kind == "dirichlet":
             return f"dirichlet({self.value})"
         if self.kind == "neumann":

@@ -11,9 +11,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import sympy as sp
 
-from pdeforge.errors import EquationParseError, SystemDefinitionError
+from pdeforge.errors import BoundaryConditionError, EquationParseError, SystemDefinitionError
 from pdeforge.symbolic.boundary import BoundarySpec, parse_bcs
 from pdeforge.symbolic.complex_fields import COMPLEX_FUNCTIONS, is_complex_expression, part_names, real_form_parts
+from pdeforge.symbolic.walls import SecondSpec, close_walls, normal_orders
 from pdeforge.symbolic.operators import CONSTANTS, MATH_FUNCTIONS, make_operators
 from pdeforge.symbolic.parser import Namespace, parse_expression
 
@@ -146,7 +147,14 @@ class PDESystem:
             self._parse_equations(equations)
         self._check_symbols()
 
-        self.bcs: BoundarySpec = parse_bcs(bcs, self.fields, self.axes, self._parse_bc_value)
+        bcs, second = self._second_conditions(bcs)
+        self.bcs: BoundarySpec = close_walls(
+            parse_bcs(bcs, self.fields, self.axes, self._parse_bc_value),
+            normal_orders(self.rhs, self.coords),
+            second,
+            self.field_functions,
+            self.axes,
+        )
         self.ic = dict(ic) if ic is not None else None
         self.noise: dict[str, sp.Expr] = self._parse_noise(noise)
         #: seconds spent parsing and checking the equations (part of a run's compile time)
@@ -271,6 +279,33 @@ class PDESystem:
             raise EquationParseError(f"{what}: may depend on coordinates, t and parameters only, not on {bad or 'fields'}")
         return expr
 
+    def _second_conditions(self, bcs) -> tuple[object, SecondSpec]:
+        """Split expression keys (``"laplace(u)"``: a wall's second condition) off a per-field dict."""
+        if not isinstance(bcs, Mapping) or not any(k in self.fields or k == "*" for k in bcs):
+            return bcs, {}
+        plain = {k: v for k, v in bcs.items() if k in self.fields or k == "*"}
+        second: SecondSpec = {}
+        for key, spec in bcs.items():
+            if key in plain:
+                continue
+            if not isinstance(key, str):
+                raise BoundaryConditionError(f"bcs: key {key!r} is neither a field ({', '.join(self.fields)}) nor '*'")
+            try:
+                expr = self.parse(key, f"bcs key {key!r}")
+            except EquationParseError:
+                raise BoundaryConditionError(
+                    f"bcs: key {key!r} is neither a field ({', '.join(self.fields)}), '*', nor an expression of "
+                    "one field such as 'laplace(u)'"
+                ) from None
+            names = sorted(type(fn).__name__ for fn in expr.atoms(sp.core.function.AppliedUndef))
+            if len(names) != 1:
+                raise BoundaryConditionError(f"bcs: key {key!r} must be an expression of exactly one field, found {names}")
+            for (f, a), pair in parse_bcs(spec, [key], self.axes, self._parse_bc_value).items():
+                if (names[0], a) in second:
+                    raise BoundaryConditionError(f"bcs: two second conditions for field {names[0]!r} ({key!r})")
+                second[(names[0], a)] = (key, expr, pair)
+        return plain, second
+
     def _from_sympy(self, expr, what: str) -> sp.Expr:
         """Rename a user's SymPy expression onto this system's symbols and field functions."""
         expr = sp.sympify(expr)
@@ -394,7 +429,8 @@ class PDESystem:
             "complex": getattr(self, "is_complex", False),
             "rhs": [sp.srepr(self.rhs[f]) for f in self.fields],
             "bcs": [
-                (f, a, [(b.kind, sp.srepr(b.alpha), sp.srepr(b.beta), sp.srepr(b.value)) for b in pair])
+                (f, a, [(b.kind, sp.srepr(b.alpha), sp.srepr(b.beta), sp.srepr(b.value))
+                        + ((b.reflect,) if b.reflect else ()) for b in pair])
                 for (f, a), pair in sorted(self.bcs.items())
             ],
         }

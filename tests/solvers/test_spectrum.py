@@ -1,0 +1,104 @@
+"""Explicit step limits from the spectrum of the exact Jacobian, against bisected true limits.
+
+The true limit is bisected with the solver's own stepper: the largest dt for which 400 steps
+keep a random perturbation bounded (:func:`pdeforge.solvers.spectrum.measured_dt_limit`).
+The regions' extents are the textbook ones (Hairer & Wanner: forward Euler 2 on the real axis;
+SSP-RK3 2.5127 and sqrt(3); classic RK4 2.7853 and 2 sqrt(2)).
+"""
+
+import numpy as np
+import pytest
+
+import pdeforge as pf
+from pdeforge.cli import main
+from pdeforge.codegen.build import compile_system
+from pdeforge.errors import SolverError
+from pdeforge.models import get_model
+from pdeforge.solvers import spectrum
+from pdeforge.solvers.methods import get_method
+from pdeforge.solvers.spectrum import estimate_dt, measured_dt_limit, region_radii
+
+L = [(0, 2 * np.pi)]
+CASES = {
+    "diffusion": (dict(equations={"u": "laplace(u)"}, bcs="neumann", domain=L), 48),
+    "advection": (dict(equations={"u": "-d(u, x)"}, bcs="periodic", domain=L), 48),
+    "kdv-dispersion": (dict(equations={"u": "-d(u, x, 3)"}, bcs="periodic", domain=L), 48),
+    "wave-1d": (dict(equations={"u": "v", "v": "c**2*laplace(u)"}, params={"c": 2.0}, bcs="dirichlet", domain=L), 48),
+    "wave-2d": (dict(equations={"u": "v", "v": "c**2*laplace(u)"}, params={"c": 2.0}, bcs="dirichlet",
+                     domain=[(0, 1)] * 2), 12),
+    "fourth-order": (dict(equations={"u": "-d(u, x, 4)"}, bcs="neumann", domain=L), 24),
+}
+
+
+@pytest.mark.parametrize("method, real, imag", [("euler", 2.0, 0.0), ("ssprk3", 2.5127, 3**0.5),
+                                                ("rk4", 2.7853, 2 * 2**0.5)])
+def test_region_extents_are_the_textbook_ones(method, real, imag):
+    theta, r = region_radii(method)
+    assert r[-1] == pytest.approx(real, abs=2e-4) and r[0] == pytest.approx(imag, abs=2e-4)
+
+
+def _estimate_and_truth(case, method):
+    kwargs, n = CASES[case]
+    system = pf.PDESystem(**kwargs)
+    kernel = compile_system(system, target="numpy")
+    grid = pf.UniformGrid.from_spec(system.domain, n)
+    y0 = np.zeros((len(system.fields), *grid.shape))
+    est, _ = estimate_dt(system, grid, kernel, system.params, y0, 0.0, 1.0, get_method(method), 2, "fd")
+    if est == 0:
+        return est, None
+    return est, measured_dt_limit(kernel.bind(grid), y0, method, est / 8, est * 8, steps=200, iterations=9)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("method", ["ssprk3", "rk4"])
+def test_estimate_is_within_a_factor_two_of_the_true_limit(case, method):
+    est, true = _estimate_and_truth(case, method)
+    assert 0.5 <= est / true <= 1.05, (est, true)
+
+
+@pytest.mark.parametrize("case, stable", [("diffusion", True), ("fourth-order", True), ("advection", False),
+                                          ("wave-1d", False)])
+def test_forward_euler(case, stable):
+    est, true = _estimate_and_truth(case, "euler")
+    if stable:
+        assert 0.5 <= est / true <= 1.05, (est, true)
+    else:  # an imaginary spectrum is outside forward Euler's disc for every dt
+        assert est == 0
+
+
+def test_euler_on_a_wave_is_refused_with_one_message():
+    system = pf.PDESystem(**CASES["wave-1d"][0])
+    with pytest.raises(SolverError, match="unstable for every step"):
+        pf.solve(system, grid=16, t_span=(0, 0.1), method="euler", backend="numpy", progress=False,
+                 ic={"u": "sin(x)", "v": "0"})
+
+
+def test_probe_grid_gives_the_full_grids_limit(monkeypatch):
+    kwargs, _ = CASES["wave-2d"]
+    system = pf.PDESystem(**kwargs)
+    kernel = compile_system(system, target="numpy")
+    n = 40
+    grid = pf.UniformGrid.from_spec(system.domain, n)
+    y0 = np.zeros((2, n, n))
+    full, what = estimate_dt(system, grid, kernel, system.params, y0, 0.0, 1.0, get_method("rk4"), 2, "fd")
+    assert "probe" not in what
+    monkeypatch.setattr(spectrum, "PROBE_UNKNOWNS", 1000)
+    monkeypatch.setattr(spectrum, "PROBE_CELLS", 16)
+    probe, what = estimate_dt(system, grid, kernel, system.params, y0, 0.0, 1.0, get_method("rk4"), 2, "fd")
+    assert "16x16 probe" in what
+    # CFL of the wave: rk4's imaginary extent over c * sqrt(sum_a 4 cos(pi h / 2)**2 / h**2) (Dirichlet)
+    h = 1 / n
+    exact = 2 * 2**0.5 / (2.0 * np.sqrt(2 * 4 * np.cos(np.pi * h / 2) ** 2 / h**2))
+    assert full == pytest.approx(exact, rel=1e-3) and probe == pytest.approx(full, rel=0.05)
+
+
+def test_cli_runs_a_wave_at_a_sensible_step(tmp_path, capsys):
+    out = tmp_path / "w.nc"
+    # h = 2 pi / 32: the rk4 limit is 2.83 h / (c sqrt 8) = 0.196; the old symbolic estimate was ~0.007
+    assert main(["run", "wave", "--grid", "32x32", "--dt", "0.1", "--t-end", "1", "--backend", "numpy", "--out", str(out), "--quiet"]) == 0
+    assert "exceeds" not in capsys.readouterr().err
+    import xarray as xr
+
+    with xr.open_dataset(out) as ds:
+        exact = get_model("wave").exact_solution(1.0, tuple(np.meshgrid(ds.x, ds.y, indexing="ij")), {"c": 1.0})
+        assert np.abs(ds.u[-1].values - exact["u"]).max() < 5e-3
