@@ -35,6 +35,8 @@ ALGORITHMS = {
     "ssprk3": ("SSPRK33", "OrdinaryDiffEqSSPRK"),
     "rk45": ("DP5", "OrdinaryDiffEqLowOrderRK"),
     "bdf": ("FBDF", "OrdinaryDiffEq"),
+    "scipy-bdf": ("FBDF", "OrdinaryDiffEq"),
+    "rosenbrock23": ("Rosenbrock23", "OrdinaryDiffEq"),
 }
 #: discretizations of other helpers' models that are not finite differences
 NOT_FINITE_DIFFERENCES = ("spectral", "fourier", "pseudo-spectral", "pseudospectral")

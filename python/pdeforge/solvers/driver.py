@@ -80,8 +80,10 @@ def march(
     except BlowUp as exc:
         status = f"blew up: {exc}"
         last = keep_last_good(exc)
+        what = (f"{exc.reason} near t = {exc.t_bad:g}" if getattr(exc, "reason", None)
+                else f"solution became non-finite by t = {exc.t_bad:g}")
         warnings.warn(
-            f"{name}: solution became non-finite by t = {exc.t_bad:g}; stopped, last finite state "
+            f"{name}: {what}; stopped, last finite state "
             f"(t = {last:g}) kept" + (f" in {kept_in}" if kept_in else ""),
             BlowUpWarning,
             stacklevel=stacklevel,

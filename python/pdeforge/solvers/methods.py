@@ -13,8 +13,8 @@ class Method:
 
     Attributes:
         name: the name users pass (``method=``).
-        kind: "fixed" (explicit, fixed step), "adaptive" (explicit, error-controlled) or
-            "implicit".
+        kind: "fixed" (explicit, fixed step), "adaptive" (explicit, error-controlled),
+            "implicit" (error-controlled) or "imex" (implicit transport, fixed step).
         order: order of accuracy.
         real_extent: length of the stability region along the negative real axis (explicit).
         imag_extent: half-length of the stability region along the imaginary axis (explicit).
@@ -34,7 +34,13 @@ METHODS: dict[str, Method] = {
     "ssprk3": Method("ssprk3", "fixed", 3, 2.5127, 1.7321, "strong-stability-preserving RK3 (Shu-Osher)"),
     "rk4": Method("rk4", "fixed", 4, 2.7853, 2.8284, "classic fourth-order Runge-Kutta"),
     "rk45": Method("rk45", "adaptive", 5, 3.3066, 3.3, "Dormand-Prince 5(4) with error control"),
-    "bdf": Method("bdf", "implicit", 5, description="variable-order BDF (SciPy) with the exact sparse Jacobian"),
+    "bdf": Method("bdf", "implicit", 5, description="variable-order BDF (SUNDIALS CVODE), Newton-Krylov with a "
+                  "preconditioner from the exact sparse Jacobian"),
+    "rosenbrock23": Method("rosenbrock23", "implicit", 2, description="Rosenbrock 2(3) (ode23s), L-stable, "
+                           "for moderate tolerances"),
+    "imex": Method("imex", "imex", 2, description="SBDF2: implicit transport (constant, factorised once), "
+                   "explicit reactions"),
+    "scipy-bdf": Method("scipy-bdf", "implicit", 5, description="variable-order BDF (SciPy) with the exact sparse Jacobian"),
 }
 
 

@@ -16,8 +16,10 @@ import numpy as np
 from pdeforge.codegen.build import check_target, compile_system
 from pdeforge.discretize.grid import UniformGrid
 from pdeforge.errors import SolverError
+from pdeforge.solvers.cvode import CVODEStepper
 from pdeforge.solvers.driver import finish, march
 from pdeforge.solvers.frames import Frames
+from pdeforge.solvers.imex import IMEXSBDF2
 from pdeforge.solvers.initial import initial_state
 from pdeforge.solvers.inputs import (  # noqa: F401  (SAFETY, time_span, save_times: used by callers)
     SAFETY,
@@ -30,6 +32,7 @@ from pdeforge.solvers.inputs import (  # noqa: F401  (SAFETY, time_span, save_ti
 )
 from pdeforge.solvers.methods import get_method
 from pdeforge.solvers.output import NetCDFWriter, to_dataset
+from pdeforge.solvers.rosenbrock import Rosenbrock23
 from pdeforge.solvers.spectral_solve import solve_spectral
 from pdeforge.solvers.spectrum import estimate_dt
 from pdeforge.solvers.stability import explicit_dt_limit
@@ -67,6 +70,8 @@ def solve(
     workers: int | None = None,
     seed: int | None = None,
     torch_compile: bool | str = False,
+    linear_solver: str = "auto",
+    preconditioner: str = "auto",
 ):
     """Solve a PDE system in time and return an ``xarray.Dataset``.
 
@@ -124,6 +129,11 @@ def solve(
         torch_compile: backend "torch", fixed-step methods: step with whole RK steps compiled
             by ``torch.compile`` (True, or a mode such as "reduce-overhead"); see
             :mod:`pdeforge.codegen.torch_fused`.
+        linear_solver: linear solves of "bdf": "auto" (GMRES), "gmres", "bicgstab", "tfqmr",
+            "sparse" (SuperLU_MT on the exact Jacobian) or "dense"; of "rosenbrock23": "auto",
+            "lu" or "gmres" (see :mod:`pdeforge.solvers.cvode`).
+        preconditioner: of the Krylov solvers: "auto" (the split reaction x transport one),
+            "split", "lu", "ilu", "amg" or "none" (:mod:`pdeforge.solvers.preconditioners`).
 
     Returns:
         Dataset with dimension ``t`` plus ``x``, ``y``, ``z``, one variable per field (complex
@@ -177,7 +187,8 @@ def solve(
     if system.noise:
         stepper = StochasticStepper(bound, system, cells0, inputs.t0, dt, m.name, seed)
     else:
-        stepper = _stepper(backend, m, bound, cells0, inputs, dt, dt_max, rtol, atol)
+        stepper = _stepper(backend, m, bound, cells0, inputs, dt, dt_max, rtol, atol, linear_solver,
+                           preconditioner)
     bound.warm_up(stepper.kernels_used())
     compile_time = system.parse_time_s + time.perf_counter() - t_compile
 
@@ -230,7 +241,8 @@ def _choose_dt(system, grid, kernel, cells0, inputs, m, dt, dt_max, order, schem
     return dt
 
 
-def _stepper(backend, m, bound, cells0, inputs, dt, dt_max, rtol, atol):
+def _stepper(backend, m, bound, cells0, inputs, dt, dt_max, rtol, atol, linear_solver="auto",
+             preconditioner="auto"):
     """The time stepper of method ``m`` on the bound kernel."""
     fixed_step, adaptive = FixedStepRK, DormandPrince
     if backend == "torch":
@@ -240,6 +252,14 @@ def _stepper(backend, m, bound, cells0, inputs, dt, dt_max, rtol, atol):
     if m.kind == "adaptive":
         return adaptive(bound, cells0, inputs.t0, rtol=rtol, atol=atol, dt=dt,
                         dt_max=dt_max if dt_max is not None else np.inf)
+    if m.name == "bdf":
+        return CVODEStepper(bound, cells0, inputs.t0, inputs.t1, rtol=rtol, atol=atol, dt=dt,
+                            linear_solver=linear_solver, preconditioner=preconditioner)
+    if m.name == "rosenbrock23":
+        return Rosenbrock23(bound, cells0, inputs.t0, rtol=rtol, atol=atol, dt=dt,
+                            dt_max=dt_max if dt_max is not None else np.inf, linear_solver=linear_solver)
+    if m.name == "imex":
+        return IMEXSBDF2(bound, cells0, inputs.t0, dt=dt)
     return ImplicitBDF(bound, cells0, inputs.t0, inputs.t1, rtol=rtol, atol=atol, dt=dt)
 
 
@@ -250,7 +270,7 @@ def _attributes(system, grid, backend, bound, kernel, m, dt, order, scheme, comp
         order=order, scheme=scheme,
         bcs=json.dumps({f"{f}:{system.axes[a]}": [b.describe() for b in pair] for (f, a), pair in system.bcs.items()}),
     )
-    if m.kind != "fixed":
+    if m.kind not in ("fixed", "imex"):
         attrs.update(rtol=rtol, atol=atol)
     return attrs
 
@@ -271,8 +291,19 @@ def _march_and_write(stepper, bound, cells0, inputs, attrs, progress, in_memory)
                  compile_time_s=attrs["compile_time_s"] + loading)
     if isinstance(stepper, DormandPrince):
         attrs["rejected_steps"] = int(stepper.rejected)
-    if isinstance(stepper, ImplicitBDF):
+    if isinstance(stepper, (ImplicitBDF, CVODEStepper, Rosenbrock23)):
         attrs.update(rhs_evaluations=stepper.nfev, jacobian_evaluations=stepper.njev)
+    if isinstance(stepper, CVODEStepper):
+        attrs["linear_solver"] = stepper.linear_solver
+        pc = stepper.preconditioner
+        if pc is not None:
+            attrs.update(preconditioner=pc.kind, preconditioner_solves=pc.solves)
+            if pc.kind == "split":
+                attrs["transport_solver"] = pc.transport_solver
+    if isinstance(stepper, Rosenbrock23):
+        attrs["rejected_steps"] = int(stepper.rejected)
+    if isinstance(stepper, IMEXSBDF2):
+        attrs["dt"] = float(stepper.dt)
     final_t = stepper.t
     del stepper, bound, current  # free the work arrays before xarray is imported (peak memory)
     dataset = (lambda: to_dataset(grid, system.fields, frames.times, frames.states, attrs)) if in_memory else None

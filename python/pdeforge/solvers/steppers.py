@@ -35,6 +35,18 @@ class BlowUp(Exception):
         self.cells = cells
 
 
+class StepFailure(BlowUp):
+    """An implicit integrator could not continue (Newton or linear-solver failure, step below
+    the floor); ``reason`` says why, ``t`` and ``cells`` hold the last good state."""
+
+    def __init__(self, t_bad: float, t: float, cells: np.ndarray, reason: str):
+        Exception.__init__(self, f"{reason} near t = {t_bad:g}; last good state at t = {t:g}")
+        self.t_bad = t_bad
+        self.t = t
+        self.cells = cells
+        self.reason = reason
+
+
 Progress = Callable[[float], None]
 
 
