@@ -65,6 +65,7 @@ class SemiDiscrete:
         """Coefficient fields, read as frozen rows ``len(fields) + j`` of the padded state."""
         return list(getattr(self.system, "coefficients", {}))
 
+    @property
     def closure_width(self) -> int:
         """Cells each ghost fill reads per side (see :func:`~pdeforge.discretize.closure.closure_width`)."""
         return closure_width(self.bcs, self.ghost, self.closure_points)
