@@ -40,6 +40,7 @@ def solve(system, grid=None, t_span=None, ic=None, method=None, dt=None, backend
             if dt is None and dt_max is None:
                 dt_max = defaults.get("dt")
         scheme = scheme if scheme is not None else defaults["scheme"]
+        kwargs.setdefault("variable_attrs", model.variable_attrs)
         params = None
     return solve_system(system, grid, t_span, ic, method, dt, backend, save_every, out, order, params, *args,
                         dt_max=dt_max, scheme=scheme, **kwargs)

@@ -23,7 +23,8 @@ from pdeforge.solvers.methods import get_method
 from pdeforge.solvers.driver import finish, march
 from pdeforge.solvers.frames import Frames
 from pdeforge.solvers.inputs import SAFETY, check_dt_against, run_attributes, run_inputs
-from pdeforge.solvers.output import NetCDFWriter, to_dataset
+from pdeforge.solvers.output import NetCDFWriter, open_writer, to_dataset
+from pdeforge.solvers.restart import already_done, begin_resume, check_options, history_of
 from pdeforge.solvers.spectral_diagnostics import FlowDiagnostics
 from pdeforge.solvers.stability import _dt_from
 from pdeforge.solvers.steppers import BlowUp
@@ -66,6 +67,14 @@ class SpectralRK:
         self.dt_used: list[float] = []
         self._good = self.y.clone() if self.K.library == "torch" else self.y.copy()
         self._good_t = self.t
+
+    def restart_state(self) -> dict:
+        """Steps so far and the last step (the fixed step, or the last CFL step)."""
+        return {"steps": int(self.steps), "dt": float(self.dt_used[-1]) if self.dt_used else math.nan}
+
+    def restore(self, state: dict) -> None:
+        """Continue the step count of a saved run (a CFL step is re-estimated from the state)."""
+        self.steps = int(state.get("steps", 0))
 
     def _empty(self):
         if self.K.library == "torch":
@@ -194,6 +203,9 @@ def solve_spectral(
     dtype: str = "float64",
     diagnostics: bool = True,
     in_memory: bool = True,
+    resume: bool = False,
+    variable_attrs=None,
+    call: str = "",
 ):
     """Solve a periodic system with the generated pseudo-spectral kernels.
 
@@ -209,6 +221,9 @@ def solve_spectral(
             spectrum ``E_k(t, k)`` for systems with a velocity.
         in_memory: keep every frame in memory (default); with ``out`` and ``in_memory=False``
             frames and diagnostics go only to the file, which the returned Dataset reads lazily.
+        resume: continue the run in ``out`` from its last complete frame (see :func:`pdeforge.solve`).
+        variable_attrs: CF attributes per variable (see :func:`pdeforge.solve`).
+        call: the call that produced the run, as text (recorded in the attributes).
 
     Returns:
         The Dataset of :func:`pdeforge.solve` plus, with a velocity, the variables
@@ -223,11 +238,14 @@ def solve_spectral(
     m = get_method(_check_method(method))
     inputs = run_inputs(system, grid, t_span, save_every, params, dt, out, in_memory, stability)
     system, grid = inputs.system, inputs.grid
+    interval = float(inputs.times[1] - inputs.times[0])
+    inputs, restart = begin_resume(inputs, resume, system.fields, save_every)
 
     t_compile = time.perf_counter()
-    kernel, op, cells0, uh = _compile_and_project(system, grid, ic, backend, device, dtype)
-    stepper = SpectralRK(op, uh, inputs.t0, m.name, dt, dt_max=float(inputs.times[1] - inputs.times[0]))
-    if dt is not None:
+    kernel, op, cells0, uh = _compile_and_project(system, grid, ic if restart is None else dict(zip(system.fields, restart.cells)),
+                                                  backend, device, dtype)
+    stepper = SpectralRK(op, uh, inputs.t0, m.name, dt, dt_max=interval)
+    if dt is not None and restart is None:
         limit = stepper.cfl_dt() / SAFETY
         check_dt_against(dt, limit, stability, f"{m.name} CFL limit {limit:.4g} of the spectral discretization",
                          stacklevel=4)
@@ -243,8 +261,17 @@ def solve_spectral(
         bcs="periodic",
         dt_rule="fixed" if dt is not None else f"CFL, {SAFETY:g} of the limit, re-estimated every {RECHECK_EVERY} steps",
         initial_divergence_removed=float(np.max(np.abs(op.K.to_numpy(op.divergence(cells0))))) if op.velocity else 0.0,
+        call=call,
+        save_every=float(save_every) if save_every is not None else float("nan"),
     )
-    return _march_and_write(stepper, op, diag, inputs, attrs, progress, in_memory, m.name)
+    if restart is not None:
+        attrs["initial_divergence_removed"] = restart.attrs.get("initial_divergence_removed", 0.0)
+        check_options(restart, attrs)
+        if len(inputs.times) == 1:  # the file already reaches t_end
+            return already_done(restart, in_memory)
+        stepper.restore(restart.state)
+        attrs["history"] = history_of(restart, attrs)
+    return _march_and_write(stepper, op, diag, inputs, attrs, progress, in_memory, m.name, restart, variable_attrs)
 
 
 def _compile_and_project(system, grid, ic, backend, device, dtype):
@@ -270,15 +297,17 @@ def _flow_diagnostics(system, grid, op) -> FlowDiagnostics | None:
     return FlowDiagnostics(SpectralRuntime(grid), op.velocity_index, system.params.get("nu"))
 
 
-def _march_and_write(stepper, op, diag, inputs, attrs, progress, in_memory: bool, method: str):
+def _march_and_write(stepper, op, diag, inputs, attrs, progress, in_memory: bool, method: str, restart=None,
+                     variable_attrs=None):
     """Step to every output time, recording frames and flow diagnostics; the Dataset."""
     grid, system, out_path = inputs.grid, inputs.system, inputs.out_path
     records: dict[str, list] = {k: [] for k in ("energy", "enstrophy", "dissipation", "energy_rate", "E_k")}
-    writer = None
-    if out_path:
-        writer = NetCDFWriter(out_path, grid, system.fields, attrs | {"status": "running"})
-        if diag is not None:
+    writer = open_writer(out_path, grid, system.fields, attrs | {"status": "running"}, restart, variable_attrs,
+                         stepper.restart_state)
+    if writer is not None and diag is not None:
+        if restart is None:
             _define_diagnostics(writer, diag)
+        writer.on_frame = lambda i: _write_diagnostics(writer, records, diag, i)
 
     def diagnose(t: float, state_hat) -> None:
         h = op.K.to_numpy(state_hat)
@@ -291,17 +320,18 @@ def _march_and_write(stepper, op, diag, inputs, attrs, progress, in_memory: bool
             for values in records.values():
                 del values[:-1]
 
-    frames = Frames(writer, in_memory, (len(system.fields), *grid.shape))
+    frames = Frames(writer, in_memory and restart is None, (len(system.fields), *grid.shape))
 
     def record(t: float, state_hat) -> None:
         cells = np.asarray(op.K.to_numpy(op.to_physical(state_hat)), dtype=float)
         if diag is not None:
             diagnose(t, state_hat)
         frames.record(t, cells, copy=False)
-        if writer is not None:
-            _write_diagnostics(writer, records, diag)
 
-    record(inputs.t0, stepper.y)
+    if restart is None:
+        record(inputs.t0, stepper.y)
+    else:
+        frames.continue_from(restart.t, restart.frames)
     run = march(stepper, inputs.times, lambda t: record(t, stepper.y),
                 lambda exc: frames.keep_last_good(exc, lambda t, c: record(t, op.to_spectral(c))),
                 system.name, progress, out_path if writer else None, stacklevel=5)
@@ -315,10 +345,11 @@ def _march_and_write(stepper, op, diag, inputs, attrs, progress, in_memory: bool
     )
 
     def dataset():
-        ds = to_dataset(grid, system.fields, frames.times, frames.states, attrs)
+        ds = to_dataset(grid, system.fields, frames.times, frames.states, attrs, variable_attrs)
         return _attach_diagnostics(ds, records, diag) if diag is not None else ds
 
-    return finish(writer, attrs, dataset if in_memory else None, out_path, run.interrupted, stepper.t, len(frames))
+    return finish(writer, attrs, dataset if in_memory and restart is None else None, out_path, run, stepper.t,
+                  len(frames), load=in_memory)
 
 
 _DIAG_META = {
@@ -331,11 +362,11 @@ _DIAG_META = {
 
 def _attach_diagnostics(ds, records, diag: FlowDiagnostics):
     n = len(ds.t)
-    ds = ds.assign_coords(k=("k", diag.k, {"long_name": "wavenumber shell centre |k|"}))
+    ds = ds.assign_coords(k=("k", diag.k, {"long_name": "wavenumber shell centre |k|", "units": "1"}))
     for name, (long_name, _) in _DIAG_META.items():
-        ds[name] = ("t", np.asarray(records[name][:n], dtype=float), {"long_name": long_name})
+        ds[name] = ("t", np.asarray(records[name][:n], dtype=float), {"long_name": long_name, "units": "1"})
     ds["E_k"] = (("t", "k"), np.asarray(records["E_k"][:n], dtype=float),
-                 {"long_name": "shell-summed energy spectrum E(k) (sum over k of E_k dk = energy)"})
+                 {"long_name": "shell-summed energy spectrum E(k) (sum over k of E_k dk = energy)", "units": "1"})
     return ds
 
 
@@ -344,20 +375,17 @@ def _define_diagnostics(writer: NetCDFWriter, diag: FlowDiagnostics) -> None:
     nc.createDimension("k", len(diag.k))
     kv = nc.createVariable("k", "f8", ("k",))
     kv[:] = diag.k
-    kv.long_name = "wavenumber shell centre |k|"
+    kv.setncatts({"long_name": "wavenumber shell centre |k|", "units": "1"})
     for name, (long_name, _) in _DIAG_META.items():
         v = nc.createVariable(name, "f8", ("t",))
-        v.long_name = long_name
+        v.setncatts({"long_name": long_name, "units": "1"})
     v = nc.createVariable("E_k", "f8", ("t", "k"))
-    v.long_name = "shell-summed energy spectrum E(k)"
+    v.setncatts({"long_name": "shell-summed energy spectrum E(k)", "units": "1"})
     nc.sync()
 
 
-def _write_diagnostics(writer: NetCDFWriter, records, diag) -> None:
-    if diag is None:
-        return
-    i = writer.count - 1
+def _write_diagnostics(writer: NetCDFWriter, records, diag, i: int) -> None:
+    """Frame ``i``'s diagnostics (written before the frame is counted as complete)."""
     for name in _DIAG_META:
         writer.nc.variables[name][i] = records[name][-1]
     writer.nc.variables["E_k"][i, :] = records["E_k"][-1]
-    writer.nc.sync()
