@@ -52,8 +52,14 @@ class BlowUpWarning(RuntimeWarning):
 
 
 class RunInterrupted(KeyboardInterrupt):
-    """A run was interrupted (Ctrl-C); ``dataset`` holds every frame computed so far."""
+    """A run was interrupted (Ctrl-C or SIGTERM); ``dataset`` holds every frame computed so far.
 
-    def __init__(self, message: str, dataset=None):
+    ``signum`` is the signal that stopped it (2 SIGINT, 15 SIGTERM) and ``out`` the file that
+    ``resume=True`` continues (None without one).
+    """
+
+    def __init__(self, message: str, dataset=None, signum: int = 2, out=None):
         super().__init__(message)
         self.dataset = dataset
+        self.signum = signum
+        self.out = out

@@ -240,7 +240,8 @@ def test_interrupted_sweep_resumes_with_every_member_once(client, tmp_path):
         pf.sweep("gray-scott", **(kw | {"params": {"F": [0.03]}}))
 
 
-def test_cli_sweep_ctrl_c_then_rerun_finishes(tmp_path):
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_cli_sweep_ctrl_c_or_sigterm_then_rerun_finishes(tmp_path, signum, status):
     out = tmp_path / "cli.zarr"
     env = dict(os.environ, PYTHONPATH=str(Path(pf.__file__).parents[1]))
     cmd = [sys.executable, "-m", "pdeforge.cli", "sweep", "gray-scott", "--param", "F=0.03,0.04", "--param",
@@ -258,10 +259,11 @@ def test_cli_sweep_ctrl_c_then_rerun_finishes(tmp_path):
         except Exception:
             pass
         time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
+    # Ctrl-C in a terminal and a batch scheduler's SIGTERM both signal the whole process group
+    os.killpg(proc.pid, signum)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    assert "interrupted" in err and "run the same command again" in err
+    assert proc.returncode == status, err
+    assert f"interrupted ({signal.Signals(signum).name})" in err and "run the same command again" in err
     part = xr.open_zarr(out)
     n_first = int((part.status == 1).sum())
     assert 1 <= n_first < 4

@@ -132,6 +132,12 @@ def test_cli_summary_and_exit_status(monkeypatch, capsys):
     assert main(["sweep", "gray-scott", "--param", "F=0.02,0.03", "--seeds", "0:2"]) == 130
     assert "1 of 4 members done" in capsys.readouterr().err
 
+    def terminated(model, **kw):
+        raise runner.SweepInterrupted("sweep interrupted (SIGTERM): 1 of 4 members done", "runs.zarr", 1, 4, 15)
+
+    monkeypatch.setattr(runner, "sweep", terminated)
+    assert main(["sweep", "gray-scott", "--param", "F=0.02,0.03", "--seeds", "0:2"]) == 143
+
 
 def test_float32_store_without_a_cluster(tmp_path):
     from pdeforge.ensembles.member import run_member

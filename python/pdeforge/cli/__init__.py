@@ -2,7 +2,8 @@
 
 ``pdeforge list``, ``pdeforge show MODEL``, ``pdeforge run MODEL [options]``. Bad input
 exits with status 2 and one line on stderr; a run that blows up exits with status 1 after
-saving its last finite state; Ctrl-C exits with status 130 after saving every frame so far.
+saving its last finite state; Ctrl-C exits with status 130 and SIGTERM with 143 after saving
+every frame so far (``--resume`` continues the run).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from pdeforge.errors import PDEForgeError
+from pdeforge.solvers.signals import EXIT_STATUS, StopOnSignals, signal_name, signal_of
 from pdeforge.cli import export_julia, sweep
 from pdeforge.cli.commands import cmd_list, cmd_run, cmd_show
 from pdeforge.cli.options import (
@@ -64,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", metavar="FILE.png")
     p.add_argument("--seed", type=_seed)
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last complete frame to --t-end (same options)")
     p.set_defaults(func=cmd_run)
 
     # more subcommands: each module's add_commands(subparsers) adds its parsers, whose
@@ -81,16 +85,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
-        return int(args.func(args) or 0)
+        args.argv = list(sys.argv[1:] if argv is None else argv)  # for the line that says how to resume
+        with StopOnSignals():  # SIGTERM stops a command as Ctrl-C does, wherever it lands
+            return int(args.func(args) or 0)
     except (UsageError, PDEForgeError) as exc:
         print(f"pdeforge: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:
         print(f"pdeforge: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("pdeforge: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        signum = signal_of(exc)
+        print(f"pdeforge: interrupted ({signal_name(signum)})", file=sys.stderr)
+        return EXIT_STATUS.get(signum, EXIT_INTERRUPTED)
     except Exception as exc:  # an internal bug: one line, the traceback on request
         if os.environ.get("PDEFORGE_DEBUG"):
             raise

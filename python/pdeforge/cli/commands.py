@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+import shlex
 import sys
 
 from pdeforge.errors import RunInterrupted
-from pdeforge.cli.options import EXIT_BLOWUP, EXIT_INTERRUPTED, parse_params
+from pdeforge.solvers.signals import EXIT_STATUS
+from pdeforge.cli.options import EXIT_BLOWUP, EXIT_INTERRUPTED, UsageError, parse_params
 
 
 def cmd_list(args) -> int:
@@ -73,6 +75,19 @@ def _show_spectral(system, code: str | None) -> int:
     return 0
 
 
+def interrupted_line(exc: RunInterrupted, args) -> str:
+    """One line: which signal stopped the run, what was saved, and the command that continues it."""
+    from pdeforge.solvers.signals import signal_name
+
+    ds = exc.dataset
+    line = f"stopped by {signal_name(exc.signum)}: {len(ds.t)} frames up to t = {float(ds.t[-1]):g}"
+    if not args.out:
+        return line + " (not saved: give --out FILE.nc to keep and resume a run)"
+    argv = list(getattr(args, "argv", []))
+    command = shlex.join(["pdeforge", *argv, *([] if "--resume" in argv else ["--resume"])])
+    return f"{line} saved in {args.out}; resume with: {command}"
+
+
 def cmd_run(args) -> int:
     import warnings
 
@@ -87,6 +102,8 @@ def cmd_run(args) -> int:
     system, defaults = model.setup(params=params, grid=args.grid, seed=args.seed)
     if args.out:
         check_output_path(args.out)
+    elif args.resume:
+        raise UsageError("--resume needs --out FILE.nc (the file of the run to continue)")
     if args.plot:
         check_plot_path(args.plot)
     method = args.method or defaults["method"]
@@ -117,12 +134,12 @@ def cmd_run(args) -> int:
                 in_memory=args.out is None,
                 device=args.device,
                 dtype=args.dtype,
+                resume=args.resume,
+                variable_attrs=model.variable_attrs,
             )
         except RunInterrupted as exc:
-            where = f"; saved to {args.out}" if args.out else ""
-            print(f"pdeforge: interrupted: {len(exc.dataset.t)} frames up to t = {float(exc.dataset.t[-1]):g}{where}",
-                  file=sys.stderr)
-            return EXIT_INTERRUPTED
+            print(f"pdeforge: {interrupted_line(exc, args)}", file=sys.stderr)
+            return EXIT_STATUS.get(exc.signum, EXIT_INTERRUPTED)
     blew_up = [w for w in caught if issubclass(w.category, BlowUpWarning)]
     for w in caught:
         if not issubclass(w.category, BlowUpWarning):

@@ -36,15 +36,22 @@ def _positive(name: str):
     return parse
 
 
+#: Largest cells per axis (the generated kernels index with 32-bit integers).
+MAX_CELLS = 2**31 - 1
+
+
 def parse_grid(text: str) -> tuple[int, ...] | int:
     """``"256"`` -> 256, ``"64x32"`` -> (64, 32)."""
     parts = text.lower().split("x")
     try:
-        sizes = tuple(int(p) for p in parts)
+        sizes = tuple(int(p) for p in parts) if len(parts) <= 3 else ()
     except ValueError:
-        raise argparse.ArgumentTypeError(f"grid must look like N, NxM or NxMxK, got {text!r}") from None
-    if not 1 <= len(sizes) <= 3 or any(n < 2 for n in sizes):
-        raise argparse.ArgumentTypeError(f"grid must look like N, NxM or NxMxK with sizes >= 2, got {text!r}")
+        sizes = ()
+    if not sizes:
+        raise argparse.ArgumentTypeError(f"grid must look like N, NxM or NxMxK, got {text[:40]!r}") from None
+    if any(n < 2 or n > MAX_CELLS for n in sizes):
+        raise argparse.ArgumentTypeError(
+            f"grid must look like N, NxM or NxMxK with sizes from 2 to {MAX_CELLS}, got {text[:40]!r}")
     return sizes[0] if len(sizes) == 1 else sizes
 
 

@@ -4,8 +4,8 @@
         [--scheduler ADDRESS | --workers N] --out runs.zarr
 
 Exit status: 0 when every member completed; 1 when some blew up or failed (each recorded
-in the store with its message); 2 for bad input; 130 when interrupted (the store is valid,
-rerunning the same command finishes it).
+in the store with its message); 2 for bad input; 130 when interrupted by Ctrl-C, 143 by SIGTERM
+(the store is valid, rerunning the same command finishes it).
 """
 
 from __future__ import annotations
@@ -98,8 +98,10 @@ def cmd_sweep(args) -> int:
             progress=not args.quiet,
         )
     except SweepInterrupted as exc:
+        from pdeforge.solvers.signals import EXIT_STATUS
+
         print(f"pdeforge: {exc}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return EXIT_STATUS.get(exc.signum, EXIT_INTERRUPTED)
     status = ds.status.values
     counts = {code: int(np.sum(status == code)) for code in (STATUS_COMPLETED, STATUS_BLEW_UP, STATUS_FAILED)}
     if not args.quiet:

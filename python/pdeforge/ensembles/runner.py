@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import threading
 import uuid
 import warnings
 from collections import Counter
@@ -13,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 
+from pdeforge.solvers.signals import StopOnSignals, signal_name, signal_of
 from pdeforge.symbolic.system import PDESystem
 from pdeforge.ensembles.member import STATUS_BLEW_UP, STATUS_COMPLETED, STATUS_FAILED, run_member
 from pdeforge.ensembles.plan import SweepPlan, make_plan
@@ -21,7 +21,7 @@ from pdeforge.ensembles.values import SweepSpecError
 
 
 class SweepInterrupted(KeyboardInterrupt):
-    """A sweep was interrupted (Ctrl-C); the store is valid and a rerun resumes it.
+    """A sweep was interrupted (Ctrl-C or SIGTERM); the store is valid and a rerun resumes it.
 
     Attributes:
         path: the store.
@@ -29,11 +29,12 @@ class SweepInterrupted(KeyboardInterrupt):
         total: members in the sweep.
     """
 
-    def __init__(self, message: str, path: str, completed: int, total: int):
+    def __init__(self, message: str, path: str, completed: int, total: int, signum: int = signal.SIGINT):
         super().__init__(message)
         self.path = path
         self.completed = completed
         self.total = total
+        self.signum = int(signum)
 
 
 def sweep(
@@ -128,7 +129,7 @@ def sweep(
 
 def _run(plan: SweepPlan, store, todo: list[int], client, workers, show: bool) -> None:
     total = plan.size
-    with _DeferredInterrupt() as guard:
+    with StopOnSignals() as guard:
         try:
             with _dask_client(client, workers) as dask_client:
                 if show:
@@ -137,12 +138,13 @@ def _run(plan: SweepPlan, store, todo: list[int], client, workers, show: bool) -
                 common = replace(plan.common, kernel_sources=_compile_on_client(plan, [members[i] for i in todo]))
                 _collect(dask_client, client is not None, common, store, todo, members, guard,
                          title=plan.title, total=total, show=show)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             done = total - len(store.todo(retry_failed=False))
+            signum = signal_of(exc)
             raise SweepInterrupted(
-                f"sweep interrupted: {done} of {total} members done in {str(store.path)!r}; "
+                f"sweep interrupted ({signal_name(signum)}): {done} of {total} members done in {str(store.path)!r}; "
                 "run the same command again to finish it",
-                str(store.path), done, total,
+                str(store.path), done, total, signum,
             ) from None
 
 
@@ -341,43 +343,3 @@ def _quiet(logger_name: str):
         yield
     finally:
         logger.setLevel(level)
-
-
-class _DeferredInterrupt:
-    """Ctrl-C interrupts at once, except inside :meth:`critical`, where it waits for the block's end.
-
-    Only the main thread receives signals; elsewhere this does nothing.
-    """
-
-    def __init__(self):
-        self.active = threading.current_thread() is threading.main_thread()
-        self.in_critical = False
-        self.pending = False
-        self.previous = None
-
-    def __enter__(self):
-        if self.active:
-            self.previous = signal.signal(signal.SIGINT, self._handler)
-        return self
-
-    def __exit__(self, *exc):
-        if self.active:
-            signal.signal(signal.SIGINT, self.previous)
-        return False
-
-    def _handler(self, signum, frame):
-        if self.in_critical:
-            self.pending = True
-        else:
-            raise KeyboardInterrupt
-
-    @contextmanager
-    def critical(self):
-        self.in_critical = True
-        try:
-            yield
-        finally:
-            self.in_critical = False
-        if self.pending:
-            self.pending = False
-            raise KeyboardInterrupt

@@ -19,6 +19,10 @@ import numpy as np
 
 from pdeforge.errors import PDEForgeError
 
+#: Most values one range (``start:stop:count``, ``start:stop``) may expand to: a sweep is run member by
+#: member, and a mistyped count (``0:1:1e9``) must be an error, not an allocation of gigabytes.
+MAX_RANGE = 1_000_000
+
 
 class SweepSpecError(PDEForgeError):
     """A sweep's parameter values, seeds, store or options are invalid."""
@@ -57,6 +61,8 @@ def parse_values(name: str, text: str) -> list[float]:
                 ) from None
             if count < 1:
                 raise SweepSpecError(f"--param {name}: in {item!r} the count must be at least 1")
+            if count > MAX_RANGE:
+                raise SweepSpecError(f"--param {name}: in {item!r} the count is more than {MAX_RANGE}")
             # rounded to 12 significant digits, so that 0.05:0.07:3 gives the 0.06 one means
             # (linspace's 0.060000000000000005 would not match ds.k == 0.06)
             values.extend(float(f"{v:.12g}") for v in np.linspace(start, stop, count))
@@ -115,6 +121,8 @@ def parse_seeds(text: str) -> list[int]:
             seeds.append(bounds[0])
         elif bounds[1] <= bounds[0]:
             raise SweepSpecError(f"--seeds: range {item!r} is empty (start:stop means start..stop-1)")
+        elif bounds[1] - bounds[0] > MAX_RANGE:
+            raise SweepSpecError(f"--seeds: range {item!r} has more than {MAX_RANGE} seeds")
         else:
             seeds.extend(range(bounds[0], bounds[1]))
     return check_seeds(seeds)

@@ -49,6 +49,8 @@ class Model:
             of the finite-volume schemes of :data:`pdeforge.discretize.finite_volume.SCHEMES`.
         discretization: "fd" (finite differences) or "spectral" (Fourier pseudo-spectral,
             e.g. the incompressible flow models).
+        variable_attrs: CF attributes (``long_name``, ``units``, ``standard_name``) per field and
+            coordinate, written into the run's Dataset and file (see :func:`dimensionless`).
     """
 
     name: str
@@ -71,6 +73,7 @@ class Model:
     mass: ExactMass | None = None
     scheme: str = "fd"
     discretization: str = "fd"
+    variable_attrs: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def check_params(self, params: Mapping[str, float] | None) -> dict[str, float]:
         """Defaults overridden by ``params``; unknown names are an error."""
@@ -175,6 +178,14 @@ class Model:
         if self.mass is not None:
             lines += ["exact total mass U(t) available (pdeforge.models.get_model(name).exact_mass)"]
         return "\n".join(lines)
+
+
+def dimensionless(**long_names: str) -> dict[str, dict[str, str]]:
+    """CF attributes of a model written in dimensionless variables, as its source literature
+    writes it: each name's ``long_name`` and ``units = "1"`` (time and space too)."""
+    attrs = {name: {"long_name": text, "units": "1"} for name, text in long_names.items()}
+    attrs.setdefault("t", {"long_name": "dimensionless time", "units": "1"})
+    return attrs
 
 
 _REGISTRY: dict[str, Model] = {}

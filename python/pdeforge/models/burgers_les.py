@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pdeforge.models.base import Model, register
+from pdeforge.models.base import Model, dimensionless, register
 
 #: |S| = sqrt(2 S_ij S_ij) with S_11 = u_x, S_22 = v_y, S_12 = (u_y + v_x)/2
 STRAIN_RATE = "sqrt(2*(d(u,x)**2 + d(v,y)**2) + (d(u,y) + d(v,x))**2)"
@@ -56,6 +56,7 @@ register(
     Model(
         name="burgers-les",
         title="2-D Burgers turbulence with a Smagorinsky subgrid model (periodic)",
+        variable_attrs=dimensionless(u="filtered x-velocity", v="filtered y-velocity"),
         equations=burgers_les_equations(),
         params={"nu": 0.005, "Cs": 0.2, "Delta": 2 * np.pi / 32},
         domain=((0.0, 2 * np.pi), (0.0, 2 * np.pi)),

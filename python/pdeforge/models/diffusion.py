@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pdeforge.models.base import Model, register
+from pdeforge.models.base import Model, dimensionless, register
 
 
 def _heat_ic(grid, params, rng):
@@ -26,6 +26,7 @@ register(
     Model(
         name="heat",
         title="Heat equation with an exact solution (1-D, periodic)",
+        variable_attrs=dimensionless(u="temperature"),
         equations={"u": "k*laplace(u)"},
         params={"k": 1.0},
         domain=((0.0, 2 * np.pi),),

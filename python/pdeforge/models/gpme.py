@@ -34,7 +34,7 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import erf
 
-from pdeforge.models.base import Model, register
+from pdeforge.models.base import Model, dimensionless, register
 
 # --------------------------------------------------------------------------------------------
 # porous medium: u_t = (u^m u_x)_x
@@ -62,6 +62,7 @@ register(
     Model(
         name="porous-medium",
         title="Porous medium equation with a moving front (degenerate diffusion, 1-D)",
+        variable_attrs=dimensionless(u="density (pressure-free porous medium form)"),
         # max(u, 0) = u on the solution (u >= 0); it keeps u**m real for non-integer m when a
         # Newton iterate undershoots slightly below zero ahead of the front
         equations={"u": "div(max(u, 0)**m*grad(u))"},
@@ -143,6 +144,7 @@ register(
     Model(
         name="stefan",
         title="Stefan problem: diffusivity that jumps from 0 to 1 at u = p_star (1-D)",
+        variable_attrs=dimensionless(u="temperature"),
         equations={"u": "div(Piecewise((1, u >= p_star), (0, True))*grad(u))"},
         params={"p_star": 0.6},
         domain=((0.0, 1.0),),
@@ -193,6 +195,7 @@ register(
     Model(
         name="advection",
         title="Linear advection of a step (hyperbolic, 1-D)",
+        variable_attrs=dimensionless(u="advected quantity"),
         equations={"u": "-a*d(u, x)"},
         params={"a": 1.0},
         domain=((0.0, 1.0),),
@@ -250,6 +253,7 @@ register(
     Model(
         name="burgers",
         title="Inviscid Burgers: a compression wave that steepens into a shock (1-D)",
+        variable_attrs=dimensionless(u="velocity"),
         equations={"u": "-d(u**2/2, x)"},
         params={"a": 1.0},
         domain=((-1.0, 1.0),),

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from pdeforge.symbolic.incompressible import IncompressibleSystem
-from pdeforge.models.base import Model, register
+from pdeforge.models.base import Model, dimensionless, register
 
 AXES = ("x", "y", "z")
 VELOCITY = ("u", "v", "w")
@@ -187,6 +187,7 @@ register(
     Model(
         name="taylor-green",
         title="Taylor-Green vortex (2-D Navier-Stokes / Smagorinsky LES, exact decay for Cs = 0)",
+        variable_attrs=dimensionless(u="filtered x-velocity", v="filtered y-velocity"),
         equations=les_equations(2),
         params={"nu": 0.05, "Cs": 0.0},
         domain=((0.0, 2.0 * math.pi), (0.0, 2.0 * math.pi)),
@@ -214,6 +215,7 @@ register(
     Model(
         name="les-hit",
         title="Decaying homogeneous isotropic turbulence, Smagorinsky LES (3-D)",
+        variable_attrs=dimensionless(u="filtered x-velocity", v="filtered y-velocity", w="filtered z-velocity"),
         equations=les_equations(3),
         params={"nu": 1.0 / 64.0, "Cs": 0.1},
         domain=((0.0, 2.0 * math.pi),) * 3,
@@ -240,6 +242,7 @@ register(
     Model(
         name="kolmogorov-flow",
         title="Kolmogorov flow: 2-D Navier-Stokes forced by F sin(4y)",
+        variable_attrs=dimensionless(u="filtered x-velocity", v="filtered y-velocity"),
         equations=les_equations(2, (f"F*sin({KOLMOGOROV_N}*y)", "0")),
         params={"nu": 0.05, "Cs": 0.0, "F": 1.0},
         domain=((0.0, 2.0 * math.pi), (0.0, 2.0 * math.pi)),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pdeforge.models.base import Model, register
+from pdeforge.models.base import Model, dimensionless, register
 
 # --------------------------------------------------------------------------------------------
 # Gray-Scott
@@ -32,6 +32,7 @@ register(
     Model(
         name="gray-scott",
         title="Gray-Scott reaction-diffusion (2-D, periodic)",
+        variable_attrs=dimensionless(u="concentration of the substrate U", v="concentration of the autocatalyst V"),
         equations={
             "u": "Du*laplace(u) - u*v**2 + F*(1 - u)",
             "v": "Dv*laplace(v) + u*v**2 - (F + k)*v",
@@ -81,6 +82,7 @@ register(
     Model(
         name="brusselator",
         title="Brusselator with Turing patterns (2-D, periodic)",
+        variable_attrs=dimensionless(u="concentration of the intermediate X", v="concentration of the intermediate Y"),
         equations={
             "u": "Du*laplace(u) + A - (B + 1)*u + u**2*v",
             "v": "Dv*laplace(v) + B*u - u**2*v",
@@ -116,6 +118,7 @@ register(
     Model(
         name="fitzhugh-nagumo",
         title="FitzHugh-Nagumo activator-inhibitor (PDEBench 2-D diffusion-reaction)",
+        variable_attrs=dimensionless(u="activator (fast variable, membrane potential)", v="inhibitor (slow recovery variable)"),
         equations={
             "u": "Du*laplace(u) + u - u**3 - k - v",
             "v": "Dv*laplace(v) + u - v",
@@ -163,6 +166,7 @@ register(
     Model(
         name="fisher-kpp",
         title="Fisher-KPP travelling front (1-D)",
+        variable_attrs=dimensionless(u="population density"),
         equations={"u": "D*laplace(u) + r*u*(1 - u)"},
         params={"D": 1.0, "r": 1.0, "L": 100.0},
         domain=((0.0, 100.0),),
@@ -195,6 +199,7 @@ register(
     Model(
         name="symbolics-rd",
         title="3-species reaction-diffusion of the Symbolics.jl auto-parallel tutorial (2-D)",
+        variable_attrs=dimensionless(A="concentration of species A", B="concentration of species B", C="concentration of species C"),
         equations={
             "A": "D*laplace(A) + Heaviside(x - 4*32/5, 1) - beta1*A - r1*A*B + r2*C",
             "B": "alpha2 - beta2*B - r1*A*B + r2*C",

@@ -41,6 +41,7 @@ def solve(system, grid=None, t_span=None, ic=None, method=None, dt=None, backend
             if dt is None and dt_max is None:
                 dt_max = defaults.get("dt")
         scheme = scheme if scheme is not None else defaults["scheme"]
+        kwargs.setdefault("variable_attrs", model.variable_attrs)
         params = None
     else:
         kwargs["seed"] = seed  # the noise of a system's stochastic terms

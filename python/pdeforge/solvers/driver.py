@@ -1,7 +1,8 @@
 """The output loop every solver shares: step to each output time, keep frames, stop cleanly.
 
-A blow-up stops the run with the last finite state kept as the last frame; Ctrl-C stops it
-with every computed frame kept; either way the file (if any) is closed with the run's status
+A blow-up stops the run with the last finite state kept as the last frame; Ctrl-C or SIGTERM
+stops it with every computed frame kept (a frame being written is finished first, one being
+computed is dropped); either way the file (if any) is closed with the run's status
 and the Dataset of what was computed is returned (or carried by :class:`RunInterrupted`).
 """
 
@@ -12,7 +13,10 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from pdeforge.errors import BlowUpWarning, RunInterrupted
+from pdeforge.solvers.signals import StopOnSignals, signal_name, signal_of
 from pdeforge.solvers.steppers import BlowUp
 
 
@@ -48,11 +52,12 @@ def progress_bar(progress: bool | None, t0: float, t1: float):
 
 @dataclass
 class Marched:
-    """How a run through the output times ended: ``status`` text, Ctrl-C or not, wall seconds."""
+    """How a run through the output times ended: ``status`` text, stopped by a signal or not, wall seconds."""
 
     status: str
     interrupted: bool
     wall_s: float
+    signum: int = 0
 
 
 def march(
@@ -68,15 +73,20 @@ def march(
     """Advance ``stepper`` to each of ``times[1:]`` and ``save(t)`` the frame there.
 
     On a blow-up ``keep_last_good(exc)`` keeps the last finite state and returns the time of the
-    last kept frame; a warning says so (and where, ``kept_in``). Ctrl-C ends the loop quietly.
+    last kept frame; a warning says so (and where, ``kept_in``). Ctrl-C and SIGTERM end the loop
+    quietly: a frame being saved is finished, the step in progress is dropped. NumPy's
+    overflow and invalid-value warnings are silenced while stepping: a blow-up is reported
+    once, by the :class:`BlowUpWarning`.
     """
-    status, interrupted = "completed", False
+    status, interrupted, signum = "completed", False, 0
     bar = progress_bar(progress, times[0], times[-1])
     started = time.perf_counter()
     try:
-        for ts in times[1:]:
-            stepper.advance(float(ts), bar.update_to if bar else None)
-            save(float(ts))
+        with StopOnSignals() as guard, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for ts in times[1:]:
+                stepper.advance(float(ts), bar.update_to if bar else None)
+                with guard.critical():
+                    save(float(ts))
     except BlowUp as exc:
         status = f"blew up: {exc}"
         last = keep_last_good(exc)
@@ -88,19 +98,22 @@ def march(
             BlowUpWarning,
             stacklevel=stacklevel,
         )
-    except KeyboardInterrupt:
-        status = f"interrupted at t = {stepper.t:g}"
+    except KeyboardInterrupt as exc:
+        signum = signal_of(exc)
+        status = f"interrupted ({signal_name(signum)}) at t = {stepper.t:g}"
         interrupted = True
     finally:
         if bar:
             bar.close()
-    return Marched(status, interrupted, time.perf_counter() - started)
+    return Marched(status, interrupted, time.perf_counter() - started, signum)
 
 
-def finish(writer, attrs: dict, dataset: Callable | None, out_path, interrupted: bool, t: float, n_frames: int):
+def finish(writer, attrs: dict, dataset: Callable | None, out_path, run: Marched, t: float, n_frames: int,
+           load: bool = False):
     """Close the file with the final attributes, build the Dataset, raise if interrupted.
 
-    ``dataset()`` builds the in-memory Dataset; with ``dataset=None`` the file is opened lazily.
+    ``dataset()`` builds the in-memory Dataset; with ``dataset=None`` the file is opened lazily
+    (and read into memory with ``load``: a resumed run's frames are in the file).
     """
     if writer:
         writer.set_attrs(attrs)
@@ -111,9 +124,14 @@ def finish(writer, attrs: dict, dataset: Callable | None, out_path, interrupted:
         import xarray as xr
 
         ds = xr.open_dataset(out_path)
-    if interrupted:
+        if load:
+            ds = ds.load()
+            ds.close()
+    if run.interrupted:
+        how = signal_name(run.signum) if run.signum else "interrupted"
+        hint = f"; continue it with resume=True (out={str(out_path)!r})" if writer else ""
         raise RunInterrupted(
-            f"run interrupted at t = {t:g}; {n_frames} frames kept" + (f" in {out_path}" if writer else ""),
-            ds,
+            f"run stopped ({how}) at t = {t:g}; {n_frames} frames kept" + (f" in {out_path}" if writer else "") + hint,
+            ds, run.signum or 2, out_path if writer else None,
         )
     return ds

@@ -29,6 +29,12 @@ class Frames:
         self.on_record = on_record
         self.times: list[float] = []
         self.states: list[np.ndarray] = []
+        self.earlier = 0
+
+    def continue_from(self, t: float, frames: int) -> None:
+        """Continue a run whose ``frames`` frames, the last at ``t``, are already in the file."""
+        self.times = [float(t)]
+        self.earlier = frames - 1
 
     def record(self, t: float, cells: np.ndarray, copy: bool = True) -> None:
         """Keep the state ``cells`` at time ``t`` (a copy unless ``copy=False``)."""
@@ -48,4 +54,4 @@ class Frames:
         return self.times[-1]
 
     def __len__(self) -> int:
-        return len(self.times)
+        return self.earlier + len(self.times)

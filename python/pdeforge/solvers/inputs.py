@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
+import sys
+import time
 import warnings
 from dataclasses import dataclass
 
@@ -17,7 +20,7 @@ import numpy as np
 
 from pdeforge.discretize.grid import UniformGrid
 from pdeforge.errors import SolverError, StabilityWarning
-from pdeforge.solvers.output import check_output_path
+from pdeforge.solvers.output import CONVENTIONS, check_output_path
 from pdeforge.symbolic.system import PDESystem
 
 #: Fraction of the estimated stability limit used when no dt is given.
@@ -123,8 +126,13 @@ def run_attributes(system: PDESystem, grid: UniformGrid, backend: str, method: s
     """The Dataset attributes every run records (``more`` adds or overrides entries)."""
     from pdeforge import __version__
 
+    command = shlex.join(sys.argv) if sys.argv and sys.argv[0] else ""
     attrs = {
+        "Conventions": CONVENTIONS,
         "title": f"pdeforge run of {system.name}",
+        "source": f"pdeforge {__version__}",
+        "history": f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {command}".rstrip(),
+        "command": command,
         "model": system.name,
         "equations": system.equations_text(),
         "parameters": json.dumps(system.params),
@@ -154,6 +162,21 @@ def _describe_coefficient(value) -> str:
     if callable(value) and not hasattr(value, "free_symbols"):
         return f"callable {getattr(value, '__name__', type(value).__name__)}"
     return str(value)
+
+
+def call_text(function: str, system: PDESystem, **arguments) -> str:
+    """The call that produced a run, as text: ``solve('gray-scott', grid=(64, 64), ...)``
+    (arguments that are None are left out; arrays are shown by their shape)."""
+    def show(value) -> str:
+        if isinstance(value, np.ndarray):
+            return f"<array {value.shape}>"
+        if isinstance(value, dict):
+            return "{" + ", ".join(f"{k!r}: {show(v)}" for k, v in value.items()) + "}"
+        text = repr(value)
+        return text if len(text) <= 200 else text[:197] + "..."
+
+    shown = ", ".join(f"{k}={show(v)}" for k, v in arguments.items() if v is not None)
+    return f"{function}({system.name!r}" + (f", {shown})" if shown else ")")
 
 
 def discretization_of(system: PDESystem, requested: str | None, device, dtype: str, backend: str | None = None) -> str:

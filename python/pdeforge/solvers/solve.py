@@ -23,6 +23,7 @@ from pdeforge.solvers.imex import IMEXSBDF2
 from pdeforge.solvers.initial import initial_state
 from pdeforge.solvers.inputs import (  # noqa: F401  (SAFETY, time_span, save_times: used by callers)
     SAFETY,
+    call_text,
     check_dt_against,
     discretization_of,
     run_attributes,
@@ -31,7 +32,13 @@ from pdeforge.solvers.inputs import (  # noqa: F401  (SAFETY, time_span, save_ti
     time_span,
 )
 from pdeforge.solvers.methods import get_method
-from pdeforge.solvers.output import NetCDFWriter, to_dataset
+from pdeforge.solvers.output import open_writer, to_dataset
+from pdeforge.solvers.restart import (
+    already_done,
+    begin_resume,
+    check_options,
+    history_of,
+)
 from pdeforge.solvers.rosenbrock import Rosenbrock23
 from pdeforge.solvers.spectral_solve import solve_spectral
 from pdeforge.solvers.spectrum import estimate_dt
@@ -72,6 +79,8 @@ def solve(
     torch_compile: bool | str = False,
     linear_solver: str = "auto",
     preconditioner: str = "auto",
+    resume: bool = False,
+    variable_attrs: Mapping[str, Mapping[str, str]] | None = None,
 ):
     """Solve a PDE system in time and return an ``xarray.Dataset``.
 
@@ -134,6 +143,13 @@ def solve(
             "lu" or "gmres" (see :mod:`pdeforge.solvers.cvode`).
         preconditioner: of the Krylov solvers: "auto" (the split reaction x transport one),
             "split", "lu", "ilu", "amg" or "none" (:mod:`pdeforge.solvers.preconditioners`).
+        resume: continue the run in ``out`` from its last complete frame to ``t_span``'s end,
+            appending frames (see :mod:`pdeforge.solvers.restart`). The options that decide the
+            solution must be those recorded in the file (else one error names the difference);
+            the initial condition is the file's last frame. Fixed-step methods continue bit for
+            bit, adaptive and implicit ones from the saved step size.
+        variable_attrs: per variable (fields, ``t``, ``x``, ...) CF attributes such as
+            ``units``, ``long_name``, ``standard_name`` (models pass theirs).
 
     Returns:
         Dataset with dimension ``t`` plus ``x``, ``y``, ``z``, one variable per field (complex
@@ -159,6 +175,9 @@ def solve(
         raise SolverError("grid: give the number of cells per axis")
     if t_span is None:
         raise SolverError("t_span: give (t0, t_end) or t_end")
+    call = call_text("pdeforge.solve", system, grid=grid, t_span=t_span, method=method, dt=dt, backend=backend,
+                     save_every=save_every, out=None if out is None else str(out), params=params,
+                     scheme=scheme, discretization=discretization, resume=resume or None)
     if constants:  # fixed before code generation: the terms they zero are never generated
         from pdeforge.errors import PDEForgeError
         from pdeforge.symbolic.constants import fix_constants
@@ -169,33 +188,53 @@ def solve(
             raise SolverError(str(exc)) from None
     if discretization_of(system, discretization, device, dtype, backend) == "spectral":
         return solve_spectral(system, grid, t_span, ic, method, dt, backend, save_every, out, params, stability,
-                              progress, device, dtype, in_memory=in_memory, workers=workers)
+                              progress, device, dtype, in_memory=in_memory, workers=workers, resume=resume,
+                              variable_attrs=variable_attrs, call=call)
     backend = backend or "numba"
     inputs = run_inputs(system, grid, t_span, save_every, params, dt, out, in_memory, stability)
     system, grid = inputs.system, inputs.grid
     m = stochastic_method(method) if system.noise else get_method(method or "rk4")
     scheme = scheme or "fd"
+    inputs, restart = begin_resume(inputs, resume, system.fields, save_every)
+    done = restart is not None and len(inputs.times) == 1  # the file already reaches t_end: check, return it
 
     t_compile = time.perf_counter()
     kernel, bound = _compile_and_bind(system, grid, backend, order, simplifier, scheme, closures, device, dtype,
                                       torch_compile)
-    cells0 = initial_state(system, grid, ic)
-    ic = None  # the arrays a caller passed are not needed any more: keep peak memory down
     # the stochastic schemes step the drift like forward Euler
-    dt = _choose_dt(system, grid, kernel, cells0, inputs, get_method("euler") if system.noise else m, dt, dt_max,
-                    order, scheme, stability)
-    if system.noise:
-        stepper = StochasticStepper(bound, system, cells0, inputs.t0, dt, m.name, seed)
-    else:
-        stepper = _stepper(backend, m, bound, cells0, inputs, dt, dt_max, rtol, atol, linear_solver,
-                           preconditioner)
-    bound.warm_up(stepper.kernels_used())
+    dt_method = get_method("euler") if system.noise else m
+    if restart is None:
+        cells0 = initial_state(system, grid, ic)
+        dt = _choose_dt(system, grid, kernel, cells0, inputs, dt_method, dt, dt_max, order, scheme, stability)
+    else:  # the state and step of the file; its dt was checked against the stability limit when it began
+        cells0 = restart.cells
+        dt = dt if dt is not None else restart.dt
+        saved_dt = restart.state.get("dt")
+        if m.kind == "implicit" and saved_dt is not None and math.isfinite(float(saved_dt)) and saved_dt > 0:
+            dt = min(float(saved_dt), inputs.t1 - inputs.t0)
+    ic = None  # the arrays a caller passed are not needed any more: keep peak memory down
+    if not done:
+        if system.noise:
+            stepper = StochasticStepper(bound, system, cells0, inputs.t0, dt, m.name, seed)
+        else:
+            stepper = _stepper(backend, m, bound, cells0, inputs, dt, dt_max, rtol, atol, linear_solver,
+                               preconditioner)
+        bound.warm_up(stepper.kernels_used())
     compile_time = system.parse_time_s + time.perf_counter() - t_compile
 
     attrs = _attributes(system, grid, backend, bound, kernel, m, dt, order, scheme, compile_time, rtol, atol)
     if system.noise:
         attrs.update(noise_attributes(system, seed))
-    return _march_and_write(stepper, bound, cells0, inputs, attrs, progress, in_memory)
+    attrs.update(call=call, save_every=float(save_every) if save_every is not None else float("nan"))
+    if restart is not None:
+        if m.kind == "implicit":  # its dt is the restart's first step, not an option
+            attrs["dt"] = restart.attrs.get("dt", attrs["dt"])
+        check_options(restart, attrs)
+        if done:
+            return already_done(restart, in_memory)
+        stepper.restore(restart.state)
+        attrs["history"] = history_of(restart, attrs)
+    return _march_and_write(stepper, bound, cells0, inputs, attrs, progress, in_memory, restart, variable_attrs)
 
 
 def _compile_and_bind(system, grid, backend, order, simplifier, scheme, closures, device, dtype, torch_compile=False):
@@ -275,12 +314,16 @@ def _attributes(system, grid, backend, bound, kernel, m, dt, order, scheme, comp
     return attrs
 
 
-def _march_and_write(stepper, bound, cells0, inputs, attrs, progress, in_memory):
+def _march_and_write(stepper, bound, cells0, inputs, attrs, progress, in_memory, restart=None, variable_attrs=None):
     """Step to every output time, recording frames (file and/or memory); the Dataset."""
     out_path, grid, system = inputs.out_path, inputs.grid, inputs.system
-    writer = NetCDFWriter(out_path, grid, system.fields, attrs | {"status": "running"}) if out_path else None
-    frames = Frames(writer, in_memory, bound.cell_shape)
-    frames.record(inputs.t0, cells0, copy=False)
+    writer = open_writer(out_path, grid, system.fields, attrs | {"status": "running"}, restart, variable_attrs,
+                         stepper.restart_state)
+    frames = Frames(writer, in_memory and restart is None, bound.cell_shape)
+    if restart is None:
+        frames.record(inputs.t0, cells0, copy=False)
+    else:
+        frames.continue_from(restart.t, restart.frames)
     del cells0  # the stepper holds its own copy
     current = stepper.cells
     run = march(stepper, inputs.times, lambda t: frames.record(t, current()), frames.keep_last_good,  # noqa: F821
@@ -306,5 +349,8 @@ def _march_and_write(stepper, bound, cells0, inputs, attrs, progress, in_memory)
         attrs["dt"] = float(stepper.dt)
     final_t = stepper.t
     del stepper, bound, current  # free the work arrays before xarray is imported (peak memory)
-    dataset = (lambda: to_dataset(grid, system.fields, frames.times, frames.states, attrs)) if in_memory else None
-    return finish(writer, attrs, dataset, out_path, run.interrupted, final_t, len(frames))
+    dataset = None
+    if in_memory and restart is None:
+        def dataset():
+            return to_dataset(grid, system.fields, frames.times, frames.states, attrs, variable_attrs)
+    return finish(writer, attrs, dataset, out_path, run, final_t, len(frames), load=in_memory)

@@ -24,7 +24,8 @@ from pdeforge.solvers.initial import initial_state
 from pdeforge.solvers.driver import finish, march
 from pdeforge.solvers.frames import Frames
 from pdeforge.solvers.inputs import SAFETY, check_dt_against, run_attributes, run_inputs
-from pdeforge.solvers.output import NetCDFWriter, to_dataset
+from pdeforge.solvers.output import NetCDFWriter, open_writer, to_dataset
+from pdeforge.solvers.restart import already_done, begin_resume, check_options, history_of
 from pdeforge.solvers.spectral_diagnostics import FlowDiagnostics
 from pdeforge.solvers.spectral_stepping import (  # noqa: F401  (SpectralRK: its home before issue 13)
     EVALUATIONS, GROWTH_LIMIT, RECHECK_EVERY, STIFF_METHODS, SpectralRK, StiffSpectralStepper,
@@ -72,6 +73,9 @@ def solve_spectral(
     in_memory: bool = True,
     constants: Mapping[str, float] | None = None,
     workers: int | None = None,
+    resume: bool = False,
+    variable_attrs=None,
+    call: str = "",
 ):
     """Solve a periodic system with the generated pseudo-spectral kernels.
 
@@ -100,6 +104,9 @@ def solve_spectral(
             they remove are not generated: fewer transforms).
         workers: threads of ``scipy.fft`` (backend "numpy"); None: see
             :meth:`pdeforge.codegen.spectral.SpectralKernel.bind`.
+        resume: continue the run in ``out`` from its last complete frame (see :func:`pdeforge.solve`).
+        variable_attrs: CF attributes per variable (see :func:`pdeforge.solve`).
+        call: the call that produced the run, as text (recorded in the attributes).
 
     Returns:
         The Dataset of :func:`pdeforge.solve` plus, with a velocity, the variables
@@ -114,12 +121,16 @@ def solve_spectral(
     method = _check_method(method)
     inputs = run_inputs(system, grid, t_span, save_every, params, dt, out, in_memory, stability)
     system, grid = inputs.system, inputs.grid
+    interval = float(inputs.times[1] - inputs.times[0])
+    inputs, restart = begin_resume(inputs, resume, system.fields, save_every)
 
     t_compile = time.perf_counter()
-    kernel, op, cells0, uh = _compile_and_project(system, grid, ic, backend, device, dtype, constants, workers)
-    stepper = make_stepper(op, uh, inputs.t0, method, dt, dt_max=float(inputs.times[1] - inputs.times[0]))
+    kernel, op, cells0, uh = _compile_and_project(
+        system, grid, ic if restart is None else dict(zip(system.fields, restart.cells)), backend, device, dtype,
+        constants, workers)
+    stepper = make_stepper(op, uh, inputs.t0, method, dt, dt_max=interval)
     m = stepper.method
-    if dt is not None:
+    if dt is not None and restart is None:
         limit = stepper.cfl_dt() / SAFETY
         check_dt_against(dt, limit, stability, f"{m.name} CFL limit {limit:.4g} of the spectral discretization",
                          stacklevel=4)
@@ -139,9 +150,19 @@ def solve_spectral(
         initial_divergence_removed=float(np.max(np.abs(op.K.to_numpy(op.divergence(cells0))))) if op.velocity else 0.0,
         transforms_per_rhs=f"{op.transform_counts['inverse']} inverse + {op.transform_counts['forward']} forward",
         constants=";".join(f"{k}={v!r}" for k, v in sorted(getattr(op.system, "constants", {}).items())),
+        call=call,
+        save_every=float(save_every) if save_every is not None else float("nan"),
     )
+    if restart is not None:
+        attrs["initial_divergence_removed"] = restart.attrs.get("initial_divergence_removed", 0.0)
+        check_options(restart, attrs)
+        if len(inputs.times) == 1:  # the file already reaches t_end
+            return already_done(restart, in_memory)
+        stepper.restore(restart.state)
+        attrs["history"] = history_of(restart, attrs)
     with torch_cpu_threads(op):
-        return _march_and_write(stepper, op, diag, inputs, attrs, progress, in_memory, m.name)
+        return _march_and_write(stepper, op, diag, inputs, attrs, progress, in_memory, m.name, restart,
+                                variable_attrs)
 
 
 @contextmanager
@@ -192,15 +213,17 @@ def _flow_diagnostics(system, grid, op) -> FlowDiagnostics | None:
     return FlowDiagnostics(SpectralRuntime(grid), op.velocity_index, system.params.get("nu"))
 
 
-def _march_and_write(stepper, op, diag, inputs, attrs, progress, in_memory: bool, method: str):
+def _march_and_write(stepper, op, diag, inputs, attrs, progress, in_memory: bool, method: str, restart=None,
+                     variable_attrs=None):
     """Step to every output time, recording frames and flow diagnostics; the Dataset."""
     grid, system, out_path = inputs.grid, inputs.system, inputs.out_path
     records: dict[str, list] = {k: [] for k in ("energy", "enstrophy", "dissipation", "energy_rate", "E_k")}
-    writer = None
-    if out_path:
-        writer = NetCDFWriter(out_path, grid, system.fields, attrs | {"status": "running"})
-        if diag is not None:
+    writer = open_writer(out_path, grid, system.fields, attrs | {"status": "running"}, restart, variable_attrs,
+                         stepper.restart_state)
+    if writer is not None and diag is not None:
+        if restart is None:
             _define_diagnostics(writer, diag)
+        writer.on_frame = lambda i: _write_diagnostics(writer, records, diag, i)
 
     def diagnose(t: float, state_hat) -> None:
         h = op.K.to_numpy(state_hat)
@@ -213,17 +236,18 @@ def _march_and_write(stepper, op, diag, inputs, attrs, progress, in_memory: bool
             for values in records.values():
                 del values[:-1]
 
-    frames = Frames(writer, in_memory, (len(system.fields), *grid.shape))
+    frames = Frames(writer, in_memory and restart is None, (len(system.fields), *grid.shape))
 
     def record(t: float, state_hat) -> None:
         cells = np.asarray(op.K.to_numpy(op.to_physical(state_hat)), dtype=float)
         if diag is not None:
             diagnose(t, state_hat)
         frames.record(t, cells, copy=False)
-        if writer is not None:
-            _write_diagnostics(writer, records, diag)
 
-    record(inputs.t0, stepper.y)
+    if restart is None:
+        record(inputs.t0, stepper.y)
+    else:
+        frames.continue_from(restart.t, restart.frames)
     run = march(stepper, inputs.times, lambda t: record(t, stepper.y),
                 lambda exc: frames.keep_last_good(exc, lambda t, c: record(t, op.to_spectral(c))),
                 system.name, progress, out_path if writer else None, stacklevel=5)
@@ -237,10 +261,11 @@ def _march_and_write(stepper, op, diag, inputs, attrs, progress, in_memory: bool
     )
 
     def dataset():
-        ds = to_dataset(grid, system.fields, frames.times, frames.states, attrs)
+        ds = to_dataset(grid, system.fields, frames.times, frames.states, attrs, variable_attrs)
         return _attach_diagnostics(ds, records, diag) if diag is not None else ds
 
-    return finish(writer, attrs, dataset if in_memory else None, out_path, run.interrupted, stepper.t, len(frames))
+    return finish(writer, attrs, dataset if in_memory and restart is None else None, out_path, run, stepper.t,
+                  len(frames), load=in_memory)
 
 
 _DIAG_META = {
@@ -253,11 +278,11 @@ _DIAG_META = {
 
 def _attach_diagnostics(ds, records, diag: FlowDiagnostics):
     n = len(ds.t)
-    ds = ds.assign_coords(k=("k", diag.k, {"long_name": "wavenumber shell centre |k|"}))
+    ds = ds.assign_coords(k=("k", diag.k, {"long_name": "wavenumber shell centre |k|", "units": "1"}))
     for name, (long_name, _) in _DIAG_META.items():
-        ds[name] = ("t", np.asarray(records[name][:n], dtype=float), {"long_name": long_name})
+        ds[name] = ("t", np.asarray(records[name][:n], dtype=float), {"long_name": long_name, "units": "1"})
     ds["E_k"] = (("t", "k"), np.asarray(records["E_k"][:n], dtype=float),
-                 {"long_name": "shell-summed energy spectrum E(k) (sum over k of E_k dk = energy)"})
+                 {"long_name": "shell-summed energy spectrum E(k) (sum over k of E_k dk = energy)", "units": "1"})
     return ds
 
 
@@ -266,20 +291,17 @@ def _define_diagnostics(writer: NetCDFWriter, diag: FlowDiagnostics) -> None:
     nc.createDimension("k", len(diag.k))
     kv = nc.createVariable("k", "f8", ("k",))
     kv[:] = diag.k
-    kv.long_name = "wavenumber shell centre |k|"
+    kv.setncatts({"long_name": "wavenumber shell centre |k|", "units": "1"})
     for name, (long_name, _) in _DIAG_META.items():
         v = nc.createVariable(name, "f8", ("t",))
-        v.long_name = long_name
+        v.setncatts({"long_name": long_name, "units": "1"})
     v = nc.createVariable("E_k", "f8", ("t", "k"))
-    v.long_name = "shell-summed energy spectrum E(k)"
+    v.setncatts({"long_name": "shell-summed energy spectrum E(k)", "units": "1"})
     nc.sync()
 
 
-def _write_diagnostics(writer: NetCDFWriter, records, diag) -> None:
-    if diag is None:
-        return
-    i = writer.count - 1
+def _write_diagnostics(writer: NetCDFWriter, records, diag, i: int) -> None:
+    """Frame ``i``'s diagnostics (written before the frame is counted as complete)."""
     for name in _DIAG_META:
         writer.nc.variables[name][i] = records[name][-1]
     writer.nc.variables["E_k"][i, :] = records["E_k"][-1]
-    writer.nc.sync()

@@ -147,6 +147,14 @@ class SpectralRK:
     def _f(self, y, t: float) -> None:
         self.op.rhs_hat(y, t, out=self.k)
 
+    def restart_state(self) -> dict:
+        """Steps so far and the last step (the fixed step, or the last CFL step)."""
+        return {"steps": int(self.steps), "dt": float(self.dt_used[-1]) if self.dt_used else math.nan}
+
+    def restore(self, state: dict) -> None:
+        """Continue the step count of a saved run (a CFL step is re-estimated from the state)."""
+        self.steps = int(state.get("steps", 0))
+
     def cfl_dt(self) -> float:
         """The CFL step at the current state (``safety`` times the stability limit)."""
         bounds = self.op.spectral_radius(self.y, self.t)

@@ -3,7 +3,9 @@
 Every stepper owns its state and exposes the same small interface: ``advance(t_target)``
 steps until ``t_target`` exactly, ``cells()`` returns the current cell values, ``steps``
 counts accepted steps. A non-finite state raises :class:`BlowUp` carrying the last finite
-state and its time, which the driver keeps.
+state and its time, which the driver keeps. ``restart_state()`` is what a restart needs
+besides the state (JSON-able: the step count, the current step size, controller memory) and
+``restore(state)`` takes it back (:mod:`pdeforge.solvers.restart`).
 """
 
 from __future__ import annotations
@@ -67,6 +69,14 @@ class Stepper:
 
     def cells(self) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def restart_state(self) -> dict:
+        """What a restart needs besides the state: the step count and the current step size."""
+        return {"steps": int(self.steps), "dt": float(getattr(self, "dt", math.nan))}
+
+    def restore(self, state: dict) -> None:
+        """Continue the step count (and the controller, in subclasses) of a saved run."""
+        self.steps = int(state.get("steps", 0))
 
     def advance(self, t_target: float, progress: Progress | None = None) -> None:  # pragma: no cover
         raise NotImplementedError
@@ -211,6 +221,17 @@ class DormandPrince(Stepper):
     def kernels_used(self) -> tuple[str, ...]:
         return ("rhs",)
 
+    def restart_state(self) -> dict:
+        return super().restart_state() | {"err_prev": float(self._err_prev), "rejected": int(self.rejected)}
+
+    def restore(self, state: dict) -> None:
+        """The saved step size and PI-controller memory: the restart takes the step it would have taken."""
+        super().restore(state)
+        if math.isfinite(state.get("dt", math.nan)):
+            self.dt = float(state["dt"])
+        self._err_prev = float(state.get("err_prev", self._err_prev))
+        self.rejected = int(state.get("rejected", 0))
+
     def _f(self, y, t, out):
         self.bound.cells(self.U)[...] = y
         self.bound.rhs_padded(self.U, t, out)
@@ -311,6 +332,17 @@ class ImplicitBDF(Stepper):
 
     def kernels_used(self) -> tuple[str, ...]:
         return ("rhs", "jac")
+
+    def restart_state(self) -> dict:
+        """SciPy's BDF keeps its order and difference table private: a restart begins at order 1
+        with the last step size, and so agrees with the uninterrupted run within the tolerances."""
+        return {"steps": int(self.steps), "dt": float(self.solver.h_abs), "nfev": int(self.nfev),
+                "njev": int(self.njev)}
+
+    def restore(self, state: dict) -> None:
+        super().restore(state)
+        self.nfev += int(state.get("nfev", 0))
+        self.njev += int(state.get("njev", 0))
 
     def cells(self) -> np.ndarray:
         return self._y

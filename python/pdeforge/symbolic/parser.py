@@ -11,6 +11,7 @@ allow-list are rejected with a message that names the offending token.
 from __future__ import annotations
 
 import ast
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -22,6 +23,10 @@ from pdeforge.errors import EquationParseError
 MAX_LENGTH = 20_000
 #: Largest magnitude of a numeric exponent (``9**9**9`` would otherwise hang exact arithmetic).
 MAX_EXPONENT = 1000
+#: Most decimal digits of an exact number, written or computed (``(2**1000)**1000`` has 301030).
+MAX_DIGITS = 1000
+#: Deepest nesting of the syntax tree; a chain ``a + b - c + ...`` (or ``a*b/c*...``) is one level.
+MAX_DEPTH = 100
 
 _BINOPS = {
     ast.Add: lambda a, b: a + b,
@@ -103,7 +108,47 @@ def parse_expression(text: str, namespace: Namespace, what: str = "expression") 
         raise EquationParseError(
             f"{what}: syntax error at column {col + 1} near {text.strip()[col:col + 12]!r} ({exc.msg})"
         ) from None
+    except (RecursionError, MemoryError, ValueError) as exc:  # the parser's own limits on nesting and size
+        raise EquationParseError(f"{what}: too deeply nested or too large to parse ({type(exc).__name__})") from None
+    if _depth(tree.body) > MAX_DEPTH:
+        raise EquationParseError(f"{what}: nested more than {MAX_DEPTH} levels deep")
     return _Translator(text.strip(), namespace, what).visit(tree.body)
+
+
+def _chain_family(node: ast.AST):
+    """Sums/differences and products/quotients: a left-deep chain of one family is one level."""
+    if isinstance(node, ast.BinOp):
+        if isinstance(node.op, (ast.Add, ast.Sub)):
+            return "add"
+        if isinstance(node.op, (ast.Mult, ast.Div)):
+            return "mul"
+    return None
+
+
+def _depth(root: ast.AST) -> int:
+    """Nesting depth of a syntax tree, without recursion (a deep tree must not exhaust the stack)."""
+    deepest, stack = 0, [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            return deepest
+        family = _chain_family(node)
+        for child in ast.iter_child_nodes(node):
+            same_chain = family is not None and child is node.left and _chain_family(child) == family
+            stack.append((child, depth if same_chain else depth + 1))
+    return deepest
+
+
+def _digits(n: int) -> int:
+    """Decimal digits of ``n`` (counted exactly up to 4 MAX_DIGITS bits, beyond which it is too many)."""
+    n = abs(int(n))
+    return len(str(n)) if n.bit_length() <= 4 * MAX_DIGITS else 2 * MAX_DIGITS
+
+
+def _too_many_digits(value) -> bool:
+    """Whether an exact SymPy number has more than MAX_DIGITS digits (numerator or denominator)."""
+    return isinstance(value, sp.Rational) and max(_digits(value.p), _digits(value.q)) > MAX_DIGITS
 
 
 class _Translator:
@@ -132,8 +177,12 @@ class _Translator:
         if isinstance(value, bool):
             return sp.true if value else sp.false
         if isinstance(value, int):
+            if _digits(value) > MAX_DIGITS:
+                raise self.fail(node, f"number with more than {MAX_DIGITS} digits")
             return sp.Integer(value)
         if isinstance(value, float):
+            if not math.isfinite(value):
+                raise self.fail(node, "number too large for a float (it would be infinite)")
             return sp.Float(value)
         raise self.fail(node, f"constant of type {type(value).__name__} is not allowed (only numbers)")
 
@@ -152,14 +201,33 @@ class _Translator:
 
     # operators ----------------------------------------------------------------------------
     def visit_BinOp(self, node: ast.BinOp):
-        left = self.visit(node.left)
-        right = self.visit(node.right)
+        # a left-deep chain (a + b - c + ...) is folded in a loop: its length must not cost stack
+        chain = [node]
+        family = _chain_family(node)
+        while family is not None and _chain_family(chain[-1].left) == family:
+            chain.append(chain[-1].left)
+        value = self.visit(chain[-1].left)
+        for link in reversed(chain):
+            value = self._checked(link, self._binop(link, value, self.visit(link.right)))
+        return value
+
+    def _checked(self, node: ast.AST, value):
+        if _too_many_digits(value):
+            raise self.fail(node, f"the value has more than {MAX_DIGITS} digits")
+        if isinstance(value, sp.Pow) and isinstance(value.exp, sp.Number) and abs(value.exp) > MAX_EXPONENT:
+            raise self.fail(node, f"exponent larger than {MAX_EXPONENT} in magnitude")
+        return value
+
+    def _binop(self, node: ast.BinOp, left, right):
         op = type(node.op)
         if op is ast.Pow:
             if isinstance(right, sp.Number) and abs(right) > MAX_EXPONENT:
                 raise self.fail(node, f"exponent larger than {MAX_EXPONENT} in magnitude")
             if isinstance(left, sp.MatrixBase) or isinstance(right, sp.MatrixBase):
                 raise self.fail(node, "powers of vectors are not defined")
+            if (isinstance(left, sp.Rational) and isinstance(right, sp.Rational) and abs(left) != 1 and left != 0
+                    and abs(right) * (max(_digits(left.p), _digits(left.q)) - 1) > MAX_DIGITS):
+                raise self.fail(node, f"the value has more than {MAX_DIGITS} digits")
             return left**right
         if op in _BINOPS:
             if op is ast.Div and isinstance(right, sp.MatrixBase):
@@ -177,6 +245,8 @@ class _Translator:
 
     def visit_UnaryOp(self, node: ast.UnaryOp):
         operand = self.visit(node.operand)
+        if isinstance(node.op, ast.Not) and isinstance(operand, sp.MatrixBase):
+            raise self.fail(node, "'not' of a vector is not defined")
         if isinstance(node.op, ast.USub):
             return -operand
         if isinstance(node.op, ast.UAdd):
