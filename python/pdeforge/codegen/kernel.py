@@ -254,6 +254,8 @@ class BoundKernel:
         """
         if getattr(self.kernel.module, "TILED", None) is None:
             return None
+        if getattr(self.layout, "frozen", None) is not None:
+            return None  # the tiles gather the unknowns' rows only, not frozen coefficient rows
         if method not in self._tilings:
             self._tilings[method] = plan(tuple(self.grid.shape), tuple(self.layout.ghost), self._periodic_axes(),
                                          self.nfields, method)

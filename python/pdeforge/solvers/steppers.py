@@ -101,9 +101,11 @@ class FixedStepRK(Stepper):
         self.dt = float(dt)
         self.method = method
         nbuf = {"euler": 2, "ssprk3": 3, "rk4": 5}[method]
+        # new_padded writes every page (coefficient rows included, np.zeros maps them lazily):
+        # the pages are faulted in at setup, not while stepping
         self.buf = [bound.new_padded() for _ in range(nbuf)]
         for b in self.buf[1:]:
-            b.fill(0.0)  # fault the pages in now (np.zeros maps them lazily): setup, not stepping
+            b[bound.interior] = 0.0
         bound.cells(self.buf[0])[...] = cells
         self._good = np.array(cells, dtype=float, copy=True)
         self._good_t = self.t
