@@ -37,7 +37,7 @@ class TorchFixedStepRK(FixedStepRK):
         self._good_t = self.t
         self._step = {"euler": self._euler, "ssprk3": self._ssprk3, "rk4": self._rk4}[method]
         self._block = 8
-        self._threads = ThreadChoice(bound, method)  # used when the steps are torch.compile-d
+        self._threads = ThreadChoice(False, lambda: 0.0)  # torch manages its own threads: one loop
 
     def cells(self) -> np.ndarray:
         return self.bound.to_numpy(self.bound.cells(self.buf[0]))
