@@ -117,6 +117,7 @@ class CVODEStepper(Stepper):
         options = dict(method="BDF", rtol=rtol, atol=atol, max_order=max_order, max_num_steps=1_000_000,
                        first_step=float(dt) if dt else 0.0)
         self._stalled = 0
+        self.dt = float(dt) if dt else float("nan")
         self.preconditioner = None
         if self.linear_solver in ("gmres", "bicgstab", "tfqmr"):
             kind = choose_preconditioner(bound, preconditioner)
@@ -190,6 +191,8 @@ class CVODEStepper(Stepper):
                 if self._stalled >= 3:
                     raise StepFailure(t_now, self.t, self._y.copy(), "CVODE's step size fell below round-off")
                 self.steps += 1
+                if t_now > self.t:
+                    self.dt = t_now - self.t  # the last step: what a restart starts with
                 self._y = y.reshape(self.bound.cell_shape).copy()
                 self.t = t_now
                 if progress is not None:

@@ -273,11 +273,17 @@ class Preconditioner:
         return solve
 
 
+#: unknowns up to which "auto" takes the exact LU preconditioner
+EXACT_LIMIT = 2048
+
+
 def choose_preconditioner(bound, requested: str = "auto") -> str:
-    """The preconditioner for ``bound``: the split one for systems with more than one cell
-    (cheap and, with a transform, free of fill-in), else exact LU."""
+    """The preconditioner for ``bound``: exact LU for 1-D and small systems (banded or tiny:
+    cheap, and GMRES then solves exactly, so linear invariants such as the mass of a
+    conservative scheme are kept to round-off), else the split one (cheap and, with a
+    transform, free of fill-in; linear invariants then hold to the Krylov tolerance)."""
     if requested != "auto":
         if requested not in PRECONDITIONERS:
             raise SolverError(f"preconditioner {requested!r} is unknown (valid: {', '.join(PRECONDITIONERS)})")
         return requested
-    return "split" if bound.grid.size > 1 else "lu"
+    return "lu" if bound.grid.dim == 1 or bound.size <= EXACT_LIMIT else "split"
