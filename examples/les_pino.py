@@ -47,6 +47,8 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--snapshots", type=int, default=6, help="inputs kept per start")
     p.add_argument("--spin-up", type=float, default=2.5, help="length of each input run")
     p.add_argument("--windows", type=int, default=4, help="rollout windows compared with the solver")
+    p.add_argument("--residual", default="quadrature", choices=("quadrature", "central"),
+                   help="time discretisation of the physics residual (quadrature: 4th order; central: 2nd)")
     p.add_argument("--learn-cs", action="store_true", help="train Cs with the network")
     p.add_argument("--fno", default="auto", choices=("auto", "neuralop", "builtin"),
                    help="FNO implementation (auto: neuraloperator if installed)")
@@ -92,7 +94,8 @@ def run(args) -> dict:
     print(f"{len(inputs)} training inputs from {args.runs} solver runs of t = {args.spin_up:g} ({data_s:.1f} s)")
 
     config = PINOConfig(steps_out=args.steps_out, dt=args.dt, width=args.width, layers=args.layers, modes=args.modes,
-                        batch_size=args.batch, lr=args.lr, learn_cs=args.learn_cs, fno=args.fno)
+                        batch_size=args.batch, lr=args.lr, learn_cs=args.learn_cs, fno=args.fno,
+                        residual=args.residual)
     trainer = PINOTrainer(system, args.grid, config, device=args.device, seed=args.seed, checkpoint=args.checkpoint)
     if args.resume:
         if not args.checkpoint:
@@ -101,7 +104,7 @@ def run(args) -> dict:
         print(f"resumed at step {trainer.step}")
     nparams = sum(p.numel() for p in trainer.model.parameters())
     print(f"FNO ({trainer.model.fno_backend}): {args.dim}-D, width {args.width}, {args.layers} layers, {args.modes} modes, "
-          f"{args.steps_out} frames of dt = {args.dt:g}; {nparams / 1e6:.2f} M parameters; device {trainer.device}")
+          f"{args.steps_out} frames of dt = {args.dt:g}, {args.residual} residual; {nparams / 1e6:.2f} M parameters; device {trainer.device}")
     history = trainer.fit(inputs, steps=args.train_steps, progress=not args.quiet,
                           checkpoint_every=100 if args.checkpoint else 0)
     k = max(1, min(20, len(history.physics) // 10))
@@ -149,6 +152,24 @@ def run(args) -> dict:
     print(f"energy at t = {horizon:g}: solver {0.5 * np.mean(np.sum(reference[-1] ** 2, 0)):.4f}, "
           f"PINO {0.5 * np.mean(np.sum(pred[-1] ** 2, 0)):.4f}; spectrum mean |log(E_pino/E_solver)| "
           f"over 1 <= k < {kmax}: {spec_err:.3f}")
+    # turbulence statistics at the window ends: energy, resolved dissipation nu <|grad u|^2>,
+    # vorticity PDF (L1 distance of histograms from the solver's), for the PINO, a no-model
+    # (Cs = 0) run of the same resolution and the persistence forecast
+    no_model, _ = solver_reference(les_system(args.dim, nu=args.nu, Cs=0.0), args.grid, u0, horizon, args.dt)
+    stats = {name: _statistics(traj, args.nu) for name, traj in
+             (("solver", reference), ("PINO", pred), ("no-model", no_model))}
+    nomodel_err = relative_l2_over_time(no_model[None], reference[None])
+    edges = np.linspace(-4, 4, 41) * stats["solver"]["omega_rms"][-1]
+    pdf = {name: np.histogram(_vorticity(traj[-1], args.dim), bins=edges, density=True)[0]
+           for name, traj in (("solver", reference), ("PINO", pred), ("no-model", no_model), ("persistence", u0[None]))}
+    pdf_l1 = {name: float(np.abs(h - pdf["solver"]).sum() * (edges[1] - edges[0])) for name, h in pdf.items() if name != "solver"}
+    print(f"\n{'t':>7} {'E solver':>9} {'E PINO':>9} {'E Cs=0':>9} {'eps solver':>11} {'eps PINO':>9} {'eps Cs=0':>9} {'L2 Cs=0':>8}")
+    for i in range(args.steps_out - 1, len(times), args.steps_out):
+        s_, p_, n_ = stats["solver"], stats["PINO"], stats["no-model"]
+        print(f"{times[i]:7.3f} {s_['energy'][i]:9.4f} {p_['energy'][i]:9.4f} {n_['energy'][i]:9.4f} "
+              f"{s_['dissipation'][i]:11.4f} {p_['dissipation'][i]:9.4f} {n_['dissipation'][i]:9.4f} {nomodel_err[i]:8.3f}")
+    print("vorticity PDF at t = {:g}, L1 distance from the solver's: ".format(horizon)
+          + ", ".join(f"{k} {v:.3f}" for k, v in pdf_l1.items()))
     print(f"\nwall time for t = {horizon:g}: PINO inference {infer_s * 1e3:.1f} ms ({trainer.device})")
     for backend, wall in solver_times.items():
         dev = args.device if backend == "torch" else "cpu"
@@ -166,6 +187,9 @@ def run(args) -> dict:
         "relative_l2": err.tolist(),
         "persistence_relative_l2": persist.tolist(),
         "spectrum_log_error": spec_err,
+        "no_model_relative_l2": nomodel_err.tolist(),
+        "statistics": {k: {q: np.asarray(v).tolist() for q, v in d.items()} for k, d in stats.items()},
+        "vorticity_pdf_l1": pdf_l1,
         "inference_seconds": infer_s,
         "solver_seconds": solver_times,
         "speedup": {b: w / infer_s for b, w in solver_times.items()},
@@ -180,18 +204,34 @@ def run(args) -> dict:
     return result
 
 
+def _vorticity(u, dim: int) -> np.ndarray:
+    """Vorticity of a 2-D field (F, n, n), or of the mid-plane of a 3-D one (z component)."""
+    v = u if dim == 2 else u[:, :, :, u.shape[-1] // 2]
+    n = v.shape[-1]
+    kk = np.fft.fftfreq(n, 1.0 / n)
+    kx, ky = np.meshgrid(kk, kk, indexing="ij")
+    return np.real(np.fft.ifft2(1j * kx * np.fft.fft2(v[1]) - 1j * ky * np.fft.fft2(v[0])))
+
+
+def _statistics(traj, nu: float) -> dict:
+    """Energy <|u|^2>/2, resolved dissipation nu <|grad u|^2> and rms vorticity of frames (n, F, *shape)."""
+    traj = np.asarray(traj, dtype=float)
+    axes = tuple(range(2, traj.ndim))
+    shape = traj.shape[2:]
+    ks = np.meshgrid(*[np.fft.fftfreq(m, 1.0 / m) for m in shape], indexing="ij")
+    uh = np.fft.fftn(traj, axes=axes) / np.prod(shape)
+    k2 = sum(k * k for k in ks)
+    grad2 = (np.abs(uh) ** 2 * k2).sum(axis=tuple(range(1, traj.ndim)))
+    energy = 0.5 * np.mean(np.sum(traj**2, axis=1), axis=tuple(range(1, traj.ndim - 1)))
+    omega = np.array([_vorticity(f, len(shape)) for f in traj])
+    return {"energy": energy, "dissipation": nu * grad2, "omega_rms": np.sqrt((omega**2).mean(axis=(1, 2)))}
+
+
 def _plot(path, times, err, persist, k, e_ref, e_pred, reference, pred, args) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    def vorticity(u):
-        v = u if args.dim == 2 else u[:, :, :, u.shape[-1] // 2]
-        n = v.shape[-1]
-        kk = np.fft.fftfreq(n, 1.0 / n)
-        kx, ky = np.meshgrid(kk, kk, indexing="ij")
-        return np.real(np.fft.ifft2(1j * kx * np.fft.fft2(v[1]) - 1j * ky * np.fft.fft2(v[0])))
 
     fig, ax = plt.subplots(1, 4, figsize=(16, 3.6))
     ax[0].plot(times, err, label="PINO")
@@ -203,7 +243,7 @@ def _plot(path, times, err, persist, k, e_ref, e_pred, reference, pred, args) ->
     ax[1].loglog(k[1:kmax], e_pred[1:kmax], "--", label="PINO")
     ax[1].set(xlabel="k", ylabel="E(k)", title=f"spectrum at t = {times[-1]:g}")
     ax[1].legend()
-    wr, wp = vorticity(reference[-1]), vorticity(pred[-1])
+    wr, wp = _vorticity(reference[-1], args.dim), _vorticity(pred[-1], args.dim)
     lim = np.abs(wr).max()
     ax[2].imshow(wr.T, origin="lower", cmap="RdBu_r", vmin=-lim, vmax=lim)
     ax[2].set_title("solver vorticity")

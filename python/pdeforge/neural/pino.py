@@ -33,6 +33,39 @@ class PINOError(PDEForgeError):
     """Bad PINO configuration or input."""
 
 
+RESIDUALS = ("quadrature", "central")
+
+# weights (times 1/24) of the rates at 4 consecutive frames in the integral of a cubic through
+# them over one frame interval: the first, an interior (the middle one) and the last interval
+_CUBIC_STEP_WEIGHTS = ((9.0, 19.0, -5.0, 1.0), (-1.0, 13.0, 13.0, -1.0), (1.0, -5.0, 19.0, 9.0))
+
+
+def quadrature_residual(rates: torch.Tensor, traj: torch.Tensor, dt: float) -> torch.Tensor:
+    """Fourth-order residual of the steps of a trajectory against the integral of its rates.
+
+    Args:
+        rates: right-hand side at every frame, ``(B, N, F, *shape)``, ``N >= 4``.
+        traj: the frames, same shape, equally spaced by ``dt``.
+        dt: time between frames.
+
+    Returns:
+        ``(B, N - 1, F, *shape)``: ``(u_{j+1} - u_j)/dt`` minus the mean of the rates over
+        ``[t_j, t_{j+1}]`` by the cubic through frames ``j-1 .. j+2`` (``0 .. 3`` in the first
+        step, ``N-4 .. N-1`` in the last), zero to O(dt^4) for the exact trajectory.
+    """
+    n = traj.shape[1]
+    if n < 4:
+        raise PINOError(f"quadrature residual: need at least 4 frames, got {n}")
+    first, inner, last = _CUBIC_STEP_WEIGHTS
+    steps = (traj[:, 1:] - traj[:, :-1]) / dt
+
+    def combo(weights, start, stop):
+        return sum(w * rates[:, start + i:stop + i] for i, w in enumerate(weights)) / 24.0
+
+    mean_rate = torch.cat([combo(first, 0, 1), combo(inner, 0, n - 3), combo(last, n - 4, n - 3)], dim=1)
+    return steps - mean_rate
+
+
 @dataclass
 class PINOConfig:
     """Architecture and training settings.
@@ -52,7 +85,15 @@ class PINOConfig:
         divergence_weight: weight of the divergence term.
         data_weight: weight of the data term (needs target trajectories).
         learn_cs: train the Smagorinsky constant together with the network.
-        first_step: add the trapezoidal residual of the first step,
+        residual: time discretisation of the physics residual across frames. "quadrature"
+            (default): every step between consecutive frames must match the integral of the
+            right-hand side by a fourth-order (cubic-interpolation) quadrature of the
+            neighbouring frames' rates, ``(u_{j+1} - u_j)/dt = (-f_{j-1} + 13 f_j + 13 f_{j+1}
+            - f_{j+2})/24`` (one-sided cubic weights in the first and last step), so the exact
+            trajectory's residual is O(dt^4) and every frame is tied to its neighbour.
+            "central": the central difference ``(u_{j+1} - u_{j-1})/(2 dt) - f_j`` (O(dt^2),
+            couples frames of equal parity; see ``first_step``).
+        first_step: with ``residual="central"``, add the trapezoidal residual of the first step,
             ``(u_1 - u_0)/dt - (f(u_0) + f(u_1))/2``. The central difference couples only frames
             of equal parity, so without it the odd frames are tied to the input only through
             ``f`` and drift (the leapfrog scheme's computational mode).
@@ -74,6 +115,7 @@ class PINOConfig:
     divergence_weight: float = 1.0
     data_weight: float = 0.0
     learn_cs: bool = False
+    residual: str = "quadrature"
     first_step: bool = True
     dtype: str = "float32"
     fno: str = "auto"
@@ -82,6 +124,10 @@ class PINOConfig:
         """Raise :class:`PINOError` for settings that cannot work on a grid of ``shape``."""
         if self.steps_out < 2:
             raise PINOError(f"steps_out must be >= 2 (the residual needs 3 frames with the input), got {self.steps_out}")
+        if self.residual not in RESIDUALS:
+            raise PINOError(f"residual {self.residual!r}: one of {', '.join(RESIDUALS)}")
+        if self.residual == "quadrature" and self.steps_out < 3:
+            raise PINOError(f"residual 'quadrature' needs steps_out >= 3 (cubic weights over 4 frames), got {self.steps_out}")
         if not (self.dt > 0 and math.isfinite(self.dt)):
             raise PINOError(f"dt must be a positive number, got {self.dt!r}")
         if self.modes < 1 or self.modes > min(shape) // 2:
@@ -198,13 +244,21 @@ class PINOLoss(nn.Module):
         cfg = self.config
         traj = torch.cat([u0.unsqueeze(1), pred], dim=1)
         params = self._params()
-        R, D = self.op.residual(traj, cfg.dt, params=params)
-        f0 = self.op.rhs(u0, params=params)
+        if cfg.residual == "quadrature":
+            if self.op.module.USES_TIME:
+                rates = torch.stack([self.op.rhs(traj[:, j], j * cfg.dt, params=params) for j in range(traj.shape[1])], 1)
+            else:
+                rates = self.op.rhs(traj, params=params)
+            R, D = quadrature_residual(rates, traj, cfg.dt), self.op.divergence(traj)
+            f0 = rates[:, 0]
+        else:
+            R, D = self.op.residual(traj, cfg.dt, params=params)
+            f0 = self.op.rhs(u0, params=params)
         with torch.no_grad():
             rate_scale = f0.detach().pow(2).mean().clamp_min(1e-30)
             grad_scale = self.gradient_norm(u0).mean().clamp_min(1e-30)
         squares, count = R.pow(2).sum(), R.numel()
-        if cfg.first_step:
+        if cfg.residual == "central" and cfg.first_step:
             R0 = (pred[:, 0] - u0) / cfg.dt - 0.5 * (f0 + self.op.rhs(pred[:, 0], params=params))
             squares, count = squares + R0.pow(2).sum(), count + R0.numel()
         physics = squares / count / rate_scale
@@ -472,5 +526,5 @@ def energy_spectrum(u, domain_length: float = 2 * math.pi) -> tuple[np.ndarray, 
     return np.arange(len(E)), E
 
 
-__all__ = ["PINO", "PINOConfig", "PINOLoss", "PINOTrainer", "PINOError", "TrainingHistory",
+__all__ = ["PINO", "PINOConfig", "PINOLoss", "quadrature_residual", "RESIDUALS", "PINOTrainer", "PINOError", "TrainingHistory",
            "relative_l2_over_time", "energy_spectrum"]
