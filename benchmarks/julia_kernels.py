@@ -10,6 +10,7 @@ without it the script says so and exits 0.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -35,7 +36,7 @@ def main(sizes: list[int]) -> int:
         return 0
     from pdeforge.julia.bridge import session
 
-    print(f"Julia threads: {session().threads}")
+    print(f"Julia threads: {session().threads}; load average at start {os.getloadavg()}")
     print(f"{'model':<14}{'N':>6}{'rhs numba':>12}{'rhs julia':>12}{'ratio':>8}{'jac numba':>12}{'jac julia':>12}{'ratio':>8}")
     rng = np.random.default_rng(0)
     for name in ("symbolics-rd", "gray-scott"):
@@ -49,6 +50,7 @@ def main(sizes: list[int]) -> int:
             j = [best_of(lambda b=b: b.jacobian(0.0, y), 3) for b in (numba, julia)]
             print(f"{name:<14}{n:>6}{r[0] * 1e3:>10.3f}ms{r[1] * 1e3:>10.3f}ms{r[1] / r[0]:>8.2f}"
                   f"{j[0] * 1e3:>10.3f}ms{j[1] * 1e3:>10.3f}ms{j[1] / j[0]:>8.2f}")
+    print(f"load average at end: {os.getloadavg()}")
     return 0
 
 

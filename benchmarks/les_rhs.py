@@ -17,6 +17,7 @@ evaluations. Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -104,6 +105,7 @@ def main(argv=None) -> int:
     parser.add_argument("--device", nargs="*", default=["cpu"], help="torch devices to time (cpu, cuda)")
     parser.add_argument("--rounds", type=int, default=10)
     args = parser.parse_args(argv)
+    print(f"load average at start: {os.getloadavg()}")
     print(f"LES right-hand side (3-D Smagorinsky, 2/3 dealiasing, projection), threads = {args.threads}, "
           f"median of {args.rounds} interleaved rounds")
     for n in args.grid:
@@ -115,6 +117,7 @@ def main(argv=None) -> int:
         for row in rows:
             print(f"  {row['name']:<36} {1e3 * row['seconds']:9.2f} {row['points_per_s'] / 1e6:13.2f} "
                   f"{row['points_per_s'] / 4e6:19.2f} {base / row['seconds']:25.2f}x {row['rel_err']:13.1e}")
+    print(f"load average at end: {os.getloadavg()}")
     return 0
 
 

@@ -11,6 +11,7 @@ Reported: cell-steps per second (cells x RK4 steps / wall seconds) and ratios to
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -82,7 +83,8 @@ def main(argv=None) -> None:
         results[label] = (rate, final, steps)
         rows.append(label)
     base = results["numba"][0] if "numba" in results else next(iter(results.values()))[0]
-    print(f"Gray-Scott {args.grid}x{args.grid}, RK4 dt {dt:.3g}, torch threads {torch.get_num_threads()}, pdeforge {pf.__version__}")
+    print(f"Gray-Scott {args.grid}x{args.grid}, RK4 dt {dt:.3g}, torch threads {torch.get_num_threads()}, pdeforge {pf.__version__}; "
+          f"load average {os.getloadavg()}")
     print(f"{'target':<22} {'cell-steps/s':>14} {'vs numba':>9}")
     for label in rows:
         rate = results[label][0]
