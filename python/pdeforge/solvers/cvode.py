@@ -63,7 +63,7 @@ def time_breakpoints(system, t0: float, t1: float) -> list[float]:
                 continue
             try:
                 roots = sp.solve(sp.Eq(a, 0), t)
-            except (NotImplementedError, TypeError):
+            except (NotImplementedError, TypeError):  # no closed-form switch time: error control handles it
                 continue
             for r in roots:
                 if r.is_real and r.is_number and t0 < float(r) < t1:
@@ -170,6 +170,15 @@ class CVODEStepper(Stepper):
 
     def kernels_used(self) -> tuple[str, ...]:
         return ("rhs", "jac")
+
+    def run_statistics(self) -> dict:
+        stats = super().run_statistics() | {"linear_solver": self.linear_solver}
+        pc = self.preconditioner
+        if pc is not None:
+            stats.update(preconditioner=pc.kind, preconditioner_solves=pc.solves)
+            if pc.kind == "split":
+                stats["transport_solver"] = pc.transport_solver
+        return stats
 
     def cells(self) -> np.ndarray:
         return self._y

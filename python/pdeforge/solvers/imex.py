@@ -65,6 +65,9 @@ class IMEXSBDF2(Stepper):
     def kernels_used(self) -> tuple[str, ...]:
         return ("rhs", "jac")
 
+    def run_statistics(self) -> dict:
+        return {"dt": float(self.dt)}  # the step it chose (from the reactions, or the one given)
+
     def cells(self) -> np.ndarray:
         return self.y.reshape(self.bound.cell_shape)
 

@@ -332,21 +332,7 @@ def _march_and_write(stepper, bound, cells0, inputs, attrs, progress, in_memory,
     loading = getattr(stepper, "compile_s", 0.0)
     attrs.update(steps=int(stepper.steps), wall_time_s=run.wall_s - loading, status=run.status,
                  compile_time_s=attrs["compile_time_s"] + loading)
-    if isinstance(stepper, DormandPrince):
-        attrs["rejected_steps"] = int(stepper.rejected)
-    if isinstance(stepper, (ImplicitBDF, CVODEStepper, Rosenbrock23)):
-        attrs.update(rhs_evaluations=stepper.nfev, jacobian_evaluations=stepper.njev)
-    if isinstance(stepper, CVODEStepper):
-        attrs["linear_solver"] = stepper.linear_solver
-        pc = stepper.preconditioner
-        if pc is not None:
-            attrs.update(preconditioner=pc.kind, preconditioner_solves=pc.solves)
-            if pc.kind == "split":
-                attrs["transport_solver"] = pc.transport_solver
-    if isinstance(stepper, Rosenbrock23):
-        attrs["rejected_steps"] = int(stepper.rejected)
-    if isinstance(stepper, IMEXSBDF2):
-        attrs["dt"] = float(stepper.dt)
+    attrs.update(stepper.run_statistics())
     final_t = stepper.t
     del stepper, bound, current  # free the work arrays before xarray is imported (peak memory)
     dataset = None

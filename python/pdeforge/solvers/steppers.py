@@ -78,6 +78,15 @@ class Stepper:
         """Continue the step count (and the controller, in subclasses) of a saved run."""
         self.steps = int(state.get("steps", 0))
 
+    def run_statistics(self) -> dict:
+        """Counters of the run for the Dataset's attributes (rejected steps, evaluations, ...)."""
+        stats = {}
+        if hasattr(self, "rejected"):
+            stats["rejected_steps"] = int(self.rejected)
+        if hasattr(self, "nfev") and hasattr(self, "njev"):
+            stats.update(rhs_evaluations=int(self.nfev), jacobian_evaluations=int(self.njev))
+        return stats
+
     def advance(self, t_target: float, progress: Progress | None = None) -> None:  # pragma: no cover
         raise NotImplementedError
 
