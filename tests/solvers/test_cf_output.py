@@ -76,7 +76,7 @@ def test_physical_units_give_standard_names_and_a_time_axis(tmp_path):
         assert ds.x.attrs["standard_name"] == "projection_x_coordinate" and ds.x.attrs["units"] == "m"
         assert ds.t.attrs["axis"] == "T" and ds.t.attrs["standard_name"] == "time"
         assert ds["theta"].attrs["standard_name"] == "air_temperature"
-    if shutil.which("cfchecks") or _has("cfchecker"):
+    if _has("cfchecker"):  # _cf_check runs it through this interpreter (a cfchecks of another one is no use)
         _assert_cf_clean(_cf_check(out, tmp_path))
 
 
