@@ -151,9 +151,13 @@ def cmd_run(args) -> int:
         print(f"{model.name}: {a['grid']} cells, {a['method']} ({a['backend']}), {a['steps']} steps to t = {float(ds.t[-1]):g}")
         print(f"  compile {a['compile_time_s']:.2f} s (cache {'hit' if a['kernel_cache_hit'] else 'miss'}), "
               f"time stepping {a['wall_time_s']:.2f} s ({rate:.1f} M cell-steps/s)")
+        from pdeforge.cli.plotting import volume_weights
+
+        weights = volume_weights(ds)  # curvilinear grids: the mean over the disc, ball or cylinder
         for f in system.fields:
             last = ds[f].isel(t=-1)
-            print(f"  {f}: min {float(last.min()):.4g}  mean {float(last.mean()):.4g}  max {float(last.max()):.4g}")
+            mean = last.mean() if weights is None else last.weighted(weights).mean()
+            print(f"  {f}: min {float(last.min()):.4g}  mean {float(mean):.4g}  max {float(last.max()):.4g}")
     if args.plot:
         plot_run(ds, args.plot)
         if not args.quiet:

@@ -45,7 +45,7 @@ def plot_run(ds, path: str | os.PathLike) -> Path:
     import matplotlib.pyplot as plt
 
     fields = [v for v in ds.data_vars if "t" in ds[v].dims and ds[v].ndim >= 2]
-    spatial = [d for d in ("x", "y", "z") if d in ds.dims]
+    spatial = [d for d in ds[fields[0]].dims if d != "t"] if fields else []  # x, y, z or r, z
     n = len(fields)
     fig, axes = plt.subplots(1, n + 1, figsize=(4.2 * (n + 1), 3.8), squeeze=False)
     axes = axes[0]
@@ -70,8 +70,10 @@ def plot_run(ds, path: str | os.PathLike) -> Path:
             ax.set_ylabel(spatial[1])
         ax.set_title(f"{name} at t = {t_last:g}")
     ax = axes[-1]
+    weights = volume_weights(ds)
     for name in fields:
-        ax.plot(ds.t, ds[name].mean(dim=spatial), label=f"mean {name}")
+        mean = ds[name].mean(dim=spatial) if weights is None else ds[name].weighted(weights).mean(dim=spatial)
+        ax.plot(ds.t, mean, label=f"mean {name}")
     ax.set_xlabel("t")
     ax.set_title("field means")
     ax.legend(fontsize=8)
@@ -82,3 +84,13 @@ def plot_run(ds, path: str | os.PathLike) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def volume_weights(ds):
+    """The cell volumes (up to a constant) of a curvilinear run's radius, else None (equal cells)."""
+    m = {"polar": 1, "cylindrical": 1, "spherical": 2}.get(ds.attrs.get("geometry", "cartesian"))
+    if m is None or "r" not in ds.dims or ds.sizes["r"] < 2:
+        return None
+    r = ds["r"]
+    h = float(r[1] - r[0])
+    return (r + h / 2) ** (m + 1) - (r - h / 2) ** (m + 1)

@@ -50,7 +50,7 @@ import time
 from collections.abc import Mapping
 from types import ModuleType
 
-from pdeforge.discretize.grid import UniformGrid
+from pdeforge.discretize.grid import UniformGrid, grid_of
 from pdeforge.errors import SolverError
 from pdeforge.symbolic.system import PDESystem
 from pdeforge.codegen import cache
@@ -99,7 +99,7 @@ class SpectralKernel(GeneratedModule):
                 below (where threads cost more than they save).
         """
         if not isinstance(grid, UniformGrid):
-            grid = UniformGrid.from_spec(self.system.domain, grid)
+            grid = grid_of(self.system, grid)
         if grid.dim != self.system.dim:
             raise SolverError(f"grid has {grid.dim} axes, system {self.system.name!r} has {self.system.dim}")
         runtime = make_runtime(grid, self.target, self.dtype, dealias, self.device)

@@ -18,6 +18,9 @@ Quadrature rules, per axis (the weights of a multi-dimensional grid are their pr
   mass of the finite-volume schemes, so ``G @ (numerical solution)`` reproduces the scheme's
   own conservation to round-off. ``"trapezoid"`` matches it on periodic axes only (on a
   bounded axis its end weights are ``9h/8, 7h/8``).
+
+On the radius of a curvilinear grid the weights are always the volumes of the rings or shells
+around the points (:func:`radial_weights`), the discrete mass of the conservative scheme.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pdeforge.errors import PDEForgeError
-from pdeforge.discretize.grid import UniformGrid
+from pdeforge.discretize.grid import UniformGrid, grid_of
 from pdeforge.symbolic.conservation import ConservationLaw
 from pdeforge.symbolic.system import PDESystem
 
@@ -87,6 +90,19 @@ def quadrature_weights(
     return np.diff(faces)
 
 
+def radial_weights(points, domain: tuple[float, float], m: int, factor: float) -> np.ndarray:
+    """Weights of the radius of a curvilinear grid: the volume of the shell around each point.
+
+    Faces lie half-way between the points and on the domain ends (the midpoint rule's cells);
+    each point's weight is ``factor * (r_out^(m+1) - r_in^(m+1)) / (m+1)``, the exact volume of
+    its ring (``m = 1``, ``factor = 2 pi``) or shell (``m = 2``, ``4 pi``). On a
+    :class:`~pdeforge.UniformGrid`'s cell centres these are its :meth:`cell_volumes`, the
+    discrete mass of the conservative scheme, whichever ``rule`` is asked for.
+    """
+    faces = np.cumsum(np.concatenate([[domain[0]], quadrature_weights(points, domain, "midpoint")]))
+    return factor * np.diff(faces ** (m + 1)) / (m + 1)
+
+
 @dataclass
 class QuadratureGrid:
     """Points and weights of a tensor grid on a system's domain.
@@ -124,7 +140,7 @@ def quadrature_grid(system: PDESystem, grid, rule: str = "trapezoid", field: str
     if isinstance(grid, (int, np.integer)) or (
         isinstance(grid, (tuple, list)) and grid and all(isinstance(g, (int, np.integer)) for g in grid)
     ):
-        grid = UniformGrid.from_spec(system.domain, grid)
+        grid = grid_of(system, grid)
     if isinstance(grid, UniformGrid):
         if tuple(grid.domain) != tuple(system.domain):
             raise PDEForgeError("grid: its domain differs from the system's")
@@ -136,10 +152,14 @@ def quadrature_grid(system: PDESystem, grid, rule: str = "trapezoid", field: str
     if len(axes) != system.dim:
         raise PDEForgeError(f"grid: {len(axes)} coordinate axes given, the system is {system.dim}-D")
     name = field or system.fields[0]
+    geometry = getattr(system, "geometry", None)
     weights = np.ones(())
     for a, pts in enumerate(axes):
         periodic = system.bcs[(name, a)][0].periodic
-        w = quadrature_weights(pts, system.domain[a], rule, periodic)
+        if a == 0 and geometry is not None and geometry.curvilinear:
+            w = radial_weights(pts, system.domain[0], geometry.m, geometry.angular_factor())
+        else:
+            w = quadrature_weights(pts, system.domain[a], rule, periodic)
         weights = np.multiply.outer(weights, w)
     return QuadratureGrid(tuple(axes), np.asarray(weights), rule)
 

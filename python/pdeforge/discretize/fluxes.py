@@ -15,6 +15,7 @@ from __future__ import annotations
 import sympy as sp
 
 from pdeforge.errors import NotConservativeError
+from pdeforge.symbolic.geometry import strip_measure
 from pdeforge.discretize.finite_difference import FiniteDifference
 from pdeforge.discretize.finite_volume import FiniteVolume, get_scheme, split_advective
 from pdeforge.discretize.stencil import StencilSymbols
@@ -48,6 +49,7 @@ def face_flux_expressions(law, scheme: str = "fd") -> tuple[StencilSymbols, tupl
             if axis != a or (fv is not None and not contribution.has(sp.Derivative)):
                 continue
             constant, rest = term.as_independent(*fields, *system.coords, as_Add=False)
+            rest = strip_measure(rest)[0]  # curvilinear: the flux on the face is F of (1/r^m) d(r^m F)/dr
             if not isinstance(rest, sp.Derivative):
                 raise NotConservativeError(
                     f"the term {term} is an exact derivative but not written as one; scheme {scheme!r} "

@@ -354,6 +354,12 @@ def spectral_discretize(system: PDESystem, with_radius: bool = True, form: str =
     """
     if form not in FORMS:
         raise SystemDefinitionError(f"form {form!r}: valid forms are {', '.join(FORMS)}")
+    geometry = getattr(system, "geometry", None)
+    if geometry is not None and geometry.curvilinear:
+        raise SystemDefinitionError(
+            f"the spectral discretization is Fourier on periodic boxes; geometry {geometry.name!r} needs "
+            "finite differences (discretization='fd')"
+        )
     bad = [(f, a) for (f, a), pair in system.bcs.items() if any(b.kind != "periodic" for b in pair)]
     if bad:
         f, a = bad[0]

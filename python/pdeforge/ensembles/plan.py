@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pdeforge.discretize.grid import UniformGrid
+from pdeforge.discretize.grid import UniformGrid, grid_of
 from pdeforge.symbolic.system import PDESystem
 from pdeforge.ensembles.values import SweepSpecError, check_seeds, normalize_params
 
@@ -61,7 +61,7 @@ class MemberCommon:
             kwargs.update(seed=seed, ic=self.ic)
         elif callable(self.ic) and not isinstance(self.ic, Mapping):
             system = self.target.with_params(**params) if params else self.target
-            grid = UniformGrid.from_spec(system.domain, kwargs["grid"])
+            grid = grid_of(system, kwargs["grid"])
             rng = np.random.default_rng(0 if seed is None else seed)
             kwargs["ic"] = self.ic(grid, dict(system.params), rng)
         else:
@@ -234,7 +234,7 @@ def make_plan(
     else:
         raise SweepSpecError(f"model_or_system: expected a model name or a PDESystem, got {type(target).__name__}")
 
-    ugrid = grid if isinstance(grid, UniformGrid) else UniformGrid.from_spec(system.domain, grid)
+    ugrid = grid_of(system, grid)
     times = _save_times(t0, t1, save_every)
     solve_kwargs = {
         "grid": tuple(int(n) for n in ugrid.shape),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pdeforge.discretize.grid import UniformGrid
+from pdeforge.discretize.grid import UniformGrid, grid_of
 from pdeforge.errors import PDEForgeError, SolverError
 from pdeforge.symbolic.system import PDESystem
 from pdeforge.julia.methodoflines import MethodOfLinesUnsupported, MOLProblem, check_expressible, describe
@@ -73,7 +73,7 @@ def mol_problem(
         raise SolverError("grid: give the number of cells per axis")
     if t_span is None:
         raise SolverError("t_span: give (t0, t_end) or t_end")
-    grid = grid if isinstance(grid, UniformGrid) else UniformGrid.from_spec(system.domain, grid)
+    grid = grid_of(system, grid)
     t0, t1 = _time_span(t_span)
     if save_every is not None and save_every > t1 - t0:
         save_every = t1 - t0

@@ -136,6 +136,12 @@ def check_expressible(system: PDESystem, discretization: str | None = None) -> b
             f"{system.name}: its {kind} discretization has no MethodOfLines equivalent "
             "(MethodOfLines discretizes with finite differences on Cartesian grids only)"
         )
+    geometry = getattr(system, "geometry", None)
+    if geometry is not None and geometry.curvilinear:
+        raise MethodOfLinesUnsupported(
+            f"{system.name}: geometry {geometry.name!r} has no MethodOfLines route here (pdeforge writes "
+            "Cartesian MethodOfLines scripts only); solve it with pdeforge's own backends"
+        )
     mixed = False
     for f, rhs in system.rhs.items():
         for d in rhs.atoms(sp.Derivative):

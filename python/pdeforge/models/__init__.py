@@ -11,7 +11,7 @@ import importlib
 from pdeforge.models.base import Model, get_model, list_models, register
 
 #: modules that register models when imported
-MODEL_MODULES = ("reaction_diffusion", "diffusion", "gpme", "les", "burgers_les", "wave")
+MODEL_MODULES = ("reaction_diffusion", "diffusion", "gpme", "les", "burgers_les", "wave", "radial")
 
 _loaded = False
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pdeforge.discretize.grid import UniformGrid
+from pdeforge.discretize.grid import UniformGrid, grid_of
 from pdeforge.errors import PDEForgeError, SystemDefinitionError
 from pdeforge.symbolic.system import PDESystem
 
@@ -51,6 +51,8 @@ class Model:
             e.g. the incompressible flow models).
         variable_attrs: CF attributes (``long_name``, ``units``, ``standard_name``) per field and
             coordinate, written into the run's Dataset and file (see :func:`dimensionless`).
+        geometry: "cartesian" (default) or a symmetric curvilinear grid ("polar", "cylindrical",
+            "spherical"; see :mod:`pdeforge.symbolic.geometry`).
     """
 
     name: str
@@ -74,6 +76,7 @@ class Model:
     scheme: str = "fd"
     discretization: str = "fd"
     variable_attrs: dict[str, dict[str, str]] = field(default_factory=dict)
+    geometry: str = "cartesian"
 
     def check_params(self, params: Mapping[str, float] | None) -> dict[str, float]:
         """Defaults overridden by ``params``; unknown names are an error."""
@@ -90,7 +93,8 @@ class Model:
         values = self.check_params(params)
         if self.builder is not None:
             return self.builder(values)
-        return PDESystem(self.equations, params=values, domain=self.domain, bcs=self.bcs, name=self.name)
+        return PDESystem(self.equations, params=values, domain=self.domain, bcs=self.bcs, name=self.name,
+                         geometry=self.geometry)
 
     def initial_condition(self, grid: UniformGrid, params: Mapping[str, float] | None = None, seed: int | None = None) -> dict:
         """Default initial condition on ``grid`` (seeded where random)."""
@@ -100,7 +104,7 @@ class Model:
     def setup(self, params=None, grid=None, seed=None):
         """System and the defaults a run needs: grid, t_end, method, dt, ic (arrays)."""
         system = self.system(**dict(params or {}))
-        g = UniformGrid.from_spec(system.domain, grid if grid is not None else self.grid)
+        g = grid_of(system, grid if grid is not None else self.grid)
         ic = self.initial_condition(g, system.params, seed)
         return system, {"grid": g, "t_end": self.t_end, "method": self.method, "dt": self.dt, "ic": ic,
                         "save_every": self.save_every, "scheme": self.scheme}
@@ -160,6 +164,12 @@ class Model:
         for p, v in self.params.items():
             lines.append(f"  {p} = {v:g}" + (f"   ({self.param_help[p]})" if p in self.param_help else ""))
         dom = " x ".join(f"[{a:g}, {b:g}]" for a, b in self.domain)
+        if self.geometry != "cartesian":
+            from pdeforge.symbolic.geometry import GEOMETRIES
+
+            names = GEOMETRIES[self.geometry].axes
+            dom = ", ".join(f"{n} in [{a:g}, {b:g}]" for n, (a, b) in zip(names, self.domain))
+            dom += f" ({self.geometry} geometry" + ("; r = 0 is regular, no condition there)" if self.domain[0][0] == 0 else ")")
         lines += [
             "",
             f"domain: {dom};  boundary conditions: {self.bcs if isinstance(self.bcs, str) else 'see below'}",

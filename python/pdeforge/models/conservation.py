@@ -23,7 +23,7 @@ from pdeforge.discretize.constraint import (
     quadrature_grid,
     quadrature_weights,
 )
-from pdeforge.discretize.grid import UniformGrid
+from pdeforge.discretize.grid import UniformGrid, grid_of
 from pdeforge.errors import PDEForgeError
 from pdeforge.models.base import Model, get_model
 from pdeforge.solvers.boundary_flux import face_flux_values
@@ -159,7 +159,7 @@ def _mass_from_flux(law, system, qgrid, ts, t0, solution, ic, model, params):
             f"({'; '.join(law.flux_text())}); pass solution=<Dataset from pdeforge.solve> to take it from a solution"
         )
 
-    grid = UniformGrid(tuple(system.domain), tuple(frames.shape[1:]))
+    grid = grid_of(system, tuple(frames.shape[1:]))
     scheme = solution.attrs.get("scheme", "fd")
     outflow = np.array([
         discrete_boundary_flux(law, grid, np.asarray(solution[law.field].values[k])[None], float(frame_t[k]), scheme=scheme)
@@ -176,7 +176,7 @@ def _mass_from_flux(law, system, qgrid, ts, t0, solution, ic, model, params):
 
 def _initial_mass(law, system, qgrid, ic, model, params) -> float:
     shape = qgrid.shape
-    uniform = UniformGrid(tuple(system.domain), shape)
+    uniform = grid_of(system, tuple(shape))
     on_centres = all(np.allclose(a, c) for a, c in zip(qgrid.axes, uniform.coordinates))
     if ic is None and model is not None:
         if not on_centres:

@@ -2,7 +2,7 @@
 
 The stencil expressions of the fluxes come from :mod:`pdeforge.discretize.fluxes`; here they
 are evaluated on a state whose ghost cells the compiled boundary closures fill, so that
-``h * sum(rhs(u)) == -(total outward boundary flux)`` holds to round-off.
+``sum(cell volumes * rhs(u)) == -(total outward boundary flux)`` holds to round-off.
 """
 
 from __future__ import annotations
@@ -63,8 +63,11 @@ def face_flux_values(
         stencil = sorted(expr.free_symbols & set(symbols.table), key=lambda s: symbols.table[s])
         coords = [c for c in system.coords if c in expr.free_symbols]
         fn = sp.lambdify([*stencil, *coords], expr, modules=[{"Heaviside": _heaviside}, "numpy"])
-        area = float(np.prod([h for b, h in enumerate(grid.spacing) if b != a]))
         for side, name in ((0, "low"), (1, "high")):
+            area = grid.face_areas(a, side)  # per boundary cell; zero on the face r = 0
+            if not np.any(area):
+                out[(a, name)] = 0.0
+                continue
             index = 0 if side == 0 else grid.shape[a]  # the cell whose low face is the boundary
             arrays = []
             for sym in stencil:
@@ -86,7 +89,7 @@ def face_flux_values(
                     coord_values.append(centres[ghost[b]:ghost[b] + grid.shape[b]].reshape(shape))
             face = np.broadcast_to(np.asarray(fn(*arrays, *coord_values), dtype=float),
                                    tuple(n for b, n in enumerate(grid.shape) if b != a))
-            outward = (-1.0 if side == 0 else 1.0) * float(np.sum(face)) * area
+            outward = (-1.0 if side == 0 else 1.0) * float(np.sum(face * area))
             out[(a, name)] = outward
             total += outward
     out["total"] = total

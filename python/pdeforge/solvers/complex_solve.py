@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 
-from pdeforge.discretize.grid import UniformGrid
+from pdeforge.discretize.grid import UniformGrid, grid_of
 from pdeforge.errors import SolverError
 from pdeforge.solvers.initial import initial_state
 
@@ -36,7 +36,7 @@ def solve_complex(solve, system, grid=None, ic=None, params=None, dtype="float64
         system = system.with_params(**params)
     if grid is None:
         raise SolverError("grid: give the number of cells per axis")
-    grid = grid if isinstance(grid, UniformGrid) else UniformGrid.from_spec(system.domain, grid)
+    grid = grid_of(system, grid)
     cells = initial_state(system, grid, ic, complex_values=True)
     real = system.real_form()
     parts_ic = {}

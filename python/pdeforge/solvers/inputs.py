@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pdeforge.discretize.grid import UniformGrid
+from pdeforge.discretize.grid import UniformGrid, grid_of
 from pdeforge.errors import SolverError, StabilityWarning
 from pdeforge.solvers.output import CONVENTIONS, check_output_path
 from pdeforge.symbolic.system import PDESystem
@@ -91,7 +91,7 @@ def run_inputs(system: PDESystem, grid, t_span, save_every, params, dt, out, in_
         raise SolverError(f"stability: 'warn', 'error' or 'ignore', got {stability!r}")
     if params:
         system = system.with_params(**params)
-    grid = grid if isinstance(grid, UniformGrid) else UniformGrid.from_spec(system.domain, grid)
+    grid = grid_of(system, grid)
     if grid.domain != system.domain:
         raise SolverError("grid: its domain differs from the system's")
     t0, t1 = time_span(t_span)
@@ -146,6 +146,7 @@ def run_attributes(system: PDESystem, grid: UniformGrid, backend: str, method: s
         "method": method,
         "grid": "x".join(map(str, grid.shape)),
         "domain": json.dumps(grid.domain),
+        **({"geometry": grid.geometry} if getattr(grid, "curvilinear", False) else {}),
         "dt": float(dt) if dt is not None else float("nan"),
         "compile_time_s": compile_time,
         "kernel_cache_hit": int(cache_hit),

@@ -34,7 +34,9 @@ def coordinate_attrs(name: str, meta: Mapping[str, Mapping[str, str]] | None = N
     units = given.get("units", "1")
     attrs = {"units": units, "long_name": "time" if name == "t" else f"cell-centre coordinate {name}"}
     physical = ("since" in units) if name == "t" else units in ("m", "km", "cm", "mm")
-    if name != "t" or physical:
+    if name == "r":  # the radius of a curvilinear grid: no CF axis (X, Y, Z, T) is one
+        attrs["long_name"] = "cell-centre radius r"
+    elif name != "t" or physical:
         attrs["axis"] = _AXIS.get(name, name.upper())
     if physical and name in _STANDARD_NAME:
         attrs["standard_name"] = _STANDARD_NAME[name]

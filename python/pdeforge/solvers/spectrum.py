@@ -23,6 +23,8 @@ full operator to within the variation of the coefficients across the grid.
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -140,7 +142,7 @@ def probe_grid(grid: UniformGrid, nfields: int = 1) -> UniformGrid | None:
         return None
     shape = tuple(min(n, PROBE_CELLS) for n in grid.shape)
     domain = tuple((lo, lo + m * h) for (lo, _), m, h in zip(grid.domain, shape, grid.spacing))
-    return UniformGrid(domain, shape)
+    return dataclasses.replace(grid, domain=domain, shape=shape)  # keeps axis names and geometry
 
 
 def spectral_dt_limit(kernel, grid: UniformGrid, params, states: list[tuple[np.ndarray, float]],

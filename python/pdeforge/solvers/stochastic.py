@@ -61,7 +61,8 @@ class NoiseTerms:
             shape[a][a] = -1
         self._coords = [c.reshape(s) for c, s in zip(grid.coordinates, shape)]
         self._coefs = [coefficient_cells(system, grid, k) for k in system.coefficients]
-        self.inv_volume = 1.0 / grid.cell_volume
+        # per cell on a curvilinear grid (its rings and shells differ), as py-pde's cell_volume_data
+        self.inv_volume = 1.0 / (grid.cell_volumes() if getattr(grid, "curvilinear", False) else grid.cell_volume)
         self.shape = grid.shape
         self.strength, self.derivative = [], []
         for i in self.fields:
@@ -87,7 +88,7 @@ class NoiseTerms:
         for k, fn in enumerate(self.strength):
             g = self._call(fn, y, t)
             dw = math.sqrt(dt) * z[k]
-            inc = g * math.sqrt(self.inv_volume) * dw
+            inc = g * np.sqrt(self.inv_volume) * dw
             if milstein:
                 inc = inc + 0.5 * self.inv_volume * g * self._call(self.derivative[k], y, t) * (dw * dw - dt)
             out.append(inc)

@@ -31,6 +31,7 @@ import numpy as np
 import sympy as sp
 
 from pdeforge.errors import NotConservativeError, SystemDefinitionError
+from pdeforge.symbolic.geometry import face_measure, strip_measure
 from pdeforge.symbolic.system import PDESystem, field_of
 
 
@@ -72,6 +73,9 @@ class ConservationLaw:
     def describe(self) -> str:
         """One line: ``u_t + d(F_x)/dx = 0 with F_x = ...``."""
         div = " + ".join(f"d(F_{a})/d{a}" for a in self.system.axes)
+        m = getattr(getattr(self.system, "geometry", None), "m", 0)
+        if m:  # the radial part of a curvilinear divergence
+            div = div.replace("d(F_r)/dr", f"(1/r{'**2' if m == 2 else ''})*d(r{'**2' if m == 2 else ''}*F_r)/dr")
         return f"{self.field}_t + {div} = 0 with " + "; ".join(self.flux_text())
 
 
@@ -145,14 +149,22 @@ def divergence_term(system: PDESystem, name: str, term: sp.Expr) -> tuple[int, s
     """(axis, flux contribution) of one additive term of the right-hand side."""
     fields = list(system.field_functions.values())
     constant, rest = term.as_independent(*fields, *system.coords, as_Add=False)
+    rest, measure = strip_measure(rest)  # curvilinear: (1/r^m) d(r^m F)/dr has the flux F
+    curvilinear = getattr(getattr(system, "geometry", None), "curvilinear", False)
     if isinstance(rest, sp.Derivative):
         (var, n), *others = rest.variable_count
         axis = system.coords.index(var)
         remaining = ([(var, n - 1)] if n > 1 else []) + list(others)
         inner = sp.Derivative(rest.expr, *remaining) if remaining else rest.expr
-        return axis, -constant * inner
+        if not (curvilinear and axis == 0 and measure == 1):
+            return axis, -constant * inner / measure
+        raise NotConservativeError(
+            f"equation for {name!r} is not in conservation form {name}_t + div(F) = 0: the term "
+            f"{_text(system, term)} is a plain r-derivative, which in geometry {system.geometry.name!r} is not a "
+            "divergence (write it as div(vec(...)) or laplace(...), whose radial part is (1/r^m) d(r^m F)/dr)"
+        )
     reason = _why_not(system, term, rest)
-    if system.dim == 1 and term.atoms(sp.Derivative) == _plain_derivatives(term):
+    if system.dim == 1 and not curvilinear and term.atoms(sp.Derivative) == _plain_derivatives(term):
         recovered = _exact_derivative(system, name, term)
         if recovered is not None:
             return 0, recovered
@@ -288,7 +300,10 @@ def boundary_flux_from_bcs(law: ConservationLaw, params: Mapping[str, float] | N
         if lo_bc.periodic:
             continue
         for side in (0, 1):
-            F = _side_flux(law, axis, side).xreplace(values)
+            area = face_measure(system, axis, side)  # 1 on a box; r^m times 2 pi or 4 pi on curvilinear grids
+            if area == 0:
+                continue  # the face at r = 0 has no area
+            F = area * _side_flux(law, axis, side).xreplace(values)
             if F.atoms(sp.core.function.AppliedUndef) or F.has(sp.Derivative):
                 return None
             if F == 0:

@@ -13,6 +13,9 @@ import sympy as sp
 
 from pdeforge.errors import BoundaryConditionError, EquationParseError, SystemDefinitionError
 from pdeforge.symbolic.boundary import BoundarySpec, parse_bcs
+from pdeforge.symbolic.geometry import (
+    axis_names, check_domain_for, curvilinear_operators, get_geometry, regular_centre,
+)
 from pdeforge.symbolic.complex_fields import COMPLEX_FUNCTIONS, is_complex_expression, part_names, real_form_parts
 from pdeforge.symbolic.walls import SecondSpec, close_walls, normal_orders
 from pdeforge.symbolic.operators import CONSTANTS, MATH_FUNCTIONS, make_operators
@@ -45,7 +48,7 @@ class PDESystem:
             and the numeric parameters (``"1 + 0.5*sin(x)"``). Coefficient fields are read
             by the kernels as frozen fields: changing their values does not recompile.
         domain: one ``(low, high)`` pair per spatial dimension (1 to 3); coordinates are
-            named x, y, z in that order.
+            named x, y, z in that order (r, or r and z, in a curvilinear ``geometry``).
         bcs: boundary conditions, see :mod:`pdeforge.symbolic.boundary`.
         ic: optional default initial condition: field -> string expression of the coordinates
             and parameters, callable of the coordinate arrays, or array.
@@ -60,6 +63,10 @@ class PDESystem:
             ``"sigma"`` or multiplicative ``"sigma*u"``). Each step, each cell receives
             ``sigma*sqrt(dt/cell_volume)*N(0, 1)`` (py-pde's scaling; py-pde's ``noise`` is
             ``sigma**2``). Solved with method "euler" (Euler-Maruyama) or "milstein".
+        geometry: "cartesian" (default), or a symmetric curvilinear grid: "polar" (r),
+            "cylindrical" (r, z) or "spherical" (r), whose laplace/div/grad are the
+            divergence forms and whose r = 0 needs no condition (see
+            :mod:`pdeforge.symbolic.geometry`).
 
     Attributes:
         fields: field names in order.
@@ -86,6 +93,7 @@ class PDESystem:
         name: str | None = None,
         dtype: str | None = None,
         noise: Mapping[str, str | sp.Expr | float] | None = None,
+        geometry: str = "cartesian",
     ):
         started = time.perf_counter()
         if dtype not in (None, "float64", "complex128"):
@@ -93,10 +101,12 @@ class PDESystem:
         if not isinstance(equations, Mapping) or not equations:
             raise SystemDefinitionError("equations: give a dict of field name -> right-hand side")
         self.name = name or "system"
-        self.domain = _check_domain(domain)
+        self.geometry = get_geometry(geometry)
+        self.domain = _check_domain(domain, self.geometry.axes)
+        check_domain_for(self.geometry, self.domain)
         self.dim = len(self.domain)
-        self.axes = AXES[: self.dim]
-        self.coords = coordinate_symbols(self.dim)
+        self.axes = axis_names(self.geometry, self.dim)
+        self.coords = tuple(sp.Symbol(a, real=True) for a in self.axes)
         self.t = TIME
 
         names = list(equations)
@@ -111,12 +121,12 @@ class PDESystem:
                 raise SystemDefinitionError(f"equation given for {extra[0]!r}, which is not among fields {list(fields)}")
             names = list(fields)
         for n in names:
-            _check_identifier(n, "field")
+            _check_identifier(n, "field", self.axes)
         self.fields: list[str] = names
 
         params = dict(params or {})
         for p in params:
-            _check_identifier(p, "parameter")
+            _check_identifier(p, "parameter", self.axes)
             if p in self.fields:
                 raise SystemDefinitionError(f"parameter {p!r} has the same name as a field")
         scalar = {p: v for p, v in params.items() if not is_coefficient_value(v)}
@@ -155,6 +165,8 @@ class PDESystem:
             self.field_functions,
             self.axes,
         )
+        if self.geometry.curvilinear and self.domain[0][0] == 0:
+            self.bcs = regular_centre(self.bcs, bcs, self.fields, self.axes, self._parse_bc_value)
         self.ic = dict(ic) if ic is not None else None
         self.noise: dict[str, sp.Expr] = self._parse_noise(noise)
         #: seconds spent parsing and checking the equations (part of a run's compile time)
@@ -256,6 +268,8 @@ class PDESystem:
         groups["functions"] = [*MATH_FUNCTIONS, *COMPLEX_FUNCTIONS]
         if with_operators:
             ops = make_operators(self.coords)
+            if self.geometry.curvilinear:
+                ops = curvilinear_operators(self.coords, self.geometry, ops)
             functions.update(ops)
             groups["operators"] = list(ops)
         return Namespace(symbols, functions, groups)
@@ -426,6 +440,7 @@ class PDESystem:
             "params": sorted(self.params),
             "coefficients": list(getattr(self, "coefficients", {})),
             "dim": self.dim,
+            "geometry": self.geometry.name,
             "complex": getattr(self, "is_complex", False),
             "rhs": [sp.srepr(self.rhs[f]) for f in self.fields],
             "bcs": [
@@ -438,7 +453,8 @@ class PDESystem:
 
     def __repr__(self) -> str:
         eqs = "; ".join(f"{f}_t = {self.equation_text[f]}" for f in self.fields)
-        return f"PDESystem({self.name!r}, {self.dim}-D, {eqs}, params={self.params})"
+        where = f"{self.dim}-D" if not self.geometry.curvilinear else f"{self.geometry.name} ({', '.join(self.axes)})"
+        return f"PDESystem({self.name!r}, {where}, {eqs}, params={self.params})"
 
 
 def check_not_fixed(system: PDESystem, values: Mapping[str, object]) -> None:
@@ -458,10 +474,10 @@ def check_not_fixed(system: PDESystem, values: Mapping[str, object]) -> None:
                 )
 
 
-def _check_identifier(name: str, kind: str) -> None:
+def _check_identifier(name: str, kind: str, axes: Sequence[str] = ()) -> None:
     if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
         raise SystemDefinitionError(f"{kind} name {name!r} is not a valid identifier (letters, digits, _; no leading _)")
-    if name in RESERVED:
+    if name in RESERVED or name in axes:
         raise SystemDefinitionError(
             f"{kind} name {name!r} is reserved (coordinates, t, constants, functions and operators cannot be reused)"
         )
@@ -517,14 +533,14 @@ def _check_value(name: str, value) -> float:
     return v
 
 
-def _check_domain(domain) -> tuple[tuple[float, float], ...]:
+def _check_domain(domain, axes: Sequence[str] | None = None) -> tuple[tuple[float, float], ...]:
     try:
         pairs = [tuple(float(v) for v in pair) for pair in domain]
     except (TypeError, ValueError):
         raise SystemDefinitionError(f"domain: expected a list of (low, high) pairs, got {domain!r}") from None
     if not 1 <= len(pairs) <= 3:
         raise SystemDefinitionError(f"domain: 1 to 3 dimensions are supported, got {len(pairs)}")
-    for axis, pair in zip(AXES, pairs):
+    for axis, pair in zip(axes or AXES, pairs):
         if len(pair) != 2 or not all(math.isfinite(v) for v in pair) or pair[1] <= pair[0]:
             raise SystemDefinitionError(f"domain on axis {axis!r}: need finite low < high, got {pair}")
     return tuple(pairs)  # type: ignore[return-value]
