@@ -352,7 +352,9 @@ class BoundKernel:
         t0 = time.perf_counter()
         m = self.kernel.module
         small = (self.padded_shape[0], *(2 * g + 2 for g in self.layout.ghost))
-        args = (self.p, self.h, *self.coords)
+        # the coordinates of the tiny grid's two cells per axis: a right-hand side that reads
+        # x (or r) broadcasts them against its values (numpy target)
+        args = (self.p, self.h, *(np.ascontiguousarray(c[:2]) for c in self.coords))
         S, Y, Z = (np.zeros(small) for _ in range(3))
         if self._advance is not None:
             self.kernel.module.FILL(S, 0.0, self.p, *self._closures())
