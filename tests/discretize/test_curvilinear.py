@@ -224,3 +224,9 @@ def test_noise_is_scaled_by_each_shell_volume():
     z = ds.u[-1].values / (0.5 * np.sqrt(0.02 / grid.cell_volumes()))
     for part in (z[:100], z[100:]):  # inner and outer shells alike
         assert 0.8 < part.std() < 1.2 and abs(part.mean()) < 0.3, (part.std(), part.mean())
+
+
+def test_fourth_order_in_r_is_refused_in_one_line():
+    with pytest.raises(PDEForgeError) as info:
+        pf.PDESystem({"c": "laplace(c**3 - c - laplace(c))"}, domain=[(0, 1)], geometry="polar", bcs="neumann")
+    assert "order 4 in r for field 'c'" in str(info.value) and "\n" not in str(info.value)

@@ -269,3 +269,22 @@ def face_measure(system, axis: int, side: int) -> sp.Expr:
     if axis == 0:
         return factor * sp.Float(system.domain[0][side]) ** geometry.m
     return factor * system.coords[0] ** geometry.m
+
+
+def check_radial_orders(geometry: Geometry, orders: Mapping[tuple[str, int], int]) -> None:
+    """Refuse equations that differentiate a field more than twice along r on a curvilinear grid.
+
+    The wall pairs of fourth-order equations (:mod:`pdeforge.symbolic.walls`) close the ghost
+    cells by reflection about a plane wall; about a curved wall ``r = R`` the reflected
+    ``laplace(u)`` is not the reflection of ``laplace(u)`` (its ``u_r/r`` term), so neither the
+    second condition nor mass conservation would hold. Derivatives along z are not limited.
+    """
+    if not geometry.curvilinear:
+        return
+    for (field, axis), order in orders.items():
+        if axis == 0 and order > 2:
+            raise SystemDefinitionError(
+                f"equation of order {order} in r for field {field!r}: geometry {geometry.name!r} supports "
+                "equations of at most second order in r (laplace(laplace(...)), d(u, r, 3) need the plane walls "
+                "of a Cartesian grid)"
+            )

@@ -14,7 +14,7 @@ import sympy as sp
 from pdeforge.errors import BoundaryConditionError, EquationParseError, SystemDefinitionError
 from pdeforge.symbolic.boundary import BoundarySpec, parse_bcs
 from pdeforge.symbolic.geometry import (
-    axis_names, check_domain_for, curvilinear_operators, get_geometry, regular_centre,
+    axis_names, check_domain_for, check_radial_orders, curvilinear_operators, get_geometry, regular_centre,
 )
 from pdeforge.symbolic.complex_fields import COMPLEX_FUNCTIONS, is_complex_expression, part_names, real_form_parts
 from pdeforge.symbolic.walls import SecondSpec, close_walls, normal_orders
@@ -158,9 +158,11 @@ class PDESystem:
         self._check_symbols()
 
         bcs, second = self._second_conditions(bcs)
+        orders = normal_orders(self.rhs, self.coords)
+        check_radial_orders(self.geometry, orders)
         self.bcs: BoundarySpec = close_walls(
             parse_bcs(bcs, self.fields, self.axes, self._parse_bc_value),
-            normal_orders(self.rhs, self.coords),
+            orders,
             second,
             self.field_functions,
             self.axes,
