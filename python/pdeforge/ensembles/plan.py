@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pdeforge.discretize.grid import UniformGrid, grid_of
+from pdeforge.discretize.grid import grid_of
 from pdeforge.symbolic.system import PDESystem
 from pdeforge.ensembles.values import SweepSpecError, check_seeds, normalize_params
 

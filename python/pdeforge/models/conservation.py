@@ -23,7 +23,7 @@ from pdeforge.discretize.constraint import (
     quadrature_grid,
     quadrature_weights,
 )
-from pdeforge.discretize.grid import UniformGrid, grid_of
+from pdeforge.discretize.grid import grid_of
 from pdeforge.errors import PDEForgeError
 from pdeforge.models.base import Model, get_model
 from pdeforge.solvers.boundary_flux import face_flux_values

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 
-from pdeforge.discretize.grid import UniformGrid, grid_of
+from pdeforge.discretize.grid import grid_of
 from pdeforge.errors import SolverError
 from pdeforge.solvers.initial import initial_state
 
