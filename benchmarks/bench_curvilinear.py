@@ -25,9 +25,9 @@ import numpy as np
 from common import machine, save, table
 
 CASES = {  # name -> (py-pde grid factory, pdeforge domain, cells, steps)
-    "polar": (lambda pde, n: pde.PolarSymGrid(1.0, n[0]), [(0.0, 1.0)], (4096,), 2000),
-    "spherical": (lambda pde, n: pde.SphericalSymGrid(1.0, n[0]), [(0.0, 1.0)], (4096,), 2000),
-    "cylindrical": (lambda pde, n: pde.CylindricalSymGrid(1.0, (0.0, 2.0), n), [(0.0, 1.0), (0.0, 2.0)], (256, 256), 100),
+    "polar": (lambda pde, n: pde.PolarSymGrid(1.0, n[0]), [(0.0, 1.0)], (4096,), 20000),
+    "spherical": (lambda pde, n: pde.SphericalSymGrid(1.0, n[0]), [(0.0, 1.0)], (4096,), 20000),
+    "cylindrical": (lambda pde, n: pde.CylindricalSymGrid(1.0, (0.0, 2.0), n), [(0.0, 1.0), (0.0, 2.0)], (256, 256), 1000),
 }
 
 
