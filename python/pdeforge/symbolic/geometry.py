@@ -44,6 +44,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from pdeforge.errors import BoundaryConditionError, EquationParseError, SystemDefinitionError
+from pdeforge.symbolic.operators import _scalar
 
 
 @dataclass(frozen=True)
@@ -188,12 +189,6 @@ def curvilinear_operators(coords: Sequence[sp.Symbol], geometry: Geometry,
     return {**cartesian, "laplace": laplace, "grad": grad, "div": div}
 
 
-def _scalar(arg, op: str) -> sp.Expr:
-    if isinstance(arg, (sp.MatrixBase, tuple)) or isinstance(arg, sp.logic.boolalg.Boolean):
-        raise EquationParseError(f"{op}() takes a scalar expression")
-    return sp.sympify(arg)
-
-
 def regular_centre(bcs, spec, fields: Sequence[str], axes: Sequence[str],
                    parse_value: Callable[[object, str], sp.Expr]) -> dict:
     """The boundary conditions with the symmetry condition at ``r = 0`` (see the module docstring).
@@ -221,7 +216,7 @@ def regular_centre(bcs, spec, fields: Sequence[str], axes: Sequence[str],
         fspec = spec if per_field is None else per_field.get(f, per_field.get("*"))
         where = f"bcs for field {f!r} on axis 'r'"
         low, high = _pair(_axis_spec(fspec, "r", axes, where), where)
-        lo, hi = bcs[(f, 0)]
+        hi = bcs[(f, 0)][1]
         if hi.periodic:
             raise BoundaryConditionError(f"{where}: the radius cannot be periodic; give a condition at the outer radius")
         if low is not high:
