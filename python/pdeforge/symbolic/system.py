@@ -17,11 +17,17 @@ from pdeforge.symbolic.complex_fields import COMPLEX_FUNCTIONS, is_complex_expre
 from pdeforge.symbolic.walls import SecondSpec, close_walls, normal_orders
 from pdeforge.symbolic.operators import CONSTANTS, MATH_FUNCTIONS, make_operators
 from pdeforge.symbolic.parser import Namespace, parse_expression
+from pdeforge.symbolic.scalars import (
+    REDUCTIONS,
+    check_scalar_names,
+    parse_scalar_equations,
+    refuse_scalars_in_boundary,
+)
 
 AXES = ("x", "y", "z")
 TIME = sp.Symbol("t", real=True)
 RESERVED = set(AXES) | {"t"} | set(CONSTANTS) | set(MATH_FUNCTIONS) | set(COMPLEX_FUNCTIONS) | {
-    "laplace", "grad", "div", "d", "dot", "vec", "True", "False",
+    "laplace", "grad", "div", "d", "dot", "vec", "True", "False", *REDUCTIONS,
 }
 
 
@@ -60,6 +66,11 @@ class PDESystem:
             ``"sigma"`` or multiplicative ``"sigma*u"``). Each step, each cell receives
             ``sigma*sqrt(dt/cell_volume)*N(0, 1)`` (py-pde's scaling; py-pde's ``noise`` is
             ``sigma**2``). Solved with method "euler" (Euler-Maruyama) or "milstein".
+        scalars: names among ``equations`` that are *scalars*: unknowns without space
+            dimensions (a reservoir, a controller), solved together with the fields
+            (:mod:`pdeforge.symbolic.scalars`). Their equations may use ``integral(expr)`` and
+            ``mean(expr)`` over the domain; field equations may use the scalars and these
+            reductions too (global feedback).
 
     Attributes:
         fields: field names in order.
@@ -71,6 +82,8 @@ class PDESystem:
             of the coordinates and numeric parameters).
         coefficient_functions: coefficient field name -> ``k(x, y)`` as in the equations.
         rhs: field name -> SymPy right-hand side, fields appearing as ``u(x, y)``.
+        scalars: scalar unknowns in order; scalar_symbols: name -> SymPy symbol;
+            scalar_rhs: scalar name -> right-hand side (reductions as ``integral(...)``).
         is_complex: whether the fields are complex-valued.
         bcs: canonical boundary specification (field, axis) -> (low, high).
     """
@@ -86,6 +99,7 @@ class PDESystem:
         name: str | None = None,
         dtype: str | None = None,
         noise: Mapping[str, str | sp.Expr | float] | None = None,
+        scalars: Sequence[str] = (),
     ):
         started = time.perf_counter()
         if dtype not in (None, "float64", "complex128"):
@@ -99,14 +113,18 @@ class PDESystem:
         self.coords = coordinate_symbols(self.dim)
         self.t = TIME
 
-        names = list(equations)
+        self.scalars: list[str] = check_scalar_names(scalars, equations, params)
+        for s in self.scalars:
+            _check_identifier(s, "scalar")
+        self.scalar_symbols = {s: sp.Symbol(s, real=True) for s in self.scalars}
+        names = [n for n in equations if n not in self.scalars]
         if fields is not None:
             missing = [f for f in fields if f not in equations]
             if missing:
                 raise SystemDefinitionError(
                     f"field {missing[0]!r} has no equation; give equations for every field ({', '.join(fields)})"
                 )
-            extra = [f for f in equations if f not in fields]
+            extra = [f for f in names if f not in fields]
             if extra:
                 raise SystemDefinitionError(f"equation given for {extra[0]!r}, which is not among fields {list(fields)}")
             names = list(fields)
@@ -119,6 +137,8 @@ class PDESystem:
             _check_identifier(p, "parameter")
             if p in self.fields:
                 raise SystemDefinitionError(f"parameter {p!r} has the same name as a field")
+        if not self.fields:
+            raise SystemDefinitionError("equations: a system needs at least one field (an equation that is not a scalar's)")
         scalar = {p: v for p, v in params.items() if not is_coefficient_value(v)}
         self.params: dict[str, float] = {p: _check_value(p, v) for p, v in scalar.items()}
         self.param_symbols = {p: sp.Symbol(p, real=True) for p in self.params}
@@ -145,6 +165,7 @@ class PDESystem:
             self.is_complex = True
             self.field_functions = {f: sp.Function(f)(*self.coords) for f in self.fields}
             self._parse_equations(equations)
+        self.scalar_rhs: dict[str, sp.Expr] = parse_scalar_equations(self, equations)
         self._check_symbols()
 
         bcs, second = self._second_conditions(bcs)
@@ -244,6 +265,9 @@ class PDESystem:
             groups["fields"] = list(self.fields)
         symbols.update(self.param_symbols)
         groups["parameters"] = list(self.params)
+        if with_fields and getattr(self, "scalars", None):
+            symbols.update(self.scalar_symbols)
+            groups["scalars"] = list(self.scalars)
         if with_fields and self.coefficient_functions:
             symbols.update(self.coefficient_functions)
             groups["coefficient fields"] = list(self.coefficients)
@@ -255,7 +279,7 @@ class PDESystem:
         functions = {**MATH_FUNCTIONS, **COMPLEX_FUNCTIONS}
         groups["functions"] = [*MATH_FUNCTIONS, *COMPLEX_FUNCTIONS]
         if with_operators:
-            ops = make_operators(self.coords)
+            ops = {**make_operators(self.coords), **REDUCTIONS}
             functions.update(ops)
             groups["operators"] = list(ops)
         return Namespace(symbols, functions, groups)
@@ -265,6 +289,8 @@ class PDESystem:
         return parse_expression(text, self.namespace(with_fields, with_operators=with_fields), what)
 
     def _parse_bc_value(self, value, what: str) -> sp.Expr:
+        if isinstance(value, str) and getattr(self, "scalars", None):
+            refuse_scalars_in_boundary(value, self.scalars, what)
         if isinstance(value, str):
             expr = parse_expression(value, self.namespace(with_fields=False, with_operators=False), what)
         elif isinstance(value, (int, float)):
@@ -310,7 +336,8 @@ class PDESystem:
         """Rename a user's SymPy expression onto this system's symbols and field functions."""
         expr = sp.sympify(expr)
         sub: dict = {}
-        names = {**{a: c for a, c in zip(self.axes, self.coords)}, "t": self.t, **self.param_symbols}
+        names = {**{a: c for a, c in zip(self.axes, self.coords)}, "t": self.t, **self.param_symbols,
+                 **getattr(self, "scalar_symbols", {})}
         for s in expr.free_symbols:
             if s.name in self.field_functions:
                 sub[s] = self.field_functions[s.name]
@@ -332,7 +359,7 @@ class PDESystem:
         return expr.xreplace(sub) if sub else expr
 
     def _check_symbols(self) -> None:
-        allowed = set(self.coords) | {self.t} | set(self.param_symbols.values())
+        allowed = set(self.coords) | {self.t} | set(self.param_symbols.values()) | set(getattr(self, "scalar_symbols", {}).values())
         for f, expr in self.rhs.items():
             for s in expr.free_symbols:
                 if s not in allowed:
@@ -350,7 +377,7 @@ class PDESystem:
 
     def equations_text(self) -> str:
         """The equations as text, one ``field_t = rhs`` per line."""
-        return "\n".join(f"{f}_t = {self.equation_text[f]}" for f in self.fields)
+        return "\n".join(f"{f}_t = {self.equation_text[f]}" for f in [*self.fields, *getattr(self, "scalars", ())])
 
     def with_params(self, **values) -> PDESystem:
         """A copy with some parameter values changed (the equations are not re-parsed).
@@ -428,6 +455,8 @@ class PDESystem:
             "dim": self.dim,
             "complex": getattr(self, "is_complex", False),
             "rhs": [sp.srepr(self.rhs[f]) for f in self.fields],
+            **({"scalars": [(s, sp.srepr(self.scalar_rhs[s])) for s in self.scalars]}
+               if getattr(self, "scalars", None) else {}),
             "bcs": [
                 (f, a, [(b.kind, sp.srepr(b.alpha), sp.srepr(b.beta), sp.srepr(b.value))
                         + ((b.reflect,) if b.reflect else ()) for b in pair])
