@@ -164,7 +164,8 @@ class CoupledBoundKernel:
 
     def join(self, cells: np.ndarray, scalars) -> np.ndarray:
         """The flat state of field cells and scalar values."""
-        return np.concatenate([np.asarray(cells, dtype=float).reshape(-1), np.asarray(scalars, dtype=float).reshape(-1)])
+        return np.concatenate([np.asarray(cells, dtype=float).reshape(-1),
+                               np.asarray(scalars, dtype=float).reshape(-1)])
 
     # right-hand side ---------------------------------------------------------------------------
     def _lift(self, y: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:

@@ -124,8 +124,9 @@ def scalar_initial(system, ic, params) -> np.ndarray:
     return np.array(values)
 
 
-def solve_coupled(system, pipeline, grid, t_span, ic=None, method=None, dt=None, backend=None, save_every=None, out=None,
-                  order=2, params=None, rtol=1e-6, atol=1e-9, stability="warn", progress=None, simplifier="sympy",
+def solve_coupled(system, pipeline, grid, t_span, ic=None, method=None, dt=None, backend=None, save_every=None,
+                  out=None, order=2, params=None, rtol=1e-6, atol=1e-9, stability="warn", progress=None,
+                  simplifier="sympy",
                   in_memory=True, dt_max=None, scheme=None, discretization=None, device=None, dtype="float64",
                   linear_solver="auto", preconditioner="auto", resume=False, variable_attrs=None, call="", **rest):
     """:func:`pdeforge.solvers.solve.solve` for a system with scalars or reductions (same arguments).

@@ -138,7 +138,8 @@ class PDESystem:
             if p in self.fields:
                 raise SystemDefinitionError(f"parameter {p!r} has the same name as a field")
         if not self.fields:
-            raise SystemDefinitionError("equations: a system needs at least one field (an equation that is not a scalar's)")
+            raise SystemDefinitionError(
+                "equations: a system needs at least one field (an equation that is not a scalar's)")
         scalar = {p: v for p, v in params.items() if not is_coefficient_value(v)}
         self.params: dict[str, float] = {p: _check_value(p, v) for p, v in scalar.items()}
         self.param_symbols = {p: sp.Symbol(p, real=True) for p in self.params}
