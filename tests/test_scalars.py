@@ -169,6 +169,9 @@ def test_out_file_and_resume(tmp_path):
                        out=str(path), resume=True, progress=False)
     assert np.array_equal(resumed["A"].values, full["A"].values)
     assert np.array_equal(resumed.u.values, full.u.values)
+    again = pf.solve(exchange(), grid=16, t_span=1.0, method="rk4", dt=0.01, backend="numpy", save_every=0.25,
+                     out=str(path), resume=True, progress=False)  # the file already reaches t_end
+    assert np.array_equal(again["A"].values, full["A"].values)
 
 
 @pytest.mark.parametrize("kwargs,message", [

@@ -172,6 +172,7 @@ def solve_coupled(system, pipeline, grid, t_span, ic=None, method=None, dt=None,
         saved = restart.state.get("dt")
         if m.kind == "implicit" and saved is not None and math.isfinite(float(saved)) and saved > 0:
             dt = min(float(saved), inputs.t1 - inputs.t0)
+    stepper = None  # none when the file already reaches t_end
     if not done:
         stepper = make_stepper("numpy", m, bound, y0, inputs, dt, dt_max, rtol, atol, linear_solver, preconditioner)
         bound.warm_up(stepper.kernels_used())

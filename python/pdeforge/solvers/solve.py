@@ -217,6 +217,7 @@ def solve(
         if m.kind == "implicit" and saved_dt is not None and math.isfinite(float(saved_dt)) and saved_dt > 0:
             dt = min(float(saved_dt), inputs.t1 - inputs.t0)
     ic = None  # the arrays a caller passed are not needed any more: keep peak memory down
+    stepper = None  # none when the file already reaches t_end
     if not done:
         if system.noise:
             stepper = StochasticStepper(bound, system, cells0, inputs.t0, dt, m.name, seed)
