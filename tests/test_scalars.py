@@ -44,6 +44,18 @@ def test_exchange_matches_closed_form_and_conserves_mass(method, dt, tol):
     assert np.max(np.abs(total - total[0])) < 1e-12 * max(1.0, abs(total[0]))
 
 
+def test_default_step_and_torch_backend():
+    """Fixed steps take 0.8 of the lifted fields' stability limit; torch kernels step alike."""
+    ds = pf.solve(exchange(), grid=32, t_span=0.5, method="rk4", backend="numpy", save_every=0.5, progress=False)
+    h = L / 32
+    assert 0.5 * (2.78 * h**2 / (4 * D)) < ds.attrs["dt"] < 2.78 * h**2 / (4 * D)  # rk4 on D u_xx: |z| <= 2.78
+    assert abs(float(ds["A"][-1]) - exchange_exact(0.5)) < 1e-6
+    pytest.importorskip("torch")
+    dt = pf.solve(exchange(), grid=32, t_span=0.5, method="rk45", backend="torch", save_every=0.5, progress=False,
+                  rtol=1e-9, atol=1e-11)
+    assert abs(float(dt["A"][-1]) - exchange_exact(0.5)) < 1e-8
+
+
 def test_observed_order_in_time():
     errors = []
     for method, order in (("euler", 1), ("rk4", 4)):
@@ -191,7 +203,14 @@ def test_errors(kwargs, message):
 
 
 def test_refusals():
+    from pdeforge.codegen.build import TARGETS
+
     s = exchange()
+    with pytest.raises(PDEForgeError, match="lifted system"):
+        pf.discretize.discretize(s)
+    if "julia" in TARGETS:
+        with pytest.raises(PDEForgeError, match="'julia' target does not compile"):
+            compile_system(s, target="julia")
     with pytest.raises(PDEForgeError, match="imex"):
         pf.solve(s, grid=8, t_span=0.1, method="imex", dt=0.01, progress=False)
     with pytest.raises(PDEForgeError, match="spectral"):
