@@ -31,7 +31,7 @@ import numpy as np
 import sympy as sp
 
 from pdeforge.errors import SolverError
-from pdeforge.symbolic.scalars import Coupling, coupling_of, lift
+from pdeforge.symbolic.scalars import Coupling, coupling_of, lift, parametrize
 
 #: cells up to which the exact Jacobian of a system with global feedback is assembled (its field block is dense)
 FEEDBACK_DENSE_LIMIT = 2048
@@ -60,7 +60,8 @@ def compile_coupled(system, target: str, compile_one, **options) -> CoupledKerne
     main = compile_one(lift(system, coupling), target=target, **options)
     integrands = compile_one(lift(system, coupling, integrands=True), target=target, **options) \
         if coupling.reductions else None
-    return CoupledKernel(system, coupling, main, integrands, time.perf_counter() - t0)
+    fields = compile_one(parametrize(system, coupling), target=target, **options)
+    return CoupledKernel(system, coupling, main, integrands, time.perf_counter() - t0, fields)
 
 
 class CoupledKernel:
@@ -69,17 +70,21 @@ class CoupledKernel:
     Attributes:
         system: the system as written (fields, scalars).
         coupling: how scalars and reductions map onto lifted fields.
-        main: kernel of the lifted system; integrands: kernel of the integrands (None without reductions).
+        main: kernel of the lifted system (Jacobian); integrands: kernel of the integrands (None
+            without reductions); fields: kernel of the field equations with scalars and
+            reductions as parameters (right-hand side).
     """
 
-    def __init__(self, system, coupling: Coupling, main, integrands, build_time_s: float):
+    def __init__(self, system, coupling: Coupling, main, integrands, build_time_s: float, fields=None):
         self.system = system
         self.coupling = coupling
         self.main = main
         self.integrands = integrands
+        self.fields = fields
         self.target = main.target
-        self.key = main.key + ("" if integrands is None else integrands.key)
-        self.cache_hit = main.cache_hit and (integrands is None or integrands.cache_hit)
+        parts = [k for k in (main, integrands, fields) if k is not None]
+        self.key = "".join(k.key for k in parts)
+        self.cache_hit = all(k.cache_hit for k in parts)
         self.build_time_s = build_time_s
         self.scheme = main.scheme
         self.ghost = main.ghost
@@ -88,7 +93,7 @@ class CoupledKernel:
     @property
     def source(self) -> str:
         """The generated source of the lifted kernels (and of the integrand kernels)."""
-        return self.main.source + ("" if self.integrands is None else "\n" + self.integrands.source)
+        return "\n".join(k.source for k in (self.fields, self.main, self.integrands) if k is not None)
 
     def bind(self, grid, params: Mapping[str, object] | None = None, **options) -> CoupledBoundKernel:
         """Bind to a grid and parameter values (``options``: device, dtype of the torch target)."""
@@ -126,6 +131,12 @@ class CoupledBoundKernel:
         c = self.coupling = kernel.coupling
         self.main = kernel.main.bind(grid, params, **options)
         self.aux = kernel.integrands.bind(grid, params, **options) if kernel.integrands is not None else None
+        self.fields_bound = kernel.fields.bind(grid, params, **options)
+        names = list(kernel.fields.module.PARAMS)
+        #: where each scalar, then each reduction, sits in the field kernel's parameter vector
+        self._slots = [names.index(n) for n in (*c.scalars, *c.reduction_names)]
+        #: reductions whose integrand is a plain field (or a constant) are sums of the state
+        self._plain = _plain_integrands(c)
         system = kernel.system.with_params(**params) if params else kernel.system
         self.params = dict(system.params)
         self._p = [self.params[p] for p in sorted(system.params)]
@@ -168,6 +179,24 @@ class CoupledBoundKernel:
                                np.asarray(scalars, dtype=float).reshape(-1)])
 
     # right-hand side ---------------------------------------------------------------------------
+    def _reductions(self, y: np.ndarray, t: float) -> np.ndarray:
+        """The reductions at flat state ``y`` (sums of cells when every integrand is a field or
+        a constant, else through the compiled integrand kernel)."""
+        if self._plain is None:
+            return self._lift(y, t)[1]
+        u = y[: self.nfield_values].reshape(self.nfields, -1)
+        return self.weights * np.array([u[i].sum() if i is not None else value * self.ncells
+                                        for i, value in self._plain])
+
+    def _set_values(self, y: np.ndarray, R: np.ndarray) -> None:
+        """Scalars and reductions into the field kernel's parameter vector (and torch's copy)."""
+        b = self.fields_bound
+        values = [*y[self.nfield_values:], *R]
+        for slot, v in zip(self._slots, values):
+            b.p[slot] = v
+            if hasattr(b, "p_values"):
+                b.p_values[slot] = float(v)
+
     def _lift(self, y: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
         """The lifted state of ``y`` (scalars and reductions spread over the cells) and the reductions."""
         nf, ns = self.nfields, self.nscalars
@@ -189,9 +218,10 @@ class CoupledBoundKernel:
     def rhs(self, t: float, y: np.ndarray) -> np.ndarray:
         """SciPy-style right-hand side of the flat state."""
         y = np.asarray(y, dtype=float).reshape(-1)
-        lifted, R = self._lift(y, t)
+        R = self._reductions(y, t)
+        self._set_values(y, R)
         out = np.empty(self.size)
-        out[: self.nfield_values] = np.asarray(self.main.rhs(t, lifted))[: self.nfield_values]
+        out[: self.nfield_values] = self.fields_bound.rhs(t, y[: self.nfield_values])
         if self.nscalars:
             out[self.nfield_values:] = self._rhs_s(t, *y[self.nfield_values:], *R, *self._p)
         return out
@@ -296,6 +326,20 @@ class CoupledBoundKernel:
         J = self.jacobian(0.0, np.zeros(self.size))
         J.data[:] = 1.0
         return J
+
+
+def _plain_integrands(c: Coupling) -> list[tuple[int | None, float]] | None:
+    """(field index, None) or (None, constant) per integrand when each is a field or a number, else None."""
+    out = []
+    for e in c.integrands:
+        name = type(e).__name__ if isinstance(e, sp.core.function.AppliedUndef) else None
+        if name in c.fields:
+            out.append((c.fields.index(name), 0.0))
+        elif e.is_number:
+            out.append((None, float(e)))
+        else:
+            return None
+    return out
 
 
 def _full(block: np.ndarray):

@@ -271,3 +271,23 @@ def lift(system, coupling: Coupling, integrands: bool = False):
     new.noise = {}
     new.ic = None
     return new
+
+
+def parametrize(system, coupling: Coupling):
+    """The field equations with every scalar and reduction as a numeric parameter (value 0 here).
+
+    The kernels of this system evaluate the field right-hand sides at given scalar and
+    reduction values: one compiled kernel of the fields alone (the lifted system is kept for
+    the Jacobian's columns).
+    """
+    new = object.__new__(type(system))
+    new.__dict__.update(system.__dict__)
+    extra = [*coupling.scalars, *coupling.reduction_names]
+    new.params = {**system.params, **{n: 0.0 for n in extra}}
+    new.param_symbols = {**system.param_symbols, **{n: sp.Symbol(n, real=True) for n in extra}}
+    sub = dict(zip(coupling.reductions, coupling.reduction_symbols))
+    new.rhs = {f: system.rhs[f].xreplace(sub) for f in system.fields}
+    new.scalars, new.scalar_symbols, new.scalar_rhs = [], {}, {}
+    new.noise = {}
+    new.ic = None
+    return new
