@@ -217,3 +217,36 @@ def test_refusals():
         pf.solve(exchange("periodic"), grid=8, t_span=0.1, discretization="spectral", progress=False)
     with pytest.raises(PDEForgeError, match="no initial value for scalar 'A'"):
         pf.solve(s, grid=8, t_span=0.1, ic={"u": "1"}, progress=False)
+
+
+@pytest.fixture
+def reservoir_model():
+    """A catalogue entry with a scalar, registered for one test."""
+    from pdeforge.models import base
+
+    model = base.Model(
+        name="test-reservoir", title="exchange with a reservoir (test)",
+        equations={"u": "D*laplace(u) - a*u + b*A", "A": "a*integral(u) - b*integral(1)*A"},
+        params={"D": D, "a": A_RATE, "b": B_RATE}, domain=((0.0, L),), bcs="neumann", grid=(16,), t_end=0.5,
+        method="rk4", dt=0.01, save_every=0.25,
+        initial=lambda grid, params, rng: {"u": 1 + np.cos(np.pi * grid.mesh()[0]), "A": 0.25},
+        builder=lambda values: exchange().with_params(**values),
+    )
+    base.register(model)
+    yield model
+    del base._REGISTRY[model.name]
+
+
+def test_cli_show_and_run(reservoir_model, tmp_path, capsys):
+    import xarray as xr
+
+    from pdeforge.cli import main
+
+    assert main(["show", "test-reservoir"]) == 0
+    shown = capsys.readouterr().out
+    assert "dA/dt = " in shown and "(scalar)" in shown and "_ = integral(u)" in shown
+    path = tmp_path / "r.nc"
+    assert main(["run", "test-reservoir", "--backend", "numpy", "--out", str(path)]) == 0
+    with xr.open_dataset(path) as ds:
+        assert ds["A"].dims == ("t",)
+        assert abs(float(ds["A"][-1]) - exchange_exact(0.5)) < 1e-8

@@ -95,6 +95,11 @@ class CoupledKernel:
         """The generated source of the lifted kernels (and of the integrand kernels)."""
         return "\n".join(k.source for k in (self.fields, self.main, self.integrands) if k is not None)
 
+    @property
+    def path(self) -> str:
+        """The file of the field kernels' module (the others: ``main.path``, ``integrands.path``)."""
+        return self.fields.path
+
     def bind(self, grid, params: Mapping[str, object] | None = None, **options) -> CoupledBoundKernel:
         """Bind to a grid and parameter values (``options``: device, dtype of the torch target)."""
         return CoupledBoundKernel(self, grid, params, **options)
