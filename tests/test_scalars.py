@@ -215,6 +215,10 @@ def test_refusals():
         pf.solve(s, grid=8, t_span=0.1, method="imex", dt=0.01, progress=False)
     with pytest.raises(PDEForgeError, match="spectral"):
         pf.solve(exchange("periodic"), grid=8, t_span=0.1, discretization="spectral", progress=False)
+    from pdeforge.ensembles.plan import make_plan
+
+    with pytest.raises(PDEForgeError, match="the sweep store holds fields only"):
+        make_plan(s, {"a": [1.0, 2.0]}, None, 8, 0.1)
     with pytest.raises(PDEForgeError, match="no initial value for scalar 'A'"):
         pf.solve(s, grid=8, t_span=0.1, ic={"u": "1"}, progress=False)
 
