@@ -254,3 +254,17 @@ def test_cli_show_and_run(reservoir_model, tmp_path, capsys):
     with xr.open_dataset(path) as ds:
         assert ds["A"].dims == ("t",)
         assert abs(float(ds["A"][-1]) - exchange_exact(0.5)) < 1e-8
+
+
+def test_integrand_with_a_derivative_converges_at_second_order():
+    """integral(d(u, x)**2) of u = sin(x) on a periodic [0, 2 pi] is pi; mean(u**2) is 1/2."""
+    s = pf.PDESystem({"u": "0*u", "W": "integral(d(u, x)**2) + mean(u**2)"}, domain=[(0.0, 2 * np.pi)],
+                     scalars=("W",))
+    errors = []
+    for n in (16, 32, 64):
+        bound = compile_system(s, target="numpy").bind(UniformGrid.from_spec(s.domain, n))
+        x = bound.grid.coordinates[0]
+        values = bound.reductions(0.0, bound.join(np.sin(x)[None], [0.0]))
+        assert abs(values["mean(u**2)"] - 0.5) < 1e-14
+        errors.append(abs(values["integral(Derivative(u, x)**2)"] - np.pi))
+    assert 3.7 < errors[0] / errors[1] < 4.3 and 3.7 < errors[1] / errors[2] < 4.3, errors

@@ -220,9 +220,10 @@ class CoupledBoundKernel:
         return L.reshape(-1), R
 
     def reductions(self, t: float, y: np.ndarray) -> dict[str, float]:
-        """The value of each reduction (``integral(u)``: its text) at flat state ``y``."""
+        """The value of each reduction at flat state ``y``, by its text (``"integral(u)"``)."""
         _, R = self._lift(np.asarray(y, dtype=float).reshape(-1), t)
-        return {str(node): float(v) for node, v in zip(self.coupling.reductions, R)}
+        args = f"({', '.join(self.kernel.system.axes)})"
+        return {str(node).replace(args, ""): float(v) for node, v in zip(self.coupling.reductions, R)}
 
     def rhs(self, t: float, y: np.ndarray) -> np.ndarray:
         """SciPy-style right-hand side of the flat state."""
