@@ -26,7 +26,7 @@ import scipy.sparse as sps
 import sympy as sp
 
 from pdeforge.errors import SolverError
-from pdeforge.solvers.preconditioners import Preconditioner, choose_preconditioner
+from pdeforge.solvers.preconditioners import choose_preconditioner
 from pdeforge.solvers.scalars import make_preconditioner
 from pdeforge.solvers.steppers import Progress, Stepper, StepFailure
 

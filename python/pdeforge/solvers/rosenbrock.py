@@ -18,7 +18,7 @@ import scipy.sparse as sps
 import scipy.sparse.linalg as spla
 
 from pdeforge.errors import SolverError
-from pdeforge.solvers.preconditioners import LU_LIMIT, Preconditioner
+from pdeforge.solvers.preconditioners import LU_LIMIT
 from pdeforge.solvers.scalars import make_preconditioner
 from pdeforge.solvers.steppers import Progress, Stepper, StepFailure
 
