@@ -36,9 +36,9 @@ def cmd_show(args) -> int:
     if getattr(system, "discretization", "fd") == "spectral":
         return _show_spectral(system, args.code)
     scheme = args.scheme or model.scheme
-    semi = simplify(discretize(system, args.order, scheme))
+    semi = simplify(discretize(_show_scalars(system), args.order, scheme))
     print(f"\nsemi-discrete right-hand side (order {args.order}, scheme {scheme}; f_p1_0 is f at offset (+1, 0)):")
-    for f, expr in zip(system.fields, semi.rhs):
+    for f, expr in zip(semi.fields, semi.rhs):
         print(f"  {f}: {sp.sstr(expr)}")
     rep = semi.simplification
     print("\noperation counts per cell (after hoisting parameter/spacing invariants):")
@@ -56,6 +56,21 @@ def cmd_show(args) -> int:
         print(f"\n# ---- generated {args.code} kernels ({kernel.path}) ----")
         print(kernel.source)
     return 0
+
+
+def _show_scalars(system):
+    """Print the scalars' equations and reductions; the system to discretize (the lifted one)."""
+    from pdeforge.symbolic.scalars import coupling_of, has_coupling, lift
+
+    if not has_coupling(system):
+        return system
+    for s in system.scalars:
+        print(f"  d{s}/dt = {system.scalar_rhs[s]}   (scalar)".replace(f"({', '.join(system.axes)})", ""))
+    coupling = coupling_of(system)
+    print("\nscalars and reductions as space-constant fields of the lifted system:")
+    for node, name in zip(coupling.reductions, coupling.reduction_names):
+        print(f"  {name} = {node}".replace(f"({', '.join(system.axes)})", ""))
+    return lift(system, coupling)
 
 
 def _show_spectral(system, code: str | None) -> int:

@@ -79,6 +79,13 @@ def compile_system(
         it is the kernel of :meth:`PDESystem.real_form` (states hold ``psi_real``, ``psi_imag``).
     """
     check_target(target)
+    from pdeforge.symbolic.scalars import has_coupling
+
+    if has_coupling(system):  # scalars, integral(), mean(): two lifted systems (pdeforge.codegen.scalars)
+        from pdeforge.codegen.scalars import compile_coupled
+
+        return compile_coupled(system, target, compile_system, order=order, simplifier=simplifier, use_cache=use_cache,
+                               scheme=scheme, closures=closures, constants=constants, runtime=runtime)
     if constants:
         from pdeforge.symbolic.constants import fix_constants
 

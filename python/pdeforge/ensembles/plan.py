@@ -234,6 +234,11 @@ def make_plan(
     else:
         raise SweepSpecError(f"model_or_system: expected a model name or a PDESystem, got {type(target).__name__}")
 
+    if getattr(system, "scalars", None):
+        raise SweepSpecError(
+            f"{title}: the sweep store holds fields only, and this system has scalars "
+            f"({', '.join(system.scalars)}); run its members with pdeforge.solve(..., out=...) instead"
+        )
     ugrid = grid_of(system, grid)
     times = _save_times(t0, t1, save_every)
     solve_kwargs = {

@@ -26,7 +26,8 @@ import scipy.sparse as sps
 import sympy as sp
 
 from pdeforge.errors import SolverError
-from pdeforge.solvers.preconditioners import Preconditioner, choose_preconditioner
+from pdeforge.solvers.preconditioners import choose_preconditioner
+from pdeforge.solvers.scalars import make_preconditioner
 from pdeforge.solvers.steppers import Progress, Stepper, StepFailure
 
 LINEAR_SOLVERS = ("auto", "gmres", "bicgstab", "tfqmr", "sparse", "dense")
@@ -123,7 +124,7 @@ class CVODEStepper(Stepper):
             kind = choose_preconditioner(bound, preconditioner)
             options.update(linsolver=self.linear_solver, krylov_dim=krylov_dim)
             if kind != "none":
-                pc = self.preconditioner = Preconditioner(bound, kind)
+                pc = self.preconditioner = make_preconditioner(bound, kind)
 
                 def setupfn(t, y, yp, jok, jnew, gamma):
                     jnew[0] = int(pc.setup(t, y, gamma, jacobian_ok=bool(jok)))

@@ -177,3 +177,19 @@ def resume_times(restart: Restart, full_times: np.ndarray) -> np.ndarray:
     eps = 1e-9 * max(1.0, abs(restart.t), float(np.max(np.abs(full_times))))
     later = full_times[full_times > restart.t + eps]
     return np.concatenate([[restart.t], later])
+
+
+def apply_restart(restart: Restart, attrs: dict, stepper, implicit: bool, done: bool, in_memory: bool):
+    """Check a resumed run's options against its file and give the stepper its saved state.
+
+    An implicit method's dt is the restart's first step, not an option: the file's is kept.
+    Returns the file's Dataset when the file already reaches the end (``done``), else None.
+    """
+    if implicit:
+        attrs["dt"] = restart.attrs.get("dt", attrs["dt"])
+    check_options(restart, attrs)
+    if done:
+        return already_done(restart, in_memory)
+    stepper.restore(restart.state)
+    attrs["history"] = history_of(restart, attrs)
+    return None

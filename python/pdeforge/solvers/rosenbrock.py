@@ -18,7 +18,8 @@ import scipy.sparse as sps
 import scipy.sparse.linalg as spla
 
 from pdeforge.errors import SolverError
-from pdeforge.solvers.preconditioners import LU_LIMIT, Preconditioner
+from pdeforge.solvers.preconditioners import LU_LIMIT
+from pdeforge.solvers.scalars import make_preconditioner
 from pdeforge.solvers.steppers import Progress, Stepper, StepFailure
 
 D = 1.0 / (2.0 + math.sqrt(2.0))
@@ -47,7 +48,7 @@ class Rosenbrock23(Stepper):
         self.y = np.array(cells, dtype=float, copy=True).reshape(-1)
         self.use_lu = linear_solver == "lu" or (linear_solver == "auto" and bound.size <= LU_LIMIT)
         self.identity = sps.identity(bound.size, format="csc")
-        self.pc = None if self.use_lu else Preconditioner(bound, "split")
+        self.pc = None if self.use_lu else make_preconditioner(bound, "split")
         self.nfev = self.njev = self.nlu = 0
         self.rejected = 0
         self.autonomous = not self._depends_on_time()

@@ -33,12 +33,7 @@ from pdeforge.solvers.inputs import (  # noqa: F401  (SAFETY, time_span, save_ti
 )
 from pdeforge.solvers.methods import get_method
 from pdeforge.solvers.output import open_writer, to_dataset
-from pdeforge.solvers.restart import (
-    already_done,
-    begin_resume,
-    check_options,
-    history_of,
-)
+from pdeforge.solvers.restart import apply_restart, begin_resume
 from pdeforge.solvers.rosenbrock import Rosenbrock23
 from pdeforge.solvers.spectral_solve import solve_spectral
 from pdeforge.solvers.spectrum import estimate_dt
@@ -169,6 +164,15 @@ def solve(
         from pdeforge.solvers.complex_solve import solve_complex
 
         return solve_complex(solve, **options)
+    from pdeforge.symbolic.scalars import has_coupling
+
+    if has_coupling(system):  # scalars, integral(), mean(): pdeforge.solvers.scalars
+        from pdeforge.solvers.scalars import solve_coupled
+
+        options.pop("system")
+        return solve_coupled(system, (_compile_and_bind, _choose_dt, _stepper), call=call_text("pdeforge.solve", system, grid=grid, t_span=t_span, method=method,
+                                                    dt=dt, backend=backend, out=None if out is None else str(out)),
+                             **options)
     if seed is not None and not system.noise:
         raise SolverError(f"seed: system {system.name!r} has no noise terms; seed applies to systems with noise")
     if grid is None:
@@ -213,6 +217,7 @@ def solve(
         if m.kind == "implicit" and saved_dt is not None and math.isfinite(float(saved_dt)) and saved_dt > 0:
             dt = min(float(saved_dt), inputs.t1 - inputs.t0)
     ic = None  # the arrays a caller passed are not needed any more: keep peak memory down
+    stepper = None  # none when the file already reaches t_end
     if not done:
         if system.noise:
             stepper = StochasticStepper(bound, system, cells0, inputs.t0, dt, m.name, seed)
@@ -226,14 +231,9 @@ def solve(
     if system.noise:
         attrs.update(noise_attributes(system, seed))
     attrs.update(call=call, save_every=float(save_every) if save_every is not None else float("nan"))
-    if restart is not None:
-        if m.kind == "implicit":  # its dt is the restart's first step, not an option
-            attrs["dt"] = restart.attrs.get("dt", attrs["dt"])
-        check_options(restart, attrs)
-        if done:
-            return already_done(restart, in_memory)
-        stepper.restore(restart.state)
-        attrs["history"] = history_of(restart, attrs)
+    if restart is not None and (finished := apply_restart(restart, attrs, stepper, m.kind == "implicit", done,
+                                                          in_memory)) is not None:
+        return finished
     return _march_and_write(stepper, bound, cells0, inputs, attrs, progress, in_memory, restart, variable_attrs)
 
 

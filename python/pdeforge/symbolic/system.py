@@ -20,11 +20,17 @@ from pdeforge.symbolic.complex_fields import COMPLEX_FUNCTIONS, is_complex_expre
 from pdeforge.symbolic.walls import SecondSpec, close_walls, normal_orders
 from pdeforge.symbolic.operators import CONSTANTS, MATH_FUNCTIONS, make_operators
 from pdeforge.symbolic.parser import Namespace, parse_expression
+from pdeforge.symbolic.scalars import (
+    REDUCTIONS,
+    check_scalar_names,
+    parse_scalar_equations,
+    refuse_scalars_in_boundary,
+)
 
 AXES = ("x", "y", "z")
 TIME = sp.Symbol("t", real=True)
 RESERVED = set(AXES) | {"t"} | set(CONSTANTS) | set(MATH_FUNCTIONS) | set(COMPLEX_FUNCTIONS) | {
-    "laplace", "grad", "div", "d", "dot", "vec", "True", "False",
+    "laplace", "grad", "div", "d", "dot", "vec", "True", "False", *REDUCTIONS,
 }
 
 
@@ -67,6 +73,11 @@ class PDESystem:
             "cylindrical" (r, z) or "spherical" (r), whose laplace/div/grad are the
             divergence forms and whose r = 0 needs no condition (see
             :mod:`pdeforge.symbolic.geometry`).
+        scalars: names among ``equations`` that are *scalars*: unknowns without space
+            dimensions (a reservoir, a controller), solved together with the fields
+            (:mod:`pdeforge.symbolic.scalars`). Their equations may use ``integral(expr)`` and
+            ``mean(expr)`` over the domain; field equations may use the scalars and these
+            reductions too (global feedback).
 
     Attributes:
         fields: field names in order.
@@ -78,6 +89,8 @@ class PDESystem:
             of the coordinates and numeric parameters).
         coefficient_functions: coefficient field name -> ``k(x, y)`` as in the equations.
         rhs: field name -> SymPy right-hand side, fields appearing as ``u(x, y)``.
+        scalars: scalar unknowns in order; scalar_symbols: name -> SymPy symbol;
+            scalar_rhs: scalar name -> right-hand side (reductions as ``integral(...)``).
         is_complex: whether the fields are complex-valued.
         bcs: canonical boundary specification (field, axis) -> (low, high).
     """
@@ -94,6 +107,7 @@ class PDESystem:
         dtype: str | None = None,
         noise: Mapping[str, str | sp.Expr | float] | None = None,
         geometry: str = "cartesian",
+        scalars: Sequence[str] = (),
     ):
         started = time.perf_counter()
         if dtype not in (None, "float64", "complex128"):
@@ -109,14 +123,18 @@ class PDESystem:
         self.coords = tuple(sp.Symbol(a, real=True) for a in self.axes)
         self.t = TIME
 
-        names = list(equations)
+        self.scalars: list[str] = check_scalar_names(scalars, equations, params)
+        for s in self.scalars:
+            _check_identifier(s, "scalar")
+        self.scalar_symbols = {s: sp.Symbol(s, real=True) for s in self.scalars}
+        names = [n for n in equations if n not in self.scalars]
         if fields is not None:
             missing = [f for f in fields if f not in equations]
             if missing:
                 raise SystemDefinitionError(
                     f"field {missing[0]!r} has no equation; give equations for every field ({', '.join(fields)})"
                 )
-            extra = [f for f in equations if f not in fields]
+            extra = [f for f in names if f not in fields]
             if extra:
                 raise SystemDefinitionError(f"equation given for {extra[0]!r}, which is not among fields {list(fields)}")
             names = list(fields)
@@ -129,6 +147,9 @@ class PDESystem:
             _check_identifier(p, "parameter", self.axes)
             if p in self.fields:
                 raise SystemDefinitionError(f"parameter {p!r} has the same name as a field")
+        if not self.fields:
+            raise SystemDefinitionError(
+                "equations: a system needs at least one field (an equation that is not a scalar's)")
         scalar = {p: v for p, v in params.items() if not is_coefficient_value(v)}
         self.params: dict[str, float] = {p: _check_value(p, v) for p, v in scalar.items()}
         self.param_symbols = {p: sp.Symbol(p, real=True) for p in self.params}
@@ -155,6 +176,7 @@ class PDESystem:
             self.is_complex = True
             self.field_functions = {f: sp.Function(f)(*self.coords) for f in self.fields}
             self._parse_equations(equations)
+        self.scalar_rhs: dict[str, sp.Expr] = parse_scalar_equations(self, equations)
         self._check_symbols()
 
         bcs, second = self._second_conditions(bcs)
@@ -258,6 +280,9 @@ class PDESystem:
             groups["fields"] = list(self.fields)
         symbols.update(self.param_symbols)
         groups["parameters"] = list(self.params)
+        if with_fields and getattr(self, "scalars", None):
+            symbols.update(self.scalar_symbols)
+            groups["scalars"] = list(self.scalars)
         if with_fields and self.coefficient_functions:
             symbols.update(self.coefficient_functions)
             groups["coefficient fields"] = list(self.coefficients)
@@ -272,6 +297,7 @@ class PDESystem:
             ops = make_operators(self.coords)
             if self.geometry.curvilinear:
                 ops = curvilinear_operators(self.coords, self.geometry, ops)
+            ops = {**ops, **REDUCTIONS}
             functions.update(ops)
             groups["operators"] = list(ops)
         return Namespace(symbols, functions, groups)
@@ -281,6 +307,8 @@ class PDESystem:
         return parse_expression(text, self.namespace(with_fields, with_operators=with_fields), what)
 
     def _parse_bc_value(self, value, what: str) -> sp.Expr:
+        if isinstance(value, str) and getattr(self, "scalars", None):
+            refuse_scalars_in_boundary(value, self.scalars, what)
         if isinstance(value, str):
             expr = parse_expression(value, self.namespace(with_fields=False, with_operators=False), what)
         elif isinstance(value, (int, float)):
@@ -326,7 +354,8 @@ class PDESystem:
         """Rename a user's SymPy expression onto this system's symbols and field functions."""
         expr = sp.sympify(expr)
         sub: dict = {}
-        names = {**{a: c for a, c in zip(self.axes, self.coords)}, "t": self.t, **self.param_symbols}
+        names = {**{a: c for a, c in zip(self.axes, self.coords)}, "t": self.t, **self.param_symbols,
+                 **getattr(self, "scalar_symbols", {})}
         for s in expr.free_symbols:
             if s.name in self.field_functions:
                 sub[s] = self.field_functions[s.name]
@@ -348,7 +377,7 @@ class PDESystem:
         return expr.xreplace(sub) if sub else expr
 
     def _check_symbols(self) -> None:
-        allowed = set(self.coords) | {self.t} | set(self.param_symbols.values())
+        allowed = set(self.coords) | {self.t} | set(self.param_symbols.values()) | set(getattr(self, "scalar_symbols", {}).values())
         for f, expr in self.rhs.items():
             for s in expr.free_symbols:
                 if s not in allowed:
@@ -366,7 +395,7 @@ class PDESystem:
 
     def equations_text(self) -> str:
         """The equations as text, one ``field_t = rhs`` per line."""
-        return "\n".join(f"{f}_t = {self.equation_text[f]}" for f in self.fields)
+        return "\n".join(f"{f}_t = {self.equation_text[f]}" for f in [*self.fields, *getattr(self, "scalars", ())])
 
     def with_params(self, **values) -> PDESystem:
         """A copy with some parameter values changed (the equations are not re-parsed).
@@ -445,6 +474,8 @@ class PDESystem:
             "geometry": self.geometry.name,
             "complex": getattr(self, "is_complex", False),
             "rhs": [sp.srepr(self.rhs[f]) for f in self.fields],
+            **({"scalars": [(s, sp.srepr(self.scalar_rhs[s])) for s in self.scalars]}
+               if getattr(self, "scalars", None) else {}),
             "bcs": [
                 (f, a, [(b.kind, sp.srepr(b.alpha), sp.srepr(b.beta), sp.srepr(b.value))
                         + ((b.reflect,) if b.reflect else ()) for b in pair])
