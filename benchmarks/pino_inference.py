@@ -4,8 +4,13 @@ The cost of an FNO forward pass does not depend on its weights, so the network h
 untrained (seeded): what is measured is the time to produce ``windows * steps_out`` frames of
 ``dt`` by autoregressive inference, against the generated pseudo-spectral RK4 solver (CFL
 step, frames saved every ``dt``, no diagnostics) from the same field over the same horizon.
-Both sides are warmed up (compilation, FFT plans, CUDA context) before timing; the best of
-``--repeat`` runs is kept.
+Both sides are warmed up (compilation, FFT plans, CUDA context) before timing; runs are
+interleaved and the best of ``--repeat`` is kept. Besides wall time, the process CPU time of
+each side is reported (on CPU; a loaded machine preempts both, and CPU time does not count
+that): for the solver, the CPU time of the run minus that of a run over two frames (what
+remains is the stepping, without setup and output, and slightly less than the whole
+horizon: the ratio is conservative). Pin the process to one core (``taskset -c N``) so that
+neither side runs threads the other does not.
 
     python benchmarks/pino_inference.py                      # CPU: 2-D 32^2, 2-D 64^2, LESnets 3-D 32^3
     python benchmarks/pino_inference.py --device cuda --threads 0
@@ -20,8 +25,9 @@ import numpy as np
 
 #: (label, dim, grid, width, layers, modes, dt, steps_out, windows)
 CASES = [
-    ("2-D example", 2, 32, 32, 4, 12, 0.05, 10, 4),
+    ("2-D example", 2, 32, 32, 4, 20, 0.05, 10, 4),
     ("2-D 64^2", 2, 64, 32, 4, 16, 0.05, 10, 4),
+    ("2-D 64^2 m42", 2, 64, 32, 4, 42, 0.05, 10, 4),
     ("2-D 128^2", 2, 128, 32, 4, 16, 0.05, 10, 4),
     ("LESnets 3-D", 3, 32, 80, 6, 12, 0.02, 10, 5),
 ]
@@ -55,22 +61,30 @@ def measure(case, device: str = "cpu", repeat: int = 3, solver_backends=("numpy"
     for backend in backends:  # compile, FFT plans
         solver_reference(system, grid, u0, 2 * dt, dt, backend=backend, device=device if backend == "torch" else None,
                          dtype="float32" if backend == "torch" else "float64")
-    infer = np.inf
-    solver = {f"{b} ({device if b == 'torch' else 'cpu'})": np.inf for b in backends}
+    infer = infer_cpu = np.inf
+    keys = [f"{b} ({device if b == 'torch' else 'cpu'})" for b in backends]
+    solver = dict.fromkeys(keys, np.inf)
+    solver_cpu = dict.fromkeys(keys, np.inf)
     for _ in range(repeat):  # interleaved, best of each: a loaded machine slows both alike
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         trainer.rollout(u0[None], windows)
         _sync(device)
         infer = min(infer, time.perf_counter() - t0)
-        for backend in backends:
+        infer_cpu = min(infer_cpu, time.process_time() - c0)
+        for backend, key in zip(backends, keys):
             dev = device if backend == "torch" else None
-            _, wall = solver_reference(system, grid, u0, horizon, dt, backend=backend, device=dev,
-                                       dtype="float32" if backend == "torch" else "float64")
-            key = f"{backend} ({dev or 'cpu'})"
+            dtype = "float32" if backend == "torch" else "float64"
+            c0 = time.process_time()
+            solver_reference(system, grid, u0, 2 * dt, dt, backend=backend, device=dev, dtype=dtype)
+            c1 = time.process_time()
+            _, wall = solver_reference(system, grid, u0, horizon, dt, backend=backend, device=dev, dtype=dtype)
+            c2 = time.process_time()
             solver[key] = min(solver[key], wall)
+            solver_cpu[key] = min(solver_cpu[key], (c2 - c1) - (c1 - c0))
     params = sum(p.numel() for p in trainer.model.parameters())
     return {"label": label, "grid": f"{grid}^{dim}", "params": params, "fno": trainer.model.fno_backend, "horizon": horizon,
-            "frames": windows * steps_out, "inference_s": infer, "solver_s": solver}
+            "frames": windows * steps_out, "inference_s": infer, "solver_s": solver, "inference_cpu_s": infer_cpu,
+            "solver_cpu_s": solver_cpu, "modes": modes}
 
 
 def main(argv=None) -> None:
@@ -89,16 +103,23 @@ def main(argv=None) -> None:
     wanted = [c.strip() for c in args.cases.split(",")]
     import os
 
-    print(f"PINO (FNO float32) inference vs pdeforge LES solver (RK4, CFL step), device {args.device}, "
-          f"torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f}")
-    print(f"{'case':<13} {'fno':>8} {'grid':>6} {'params':>8} {'horizon':>8} {'frames':>6} {'PINO':>10}  solver (ratio solver/PINO)")
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(f"PINO (FNO float32, taylor ansatz) inference vs pdeforge LES solver (RK4, CFL step), device {args.device}, "
+          f"torch threads {torch.get_num_threads()}, {cpus} core(s) allowed, load average {os.getloadavg()[0]:.1f}")
+    print(f"{'case':<13} {'fno':>8} {'grid':>6} {'modes':>5} {'params':>8} {'horizon':>8} {'frames':>6} {'PINO':>10}"
+          "  solver (ratio solver/PINO); wall, then CPU time")
     for case in CASES:
         if case[0] not in wanted:
             continue
         r = measure(case, args.device, args.repeat, fno=args.fno)
         solver = ", ".join(f"{k} {v * 1e3:.1f} ms ({v / r['inference_s']:.1f}x)" for k, v in r["solver_s"].items())
-        print(f"{r['label']:<13} {r['fno']:>8} {r['grid']:>6} {r['params'] / 1e6:7.2f}M {r['horizon']:8.2f} {r['frames']:6d} "
-              f"{r['inference_s'] * 1e3:8.1f}ms  {solver}", flush=True)
+        cpu = ", ".join(f"{k} {v * 1e3:.1f} ms ({v / r['inference_cpu_s']:.1f}x)" for k, v in r["solver_cpu_s"].items())
+        print(f"{r['label']:<13} {r['fno']:>8} {r['grid']:>6} {r['modes']:5d} {r['params'] / 1e6:7.2f}M {r['horizon']:8.2f} "
+              f"{r['frames']:6d} {r['inference_s'] * 1e3:8.1f}ms  {solver}", flush=True)
+        if not str(args.device).startswith("cuda"):
+            print(f"{'':<13} {'CPU time':>8} {'':>6} {'':>5} {'':>8} {'':>8} {'':>6} {r['inference_cpu_s'] * 1e3:8.1f}ms  {cpu}",
+                  flush=True)
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import itertools
 
 import torch
 from torch import nn
@@ -57,13 +58,30 @@ class SpectralConv(nn.Module):
         axes = tuple(range(-self.dim, 0))
         h = self.half
         xh = torch.fft.rfftn(x, dim=axes, norm="forward")
-        # frequencies 0..h-1 and -h..-1 of every full axis, 0..h of the real-FFT axis
-        index = [torch.cat([torch.arange(0, h), torch.arange(n - h, n)]).to(x.device) for n in shape[:-1]]
-        grids = torch.meshgrid(*index, indexing="ij") if index else ()
-        sel = (slice(None), slice(None), *grids, slice(0, h + 1))
-        out = torch.zeros((x.shape[0], self.weight.shape[1], *xh.shape[2:]), dtype=xh.dtype, device=x.device)
-        out[sel] = torch.einsum(self.equation, xh[sel], self.weight.to(xh.dtype))
+        out = xh.new_zeros((x.shape[0], self.weight.shape[1], *xh.shape[2:]))
+        weight = self.weight.to(xh.dtype)
+        # the kept frequencies are corner blocks of the spectrum: 0..h-1 or -h..-1 on every full
+        # axis, 0..h on the real-FFT axis; each block is a view (no gather, no scatter)
+        for corner in itertools.product((0, 1), repeat=self.dim - 1):
+            data = tuple(slice(0, h) if c == 0 else slice(n - h, n) for c, n in zip(corner, shape[:-1]))
+            kept = tuple(slice(0, h) if c == 0 else slice(h, 2 * h) for c in corner)
+            xs = xh[(slice(None), slice(None), *data, slice(0, h + 1))]
+            w = weight[(slice(None), slice(None), *kept, slice(None))]
+            out[(slice(None), slice(None), *data, slice(0, h + 1))] = _mix_channels(xs, w, self.equation)
         return torch.fft.irfftn(out, s=shape, dim=axes, norm="forward")
+
+
+def _mix_channels(xs: torch.Tensor, w: torch.Tensor, equation: str) -> torch.Tensor:
+    """``sum_i xs[b, i, k] w[i, o, k]`` per frequency k.
+
+    A single field (inference) takes the broadcast product: on CPU, complex einsum becomes a
+    batched matrix product that costs 8x more at batch 1 (64^2, 32 channels, 16 modes: 1.07 ms
+    vs 0.13 ms forward, one thread, process time); for training batches einsum is faster
+    (batch 8, 20 modes: 9.4 ms vs 11.8 ms forward + backward).
+    """
+    if xs.shape[0] == 1:
+        return (xs.unsqueeze(2) * w.unsqueeze(0)).sum(1)
+    return torch.einsum(equation, xs, w)
 
 
 class CompactFNO(nn.Module):
