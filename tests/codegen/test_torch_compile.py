@@ -26,8 +26,16 @@ def test_compiled_steps_equal_the_numba_solver(monkeypatch):
                           bcs={"x": ({"dirichlet": 0.5}, "neumann")})
     kw = dict(grid=8, t_span=0.2, ic={"u": "sin(3*x)"}, method="euler", dt=0.02, save_every=0.1, progress=False)
     ref = pf.solve(system, backend="numba", **kw)
+    # no recompilation within the run: the warm-up's first step and every later one see a
+    # contiguous state (a strided first input made Dynamo compile the step a second time)
+    from torch._dynamo.eval_frame import _debug_get_cache_entry_list
+
+    torch._dynamo.reset()  # forget what earlier tests compiled from the same step function
     got = pf.solve(system, backend="torch", torch_compile=True, **kw)
     assert got.attrs["steps"] == ref.attrs["steps"] == 10
+    step_code = next(c for c in torch_fused.CompiledStep.__init__.__code__.co_consts
+                     if getattr(c, "co_name", None) == "step")
+    assert len(_debug_get_cache_entry_list(step_code)) == 1
     assert np.abs(got.u.values[-1] - got.u.values[0]).max() > 0.05  # the state moved
     np.testing.assert_allclose(got.u.values, ref.u.values, rtol=0, atol=1e-14)
 

@@ -62,6 +62,8 @@ def test_closure_system_parsing_and_errors():
     with pytest.raises(SystemDefinitionError, match="reserved"):
         ClosureSystem({"u": "u"}, closures={"exp": 1})
     with pytest.raises(SolverError, match="only the 'torch' target"):
+        pf.compile(s, "numpy")
+    with pytest.raises(SolverError, match="bind it with closures"):
         pf.compile(s, "numba")
     with pytest.raises(SolverError, match="bind it with closures"):
         pf.compile(s, "torch")

@@ -66,8 +66,11 @@ def compile_system(
         use_cache: look up and store the generated module in the disk cache.
         scheme: spatial scheme, "fd" (default) or a finite-volume scheme such as
             "fv-upwind" (see :mod:`pdeforge.discretize.finite_volume`); part of the cache key.
-        closures: for the "torch" target, closure name -> ``torch.nn.Module`` (or callable)
-            evaluating each closure term of the system (:mod:`pdeforge.symbolic.closure_terms`).
+        closures: closure name -> what evaluates each closure term of the system
+            (:mod:`pdeforge.symbolic.closure_terms`): for the "torch" target a ``torch.nn.Module``
+            (or callable); for the "numba" target a small dense network
+            (:class:`~pdeforge.codegen.dense_network.DenseNetwork`, or a module exporting one such
+            as :class:`~pdeforge.neural.closures.MLPClosure`), printed into the kernel loops.
         constants: parameters fixed before discretization (``{"Du": 0}`` removes the term);
             part of the cache key (:func:`pdeforge.symbolic.constants.fix_constants`).
         runtime: check first that the target's runtime exists (Julia for "julia"); False only
@@ -100,7 +103,8 @@ def compile_system(
             f"system {system.name!r} is incompressible (its pressure is a projection): compile it with "
             "pdeforge.compile_spectral, or solve it with discretization='spectral'"
         )
-    _check_closures(system, target, closures)
+    networks = _check_closures(system, target, closures)
+    layouts = {name: net.layout for name, net in networks.items()}
     if getattr(system, "coefficients", None) and target not in COEFFICIENT_TARGETS:
         raise SolverError(
             f"system {system.name!r} has coefficient fields ({', '.join(system.coefficients)}), which the "
@@ -122,7 +126,8 @@ def compile_system(
     t0 = time.perf_counter()
     from pdeforge.symbolic.constants import constants_key
 
-    key = cache.cache_key(scheme, system.structure_key(), target, order, simplifier, constants_key(system))
+    key = cache.cache_key(scheme, system.structure_key(), target, order, simplifier, constants_key(system),
+                          *([repr(sorted(layouts.items()))] if layouts else []))
     module = cache.load(key) if use_cache else None
     hit = module is not None
     if module is None:
@@ -131,28 +136,36 @@ def compile_system(
 
         semi = discretize(system, order, scheme)
         semi = SIMPLIFIERS.get(simplifier)(semi)
-        spec = kernel_spec(semi)
+        spec = kernel_spec(semi, layouts)
         source = _generator(target)(spec, key)
         module = cache.store(key, source) if use_cache else _load_uncached(key, source)
     if target == "torch":
         from pdeforge.codegen.torch_kernel import TorchKernel
 
         return TorchKernel(system, target, module, key, hit, time.perf_counter() - t0, closures)
-    return Kernel(system, target, module, key, hit, time.perf_counter() - t0)
+    return Kernel(system, target, module, key, hit, time.perf_counter() - t0, networks)
 
 
-def _check_closures(system: PDESystem, target: str, closures) -> None:
-    # closure terms are bound to torch callables; other targets could only fail at run time
+def _check_closures(system: PDESystem, target: str, closures) -> dict:
+    """The dense networks of a "numba" kernel's closure terms ({} otherwise); a clear error
+    where the target cannot evaluate the closures."""
+    # closure terms are bound to torch callables or (Numba) dense networks; other targets
+    # could only fail at run time
     from pdeforge.symbolic.closure_terms import system_closures
 
     used = system_closures(system)
+    if target == "numba" and (used or closures):
+        from pdeforge.codegen.dense_network import dense_networks
+
+        return dense_networks(system.name, used, closures)
     if used and target != "torch":
         raise SolverError(
             f"system {system.name!r} has closure terms ({', '.join(used)}), which only the 'torch' target "
-            "can evaluate; use target/backend 'torch' with closures={...}"
+            "(any module) and the 'numba' target (dense networks) can evaluate; use one of them with closures={...}"
         )
     if closures and target != "torch":
-        raise SolverError(f"closures are bound by the 'torch' target only, not {target!r}")
+        raise SolverError(f"closures are bound by the 'torch' and 'numba' targets only, not {target!r}")
+    return {}
 
 
 def _check_available(target: str | None, simplifier: str) -> None:

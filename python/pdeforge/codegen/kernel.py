@@ -62,7 +62,17 @@ class Kernel(GeneratedModule):
         key: cache key (content hash).
         cache_hit: whether the module came from the disk cache.
         build_time_s: seconds spent producing or loading the module.
+        networks: closure name -> the :class:`~pdeforge.codegen.dense_network.DenseNetwork`
+            printed for it (Numba kernels of closure systems; empty otherwise). Their weights
+            are data: bound kernels pass them after the parameters.
+        closures: what evaluates each closure term (here the networks).
     """
+
+    def __init__(self, system: PDESystem, target: str, module: ModuleType, key: str, cache_hit: bool,
+                 build_time_s: float, networks: Mapping | None = None):
+        super().__init__(system, target, module, key, cache_hit, build_time_s)
+        self.networks = dict(networks or {})
+        self.closures = dict(self.networks)
 
     @property
     def scheme(self) -> str:
@@ -119,7 +129,9 @@ class BoundKernel:
         #: padded coefficient fields (coefficients, *padded shape), or None
         self.frozen = padded_coefficients(system, grid, kernel.ghost, self.params) if system.coefficients else None
         self.nfields = len(m.FIELDS)
-        self.p = np.array([self.params[name] for name in m.PARAMS], dtype=float)
+        # the weights of dense closure networks follow the parameters (the kernels read them there)
+        self.p = np.concatenate([np.array([self.params[name] for name in m.PARAMS], dtype=float),
+                                 *[net.values() for _, net in sorted(kernel.networks.items())]])
         self.h = np.array(grid.spacing, dtype=float)
         self.coords = tuple(np.ascontiguousarray(c) for c in grid.coordinates)
         self.layout = GhostLayout(

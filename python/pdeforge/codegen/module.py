@@ -9,7 +9,7 @@ functions. Loading it from the cache is therefore all a warm start costs.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sympy as sp
 
@@ -29,6 +29,8 @@ class KernelSpec:
         rhs: lowered right-hand side (one output per field).
         jacobian: lowered Jacobian values (one output per entry).
         jac_entries: (row field, column field, offset) per Jacobian output.
+        closure_layouts: closure name -> layout of the dense network printed for it (Numba
+            target; :mod:`pdeforge.codegen.dense_network`); empty otherwise.
     """
 
     semi: SemiDiscrete
@@ -37,14 +39,16 @@ class KernelSpec:
     rhs: Lowered
     jacobian: Lowered
     jac_entries: list[tuple[int, int, tuple[int, ...]]]
+    closure_layouts: dict = field(default_factory=dict)
 
     @property
     def dim(self) -> int:
         return self.semi.dim
 
 
-def kernel_spec(semi: SemiDiscrete) -> KernelSpec:
-    """Lower the right-hand side and its exact Jacobian of ``semi`` into straight-line code."""
+def kernel_spec(semi: SemiDiscrete, closure_layouts: dict | None = None) -> KernelSpec:
+    """Lower the right-hand side and its exact Jacobian of ``semi`` into straight-line code
+    (``closure_layouts``: see :class:`KernelSpec`)."""
     system = semi.system
     invariants = set(semi.param_symbols) | set(semi.spacing) | {system.t}
     names: dict[sp.Symbol, str] = {system.t: "t"}
@@ -64,6 +68,7 @@ def kernel_spec(semi: SemiDiscrete) -> KernelSpec:
         rhs=rhs,
         jacobian=jac,
         jac_entries=[(f, g, off) for f, g, off, _ in entries],
+        closure_layouts=dict(closure_layouts or {}),
     )
 
 

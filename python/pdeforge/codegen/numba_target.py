@@ -6,14 +6,21 @@ the explicit integrators get *stage* kernels that fuse the Runge-Kutta linear co
 into the same loop (one pass over memory per stage instead of three). Every kernel exists
 in a parallel and a serial variant; Numba compiles only what is called, and caches it on
 disk beside the generated module.
+
+Closure terms bound to small dense networks (:mod:`pdeforge.codegen.dense_network`) are
+printed as the network's layers inside the loop; their weights follow the PDE parameters in
+``p`` and are read into locals before the loop.
 """
 
 from __future__ import annotations
 
+from pdeforge.symbolic.closure_terms import ClosureDerivativeBase, ClosureTermBase
 from pdeforge.simplify.lowering import Lowered
+from pdeforge.codegen.dense_network import network_lines, weight_count
 from pdeforge.codegen.module import KernelSpec, boundary_value_functions, header, unpack_lines, used_symbols
 from pdeforge.codegen.numba_stepping import stepping_source
 from pdeforge.codegen.printing import ScalarPrinter
+from pdeforge.errors import SolverError
 
 #: Flags for LLVM: contract (FMA) and no signed zeros/reciprocal tricks; NaN/Inf semantics kept
 #: so that blow-ups are still detected.
@@ -62,7 +69,10 @@ def _loop(spec: KernelSpec, lowered: Lowered, parallel: bool, write, indent: str
         if coords[a] in used:
             lines.append(f"{depth}{coords[a].name} = c{coords[a].name}[i{a}]")
     for sym, expr in lowered.temporaries:
-        lines.append(f"{depth}{sym.name} = {printer.doprint(expr)}")
+        if isinstance(expr, (ClosureTermBase, ClosureDerivativeBase)):
+            lines += _network_call(spec, printer, sym.name, expr, depth)
+        else:
+            lines.append(f"{depth}{sym.name} = {printer.doprint(expr)}")
     # every value first, every store last: interleaved stores would make LLVM assume the
     # output may alias the state and give up vectorizing
     stores = []
@@ -71,6 +81,35 @@ def _loop(spec: KernelSpec, lowered: Lowered, parallel: bool, write, indent: str
         lines += compute
         stores += store
     return lines + stores
+
+
+def _weight_names(spec: KernelSpec) -> dict[str, list[str]]:
+    """Closure name -> the locals holding its network's weights (unpacked from ``p``)."""
+    return {name: [f"_w{c}_{q}" for q in range(weight_count(layout))]
+            for c, (name, layout) in enumerate(sorted(spec.closure_layouts.items()))}
+
+
+def _weight_lines(spec: KernelSpec, lowered: Lowered, indent: str) -> list[str]:
+    """Reads of the weights of the networks ``lowered`` calls, from ``p`` after the parameters."""
+    used = {e.closure_name for _, e in lowered.temporaries if isinstance(e, (ClosureTermBase, ClosureDerivativeBase))}
+    offset = len(spec.semi.param_symbols)
+    lines = []
+    for name, names in _weight_names(spec).items():
+        if name in used:
+            lines += [f"{indent}{w} = p[{offset + q}]" for q, w in enumerate(names)]
+        offset += len(names)
+    return lines
+
+
+def _network_call(spec: KernelSpec, printer: ScalarPrinter, target: str, call, indent: str) -> list[str]:
+    """``target = network(args)`` (or one partial derivative) as straight-line lines."""
+    name = call.closure_name
+    if name not in spec.closure_layouts:
+        raise SolverError(f"closure {name!r} has no network bound for the 'numba' target")
+    wrt = call.closure_index if isinstance(call, ClosureDerivativeBase) else None
+    body, result = network_lines(spec.closure_layouts[name], _weight_names(spec)[name],
+                                 [printer.doprint(a) for a in call.args], f"{target}_", wrt)
+    return [f"{indent}{line}" for line in body] + [f"{indent}{target} = {result}"]
 
 
 def _signature(spec: KernelSpec, extra: str) -> str:
@@ -121,6 +160,7 @@ def generate(spec: KernelSpec, key: str) -> str:
             )
             lines.append(f"def _{name}_{suffix}({_signature(spec, args)}):")
             lines += unpack_lines(spec, "    ", used)
+            lines += _weight_lines(spec, lowered, "    ")
             lines += _loop(spec, lowered, parallel, write)
             lines.append("")
             lines.append("")

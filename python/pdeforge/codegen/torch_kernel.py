@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from pdeforge.discretize.grid import UniformGrid
+from pdeforge.codegen.dense_network import check_bound
 from pdeforge.discretize.padding import apply_closure, axis_index
 from pdeforge.errors import SolverError
 from pdeforge.codegen.kernel import BoundKernel, Kernel
@@ -75,18 +76,7 @@ class TorchKernel(Kernel):
         super().__init__(system, target, module, key, cache_hit, build_time_s)
         needed = dict(getattr(module, "CLOSURES", {}))
         closures = dict(closures or {})
-        missing = [c for c in needed if c not in closures]
-        if missing:
-            raise SolverError(
-                f"system {system.name!r} uses closure term {missing[0]!r}; bind it with "
-                f"closures={{{missing[0]!r}: <torch.nn.Module or callable>}} (needed: {', '.join(needed)})"
-            )
-        extra = [c for c in closures if c not in needed]
-        if extra:
-            raise SolverError(
-                f"closures: {extra[0]!r} is not a closure term of system {system.name!r} "
-                f"(its closure terms: {', '.join(needed) or 'none'})"
-            )
+        check_bound(system.name, needed, closures, "torch.nn.Module or callable")
         for name, fn in closures.items():
             if not callable(fn):
                 raise SolverError(f"closures[{name!r}]: expected a torch.nn.Module or a callable, got {type(fn).__name__}")
@@ -308,7 +298,11 @@ class TorchBoundKernel(BoundKernel):
         Inductor's loops take torch's intra-op threads)."""
         Y = self.cells(buffers[0])
         with self.torch.no_grad(), threads(self.threads):
-            Y.copy_(self.compiled_step(method).advance(Y, t0, dt, n))
+            # a copy with standard strides: the compiled graph is specialised to its input's
+            # strides, and the steps after the first get the previous step's output; handing in
+            # the padded buffer's strided view made Dynamo compile the step twice per run
+            # (``contiguous()`` keeps the view when the strides of size-1 axes differ)
+            Y.copy_(self.compiled_step(method).advance(Y.new_empty(Y.shape).copy_(Y), t0, dt, n))
 
     # fused Runge-Kutta stages --------------------------------------------------------------
     def _stage_k(self, S, t):

@@ -83,6 +83,26 @@ class MLPClosure(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x / self.in_scale) * self.out_scale
 
+    def dense_network(self):
+        """The network as frozen float64 arrays, for the Numba target
+        (:class:`pdeforge.codegen.dense_network.DenseNetwork`; later training does not change it)."""
+        from pdeforge.codegen.dense_network import DenseNetwork
+
+        names = {nn.SiLU: "silu", nn.Tanh: "tanh", nn.ReLU: "relu"}
+        linears = [m for m in self.net if isinstance(m, nn.Linear)]
+        acts = {names[type(m)] for m in self.net if type(m) in names}
+
+        def frozen(t: torch.Tensor) -> np.ndarray:
+            return t.detach().to("cpu", torch.float64).numpy().copy()
+
+        return DenseNetwork(
+            weights=tuple(frozen(m.weight) for m in linears),
+            biases=tuple(frozen(m.bias) for m in linears),
+            activation=acts.pop() if acts else "relu",
+            in_scale=frozen(self.in_scale),
+            out_scale=float(self.out_scale),
+        )
+
 
 def velocity_gradients(u: np.ndarray, v: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
     """Periodic central differences ``(..., 4) = (u_x, u_y, v_x, v_y)`` of fields ``(..., nx, ny)``."""
