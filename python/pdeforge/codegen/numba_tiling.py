@@ -16,7 +16,9 @@ the plain loop: results agree to round-off (tests: every boundary kind, order 2 
 
 Windows along periodic axes wrap around (gathered through index arrays); along other axes they
 are clamped inside the domain. All windows have one shape, so the scratch is allocated once.
-The Python side (:func:`plan`) chooses ``T`` and the tile sizes from a cache budget.
+The threaded variant splits each sweep's tiles into one chunk per thread (tiles read one state
+and write disjoint cells of the other): one barrier per sweep of ``T`` steps. The Python side
+(:func:`plan`) chooses ``T`` and the tile sizes from a cache budget.
 """
 
 from __future__ import annotations
