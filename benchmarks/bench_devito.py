@@ -17,9 +17,10 @@ flux-form Laplacian on its cell-centred grid with h = L/n, so the final states a
 round-off (Devito compiles with ``-ffast-math`` and reassociates, hence ~1e-15 differences).
 
 pdeforge runs its compiled Numba step loop (``bound.advance_compiled``, what ``pf.solve`` calls
-for a fixed-step method): one thread is the serial loop (temporally blocked from 1024^2 up, see
-``pdeforge.codegen.numba_tiling``), two threads the ``prange`` loop with
-``numba.set_num_threads(2)`` (``pf.solve`` times both loops as it runs and keeps the faster).
+for a fixed-step method): one thread is the serial loop, two threads the ``prange`` loop with
+``numba.set_num_threads(2)`` (``pf.solve`` times both loops as it runs and keeps the faster);
+from 1024^2 up both are temporally blocked (see ``pdeforge.codegen.numba_tiling``; the threaded
+one splits each sweep's tiles over the threads), and the tiling in use is printed.
 Devito runs its OpenMP operator (``DEVITO_LANGUAGE=openmp``) with ``nthreads=1`` or ``2`` per
 ``apply``. Both sides are timed in interleaved rounds (pdeforge, Devito, pdeforge, Devito, ...)
 and the best of each side is kept, since the machine may be shared. One-thread rounds also
@@ -283,7 +284,8 @@ def compare(label: str, problem, n: int, dim: int, dt: float, steps: int, thread
     scale = float(np.max(np.abs(a)))
     print(f"{label}: compile pdeforge {ours.compile_s:.2f} s (disk cache hit: {ours.cache_hit}), "
           f"Devito {theirs.compile_s:.2f} s (Operator {theirs.build_s:.2f} s + gcc {theirs.jit_s:.2f} s); "
-          f"max |pdeforge - Devito| after {steps} steps = {diff:.3g} (max |state| {scale:.3g})", flush=True)
+          f"max |pdeforge - Devito| after {steps} steps = {diff:.3g} (max |state| {scale:.3g}); pdeforge loop: "
+          f"{tiling.describe() if (tiling := ours.bound.tiling('euler')) else 'plain (not tiled)'}", flush=True)
     cells = n**dim
     rows = []
     for th in threads:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
+import numba
 import numpy as np
 import pytest
 
@@ -26,42 +29,60 @@ SYSTEMS = {
 #: (periodic), clamp at the boundary (others) and the last sweep is shorter.
 TILES = {1: [(2, (5,)), (1, (4,))], 2: [(2, (4, 5)), (1, (100, 4))], 3: [(1, (3, 3, 100)), (1, (4, 3, 3))]}
 
-#: (system, order, methods): every boundary kind, order 2 and 4, 1-D to 3-D, every method (each
-#: method compiles its own loops, ~5 s, so not every method on every case)
+#: (system, order, methods, threaded): every boundary kind, order 2 and 4, 1-D to 3-D, every
+#: method (each method compiles its own loops, ~5 s, so not every method on every case); the
+#: threaded tiled loop (its compile is the costliest) once per dimension
 CASES = [
-    ("1d-dirichlet-robin", 2, ("euler", "ssprk3")),
-    ("1d-dirichlet-robin", 4, ("rk4",)),
-    ("2d-gray-scott", 2, ("euler",)),
-    ("2d-mixed", 2, ("ssprk3",)),
-    ("2d-mixed", 4, ("euler",)),
-    ("3d-cross", 2, ("euler", "rk4")),
-    ("3d-cross", 4, ("euler",)),
+    ("1d-dirichlet-robin", 2, ("euler", "ssprk3"), False),
+    ("1d-dirichlet-robin", 4, ("rk4",), True),
+    ("2d-gray-scott", 2, ("euler",), False),
+    ("2d-mixed", 2, ("ssprk3",), True),
+    ("2d-mixed", 4, ("euler",), False),
+    ("3d-cross", 2, ("euler", "rk4"), False),
+    ("3d-cross", 4, ("euler",), True),
 ]
 
 
-def run(b, method, cells, steps, tiled):
+@contextmanager
+def threads(k):
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(k, numba.config.NUMBA_NUM_THREADS))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
+
+
+def run(b, method, cells, steps, parallel=False):
     bufs = [b.new_padded() for _ in range({"euler": 2, "ssprk3": 3, "rk4": 5}[method])]
     b.cells(bufs[0])[...] = cells
     dt = 5e-5 if method == "euler" else 1e-4
-    b.advance_compiled(method, bufs, 0.1, dt, steps, parallel=False)
+    b.advance_compiled(method, bufs, 0.1, dt, steps, parallel=parallel)
     return b.cells(bufs[0]).copy()
 
 
-@pytest.mark.parametrize("name,order,methods", CASES, ids=[f"{c[0]}-{c[1]}-{'-'.join(c[2])}" for c in CASES])
-def test_tiled_loop_equals_plain_loop(name, order, methods, rng):
+@pytest.mark.parametrize("name,order,methods,threaded", CASES,
+                         ids=[f"{c[0]}-{c[1]}-{'-'.join(c[2])}{'-threaded' * c[3]}" for c in CASES])
+def test_tiled_loop_equals_plain_loop(name, order, methods, threaded, rng):
     system, shape = SYSTEMS[name]
     b = pf.compile(system, target="numba", order=order).bind(pf.UniformGrid.from_spec(system.domain, shape))
     cells = 0.5 + 0.2 * rng.random(b.cell_shape)
     for method in methods:
         b.set_tiling(method, None)
-        plain = run(b, method, cells, 7, False)
+        plain = run(b, method, cells, 7)
         assert np.isfinite(plain).all()
         for steps, tiles in TILES[system.dim]:
             t = b.set_tiling(method, steps, tiles)
             if method == "euler":  # the halo of the multi-stage methods may cover a tiny grid
                 assert max(t.args[2]) > 1, t.describe()
-            tiled = run(b, method, cells, 7, True)
+            tiled = run(b, method, cells, 7)
             np.testing.assert_allclose(tiled, plain, rtol=1e-13, atol=1e-13, err_msg=f"{method} {t.describe()}")
+        if not threaded:
+            continue
+        # the threaded tiled loop (tiles split over two threads) runs the same windows
+        with threads(2):
+            par = run(b, method, cells, 7, parallel=True)
+        np.testing.assert_allclose(par, plain, rtol=1e-13, atol=1e-13, err_msg=f"{method} threaded {t.describe()}")
 
 
 def test_plan_tiles_large_grids_only():

@@ -259,7 +259,8 @@ class BoundKernel:
         return self._closure_arrays
 
     def tiling(self, method: str) -> Tiling | None:
-        """The temporal blocking the serial ``method`` loop uses on this grid (None: plain loop).
+        """The temporal blocking the compiled ``method`` loops (serial and threaded) use on this
+        grid (None: the plain loops).
 
         Chosen by :func:`pdeforge.codegen.numba_tiling.plan` from the cache budget; set another
         (or None) with :meth:`set_tiling`.
@@ -317,10 +318,13 @@ class BoundKernel:
         ``parallel`` picks the multi-threaded or the serial loop (default: by grid size).
         """
         parallel = self.parallel if parallel is None else parallel
-        plan = None if parallel else self.tiling(method)
+        plan = self.tiling(method)
         args = (float(t0), float(dt), int(n), self.p, self.h, *self.coords, *self._closures())
         if plan is not None and n > plan.steps:
-            swapped = self.kernel.module.TILED[method](*buffers, *args, *plan.args)
+            import numba
+
+            swapped = self.kernel.module.TILED[(method, parallel)](*buffers, *args, *plan.args,
+                                                                   numba.get_num_threads())
         else:
             swapped = self._advance[(method, parallel)](*buffers, *args)
         if swapped:
@@ -385,9 +389,9 @@ class BoundKernel:
                 parallel = self.parallel if not variant else variant == "parallel"
                 self._advance[(method, parallel)](
                     *[np.zeros(small) for _ in range(n)], 0.0, 0.0, 1, *args, *self._closures())
-                if not parallel and self.tiling(method) is not None:  # this grid steps tiled: compile that too
+                if self.tiling(method) is not None:  # this grid steps tiled: compile that too
                     cells = tuple(s - 2 * g for s, g in zip(small[1:], self.layout.ghost))
                     tiny = tiling_for(cells, tuple(self.layout.ghost), self._periodic_axes(), method, 1, cells)
-                    m.TILED[method](*[np.zeros(small) for _ in range(n)], 0.0, 0.0, 2, *args, *self._closures(),
-                                    *tiny.args)
+                    m.TILED[(method, parallel)](*[np.zeros(small) for _ in range(n)], 0.0, 0.0, 2, *args,
+                                                *self._closures(), *tiny.args, 1)
         return time.perf_counter() - t0

@@ -144,14 +144,16 @@ def _advance_lines(spec: KernelSpec, method: str, parallel: bool) -> list[str]:
 
 def stepping_source(spec: KernelSpec) -> list[str]:
     """Source lines of ``_fill``, the ``_advance_<method>_<par|ser>`` loops and their temporally
-    blocked ``_advance_<method>_tiled`` variants, plus their registries."""
+    blocked ``_advance_<method>_tiled`` (serial) and ``_advance_<method>_tiledpar`` (threaded)
+    variants, plus their registries."""
     lines = _fill_lines(spec)
     registry = []
     for method, parallel in itertools.product(STEP_METHODS, (True, False)):
         lines += _advance_lines(spec, method, parallel)
         registry.append(f"    ({method!r}, {parallel}): _advance_{method}_{'par' if parallel else 'ser'},")
-    for method in STEP_METHODS:
-        lines += tiled_source(spec, method)
-    tiled = [f"    {method!r}: _advance_{method}_tiled," for method in STEP_METHODS]
+    tiled = []
+    for method, parallel in itertools.product(STEP_METHODS, (True, False)):
+        lines += tiled_source(spec, method, parallel)
+        tiled.append(f"    ({method!r}, {parallel}): _advance_{method}_tiled{'par' if parallel else ''},")
     lines += ["ADVANCE = {", *registry, "}", "TILED = {", *tiled, "}", "FILL = _fill", ""]
     return lines

@@ -16,7 +16,9 @@ the plain loop: results agree to round-off (tests: every boundary kind, order 2 
 
 Windows along periodic axes wrap around (gathered through index arrays); along other axes they
 are clamped inside the domain. All windows have one shape, so the scratch is allocated once.
-The Python side (:func:`plan`) chooses ``T`` and the tile sizes from a cache budget.
+The threaded variant splits each sweep's tiles into one chunk per thread (tiles read one state
+and write disjoint cells of the other): one barrier per sweep of ``T`` steps. The Python side
+(:func:`plan`) chooses ``T`` and the tile sizes from a cache budget.
 """
 
 from __future__ import annotations
@@ -35,8 +37,17 @@ BUFFERS = {"euler": 2, "ssprk3": 3, "rk4": 5}
 RESULT = {"euler": 1, "ssprk3": 1, "rk4": 2}
 
 
-def tiled_source(spec: KernelSpec, method: str) -> list[str]:
-    """Source lines of ``_advance_<method>_tiled`` (serial; calls ``_advance_<method>_ser``)."""
+def tiled_source(spec: KernelSpec, method: str, parallel: bool = False) -> list[str]:
+    """Source lines of ``_advance_<method>_tiled`` (serial) or ``_advance_<method>_tiledpar``
+    (the tiles of each sweep split into one chunk per thread, ``prange`` over the chunks).
+
+    Both call ``_advance_<method>_ser`` on a window per tile; ``threads`` (last argument, the
+    serial variant ignores it) is the number of chunks, passed in rather than asked of Numba
+    inside (that would make the function uncacheable). Within a sweep the tiles only read
+    one global state and write disjoint cells of the other, so the chunks need no
+    synchronisation but the one barrier at the end of the sweep (every ``T`` steps, where the
+    plain threaded loop has one per stage). Each chunk owns its scratch windows, allocated once.
+    """
     semi = spec.semi
     dim, nf, g = semi.dim, len(semi.fields), semi.ghost
     axes = semi.system.axes
@@ -45,58 +56,65 @@ def tiled_source(spec: KernelSpec, method: str) -> list[str]:
     coords = ", ".join(f"c{ax}" for ax in axes)
     pcoords = ", ".join(f"p{ax}" for ax in axes)
     shape = ", ".join(f"WL[{a}] + {2 * g[a]}" for a in range(dim))
+    name = f"_advance_{method}_tiled{'par' if parallel else ''}"
     L = [
-        "@njit(cache=True, nogil=True, error_model='numpy')",
-        f"def _advance_{method}_tiled({bufs}, t0, dt, n, p, h, {coords}, W, B, dom, {pcoords}, T, TB, NT, WS, WL, PER):",
+        f"@njit(cache=True, nogil=True, error_model='numpy', parallel={parallel})",
+        f"def {name}({bufs}, t0, dt, n, p, h, {coords}, W, B, dom, {pcoords}, T, TB, NT, WS, WL, PER, threads):",
     ]
     for a in range(dim):
         L.append(f"    n{a} = G0.shape[{a + 1}] - {2 * g[a]}")
-    L.append(f"    X = [np.empty(({nf}, {shape})) for _ in range({nbuf})]")
+    L.append("    ntiles = " + " * ".join(f"NT[{a}]" for a in range(dim)))
+    L.append("    chunks = max(1, min(threads, ntiles))" if parallel else "    chunks = 1")
+    for b in range(nbuf):
+        L.append(f"    X{b} = np.empty((chunks, {nf}, {shape}))")
     for a in range(dim):
         L += [
-            f"    I{a} = np.empty(WL[{a}] + {2 * g[a]}, np.int64)",
-            f"    Q{a} = np.empty(WL[{a}] + {2 * g[a]})",
-            f"    C{a} = np.empty(WL[{a}])",
+            f"    I{a} = np.empty((chunks, WL[{a}] + {2 * g[a]}), np.int64)",
+            f"    Q{a} = np.empty((chunks, WL[{a}] + {2 * g[a]}))",
+            f"    C{a} = np.empty((chunks, WL[{a}]))",
         ]
     L += ["    A, Z = G0, G" + str(res), "    done = 0", "    sweeps = 0", "    while done < n:",
-          "        m = min(T, n - done)", "        t = t0 + done * dt"]
-    ind = "        "
+          "        m = min(T, n - done)", "        t = t0 + done * dt",
+          f"        for ch in {'prange' if parallel else 'range'}(chunks):",
+          "            for u in range(ch * ntiles // chunks, (ch + 1) * ntiles // chunks):",
+          "                r = u"]
+    ind = "                "
+    for a in reversed(range(dim)):  # the tile's position per axis, innermost fastest
+        L += [f"{ind}u{a} = r % NT[{a}]", f"{ind}r = r // NT[{a}]"]
     for a in range(dim):
         L += [
-            f"{ind}for u{a} in range(NT[{a}]):",
-            f"{ind}    s{a} = WS[{a}, u{a}]",
-            f"{ind}    for k in range(WL[{a}] + {2 * g[a]}):",
-            f"{ind}        r = s{a} + k - {g[a]}",
-            f"{ind}        if PER[{a}]:",
-            f"{ind}            r = r % n{a}",
-            f"{ind}        I{a}[k] = r + {g[a]}",
-            f"{ind}        Q{a}[k] = p{axes[a]}[I{a}[k]]",
-            f"{ind}    for k in range(WL[{a}]):",
-            f"{ind}        C{a}[k] = c{axes[a]}[I{a}[k + {g[a]}] - {g[a]}]",
+            f"{ind}s{a} = WS[{a}, u{a}]",
+            f"{ind}for k in range(WL[{a}] + {2 * g[a]}):",
+            f"{ind}    q = s{a} + k - {g[a]}",
+            f"{ind}    if PER[{a}]:",
+            f"{ind}        q = q % n{a}",
+            f"{ind}    I{a}[ch, k] = q + {g[a]}",
+            f"{ind}    Q{a}[ch, k] = p{axes[a]}[q + {g[a]}]",
+            f"{ind}for k in range(WL[{a}]):",
+            f"{ind}    C{a}[ch, k] = c{axes[a]}[I{a}[ch, k + {g[a]}] - {g[a]}]",
         ]
-        ind += "    "
     # gather the window into the first scratch buffer; rows that do not wrap are copied whole
     last = dim - 1
-    L.append(f"{ind}X0 = X[0]")
+    L.append(f"{ind}Y = X0[ch]")
     L.append(f"{ind}wl = WL[{last}] + {2 * g[last]}")
-    L.append(f"{ind}lo = I{last}[0]")
-    L.append(f"{ind}contiguous = I{last}[wl - 1] - lo == wl - 1")
+    L.append(f"{ind}lo = I{last}[ch, 0]")
+    L.append(f"{ind}contiguous = I{last}[ch, wl - 1] - lo == wl - 1")
     gi = _nest(L, ind, [f"for f in range({nf}):"]
-               + [f"for k{a} in range(WL[{a}] + {2 * g[a]}):\n    r{a} = I{a}[k{a}]" for a in range(last)])
+               + [f"for k{a} in range(WL[{a}] + {2 * g[a]}):\n    r{a} = I{a}[ch, k{a}]" for a in range(last)])
     ks = "".join(f"k{a}, " for a in range(last))
     rs = "".join(f"r{a}, " for a in range(last))
     L += [
         f"{gi}if contiguous:",
-        f"{gi}    X0[f, {ks}:] = A[f, {rs}lo:lo + wl]",
+        f"{gi}    Y[f, {ks}:] = A[f, {rs}lo:lo + wl]",
         f"{gi}else:",
         f"{gi}    for k{last} in range(wl):",
-        f"{gi}        X0[f, {ks}k{last}] = A[f, {rs}I{last}[k{last}]]",
+        f"{gi}        Y[f, {ks}k{last}] = A[f, {rs}I{last}[ch, k{last}]]",
     ]
-    xs = ", ".join(f"X[{b}]" for b in range(nbuf))
-    cs = ", ".join(f"C{a}" for a in range(dim))
-    qs = ", ".join(f"Q{a}" for a in range(dim))
+    xs = ", ".join(f"X{b}[ch]" for b in range(nbuf))
+    cs = ", ".join(f"C{a}[ch]" for a in range(dim))
+    qs = ", ".join(f"Q{a}[ch]" for a in range(dim))
     L.append(f"{ind}swapped = _advance_{method}_ser({xs}, t, dt, m, p, h, {cs}, W, B, dom, {qs})")
-    L.append(f"{ind}R = X[{res}] if swapped else X[0]")
+    L.append(f"{ind}R = X{res}[ch] if swapped else Y")
     # scatter the tile's own cells into the other global state
     si = _nest(L, ind, [f"for f in range({nf}):"]
                + [f"for i{a} in range(TB[{a}, u{a}], TB[{a}, u{a} + 1]):" for a in range(last)])
