@@ -133,6 +133,7 @@ class SpectralRuntime:
             w[-1] = 1.0
         self.mode_weight = self.asarray(w.reshape([1] * (self.dim - 1) + [-1]))
         self.size = int(np.prod(self.shape))
+        self._workspace: dict = {}
 
     # array library -------------------------------------------------------------------------
     @property
@@ -181,24 +182,37 @@ class SpectralRuntime:
             a = np.broadcast_to(a, np.broadcast_shapes(a.shape, self.shape))
         return a
 
-    def rfft(self, a):
+    def rfft(self, a, key: str | None = None):
+        """Forward real FFT; with ``key`` and an unbatched ``a``, into this runtime's work array
+        of that name (valid until the next transform with the same key: the generated kernels
+        name every intermediate transform, so a right-hand side allocates no transform)."""
         a = self._full(a)
         ducc = _ducc_fft() if self.fft_library == "ducc0" else None
         if ducc is not None:
-            return ducc.r2c(a, axes=tuple(range(a.ndim - self.dim, a.ndim)), nthreads=self.workers or 1)
+            out = self._work(key, self.kshape, self.complex_dtype) if key is not None and a.shape == self.shape else None
+            return ducc.r2c(a, axes=tuple(range(a.ndim - self.dim, a.ndim)), nthreads=self.workers or 1, out=out)
         import scipy.fft
 
         return scipy.fft.rfftn(a, axes=self.axes, workers=self.workers)
 
-    def irfft(self, A):
+    def irfft(self, A, key: str | None = None):
+        """Inverse real FFT; ``key``: as for :meth:`rfft`."""
         ducc = _ducc_fft() if self.fft_library == "ducc0" else None
         if ducc is not None:
             A = np.asarray(A)
+            out = self._work(key, self.shape, self.real_dtype) if key is not None and A.shape == self.kshape else None
             return ducc.c2r(A, axes=tuple(range(A.ndim - self.dim, A.ndim)), lastsize=self.shape[-1],
-                            forward=False, inorm=2, nthreads=self.workers or 1)
+                            forward=False, inorm=2, nthreads=self.workers or 1, out=out)
         import scipy.fft
 
         return scipy.fft.irfftn(A, s=self.shape, axes=self.axes, workers=self.workers)
+
+    def _work(self, key: str, shape: tuple, dtype) -> np.ndarray:
+        """The work array ``key`` (allocated on first use; one per name and precision)."""
+        found = self._workspace.get((key, dtype))
+        if found is None:
+            found = self._workspace[(key, dtype)] = np.empty(shape, dtype=dtype)
+        return found
 
     #: "ducc0" (when installed: the FFT library JAX uses, 2-2.6x faster than scipy.fft's
     #: pocketfft here at 128^2-256^2) or "scipy"
@@ -313,10 +327,10 @@ class TorchRuntime(SpectralRuntime):
             a = a.expand(*np.broadcast_shapes(tuple(a.shape), self.shape))
         return a
 
-    def rfft(self, a):
+    def rfft(self, a, key: str | None = None):
         return self.torch.fft.rfftn(self._full(a), dim=self.axes)
 
-    def irfft(self, A):
+    def irfft(self, A, key: str | None = None):
         return self.torch.fft.irfftn(A, s=self.shape, dim=self.axes)
 
     def dealias(self, A):

@@ -17,38 +17,66 @@ from functools import lru_cache
 import numpy as np
 
 
+#: what a fused combination does with its value ``N`` at each mode (see :func:`kernels`)
+EPILOGUES = {"plain": 0, "etd_ab": 1, "etd_c": 2, "etd_final": 3, "cn": 4}
+
+
 @lru_cache(maxsize=None)
 def kernels():
     """The compiled kernels (Numba is imported on first use)."""
     import numba
 
     @numba.njit(cache=True)
-    def combine(a, xs, s, out):  # out[b, f, m] = s[f, m] + sum_c a[f, c, m] xs[c][b, m]
+    def combine(a, xs, s, offsets, lo, hi, out, kind, w, cf, c0):
+        """``N[b, f, m] = s[f, m] + sum_c a[f, c, m] xs[c][b, m]`` and a stage update, one pass.
+
+        ``a`` and ``s`` are compressed to their support: on row ``r`` (all axes but the last
+        flattened) the modes ``lo[r] <= j < hi[r]``, stored from ``offsets[r]``; elsewhere ``N = 0``.
+        ``kind`` (:data:`EPILOGUES`), with ``w`` five state arrays like ``out`` and ``cf`` four
+        coefficient arrays ``(F, modes)``:
+
+        * 0: ``out = N``;
+        * 1 (ETDRK4 a, b): ``out = N``, ``w0 = cf0 w1 + cf1 N``;
+        * 2 (ETDRK4 c): ``out = N``, ``w0 = cf0 w0 + cf1 (2 N - w1)``;
+        * 3 (ETDRK4 end): ``out = cf0 w0 + cf1 w1 + 2 cf2 (w2 + w3) + cf3 N``;
+        * 4 (Crank-Nicolson RK stage): ``w0 = c0 w0 + N`` (``N`` alone for ``c0 = 0``), then
+          ``out = cf0 w1 + cf1 w0``.
+
+        ``out`` and ``w0`` may not be an input of the pass (``xs``): the fields are done one
+        after the other, so another field's input at the same mode would be read after it
+        was written.
+        """
         nb, nf, nm = out.shape
+        rows = lo.shape[0]
+        ncol = nm // rows
+        nc = a.shape[1]
         for b in range(nb):
             for f in range(nf):
-                for m in range(nm):
-                    out[b, f, m] = s[f, m]
-            for c in range(len(xs)):
-                x = xs[c]
-                for f in range(nf):
-                    for m in range(nm):
-                        out[b, f, m] += a[f, c, m] * x[b, m]
-
-    @numba.njit(cache=True)
-    def axby(out, a, x, b, y):  # out = a x + b y (a, b arrays)
-        for m in range(out.shape[0]):
-            out[m] = a[m] * x[m] + b[m] * y[m]
-
-    @numba.njit(cache=True)
-    def etd_c(out, e2, a, q, nb, nu):  # out = e2 a + q (2 nb - nu)
-        for m in range(out.shape[0]):
-            out[m] = e2[m] * a[m] + q[m] * (2.0 * nb[m] - nu[m])
-
-    @numba.njit(cache=True)
-    def etd_final(out, e, y, f1, nu, f2, na, nb, f3, nc):  # out = e y + f1 nu + 2 f2 (na + nb) + f3 nc
-        for m in range(out.shape[0]):
-            out[m] = e[m] * y[m] + f1[m] * nu[m] + 2.0 * f2[m] * (na[m] + nb[m]) + f3[m] * nc[m]
+                for r in range(rows):
+                    for j in range(ncol):
+                        m = r * ncol + j
+                        if lo[r] <= j < hi[r]:
+                            i = offsets[r] + j - lo[r]
+                            v = s[f, i]
+                            for c in range(nc):
+                                v += a[f, c, i] * xs[c][b, m]
+                        else:
+                            v = 0j
+                        if kind == 0:
+                            out[b, f, m] = v
+                        elif kind == 1:
+                            out[b, f, m] = v
+                            w[0][b, f, m] = cf[0][f, m] * w[1][b, f, m] + cf[1][f, m] * v
+                        elif kind == 2:
+                            out[b, f, m] = v
+                            w[0][b, f, m] = cf[0][f, m] * w[0][b, f, m] + cf[1][f, m] * (2.0 * v - w[1][b, f, m])
+                        elif kind == 3:
+                            out[b, f, m] = (cf[0][f, m] * w[0][b, f, m] + cf[1][f, m] * w[1][b, f, m]
+                                            + 2.0 * cf[2][f, m] * (w[2][b, f, m] + w[3][b, f, m]) + cf[3][f, m] * v)
+                        else:
+                            h = v if c0 == 0.0 else c0 * w[0][b, f, m] + v
+                            w[0][b, f, m] = h
+                            out[b, f, m] = cf[0][f, m] * w[1][b, f, m] + cf[1][f, m] * h
 
     @numba.njit(cache=True)
     def if_stage(out, e, y, h, k):  # out = e (y + h k), h a number
@@ -60,12 +88,15 @@ def kernels():
         for m in range(acc.shape[0]):
             acc[m] += h * e[m] * k[m]
 
-    return {"combine": combine, "axby": axby, "etd_c": etd_c, "etd_final": etd_final, "if_stage": if_stage,
-            "axpy_e": axpy_e}
+    return {"combine": combine, "if_stage": if_stage, "axpy_e": axpy_e}
 
 
 class Combination:
     """``R_f = sum_c A_fc X_c + S_f`` for every field ``f`` (transforms ``X``, any batch axes).
+
+    The multipliers are stored on their support only (per row of the transform, all axes but
+    the last flattened, the range of last-axis modes where some multiplier or source is not
+    zero): under the 2/3 rule that is 4/9 of the modes in 2-D, and the pass reads that much.
 
     Args:
         A: multipliers ``(F, C, *kshape)`` complex (projection and 2/3 rule folded in).
@@ -76,10 +107,26 @@ class Combination:
         self.F, self.C = A.shape[0], A.shape[1]
         self.kshape = A.shape[2:]
         modes = int(np.prod(self.kshape))
-        self.A = np.ascontiguousarray(A.reshape(self.F, self.C, modes))
-        self.S = np.ascontiguousarray(S.reshape(self.F, modes))
+        ncol = self.kshape[-1] if self.kshape else 1
+        rows = modes // ncol
+        full_a = A.reshape(self.F, self.C, rows, ncol)
+        full_s = S.reshape(self.F, rows, ncol)
+        nonzero = (full_a != 0).any(axis=(0, 1)) | (full_s != 0).any(axis=0)  # (rows, ncol)
+        any_row = nonzero.any(axis=1)
+        lo = np.where(any_row, np.argmax(nonzero, axis=1), 0)
+        hi = np.where(any_row, ncol - np.argmax(nonzero[:, ::-1], axis=1), 0)
+        self.lo, self.hi = lo.astype(np.int64), hi.astype(np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(self.hi - self.lo)[:-1]]).astype(np.int64)
+        keep = (np.arange(ncol)[None, :] >= lo[:, None]) & (np.arange(ncol)[None, :] < hi[:, None])
+        self.A = np.ascontiguousarray(full_a[:, :, keep])  # (F, C, support), row by row
+        self.S = np.ascontiguousarray(full_s[:, keep])
         self.modes = modes
         self._typed: dict = {}
+
+    @property
+    def support(self) -> float:
+        """Fraction of the modes where the combination can be non-zero."""
+        return float(self.A.shape[-1]) / max(1, self.modes)
 
     def _arrays(self, dtype):
         found = self._typed.get(dtype)
@@ -87,32 +134,49 @@ class Combination:
             found = self._typed[dtype] = (self.A.astype(dtype, copy=False), self.S.astype(dtype, copy=False))
         return found
 
-    def __call__(self, xs: tuple, out: np.ndarray | None = None, like: np.ndarray | None = None) -> np.ndarray:
+    def __call__(self, xs: tuple, out: np.ndarray | None = None, like: np.ndarray | None = None,
+                 then: tuple | None = None) -> np.ndarray:
         """``xs``: C transforms ``(..., *kshape)``; -> ``(..., F, *kshape)`` (into ``out`` if given).
 
         ``like``: a transform whose batch axes and precision the result takes (needed when
-        ``xs`` is empty).
+        ``xs`` is empty). ``then``: ``(epilogue, states, coefficients, number)``, a stage update
+        done in the same pass (:data:`EPILOGUES`; ``states``: arrays shaped like the result,
+        ``coefficients``: ``(F, *kshape)`` arrays, all C-contiguous); ``out`` is then required.
         """
         ref = xs[0] if xs else like
         batch = ref.shape[: ref.ndim - len(self.kshape)]
         dtype = np.result_type(ref.dtype, np.complex64)
         A, S = self._arrays(dtype)
         if out is None or not out.flags.c_contiguous or out.dtype != dtype:
+            if then is not None:
+                raise ValueError("a fused stage update needs a C-contiguous out array of the state's precision")
             target = np.empty((*batch, self.F, *self.kshape), dtype=dtype)
         else:
             target = out
         nb = int(np.prod(batch)) if batch else 1
         flat = target.reshape(nb, self.F, self.modes)
-        if xs:
-            full = (*batch, *self.kshape)
-            ins = tuple(_flat(x, full, dtype).reshape(nb, self.modes) for x in xs)
-            kernels()["combine"](A, ins, S, flat)
+        full = (*batch, *self.kshape)
+        ins = tuple(_flat(x, full, dtype).reshape(nb, self.modes) for x in xs) or (flat[:, 0],)
+        if then is None:
+            kind, w, cf, c0 = 0, (flat,) * 5, (_NO_COEFFICIENTS,) * 4, 0.0
         else:
-            flat[...] = S[None]
+            name, states, coefficients, c0 = then
+            kind = EPILOGUES[name]
+            if not all(x.flags.c_contiguous and x.dtype == dtype for x in states):
+                raise ValueError("the states of a fused stage update must be C-contiguous arrays of the state's precision")
+            w = tuple(x.reshape(nb, self.F, self.modes) for x in states)
+            w = w + (flat,) * (5 - len(w))
+            cf = tuple(c.reshape(self.F, self.modes) for c in coefficients)
+            cf = cf + (cf[0],) * (4 - len(cf))
+        kernels()["combine"](A, ins, S, self.offsets, self.lo, self.hi, flat, kind, w, cf, float(c0))
         if out is not None and target is not out:
             out[...] = target
             return out
         return target
+
+
+#: the coefficient arrays of a pass without a stage update (never read)
+_NO_COEFFICIENTS = np.zeros((1, 1))
 
 
 def _flat(x: np.ndarray, shape: tuple, dtype) -> np.ndarray:

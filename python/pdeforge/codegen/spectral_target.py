@@ -217,13 +217,16 @@ def _stage_code(
     invariants = semi.invariant_symbols()
     lines: list[str] = []
     stages = sorted({n.stage for n in nodes} | set(outputs_by_stage))
+    # numpy: every transform goes into a work array of the runtime named after its result
+    key = (lambda name: f', "{prefix}{name}"') if target == "numpy" else (lambda name: "")
     for s in stages:
         for node in (n for n in nodes if n.stage == s):
             src = f"UH[{field_index[node.source]}]" if node.source in field_index else node.source.upper()
+            name = node.symbol.name
             if any(node.orders):
-                lines.append(f'    {node.symbol.name} = K.irfft(M["{_node_multiplier_key(node)}"] * {src})')
+                lines.append(f'    {name} = K.irfft(M["{_node_multiplier_key(node)}"] * {src}{key(name)})')
             else:
-                lines.append(f"    {node.symbol.name} = K.irfft({src})")
+                lines.append(f"    {name} = K.irfft({src}{key(name)})")
         group = outputs_by_stage.get(s, [])
         if not group:
             continue
@@ -236,9 +239,9 @@ def _stage_code(
             lines.append(f"    {name} = {printer.doprint(expr)}")
             if name in composite_names:
                 if name in folded:
-                    lines.append(f"    {name.upper()} = K.rfft({name})")
+                    lines.append(f"    {name.upper()} = K.rfft({name}{key(name.upper())})")
                 else:
-                    lines.append(f"    {name.upper()} = K.dealias(K.rfft({name}))")
+                    lines.append(f"    {name.upper()} = K.dealias(K.rfft({name}{key(name.upper())}))")
     return lines
 
 
@@ -260,13 +263,11 @@ def _rhs_source(semi: SpectralSemiDiscrete, target: str, name: str = "rhs", skip
     field_index = {f: i for i, f in enumerate(semi.fields)}
     if target == "numpy":  # one fused pass: projection and 2/3 rule folded into M[comb] at bind time
         xs = _combination_inputs(semi, skip_stiff)
-        lines[0] = f"def {name}(UH, t, P, K, M, out=None):"
-        lines[1] = f'    """Spectral tendencies {what} (list of transforms in, stacked array out)."""'
+        lines[0] = f"def {name}(UH, t, P, K, M, out=None, then=None):"
+        lines[1] = (f'    """Spectral tendencies {what} (list of transforms in, stacked array out; '
+                    f'``then``: a stage update fused into the last pass)."""')
         args = ", ".join(xs) + ("," if len(xs) == 1 else "")
-        if xs:
-            lines.append(f'    return M["{_combination_key(skip_stiff)}"](({args}), out, UH[0])')
-        else:
-            lines.append(f'    return M["{_combination_key(skip_stiff)}"]((), out, UH[0])')
+        lines.append(f'    return M["{_combination_key(skip_stiff)}"](({args}), out, UH[0], then)')
         return lines
     inplace = False
     for i, f in enumerate(semi.fields):
@@ -321,7 +322,7 @@ def _combination_terms(semi: SpectralSemiDiscrete, skip_stiff: bool):
     for i, f in enumerate(semi.fields):
         pairs = []
         if semi.physical[i] != 0:
-            pairs.append((slot(f"K.rfft(phys{i})"), "K.dealias_multiplier(1.0)"))
+            pairs.append((slot(f"K.rfft(phys{i}, \"PHYS{i}\")"), "K.dealias_multiplier(1.0)"))
         for term in semi.linear[i]:
             if skip_stiff and semi.stiff[i] and term.source == f:
                 continue
