@@ -32,7 +32,7 @@ def kernels():
 
         ``a`` and ``s`` are compressed to their support: on row ``r`` (all axes but the last
         flattened) the modes ``lo[r] <= j < hi[r]``, stored from ``offsets[r]``; elsewhere ``N = 0``.
-        ``kind`` (:data:`EPILOGUES`), with ``w`` five state arrays like ``out`` and ``cf`` four
+        ``kind`` (:data:`EPILOGUES`), with ``w`` four state arrays like ``out`` and ``cf`` four
         coefficient arrays ``(F, modes)``:
 
         * 0: ``out = N``;
@@ -50,33 +50,43 @@ def kernels():
         rows = lo.shape[0]
         ncol = nm // rows
         nc = a.shape[1]
+        v = np.zeros(ncol, dtype=out.dtype)  # N on one row
         for b in range(nb):
             for f in range(nf):
                 for r in range(rows):
-                    for j in range(ncol):
-                        m = r * ncol + j
-                        if lo[r] <= j < hi[r]:
-                            i = offsets[r] + j - lo[r]
-                            v = s[f, i]
-                            for c in range(nc):
-                                v += a[f, c, i] * xs[c][b, m]
-                        else:
-                            v = 0j
-                        if kind == 0:
-                            out[b, f, m] = v
-                        elif kind == 1:
-                            out[b, f, m] = v
-                            w[0][b, f, m] = cf[0][f, m] * w[1][b, f, m] + cf[1][f, m] * v
-                        elif kind == 2:
-                            out[b, f, m] = v
-                            w[0][b, f, m] = cf[0][f, m] * w[0][b, f, m] + cf[1][f, m] * (2.0 * v - w[1][b, f, m])
-                        elif kind == 3:
-                            out[b, f, m] = (cf[0][f, m] * w[0][b, f, m] + cf[1][f, m] * w[1][b, f, m]
-                                            + 2.0 * cf[2][f, m] * (w[2][b, f, m] + w[3][b, f, m]) + cf[3][f, m] * v)
-                        else:
-                            h = v if c0 == 0.0 else c0 * w[0][b, f, m] + v
-                            w[0][b, f, m] = h
-                            out[b, f, m] = cf[0][f, m] * w[1][b, f, m] + cf[1][f, m] * h
+                    m0, first, stop = r * ncol, lo[r], hi[r]
+                    i0 = offsets[r] - first
+                    v[:] = 0.0
+                    for j in range(first, stop):
+                        v[j] = s[f, i0 + j]
+                    for c in range(nc):  # one input per sweep: no tuple indexing in the inner loop
+                        x = xs[c]
+                        for j in range(first, stop):
+                            v[j] += a[f, c, i0 + j] * x[b, m0 + j]
+                    o = out[b, f, m0:m0 + ncol]
+                    if kind == 0:
+                        o[:] = v
+                        continue
+                    w0, w1, w2, w3 = (w[0][b, f, m0:m0 + ncol], w[1][b, f, m0:m0 + ncol],
+                                      w[2][b, f, m0:m0 + ncol], w[3][b, f, m0:m0 + ncol])
+                    k0, k1, k2, k3 = (cf[0][f, m0:m0 + ncol], cf[1][f, m0:m0 + ncol], cf[2][f, m0:m0 + ncol],
+                                      cf[3][f, m0:m0 + ncol])
+                    if kind == 1:
+                        for j in range(ncol):
+                            o[j] = v[j]
+                            w0[j] = k0[j] * w1[j] + k1[j] * v[j]
+                    elif kind == 2:
+                        for j in range(ncol):
+                            o[j] = v[j]
+                            w0[j] = k0[j] * w0[j] + k1[j] * (2.0 * v[j] - w1[j])
+                    elif kind == 3:
+                        for j in range(ncol):
+                            o[j] = k0[j] * w0[j] + k1[j] * w1[j] + 2.0 * k2[j] * (w2[j] + w3[j]) + k3[j] * v[j]
+                    else:
+                        for j in range(ncol):
+                            h = v[j] if c0 == 0.0 else c0 * w0[j] + v[j]
+                            w0[j] = h
+                            o[j] = k0[j] * w1[j] + k1[j] * h
 
     @numba.njit(cache=True)
     def if_stage(out, e, y, h, k):  # out = e (y + h k), h a number
@@ -158,14 +168,14 @@ class Combination:
         full = (*batch, *self.kshape)
         ins = tuple(_flat(x, full, dtype).reshape(nb, self.modes) for x in xs) or (flat[:, 0],)
         if then is None:
-            kind, w, cf, c0 = 0, (flat,) * 5, (_NO_COEFFICIENTS,) * 4, 0.0
+            kind, w, cf, c0 = 0, (flat,) * 4, (_NO_COEFFICIENTS,) * 4, 0.0
         else:
             name, states, coefficients, c0 = then
             kind = EPILOGUES[name]
             if not all(x.flags.c_contiguous and x.dtype == dtype for x in states):
                 raise ValueError("the states of a fused stage update must be C-contiguous arrays of the state's precision")
             w = tuple(x.reshape(nb, self.F, self.modes) for x in states)
-            w = w + (flat,) * (5 - len(w))
+            w = w + (flat,) * (4 - len(w))
             cf = tuple(c.reshape(self.F, self.modes) for c in coefficients)
             cf = cf + (cf[0],) * (4 - len(cf))
         kernels()["combine"](A, ins, S, self.offsets, self.lo, self.hi, flat, kind, w, cf, float(c0))
@@ -176,7 +186,7 @@ class Combination:
 
 
 #: the coefficient arrays of a pass without a stage update (never read)
-_NO_COEFFICIENTS = np.zeros((1, 1))
+_NO_COEFFICIENTS = np.zeros((1, 0))
 
 
 def _flat(x: np.ndarray, shape: tuple, dtype) -> np.ndarray:
