@@ -119,3 +119,22 @@ def test_torch_backend_solve_matches_numpy_backend():
     assert b.attrs["backend"] == "torch" and b.attrs["status"] == "completed"
     np.testing.assert_allclose(b.u.values, a.u.values, rtol=0, atol=1e-13)
     np.testing.assert_allclose(b.energy.values, a.energy.values, rtol=1e-13)
+
+
+def test_passes_on_the_support_keep_truncated_states_exactly():
+    system, d = get_model("kolmogorov-flow").setup(grid=24, seed=3)
+    _, op, _, uh = _compile_and_project(system, d["grid"], d["ic"], "numpy", None, "float64")
+    for method in ("etdrk4", "cnrk4"):
+        fast = make_stepper(op, uh.copy(), 0.0, method, 0.05)
+        full = make_stepper(op, uh.copy(), 0.0, method, 0.05)
+        assert fast._on_support
+        full._on_support = False  # every mode visited
+        for s in (fast, full):
+            s.advance(0.5)
+        np.testing.assert_array_equal(fast.y, full.y)
+        outside = np.ones(uh[0].size, dtype=bool)
+        outside[op.explicit_support()] = False
+        assert not np.any(fast.y.reshape(2, -1)[:, outside])
+    untruncated = uh.copy()
+    untruncated[0, -1, -1] = 1e-3  # a mode outside the 2/3 band: the passes must visit every mode
+    assert not make_stepper(op, untruncated, 0.0, "etdrk4", 0.05)._on_support

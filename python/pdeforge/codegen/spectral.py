@@ -204,6 +204,12 @@ class SpectralOperator:
             raise SolverError("a fused stage update (then=) needs the numpy target")
         return self.K.stack(kernel(self._split(uh), t, P, self.K, M), self.field_axis, out=out)
 
+    def explicit_support(self):
+        """Flat indices (into ``(F, *kshape)`` per field's ``kshape``) of the modes where
+        :meth:`rhs_explicit_hat` can be non-zero (numpy target; None for torch)."""
+        comb = self._M.get("comb_explicit") if self.target == "numpy" else None
+        return None if comb is None else comb.idx
+
     def stiff_multipliers(self) -> list:
         """Per field, the multiplier ``L`` of its stiff linear part (``kshape``-broadcastable,
         complex) or None: ``rhs_hat = rhs_explicit_hat + L * uh`` field by field."""

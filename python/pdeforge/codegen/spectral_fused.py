@@ -27,13 +27,13 @@ def kernels():
     import numba
 
     @numba.njit(cache=True)
-    def combine(a, xs, s, offsets, lo, hi, out, kind, w, cf, c0):
-        """``N[b, f, m] = s[f, m] + sum_c a[f, c, m] xs[c][b, m]`` and a stage update, one pass.
+    def combine(a, xs, s, idx, out, kind, w, cf, c0, on_support):
+        """``N[b, f, m] = s[f, m] + sum_c a[f, c, m] xs[c][b, m]`` and a stage update.
 
-        ``a`` and ``s`` are compressed to their support: on row ``r`` (all axes but the last
-        flattened) the modes ``lo[r] <= j < hi[r]``, stored from ``offsets[r]``; elsewhere ``N = 0``.
-        ``kind`` (:data:`EPILOGUES`), with ``w`` four state arrays like ``out`` and ``cf`` four
-        coefficient arrays ``(F, modes)``:
+        ``a`` and ``s`` are compressed to their support, the modes ``idx`` (flat indices,
+        increasing); elsewhere ``N = 0``. ``N`` goes into ``out`` first (one sweep per input,
+        no tuple indexing per mode), then ``kind`` (:data:`EPILOGUES`), with ``w`` four state
+        arrays like ``out`` and ``cf`` four coefficient arrays ``(F, modes)``, updates in place:
 
         * 0: ``out = N``;
         * 1 (ETDRK4 a, b): ``out = N``, ``w0 = cf0 w1 + cf1 N``;
@@ -42,51 +42,55 @@ def kernels():
         * 4 (Crank-Nicolson RK stage): ``w0 = c0 w0 + N`` (``N`` alone for ``c0 = 0``), then
           ``out = cf0 w1 + cf1 w0``.
 
-        ``out`` and ``w0`` may not be an input of the pass (``xs``): the fields are done one
-        after the other, so another field's input at the same mode would be read after it
-        was written.
+        ``out`` and ``w0`` may not be an input of the pass (``xs``). With ``on_support`` only the
+        support is visited: every array given is zero elsewhere and stays so (a state in the
+        span of the support, which the stage updates keep).
         """
         nb, nf, nm = out.shape
-        rows = lo.shape[0]
-        ncol = nm // rows
         nc = a.shape[1]
-        v = np.zeros(ncol, dtype=out.dtype)  # N on one row
+        ns = idx.shape[0]
+        count = ns if on_support else nm
         for b in range(nb):
             for f in range(nf):
-                for r in range(rows):
-                    m0, first, stop = r * ncol, lo[r], hi[r]
-                    i0 = offsets[r] - first
-                    v[:] = 0.0
-                    for j in range(first, stop):
-                        v[j] = s[f, i0 + j]
-                    for c in range(nc):  # one input per sweep: no tuple indexing in the inner loop
-                        x = xs[c]
-                        for j in range(first, stop):
-                            v[j] += a[f, c, i0 + j] * x[b, m0 + j]
-                    o = out[b, f, m0:m0 + ncol]
-                    if kind == 0:
-                        o[:] = v
-                        continue
-                    w0, w1, w2, w3 = (w[0][b, f, m0:m0 + ncol], w[1][b, f, m0:m0 + ncol],
-                                      w[2][b, f, m0:m0 + ncol], w[3][b, f, m0:m0 + ncol])
-                    k0, k1, k2, k3 = (cf[0][f, m0:m0 + ncol], cf[1][f, m0:m0 + ncol], cf[2][f, m0:m0 + ncol],
-                                      cf[3][f, m0:m0 + ncol])
-                    if kind == 1:
-                        for j in range(ncol):
-                            o[j] = v[j]
-                            w0[j] = k0[j] * w1[j] + k1[j] * v[j]
-                    elif kind == 2:
-                        for j in range(ncol):
-                            o[j] = v[j]
-                            w0[j] = k0[j] * w0[j] + k1[j] * (2.0 * v[j] - w1[j])
-                    elif kind == 3:
-                        for j in range(ncol):
-                            o[j] = k0[j] * w0[j] + k1[j] * w1[j] + 2.0 * k2[j] * (w2[j] + w3[j]) + k3[j] * v[j]
-                    else:
-                        for j in range(ncol):
-                            h = v[j] if c0 == 0.0 else c0 * w0[j] + v[j]
-                            w0[j] = h
-                            o[j] = k0[j] * w1[j] + k1[j] * h
+                o = out[b, f]
+                if not on_support:
+                    o[:] = 0.0
+                sf = s[f]
+                for i in range(ns):
+                    o[idx[i]] = sf[i]
+                for c in range(nc):
+                    x = xs[c][b]
+                    ac = a[f, c]
+                    for i in range(ns):
+                        m = idx[i]
+                        o[m] += ac[i] * x[m]
+                if kind == 0:
+                    continue
+                w0, w1, w2, w3 = w[0][b, f], w[1][b, f], w[2][b, f], w[3][b, f]
+                k0, k1, k2, k3 = cf[0][f], cf[1][f], cf[2][f], cf[3][f]
+                if kind == 1:
+                    for i in range(count):
+                        m = idx[i] if on_support else i
+                        w0[m] = k0[m] * w1[m] + k1[m] * o[m]
+                elif kind == 2:
+                    for i in range(count):
+                        m = idx[i] if on_support else i
+                        w0[m] = k0[m] * w0[m] + k1[m] * (2.0 * o[m] - w1[m])
+                elif kind == 3:
+                    for i in range(count):
+                        m = idx[i] if on_support else i
+                        o[m] = k0[m] * w0[m] + k1[m] * w1[m] + 2.0 * k2[m] * (w2[m] + w3[m]) + k3[m] * o[m]
+                elif c0 == 0.0:
+                    for i in range(count):
+                        m = idx[i] if on_support else i
+                        w0[m] = o[m]
+                        o[m] = k0[m] * w1[m] + k1[m] * o[m]
+                else:
+                    for i in range(count):
+                        m = idx[i] if on_support else i
+                        h = c0 * w0[m] + o[m]
+                        w0[m] = h
+                        o[m] = k0[m] * w1[m] + k1[m] * h
 
     @numba.njit(cache=True)
     def if_stage(out, e, y, h, k):  # out = e (y + h k), h a number
@@ -104,9 +108,9 @@ def kernels():
 class Combination:
     """``R_f = sum_c A_fc X_c + S_f`` for every field ``f`` (transforms ``X``, any batch axes).
 
-    The multipliers are stored on their support only (per row of the transform, all axes but
-    the last flattened, the range of last-axis modes where some multiplier or source is not
-    zero): under the 2/3 rule that is 4/9 of the modes in 2-D, and the pass reads that much.
+    The multipliers are stored on their support only (the modes where some multiplier or
+    source is not zero): under the 2/3 rule that is 4/9 of the modes in 2-D, 8/27 in 3-D, and
+    the pass reads that much of them and of the inputs.
 
     Args:
         A: multipliers ``(F, C, *kshape)`` complex (projection and 2/3 rule folded in).
@@ -117,19 +121,12 @@ class Combination:
         self.F, self.C = A.shape[0], A.shape[1]
         self.kshape = A.shape[2:]
         modes = int(np.prod(self.kshape))
-        ncol = self.kshape[-1] if self.kshape else 1
-        rows = modes // ncol
-        full_a = A.reshape(self.F, self.C, rows, ncol)
-        full_s = S.reshape(self.F, rows, ncol)
-        nonzero = (full_a != 0).any(axis=(0, 1)) | (full_s != 0).any(axis=0)  # (rows, ncol)
-        any_row = nonzero.any(axis=1)
-        lo = np.where(any_row, np.argmax(nonzero, axis=1), 0)
-        hi = np.where(any_row, ncol - np.argmax(nonzero[:, ::-1], axis=1), 0)
-        self.lo, self.hi = lo.astype(np.int64), hi.astype(np.int64)
-        self.offsets = np.concatenate([[0], np.cumsum(self.hi - self.lo)[:-1]]).astype(np.int64)
-        keep = (np.arange(ncol)[None, :] >= lo[:, None]) & (np.arange(ncol)[None, :] < hi[:, None])
-        self.A = np.ascontiguousarray(full_a[:, :, keep])  # (F, C, support), row by row
-        self.S = np.ascontiguousarray(full_s[:, keep])
+        flat_a = A.reshape(self.F, self.C, modes)
+        flat_s = S.reshape(self.F, modes)
+        keep = (flat_a != 0).any(axis=(0, 1)) | (flat_s != 0).any(axis=0)
+        self.idx = np.flatnonzero(keep).astype(np.int64)  # the support, in memory order
+        self.A = np.ascontiguousarray(flat_a[:, :, keep])
+        self.S = np.ascontiguousarray(flat_s[:, keep])
         self.modes = modes
         self._typed: dict = {}
 
@@ -149,10 +146,15 @@ class Combination:
         """``xs``: C transforms ``(..., *kshape)``; -> ``(..., F, *kshape)`` (into ``out`` if given).
 
         ``like``: a transform whose batch axes and precision the result takes (needed when
-        ``xs`` is empty). ``then``: ``(epilogue, states, coefficients, number)``, a stage update
-        done in the same pass (:data:`EPILOGUES`; ``states``: arrays shaped like the result,
-        ``coefficients``: ``(F, *kshape)`` arrays, all C-contiguous); ``out`` is then required.
+        ``xs`` is empty). ``then``: ``(epilogue, states, coefficients, number[, on_support])``, a
+        stage update done in the same pass (:data:`EPILOGUES`; ``states``: arrays shaped like the
+        result, ``coefficients``: ``(F, *kshape)`` arrays, all C-contiguous; ``on_support``: the
+        caller guarantees ``out`` and every state are zero outside :attr:`idx`, so only the
+        support is visited and the zeros stay); ``out`` is then required.
         """
+        if then is not None and out is not None and out.shape == (self.F, *self.kshape) and out.flags.c_contiguous \
+                and all(x.shape == self.kshape and x.dtype == out.dtype and x.flags.c_contiguous for x in xs):
+            return self._stage(xs, out, then)  # a time stepper's call: unbatched, contiguous
         ref = xs[0] if xs else like
         batch = ref.shape[: ref.ndim - len(self.kshape)]
         dtype = np.result_type(ref.dtype, np.complex64)
@@ -166,23 +168,35 @@ class Combination:
         nb = int(np.prod(batch)) if batch else 1
         flat = target.reshape(nb, self.F, self.modes)
         full = (*batch, *self.kshape)
-        ins = tuple(_flat(x, full, dtype).reshape(nb, self.modes) for x in xs) or (flat[:, 0],)
-        if then is None:
-            kind, w, cf, c0 = 0, (flat,) * 4, (_NO_COEFFICIENTS,) * 4, 0.0
-        else:
-            name, states, coefficients, c0 = then
-            kind = EPILOGUES[name]
-            if not all(x.flags.c_contiguous and x.dtype == dtype for x in states):
-                raise ValueError("the states of a fused stage update must be C-contiguous arrays of the state's precision")
-            w = tuple(x.reshape(nb, self.F, self.modes) for x in states)
-            w = w + (flat,) * (4 - len(w))
-            cf = tuple(c.reshape(self.F, self.modes) for c in coefficients)
-            cf = cf + (cf[0],) * (4 - len(cf))
-        kernels()["combine"](A, ins, S, self.offsets, self.lo, self.hi, flat, kind, w, cf, float(c0))
+        ins = tuple(_flat(x, full, dtype).reshape(nb, self.modes) for x in xs)
+        self._run(A, S, ins, flat, then)
         if out is not None and target is not out:
             out[...] = target
             return out
         return target
+
+
+    def _stage(self, xs: tuple, out: np.ndarray, then: tuple) -> np.ndarray:
+        """:meth:`__call__` for unbatched C-contiguous arrays, in few Python operations."""
+        A, S = self._arrays(out.dtype)
+        self._run(A, S, tuple(x.reshape(1, self.modes) for x in xs), out.reshape(1, self.F, self.modes), then)
+        return out
+
+    def _run(self, A, S, ins: tuple, flat: np.ndarray, then: tuple | None) -> None:
+        """The kernel on flattened inputs ``(nb, modes)`` into ``flat`` ``(nb, F, modes)``."""
+        ins = ins or (flat[:, 0],)
+        if then is None:
+            kernels()["combine"](A, ins, S, self.idx, flat, 0, (flat,) * 4, (_NO_COEFFICIENTS,) * 4, 0.0, False)
+            return
+        name, states, coefficients, c0, *rest = then
+        on_support = bool(rest and rest[0])
+        if not all(x.flags.c_contiguous and x.dtype == flat.dtype for x in states):
+            raise ValueError("the states of a fused stage update must be C-contiguous arrays of the state's precision")
+        w = tuple(x.reshape(flat.shape) for x in states)
+        w = w + (flat,) * (4 - len(w))
+        cf = tuple(c.reshape(self.F, self.modes) for c in coefficients)
+        cf = cf + (cf[0],) * (4 - len(cf))
+        kernels()["combine"](A, ins, S, self.idx, flat, EPILOGUES[name], w, cf, float(c0), on_support)
 
 
 #: the coefficient arrays of a pass without a stage update (never read)
