@@ -7,7 +7,7 @@ solenoidal perturbation, seed 0).
 * pdeforge: ``pf.solve("kolmogorov-flow", ...)``, velocity form (the ``les`` system with
   Cs = 0 fixed at compile time; the solver's solenoidal plan: advection in divergence form,
   2/3-rule dealiasing, Leray projection; 2 inverse + 2 forward FFTs per right-hand side, the
-  forcing transformed once), generated NumPy kernels on ``scipy.fft`` (``--workers``, default
+  forcing transformed once), generated NumPy kernels on ducc0 (``scipy.fft`` without it; ``--workers``, default
   one thread like XLA here), ETDRK4 (viscosity exact, 4 right-hand sides per step; ``--method``).
   ``--torch`` adds the same run with ``backend="torch"`` on the CPU. The throughput rounds also
   run pdeforge's ``cnrk4`` (JAX-CFD's own scheme, 5 right-hand sides per step) beside
