@@ -7,9 +7,11 @@ solenoidal perturbation, seed 0).
 * pdeforge: ``pf.solve("kolmogorov-flow", ...)``, velocity form (the ``les`` system with
   Cs = 0 fixed at compile time; the solver's solenoidal plan: advection in divergence form,
   2/3-rule dealiasing, Leray projection; 2 inverse + 2 forward FFTs per right-hand side, the
-  forcing transformed once), generated NumPy kernels on ``scipy.fft`` (``--workers``, default
+  forcing transformed once), generated NumPy kernels on ducc0 (``scipy.fft`` without it; ``--workers``, default
   one thread like XLA here), ETDRK4 (viscosity exact, 4 right-hand sides per step; ``--method``).
-  ``--torch`` adds the same run with ``backend="torch"`` on the CPU.
+  ``--torch`` adds the same run with ``backend="torch"`` on the CPU. The throughput rounds also
+  run pdeforge's ``cnrk4`` (JAX-CFD's own scheme, 5 right-hand sides per step) beside
+  ``--method``, so the per-step ratio is given for the same method too.
 * JAX-CFD: ``spectral.equations.NavierStokes2D(nu, grid, drag=0, smooth=True,
   forcing_fn=kolmogorov_forcing)``, vorticity form, stepped with
   ``spectral.time_stepping.crank_nicolson_rk4`` (Carpenter-Kennedy low-storage RK4 for the
@@ -85,7 +87,7 @@ from common import machine, table
 
 MODEL = "kolmogorov-flow"
 #: pdeforge's method and scipy.fft threads (set from the command line)
-OPTIONS = {"method": "etdrk4", "workers": 1, "torch": False}
+OPTIONS = {"method": "etdrk4", "workers": 1, "torch": False, "same_method": True}
 SEED = 0
 L = 2.0 * math.pi
 
@@ -167,7 +169,7 @@ class Stepping:
     """pdeforge's stepper alone (what JAX-CFD's timed ``fori_loop`` is): ``steps`` steps of ``dt``
     from the initial state, the kernels compiled and the step's coefficients built once before."""
 
-    def __init__(self, ours: Pdeforge, dt: float, steps: int, backend: str = "numpy"):
+    def __init__(self, ours: Pdeforge, dt: float, steps: int, backend: str = "numpy", method: str | None = None):
         from pdeforge.solvers.spectral_solve import _compile_and_project, make_stepper, torch_cpu_threads
 
         model = ours.pf.models.get_model(MODEL)
@@ -175,7 +177,7 @@ class Stepping:
         _, self.op, _, self.uh0 = _compile_and_project(system, defaults["grid"], defaults["ic"], backend, None,
                                                       "float64", workers=ours.workers if backend == "numpy" else None)
         self.make, self.threads = make_stepper, torch_cpu_threads
-        self.method, self.dt, self.steps = ours.method, dt, steps
+        self.method, self.dt, self.steps = method or ours.method, dt, steps
         self.run()  # warm-up: coefficient arrays, Numba and FFT plans
 
     def run(self):
@@ -259,13 +261,15 @@ def throughput(n: int, steps: int, rounds: int, native_filter: bool) -> dict:
     sides = {"pdeforge": Stepping(ours, dt, steps)}
     if OPTIONS["torch"]:
         sides["torch"] = Stepping(ours, dt, steps, backend="torch")
+    if OPTIONS["same_method"] and ours.method != "cnrk4":  # JAX-CFD's own scheme, on pdeforge's kernels
+        sides["cnrk4"] = Stepping(ours, dt, steps, method="cnrk4")
     wall = {k: math.inf for k in [*sides, "jax-cfd"]}
     cpu = dict(wall)
     finals = {}
     for _ in range(rounds):  # interleaved: pdeforge, JAX-CFD, (torch), pdeforge, ...
         for name in ["pdeforge", "jax-cfd", *[k for k in sides if k != "pdeforge"]]:
             if name == "jax-cfd":
-                _, w, c = theirs.solve(T, steps, with_cpu=True)
+                w_theirs_steps, w, c = theirs.solve(T, steps, with_cpu=True)
             else:
                 finals[name], w, c = sides[name].run()
             wall[name], cpu[name] = min(wall[name], w), min(cpu[name], c)
@@ -282,6 +286,16 @@ def throughput(n: int, steps: int, rounds: int, native_filter: bool) -> dict:
         "stepper_vs_solve_diff": rel_err(finals["pdeforge"], w_ours), "load": load(),
         "pdeforge_method": attrs["method"], "pdeforge_transforms_per_rhs": attrs["transforms_per_rhs"],
     }
+    if "cnrk4" in sides:
+        row["cnrk4_ms_per_step"] = 1e3 * wall["cnrk4"] / steps
+        row["cnrk4_cpu_ms_per_step"] = 1e3 * cpu["cnrk4"] / steps
+        row["cnrk4_over_jaxcfd"] = wall["jax-cfd"] / wall["cnrk4"]
+        row["cnrk4_over_jaxcfd_cpu"] = cpu["jax-cfd"] / cpu["cnrk4"]
+        row["cnrk4_vs_jaxcfd_diff"] = rel_err(w_theirs_steps, finals["cnrk4"])
+        print(f"  same scheme (pdeforge cnrk4 vs JAX-CFD crank_nicolson_rk4, same dt): {row['cnrk4_ms_per_step']:.2f} "
+              f"ms/step wall, {row['cnrk4_cpu_ms_per_step']:.2f} CPU -> pdeforge/JAX-CFD {row['cnrk4_over_jaxcfd']:.2f}x "
+              f"(wall), {row['cnrk4_over_jaxcfd_cpu']:.2f}x (CPU); vorticities differ by {row['cnrk4_vs_jaxcfd_diff']:.1e}",
+              flush=True)
     if "torch" in sides:
         row["torch_cpu_ms_per_step"] = 1e3 * wall["torch"] / steps
         row["torch_over_numpy_time"] = wall["torch"] / wall["pdeforge"]
@@ -415,6 +429,8 @@ def main():
     ap.add_argument("--method", default="etdrk4", choices=["etdrk4", "ifrk4", "cnrk4", "rk4"], help="pdeforge's method")
     ap.add_argument("--workers", type=int, default=1, help="pdeforge's scipy.fft threads (0: pdeforge's default)")
     ap.add_argument("--torch", action="store_true", help="also time backend='torch' on the CPU (throughput)")
+    ap.add_argument("--no-same-method", action="store_true",
+                    help="skip pdeforge's cnrk4 (JAX-CFD's scheme) beside --method in the throughput rounds")
     ap.add_argument("--cores", type=int, default=1, help="pin the process to this many cores (0: no pinning); "
                     "XLA starts threads of its own whatever its flags say, so pinning is what keeps both sides on one")
     ap.add_argument("--full", action="store_true", help="issue 13 sizes: 128 256 512, t = 2 at 256^2, 3-D 64^3")
@@ -422,7 +438,8 @@ def main():
     args = ap.parse_args()
     if args.full:
         args.grid, args.steps, args.tts_grid, args.les3d_grid, args.rounds = [128, 256, 512], 40, [256], [64], 3
-    OPTIONS.update(method=args.method, workers=args.workers or None, torch=args.torch)
+    OPTIONS.update(method=args.method, workers=args.workers or None, torch=args.torch,
+                   same_method=not args.no_same_method)
     if args.cores:
         os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[: args.cores])
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -467,7 +484,7 @@ def main():
     if tp:
         print(table(tp, ["grid", "dt", "steps", "pdeforge_ms_per_step", "jaxcfd_ms_per_step", "pdeforge_over_jaxcfd",
                          "pdeforge_cpu_ms_per_step", "jaxcfd_cpu_ms_per_step", "pdeforge_over_jaxcfd_cpu",
-                         "torch_over_numpy_time", "torch_over_numpy_cpu"]))
+                         "cnrk4_over_jaxcfd", "cnrk4_over_jaxcfd_cpu", "torch_over_numpy_time", "torch_over_numpy_cpu"]))
     tts = [r for r in rows if r["part"] == "time_to_solution"]
     if tts:
         print(table(tts, ["grid", "pdeforge_dt", "pdeforge_s", "jaxcfd_dt", "jaxcfd_s", "pdeforge_over_jaxcfd_speed",

@@ -186,17 +186,29 @@ class SpectralOperator:
         """Spectral tendencies ``(..., F, *kshape)`` of the transforms ``uh``."""
         return self._tendencies(self.module.rhs, uh, t, params, out)
 
-    def rhs_explicit_hat(self, uh, t: float = 0.0, params: Mapping | None = None, out=None):
-        """:meth:`rhs_hat` without the stiff linear parts (see :meth:`stiff_multipliers`)."""
-        return self._tendencies(self.module.rhs_explicit, uh, t, params, out)
+    def rhs_explicit_hat(self, uh, t: float = 0.0, params: Mapping | None = None, out=None, then=None):
+        """:meth:`rhs_hat` without the stiff linear parts (see :meth:`stiff_multipliers`).
 
-    def _tendencies(self, kernel, uh, t, params, out):
+        ``then`` (numpy target, with ``out``): a time stepper's stage update done in the same
+        pass as the final combination, see :class:`pdeforge.codegen.spectral_fused.Combination`.
+        """
+        return self._tendencies(self.module.rhs_explicit, uh, t, params, out, then)
+
+    def _tendencies(self, kernel, uh, t, params, out, then=None):
         P, M = self._parameters(params)
         if self.module.USES_TIME:
             t = self.K.scalar(t)
         if self.target == "numpy":  # the fused combination writes the stacked result itself
-            return kernel(self._split(uh), t, P, self.K, M, out)
+            return kernel(self._split(uh), t, P, self.K, M, out, then)
+        if then is not None:
+            raise SolverError("a fused stage update (then=) needs the numpy target")
         return self.K.stack(kernel(self._split(uh), t, P, self.K, M), self.field_axis, out=out)
+
+    def explicit_support(self):
+        """Flat indices (into ``(F, *kshape)`` per field's ``kshape``) of the modes where
+        :meth:`rhs_explicit_hat` can be non-zero (numpy target; None for torch)."""
+        comb = self._M.get("comb_explicit") if self.target == "numpy" else None
+        return None if comb is None else comb.idx
 
     def stiff_multipliers(self) -> list:
         """Per field, the multiplier ``L`` of its stiff linear part (``kshape``-broadcastable,

@@ -84,6 +84,7 @@ class SpectralRuntime:
         self.shape = tuple(grid.shape)
         self.kshape = (*self.shape[:-1], self.shape[-1] // 2 + 1)
         self.axes = tuple(range(-self.dim, 0))
+        self._own_axes = tuple(range(self.dim))  # of an unbatched array
         self.dtype_name = _dtype_name(dtype)
         self.dealiased = bool(dealias)
         lengths = [b - a for a, b in grid.domain]
@@ -133,6 +134,9 @@ class SpectralRuntime:
             w[-1] = 1.0
         self.mode_weight = self.asarray(w.reshape([1] * (self.dim - 1) + [-1]))
         self.size = int(np.prod(self.shape))
+        self._workspace: dict = {}
+        if self.library == "numpy":
+            self._dtypes = (self.real_dtype, self.complex_dtype)
 
     # array library -------------------------------------------------------------------------
     @property
@@ -181,24 +185,63 @@ class SpectralRuntime:
             a = np.broadcast_to(a, np.broadcast_shapes(a.shape, self.shape))
         return a
 
-    def rfft(self, a):
+    def rfft(self, a, key: str | None = None):
+        """Forward real FFT; with ``key`` and an unbatched ``a``, into this runtime's work array
+        of that name (valid until the next transform with the same key: the generated kernels
+        name every intermediate transform, so a right-hand side allocates no transform)."""
+        if key is not None and type(a) is np.ndarray and a.shape == self.shape and self.fft_library == "ducc0":
+            ducc = _ducc_fft()
+            if ducc is not None and a.dtype == self._dtypes[0]:  # the kernels' case, in few Python operations
+                return ducc.r2c(a, axes=self._own_axes, nthreads=self.workers or 1,
+                                out=self._work(key, self.kshape, self._dtypes[1]))
         a = self._full(a)
         ducc = _ducc_fft() if self.fft_library == "ducc0" else None
         if ducc is not None:
-            return ducc.r2c(a, axes=tuple(range(a.ndim - self.dim, a.ndim)), nthreads=self.workers or 1)
+            out = self._work(key, self.kshape, self.complex_dtype) if key is not None and a.shape == self.shape else None
+            return ducc.r2c(a, axes=tuple(range(a.ndim - self.dim, a.ndim)), nthreads=self.workers or 1, out=out)
         import scipy.fft
 
         return scipy.fft.rfftn(a, axes=self.axes, workers=self.workers)
 
-    def irfft(self, A):
+    def irfft(self, A, key: str | None = None):
+        """Inverse real FFT; ``key``: as for :meth:`rfft`."""
+        if key is not None and type(A) is np.ndarray and A.shape == self.kshape and self.fft_library == "ducc0":
+            ducc = _ducc_fft()
+            if ducc is not None and A.dtype == self._dtypes[1]:
+                return ducc.c2r(A, axes=self._own_axes, lastsize=self.shape[-1], forward=False, inorm=2,
+                                nthreads=self.workers or 1, out=self._work(key, self.shape, self._dtypes[0]))
         ducc = _ducc_fft() if self.fft_library == "ducc0" else None
         if ducc is not None:
             A = np.asarray(A)
+            out = self._work(key, self.shape, self.real_dtype) if key is not None and A.shape == self.kshape else None
             return ducc.c2r(A, axes=tuple(range(A.ndim - self.dim, A.ndim)), lastsize=self.shape[-1],
-                            forward=False, inorm=2, nthreads=self.workers or 1)
+                            forward=False, inorm=2, nthreads=self.workers or 1, out=out)
         import scipy.fft
 
         return scipy.fft.irfftn(A, s=self.shape, axes=self.axes, workers=self.workers)
+
+    def pointwise(self, kernel, arrays: tuple, scalars: tuple, keys: tuple) -> tuple:
+        """Run a generated Numba pointwise kernel: the physical ``arrays`` in, one array per name
+        in ``keys`` out (work arrays for unbatched inputs, fresh arrays for batched ones)."""
+        ref = arrays[0]
+        dtype = ref.dtype
+        if ref.shape == self.shape and all(a.shape == ref.shape and a.dtype == dtype and a.flags.c_contiguous
+                                           for a in arrays):  # the solver's case: work arrays, no copies
+            outs = tuple(self._work("pointwise:" + k, ref.shape, dtype) for k in keys)
+        else:
+            arrays = np.broadcast_arrays(*arrays)
+            dtype = np.result_type(*arrays)
+            arrays = [np.ascontiguousarray(a, dtype=dtype) for a in arrays]
+            outs = tuple(np.empty(arrays[0].shape, dtype=dtype) for _ in keys)
+        kernel(*[a.reshape(-1) for a in arrays], *[o.reshape(-1) for o in outs], *[float(v) for v in scalars])
+        return outs
+
+    def _work(self, key: str, shape: tuple, dtype) -> np.ndarray:
+        """The work array ``key`` (allocated on first use; one per name and precision)."""
+        found = self._workspace.get((key, dtype))
+        if found is None:
+            found = self._workspace[(key, dtype)] = np.empty(shape, dtype=dtype)
+        return found
 
     #: "ducc0" (when installed: the FFT library JAX uses, 2-2.6x faster than scipy.fft's
     #: pocketfft here at 128^2-256^2) or "scipy"
@@ -313,10 +356,10 @@ class TorchRuntime(SpectralRuntime):
             a = a.expand(*np.broadcast_shapes(tuple(a.shape), self.shape))
         return a
 
-    def rfft(self, a):
+    def rfft(self, a, key: str | None = None):
         return self.torch.fft.rfftn(self._full(a), dim=self.axes)
 
-    def irfft(self, A):
+    def irfft(self, A, key: str | None = None):
         return self.torch.fft.irfftn(A, s=self.shape, dim=self.axes)
 
     def dealias(self, A):

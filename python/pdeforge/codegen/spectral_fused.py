@@ -17,38 +17,80 @@ from functools import lru_cache
 import numpy as np
 
 
+#: what a fused combination does with its value ``N`` at each mode (see :func:`kernels`)
+EPILOGUES = {"plain": 0, "etd_ab": 1, "etd_c": 2, "etd_final": 3, "cn": 4}
+
+
 @lru_cache(maxsize=None)
 def kernels():
     """The compiled kernels (Numba is imported on first use)."""
     import numba
 
     @numba.njit(cache=True)
-    def combine(a, xs, s, out):  # out[b, f, m] = s[f, m] + sum_c a[f, c, m] xs[c][b, m]
+    def combine(a, xs, s, idx, out, kind, w, cf, c0, on_support):
+        """``N[b, f, m] = s[f, m] + sum_c a[f, c, m] xs[c][b, m]`` and a stage update.
+
+        ``a`` and ``s`` are compressed to their support, the modes ``idx`` (flat indices,
+        increasing); elsewhere ``N = 0``. ``N`` goes into ``out`` first (one sweep per input,
+        no tuple indexing per mode), then ``kind`` (:data:`EPILOGUES`), with ``w`` four state
+        arrays like ``out`` and ``cf`` four coefficient arrays ``(F, modes)``, updates in place:
+
+        * 0: ``out = N``;
+        * 1 (ETDRK4 a, b): ``out = N``, ``w0 = cf0 w1 + cf1 N``;
+        * 2 (ETDRK4 c): ``out = N``, ``w0 = cf0 w0 + cf1 (2 N - w1)``;
+        * 3 (ETDRK4 end): ``out = cf0 w0 + cf1 w1 + 2 cf2 (w2 + w3) + cf3 N``;
+        * 4 (Crank-Nicolson RK stage): ``w0 = c0 w0 + N`` (``N`` alone for ``c0 = 0``), then
+          ``out = cf0 w1 + cf1 w0``.
+
+        ``out`` and ``w0`` may not be an input of the pass (``xs``). With ``on_support`` only the
+        support is visited: every array given is zero elsewhere and stays so (a state in the
+        span of the support, which the stage updates keep).
+        """
         nb, nf, nm = out.shape
+        nc = a.shape[1]
+        ns = idx.shape[0]
+        count = ns if on_support else nm
         for b in range(nb):
             for f in range(nf):
-                for m in range(nm):
-                    out[b, f, m] = s[f, m]
-            for c in range(len(xs)):
-                x = xs[c]
-                for f in range(nf):
-                    for m in range(nm):
-                        out[b, f, m] += a[f, c, m] * x[b, m]
-
-    @numba.njit(cache=True)
-    def axby(out, a, x, b, y):  # out = a x + b y (a, b arrays)
-        for m in range(out.shape[0]):
-            out[m] = a[m] * x[m] + b[m] * y[m]
-
-    @numba.njit(cache=True)
-    def etd_c(out, e2, a, q, nb, nu):  # out = e2 a + q (2 nb - nu)
-        for m in range(out.shape[0]):
-            out[m] = e2[m] * a[m] + q[m] * (2.0 * nb[m] - nu[m])
-
-    @numba.njit(cache=True)
-    def etd_final(out, e, y, f1, nu, f2, na, nb, f3, nc):  # out = e y + f1 nu + 2 f2 (na + nb) + f3 nc
-        for m in range(out.shape[0]):
-            out[m] = e[m] * y[m] + f1[m] * nu[m] + 2.0 * f2[m] * (na[m] + nb[m]) + f3[m] * nc[m]
+                o = out[b, f]
+                if not on_support:
+                    o[:] = 0.0
+                sf = s[f]
+                for i in range(ns):
+                    o[idx[i]] = sf[i]
+                for c in range(nc):
+                    x = xs[c][b]
+                    ac = a[f, c]
+                    for i in range(ns):
+                        m = idx[i]
+                        o[m] += ac[i] * x[m]
+                if kind == 0:
+                    continue
+                w0, w1, w2, w3 = w[0][b, f], w[1][b, f], w[2][b, f], w[3][b, f]
+                k0, k1, k2, k3 = cf[0][f], cf[1][f], cf[2][f], cf[3][f]
+                if kind == 1:
+                    for i in range(count):
+                        m = idx[i] if on_support else i
+                        w0[m] = k0[m] * w1[m] + k1[m] * o[m]
+                elif kind == 2:
+                    for i in range(count):
+                        m = idx[i] if on_support else i
+                        w0[m] = k0[m] * w0[m] + k1[m] * (2.0 * o[m] - w1[m])
+                elif kind == 3:
+                    for i in range(count):
+                        m = idx[i] if on_support else i
+                        o[m] = k0[m] * w0[m] + k1[m] * w1[m] + 2.0 * k2[m] * (w2[m] + w3[m]) + k3[m] * o[m]
+                elif c0 == 0.0:
+                    for i in range(count):
+                        m = idx[i] if on_support else i
+                        w0[m] = o[m]
+                        o[m] = k0[m] * w1[m] + k1[m] * o[m]
+                else:
+                    for i in range(count):
+                        m = idx[i] if on_support else i
+                        h = c0 * w0[m] + o[m]
+                        w0[m] = h
+                        o[m] = k0[m] * w1[m] + k1[m] * h
 
     @numba.njit(cache=True)
     def if_stage(out, e, y, h, k):  # out = e (y + h k), h a number
@@ -60,12 +102,15 @@ def kernels():
         for m in range(acc.shape[0]):
             acc[m] += h * e[m] * k[m]
 
-    return {"combine": combine, "axby": axby, "etd_c": etd_c, "etd_final": etd_final, "if_stage": if_stage,
-            "axpy_e": axpy_e}
+    return {"combine": combine, "if_stage": if_stage, "axpy_e": axpy_e}
 
 
 class Combination:
     """``R_f = sum_c A_fc X_c + S_f`` for every field ``f`` (transforms ``X``, any batch axes).
+
+    The multipliers are stored on their support only (the modes where some multiplier or
+    source is not zero): under the 2/3 rule that is 4/9 of the modes in 2-D, 8/27 in 3-D, and
+    the pass reads that much of them and of the inputs.
 
     Args:
         A: multipliers ``(F, C, *kshape)`` complex (projection and 2/3 rule folded in).
@@ -76,10 +121,19 @@ class Combination:
         self.F, self.C = A.shape[0], A.shape[1]
         self.kshape = A.shape[2:]
         modes = int(np.prod(self.kshape))
-        self.A = np.ascontiguousarray(A.reshape(self.F, self.C, modes))
-        self.S = np.ascontiguousarray(S.reshape(self.F, modes))
+        flat_a = A.reshape(self.F, self.C, modes)
+        flat_s = S.reshape(self.F, modes)
+        keep = (flat_a != 0).any(axis=(0, 1)) | (flat_s != 0).any(axis=0)
+        self.idx = np.flatnonzero(keep).astype(np.int64)  # the support, in memory order
+        self.A = np.ascontiguousarray(flat_a[:, :, keep])
+        self.S = np.ascontiguousarray(flat_s[:, keep])
         self.modes = modes
         self._typed: dict = {}
+
+    @property
+    def support(self) -> float:
+        """Fraction of the modes where the combination can be non-zero."""
+        return float(self.A.shape[-1]) / max(1, self.modes)
 
     def _arrays(self, dtype):
         found = self._typed.get(dtype)
@@ -87,32 +141,66 @@ class Combination:
             found = self._typed[dtype] = (self.A.astype(dtype, copy=False), self.S.astype(dtype, copy=False))
         return found
 
-    def __call__(self, xs: tuple, out: np.ndarray | None = None, like: np.ndarray | None = None) -> np.ndarray:
+    def __call__(self, xs: tuple, out: np.ndarray | None = None, like: np.ndarray | None = None,
+                 then: tuple | None = None) -> np.ndarray:
         """``xs``: C transforms ``(..., *kshape)``; -> ``(..., F, *kshape)`` (into ``out`` if given).
 
         ``like``: a transform whose batch axes and precision the result takes (needed when
-        ``xs`` is empty).
+        ``xs`` is empty). ``then``: ``(epilogue, states, coefficients, number[, on_support])``, a
+        stage update done in the same pass (:data:`EPILOGUES`; ``states``: arrays shaped like the
+        result, ``coefficients``: ``(F, *kshape)`` arrays, all C-contiguous; ``on_support``: the
+        caller guarantees ``out`` and every state are zero outside :attr:`idx`, so only the
+        support is visited and the zeros stay); ``out`` is then required.
         """
+        if then is not None and out is not None and out.shape == (self.F, *self.kshape) and out.flags.c_contiguous \
+                and all(x.shape == self.kshape and x.dtype == out.dtype and x.flags.c_contiguous for x in xs):
+            return self._stage(xs, out, then)  # a time stepper's call: unbatched, contiguous
         ref = xs[0] if xs else like
         batch = ref.shape[: ref.ndim - len(self.kshape)]
         dtype = np.result_type(ref.dtype, np.complex64)
         A, S = self._arrays(dtype)
         if out is None or not out.flags.c_contiguous or out.dtype != dtype:
+            if then is not None:
+                raise ValueError("a fused stage update needs a C-contiguous out array of the state's precision")
             target = np.empty((*batch, self.F, *self.kshape), dtype=dtype)
         else:
             target = out
         nb = int(np.prod(batch)) if batch else 1
         flat = target.reshape(nb, self.F, self.modes)
-        if xs:
-            full = (*batch, *self.kshape)
-            ins = tuple(_flat(x, full, dtype).reshape(nb, self.modes) for x in xs)
-            kernels()["combine"](A, ins, S, flat)
-        else:
-            flat[...] = S[None]
+        full = (*batch, *self.kshape)
+        ins = tuple(_flat(x, full, dtype).reshape(nb, self.modes) for x in xs)
+        self._run(A, S, ins, flat, then)
         if out is not None and target is not out:
             out[...] = target
             return out
         return target
+
+
+    def _stage(self, xs: tuple, out: np.ndarray, then: tuple) -> np.ndarray:
+        """:meth:`__call__` for unbatched C-contiguous arrays, in few Python operations."""
+        A, S = self._arrays(out.dtype)
+        self._run(A, S, tuple(x.reshape(1, self.modes) for x in xs), out.reshape(1, self.F, self.modes), then)
+        return out
+
+    def _run(self, A, S, ins: tuple, flat: np.ndarray, then: tuple | None) -> None:
+        """The kernel on flattened inputs ``(nb, modes)`` into ``flat`` ``(nb, F, modes)``."""
+        ins = ins or (flat[:, 0],)
+        if then is None:
+            kernels()["combine"](A, ins, S, self.idx, flat, 0, (flat,) * 4, (_NO_COEFFICIENTS,) * 4, 0.0, False)
+            return
+        name, states, coefficients, c0, *rest = then
+        on_support = bool(rest and rest[0])
+        if not all(x.flags.c_contiguous and x.dtype == flat.dtype for x in states):
+            raise ValueError("the states of a fused stage update must be C-contiguous arrays of the state's precision")
+        w = tuple(x.reshape(flat.shape) for x in states)
+        w = w + (flat,) * (4 - len(w))
+        cf = tuple(c.reshape(self.F, self.modes) for c in coefficients)
+        cf = cf + (cf[0],) * (4 - len(cf))
+        kernels()["combine"](A, ins, S, self.idx, flat, EPILOGUES[name], w, cf, float(c0), on_support)
+
+
+#: the coefficient arrays of a pass without a stage update (never read)
+_NO_COEFFICIENTS = np.zeros((1, 0))
 
 
 def _flat(x: np.ndarray, shape: tuple, dtype) -> np.ndarray:

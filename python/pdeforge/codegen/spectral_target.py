@@ -203,11 +203,14 @@ def _stage_code(
     composites,
     outputs_by_stage: dict[int, list[tuple[str, sp.Expr]]],
     prefix: str,
+    pointwise: dict[str, str] | None = None,
 ) -> list[str]:
     """Nodes, then pointwise groups, then forward transforms of composites, stage by stage.
 
     ``outputs_by_stage[s]`` lists (name, expression) evaluated at stage ``s``; names of
-    composites get their dealiased transform (upper-case name) right after.
+    composites get their dealiased transform (upper-case name) right after. ``pointwise``
+    (numpy target): the Numba kernels of the module (source -> name), where the groups that
+    qualify (see :func:`_pointwise_kernel`) are added.
     """
     names = _names(semi)
     printer = _printer(target, names)
@@ -217,32 +220,90 @@ def _stage_code(
     invariants = semi.invariant_symbols()
     lines: list[str] = []
     stages = sorted({n.stage for n in nodes} | set(outputs_by_stage))
+    # numpy: every transform goes into a work array of the runtime named after its result
+    key = (lambda name: f', "{prefix}{name}"') if target == "numpy" else (lambda name: "")
     for s in stages:
         for node in (n for n in nodes if n.stage == s):
             src = f"UH[{field_index[node.source]}]" if node.source in field_index else node.source.upper()
+            name = node.symbol.name
             if any(node.orders):
-                lines.append(f'    {node.symbol.name} = K.irfft(M["{_node_multiplier_key(node)}"] * {src})')
+                lines.append(f'    {name} = K.irfft(M["{_node_multiplier_key(node)}"] * {src}{key(name)})')
             else:
-                lines.append(f"    {node.symbol.name} = K.irfft({src})")
+                lines.append(f"    {name} = K.irfft({src}{key(name)})")
         group = outputs_by_stage.get(s, [])
         if not group:
             continue
         lowered = lower([e for _, e in group], invariants, temp_prefix=f"_t{prefix}{s}_", invariant_prefix=f"_c{prefix}{s}_")
-        for sym, expr in lowered.invariants:
+        fused = _pointwise_kernel(semi, nodes, group, lowered, pointwise) if pointwise is not None else None
+        if fused is not None:
+            kernel, arrays, scalars = fused
+            outs = [n for n, _ in group]
+            lines.append(f"    {', '.join(outs)}{',' if len(outs) == 1 else ''} = K.pointwise({kernel}, "
+                         f"({', '.join(arrays)},), ({', '.join(scalars)}{',' if len(scalars) == 1 else ''}), "
+                         f"({', '.join(repr(prefix + n) for n in outs)},))")
+        for sym, expr in (lowered.invariants if fused is None else []):
             lines.append(f"    {sym.name} = {printer.doprint(expr)}")
-        for sym, expr in lowered.temporaries:
+        for sym, expr in (lowered.temporaries if fused is None else []):
             lines.append(f"    {sym.name} = {printer.doprint(expr)}")
         for (name, _), expr in zip(group, lowered.outputs):
-            lines.append(f"    {name} = {printer.doprint(expr)}")
+            if fused is None:
+                lines.append(f"    {name} = {printer.doprint(expr)}")
             if name in composite_names:
                 if name in folded:
-                    lines.append(f"    {name.upper()} = K.rfft({name})")
+                    lines.append(f"    {name.upper()} = K.rfft({name}{key(name.upper())})")
                 else:
-                    lines.append(f"    {name.upper()} = K.dealias(K.rfft({name}))")
+                    lines.append(f"    {name.upper()} = K.dealias(K.rfft({name}{key(name.upper())}))")
     return lines
 
 
-def _rhs_source(semi: SpectralSemiDiscrete, target: str, name: str = "rhs", skip_stiff: bool = False) -> list[str]:
+def _pointwise_kernel(semi: SpectralSemiDiscrete, nodes, group, lowered, registry: dict[str, str]):
+    """One Numba loop for a pointwise group (numpy target): every product of a stage in one pass.
+
+    Qualifies: a group whose expressions read node values (physical arrays of one shape),
+    parameters, grid symbols, ``k_max`` and time only (coordinates stay with NumPy, where they
+    broadcast). Returns ``(kernel name, array arguments, scalar arguments)`` or None; the
+    kernel's source goes into ``registry`` (one kernel per distinct source).
+    """
+    from pdeforge.codegen.printing import ScalarPrinter
+
+    node_syms = {n.symbol: n.symbol.name for n in nodes}
+    scalars_named = {semi.system.t: "t"}
+    for p in list(semi.param_symbols) + list(semi.grid_symbols):
+        scalars_named[p] = f"p_{p.name}"
+    for a in range(semi.dim):
+        scalars_named[K_MAX[a]] = f"kmax{a}"
+    local = {sym for sym, _ in lowered.invariants + lowered.temporaries}
+    used = lowered.free_symbols() | _used_symbols(lowered.outputs)
+    used -= local
+    if any(u not in node_syms and u not in scalars_named for u in used):
+        return None
+    arrays = sorted(node_syms[u] for u in used if u in node_syms)
+    if not arrays:
+        return None
+    scalars = sorted(scalars_named[u] for u in used if u in scalars_named)
+    printer = ScalarPrinter(scalars_named | node_syms)
+    outs = [f"o_{name}" for name, _ in group]
+    body = [f"def KERNEL({', '.join([f'a_{a}' for a in arrays] + outs + scalars)}):"]
+    body += [f"    {sym.name} = {printer.doprint(expr)}" for sym, expr in lowered.invariants]
+    body.append(f"    for _i in range(a_{arrays[0]}.shape[0]):")
+    body += [f"        {a} = a_{a}[_i]" for a in arrays]
+    body += [f"        {sym.name} = {printer.doprint(expr)}" for sym, expr in lowered.temporaries]
+    body += [f"        {o}[_i] = {printer.doprint(expr)}" for o, expr in zip(outs, lowered.outputs)]
+    source = "\n".join(body)
+    name = registry.setdefault(source, f"_pointwise{len(registry)}")
+    return name, arrays, scalars
+
+
+def _pointwise_sources(registry: dict[str, str]) -> list[str]:
+    """The module-level definitions of the Numba pointwise kernels."""
+    lines = []
+    for source, name in registry.items():
+        lines += ["@numba.njit(cache=True)", source.replace("def KERNEL(", f"def {name}(", 1), "", ""]
+    return lines
+
+
+def _rhs_source(semi: SpectralSemiDiscrete, target: str, name: str = "rhs", skip_stiff: bool = False,
+                pointwise: dict[str, str] | None = None) -> list[str]:
     outputs: dict[int, list[tuple[str, sp.Expr]]] = {}
     for c in semi.composites:
         outputs.setdefault(c.stage, []).append((c.symbol.name, c.expr))
@@ -256,17 +317,15 @@ def _rhs_source(semi: SpectralSemiDiscrete, target: str, name: str = "rhs", skip
         f'    """Spectral tendencies {what} (list of transforms in, list out)."""',
     ]
     lines += _preamble(semi, used)
-    lines += _stage_code(semi, target, semi.nodes, semi.composites, outputs, "")
+    lines += _stage_code(semi, target, semi.nodes, semi.composites, outputs, "", pointwise)
     field_index = {f: i for i, f in enumerate(semi.fields)}
     if target == "numpy":  # one fused pass: projection and 2/3 rule folded into M[comb] at bind time
         xs = _combination_inputs(semi, skip_stiff)
-        lines[0] = f"def {name}(UH, t, P, K, M, out=None):"
-        lines[1] = f'    """Spectral tendencies {what} (list of transforms in, stacked array out)."""'
+        lines[0] = f"def {name}(UH, t, P, K, M, out=None, then=None):"
+        lines[1] = (f'    """Spectral tendencies {what} (list of transforms in, stacked array out; '
+                    f'``then``: a stage update fused into the last pass)."""')
         args = ", ".join(xs) + ("," if len(xs) == 1 else "")
-        if xs:
-            lines.append(f'    return M["{_combination_key(skip_stiff)}"](({args}), out, UH[0])')
-        else:
-            lines.append(f'    return M["{_combination_key(skip_stiff)}"]((), out, UH[0])')
+        lines.append(f'    return M["{_combination_key(skip_stiff)}"](({args}), out, UH[0], then)')
         return lines
     inplace = False
     for i, f in enumerate(semi.fields):
@@ -321,7 +380,7 @@ def _combination_terms(semi: SpectralSemiDiscrete, skip_stiff: bool):
     for i, f in enumerate(semi.fields):
         pairs = []
         if semi.physical[i] != 0:
-            pairs.append((slot(f"K.rfft(phys{i})"), "K.dealias_multiplier(1.0)"))
+            pairs.append((slot(f"K.rfft(phys{i}, \"PHYS{i}\")"), "K.dealias_multiplier(1.0)"))
         for term in semi.linear[i]:
             if skip_stiff and semi.stiff[i] and term.source == f:
                 continue
@@ -423,8 +482,11 @@ def generate(semi: SpectralSemiDiscrete, target: str, key: str) -> str:
         "",
     ]
     lines += _multipliers_source(semi, target) + ["", ""]
-    lines += _rhs_source(semi, target) + ["", ""]
-    lines += _rhs_source(semi, target, "rhs_explicit", skip_stiff=True) + ["", ""]
+    pointwise: dict[str, str] | None = {} if target == "numpy" else None
+    lines += _rhs_source(semi, target, pointwise=pointwise) + ["", ""]
+    lines += _rhs_source(semi, target, "rhs_explicit", skip_stiff=True, pointwise=pointwise) + ["", ""]
     lines += _radius_source(semi, target) + ["", ""]
     lines += _radius_source(semi, target, semi.radius_explicit, "radius_explicit")
+    if pointwise:
+        lines += ["", "", "import numba  # noqa: E402", "", ""] + _pointwise_sources(pointwise)
     return "\n".join(lines) + "\n"

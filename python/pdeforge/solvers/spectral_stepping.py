@@ -284,10 +284,31 @@ class StiffSpectralStepper(SpectralRK):
         self._coefficients: dict[float, tuple] = {}
         extra = {"ifrk4": 1, "etdrk4": 4, "cnrk4": 1}[method]
         self._buffers = [self._empty() for _ in range(extra)]
+        self._on_support = self._start_on_support()
+
+    def _start_on_support(self) -> bool:
+        """Whether the fused passes may visit only the support of the explicit part.
+
+        True when the state is zero outside it (the solver's truncated states): there the
+        explicit part is zero and the linear part diagonal, so those modes stay exactly zero
+        in every stage; the work buffers are zeroed once so that they are zero there too.
+        """
+        support = self.op.explicit_support() if self.K.library == "numpy" else None
+        if support is None:
+            return False
+        F = self.y.shape[0]
+        outside = np.ones(self.y[0].size, dtype=bool)
+        outside[support] = False
+        if self.y.ndim != len(self.op.kshape) + 1 or np.any(self.y.reshape(F, -1)[:, outside]):
+            return False
+        for b in [self.k, self.acc, self.stage, *self._buffers]:
+            if b is not None:
+                b[...] = 0
+        return True
 
     # explicit part ------------------------------------------------------------------------
-    def _f(self, y, t: float, out=None) -> None:
-        self.op.rhs_explicit_hat(y, t, out=self.k if out is None else out)
+    def _f(self, y, t: float, out=None, then=None) -> None:
+        self.op.rhs_explicit_hat(y, t, out=self.k if out is None else out, then=then)
 
     def cfl_dt(self) -> float:
         bounds = self.op.spectral_radius(self.y, self.t, explicit=True)
@@ -318,7 +339,11 @@ class StiffSpectralStepper(SpectralRK):
                 inv = 1.0 / (1.0 - mu * L)
                 arrays += [(1.0 + mu * L) * inv, CK_GAMMA[k] * h * inv]
             arrays = tuple(arrays)
-        out = tuple(K.asarray(a, complex_=True) for a in arrays)
+        if K.library == "numpy":  # the fused passes: real arrays for a real L (half the memory traffic)
+            out = tuple(np.ascontiguousarray(a.real if not np.any(a.imag) else a, dtype=K.real_dtype
+                                             if not np.any(a.imag) else K.complex_dtype) for a in arrays)
+        else:
+            out = tuple(K.asarray(a, complex_=True) for a in arrays)
         if len(self._coefficients) >= KEEP_COEFFICIENTS:
             self._coefficients.pop(next(iter(self._coefficients)))
         self._coefficients[h] = out
@@ -395,19 +420,29 @@ class StiffSpectralStepper(SpectralRK):
         self.y, self.acc = acc, y
 
     def _etdrk4_fused(self, h: float, fused) -> None:
-        E, E2, Q, f1, f2, f3 = (c.reshape(-1) for c in self._coeff(h))
-        y, k, t, a, out = self.y, self.k, self.t, self.stage, self.acc
+        """ETDRK4 with each stage update done in the pass that ends the right-hand side."""
+        E, E2, Q, f1, f2, f3 = self._coeff(h)
+        y, t, a, out = self.y, self.t, self.stage, self.acc
         nu, na, nb, b = self._buffers
-        fy, fk, fa, fo, fnu, fna, fnb, fb = (x.reshape(-1) for x in (y, k, a, out, nu, na, nb, b))
-        self._f(y, t, nu)
-        fused["axby"](fa, E2, fy, Q, fnu)  # a = E2 u + Q Nu
-        self._f(a, t + 0.5 * h, na)
-        fused["axby"](fb, E2, fy, Q, fna)  # b = E2 u + Q Na
-        self._f(b, t + 0.5 * h, nb)
-        fused["etd_c"](fa, E2, fa, Q, fnb, fnu)  # c = E2 a + Q (2 Nb - Nu)
-        self._f(a, t + h)  # Nc
-        fused["etd_final"](fo, E, fy, f1, fnu, f2, fna, fnb, f3, fk)
+        z = self._on_support
+        self._f(y, t, nu, ("etd_ab", (a, y), (E2, Q), 0.0, z))  # Nu; a = E2 u + Q Nu
+        self._f(a, t + 0.5 * h, na, ("etd_ab", (b, y), (E2, Q), 0.0, z))  # Na; b = E2 u + Q Na
+        self._f(b, t + 0.5 * h, nb, ("etd_c", (a, nu), (E2, Q), 0.0, z))  # Nb; c = E2 a + Q (2 Nb - Nu)
+        self._f(a, t + h, out, ("etd_final", (y, nu, na, nb), (E, f1, f2, f3), 0.0, z))  # E u + f1 Nu + 2 f2 (Na + Nb) + f3 Nc
         self.y, self.acc = out, y
+
+    def _cnrk4_fused(self, h: float) -> None:
+        """CN-RK4 with each stage's update done in the pass that ends the right-hand side."""
+        coeff = self._coeff(h)
+        acc = self.acc
+        (spare,) = self._buffers
+        for stage in range(len(CK_BETA)):
+            A, B = coeff[2 * stage], coeff[2 * stage + 1]
+            # h_k = N(u) + beta_k h_(k-1); u <- ((1 + mu L) u + gamma dt h_k) / (1 - mu L), into the spare buffer
+            self._f(self.y, self.t + CK_ALPHA[stage] * h, spare,
+                    ("cn", (acc, self.y), (A, B), CK_BETA[stage], self._on_support))
+            self.y, spare = spare, self.y
+        self._buffers = [spare]
 
     def _etdrk4(self, h: float) -> None:
         fused = self._fused()
@@ -447,6 +482,8 @@ class StiffSpectralStepper(SpectralRK):
         self.y, self.acc = out, y
 
     def _cnrk4(self, h: float) -> None:
+        if self._fused() is not None:
+            return self._cnrk4_fused(h)
         coeff = self._coeff(h)
         y, k, acc = self.y, self.k, self.acc
         for stage in range(len(CK_BETA)):
@@ -461,3 +498,59 @@ class StiffSpectralStepper(SpectralRK):
             self._copy_into(k, acc)
             k *= B
             y += k  # u = ((1 + mu L) u + gamma dt h) / (1 - mu L)
+
+
+def routes_to_numpy(op, uh) -> bool:
+    """Whether a torch operator's stepping runs on the numpy kernels: on the CPU, when nothing
+    asks for autograd (the state and the parameters need no gradient).
+
+    Why: per operation, torch's dispatch costs a few microseconds, and a spectral step is some
+    hundred small operations; the numpy kernels do the step in one fused pass per stage plus the
+    FFTs (the same generated code, the same results to round-off). On a GPU, or with
+    gradients, the torch kernels run.
+    """
+    if op.K.library != "torch" or op.K.device.type != "cpu" or op.dtype not in ("float32", "float64"):
+        return False
+    torch = op.K.torch
+    if isinstance(uh, torch.Tensor) and uh.requires_grad:
+        return False
+    return not any(isinstance(v, torch.Tensor) and v.requires_grad for v in op._P.values())
+
+
+def numpy_twin(op):
+    """The numpy-target operator of a torch operator's system, grid, parameters and precision."""
+    from pdeforge.codegen.spectral import compile_spectral
+
+    system = op.system
+    kernel = compile_spectral(system, "numpy", None, op.dtype, form=op.form)
+    fixed = getattr(system, "constants", {})
+    overrides = {k: float(v) for k, v in op.params.items() if k not in fixed and system.params.get(k) != v}
+    return kernel.bind(op.grid, overrides or None, dealias=op.K.mask is not None)
+
+
+class NumpyRouted:
+    """A spectral stepper of a torch CPU operator that steps with the numpy kernels.
+
+    The state stays one block of memory: :attr:`y` is a tensor sharing it with the numpy
+    stepper's array (``torch.from_numpy``, no copy), so the solver's output, diagnostics and
+    restarts see torch tensors as with the torch kernels. Every other attribute is the inner
+    stepper's.
+
+    Args:
+        inner: the stepper built on :func:`numpy_twin` of the operator.
+        torch: the torch module.
+    """
+
+    def __init__(self, inner, torch):
+        object.__setattr__(self, "inner", inner)
+        object.__setattr__(self, "_torch", torch)
+
+    @property
+    def y(self):
+        return self._torch.from_numpy(self.inner.y)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def __setattr__(self, name, value):
+        setattr(self.inner, name, value)
