@@ -246,7 +246,6 @@ class BoundKernel:
 
     def _closures(self) -> tuple:
         if self._closure_arrays is None:
-            m = self.kernel.module
             dim = self.grid.dim
             gmax = max(self.layout.ghost)
             W = np.zeros((self.nfields, dim, 2, gmax, self.layout.width))
