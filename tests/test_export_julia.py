@@ -115,6 +115,22 @@ def test_boundary_conditions_of_every_kind():
     assert "u_ic_table" not in script and "grid_align = edge_align" in script
 
 
+def test_fourth_order_walls_write_both_conditions_of_each_wall():
+    """A wall of a fourth-order equation is a pair (symbolic/walls.py); the script states both."""
+    even = pf.PDESystem({"c": "laplace(c**3 - c - laplace(c))"}, domain=[(0.0, 1.0), (0.0, 2.0)], bcs="neumann")
+    script = pf.export_julia(even, grid=(6, 4), t_span=0.1, ic={"c": "0.1*cos(pi*x)"})
+    assert syntax_errors(script) == []
+    for face in ("c(t, x_min, y)", "c(t, x_max, y)"):
+        assert f"(Dx({face}) ~ 0)" in script and f"((Differential(x)^3)({face}) ~ 0)" in script
+    for face in ("c(t, x, y_min)", "c(t, x, y_max)"):
+        assert f"(Dy({face}) ~ 0)" in script and f"((Differential(y)^3)({face}) ~ 0)" in script
+    hinged = pf.PDESystem({"u": "-d(u, x, 4)"}, domain=[(0.0, 1.0)], bcs={"u": "dirichlet", "laplace(u)": "dirichlet"})
+    script = pf.export_julia(hinged, grid=8, t_span=0.1, ic={"u": "sin(pi*x)"})
+    assert syntax_errors(script) == []
+    for face in ("u(t, x_min)", "u(t, x_max)"):
+        assert f"({face} ~ 0)" in script and f"(Dxx({face}) ~ 0)" in script
+
+
 def test_derivative_forms_and_functions():
     system = pf.PDESystem(
         {"u": "div((1 + u**2)*grad(u)) + Heaviside(x - 0.5, 1)*erf(u) + d(u, x, y)"},

@@ -191,6 +191,14 @@ def _boundary_equations(system: PDESystem) -> list[BoundaryEquation]:
             else:
                 lhs = bc.alpha * at[side] + bc.beta * normal
             eqs.append(BoundaryEquation(f, a, side, bc.kind, lhs, value, bc.describe()))
+            if bc.reflect:
+                # the wall's second condition (fourth-order equations, symbolic/walls.py): even
+                # reflection has d(laplace u)/dn = 0, which with du/dn = 0 along the wall is
+                # d3u/dn3 = 0; odd reflection has laplace u = 0, which with u = 0 along the wall
+                # is d2u/dn2 = 0 (MethodOfLines reads derivative conditions of any order)
+                order = 3 if bc.reflect == 1 else 2
+                second = sp.Subs(sp.Derivative(func, (axis, order)), axis, face)
+                eqs.append(BoundaryEquation(f, a, side, bc.kind, second, sp.Integer(0), bc.describe()))
     return eqs
 
 
