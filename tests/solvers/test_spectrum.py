@@ -102,3 +102,17 @@ def test_cli_runs_a_wave_at_a_sensible_step(tmp_path, capsys):
     with xr.open_dataset(out) as ds:
         exact = get_model("wave").exact_solution(1.0, tuple(np.meshgrid(ds.x, ds.y, indexing="ij")), {"c": 1.0})
         assert np.abs(ds.u[-1].values - exact["u"]).max() < 5e-3
+
+
+def test_torch_backend_takes_the_same_spectral_limit_as_numpy():
+    """A torch kernel has no NumPy Jacobian: the limit comes from the NumPy twin of its discretization."""
+    pytest.importorskip("torch")
+    system = pf.PDESystem({"u": "-d(u, x, 4)"}, domain=[(0, 1)], bcs="neumann", ic={"u": "cos(pi*x)"})
+    runs = {b: pf.solve(system, grid=16, t_span=(0, 2e-5), backend=b, method="rk4", progress=False)
+            for b in ("numpy", "torch")}
+    dts = {b: ds.attrs["dt"] for b, ds in runs.items()}
+    # the spectral limit of rk4 for -u_xxxx at h = 1/16 is about 2.785 / (16 / h^4): the symbolic
+    # estimate the torch target used before had no limit at all for a fourth derivative
+    assert dts["torch"] == pytest.approx(dts["numpy"], rel=1e-12)
+    assert 0.5 * 2.785 / (16 * 16**4) < dts["torch"] < 2.785 / (16 * 16**4)
+    assert np.max(np.abs(runs["torch"].u.values - runs["numpy"].u.values)) < 1e-12

@@ -177,8 +177,9 @@ def estimate_dt(system, grid: UniformGrid, kernel, params, cells: np.ndarray, t0
     The spectrum of the exact Jacobian (:func:`spectral_dt_limit`) at the initial state and at
     the uniform Dirichlet boundary states at ``t0`` and ``t1`` (a degenerate diffusion that starts
     from ``u = 0`` only diffuses what flows in) gives the limit for finite differences on NumPy
-    and Numba kernels. Finite-volume schemes (their upwinded fluxes obey a TVD CFL condition)
-    and kernels without a NumPy Jacobian (PyTorch) keep the symbolic estimate of
+    and Numba kernels, and for PyTorch kernels through the NumPy kernel of the same
+    discretization (same stencils, so the same spectrum). Finite-volume schemes (their upwinded
+    fluxes obey a TVD CFL condition) keep the symbolic estimate of
     :func:`pdeforge.solvers.stability.explicit_dt_limit`.
 
     Returns:
@@ -188,6 +189,13 @@ def estimate_dt(system, grid: UniformGrid, kernel, params, cells: np.ndarray, t0
     from pdeforge.discretize.finite_volume import get_scheme
     from pdeforge.solvers.stability import _boundary_states, explicit_dt_limit
 
+    if (method.name in POLYNOMIALS and isinstance(kernel, Kernel) and type(kernel) is not Kernel
+            and getattr(kernel, "target", None) == "torch" and not get_scheme(scheme).finite_volume):
+        # a torch kernel has no NumPy Jacobian: the NumPy kernel of the same discretization has
+        # the same spectrum (same stencils, same closures)
+        from pdeforge.codegen.build import compile_system
+
+        kernel = compile_system(system, target="numpy", order=order, scheme=scheme)
     if method.name in POLYNOMIALS and type(kernel) is Kernel and not get_scheme(scheme).finite_volume:
         states = [(np.asarray(cells, dtype=float), t0)]
         for state, ts, _ in _boundary_states(system, grid, cells, t0, t1, params):
