@@ -43,6 +43,7 @@ class BorderedPreconditioner:
         self.bound, self.kind = bound, kind
         self.field = Preconditioner(_FieldBlock(bound), kind)
         self.parts = None
+        self._field_stale = True  # the field preconditioner has not split the current J_uu yet
         self.jacobian_evaluations = 0
         self.solves = 0
         self.solve = lambda r: np.array(r, copy=True)
@@ -62,6 +63,7 @@ class BorderedPreconditioner:
         U[N:, S:] = np.eye(S)
         Vt[S:] = J[N:].toarray()
         self.parts = (J[:N, :N].tocsr(), U, Vt)
+        self._field_stale = True
 
     def setup(self, t: float, y: np.ndarray, gamma: float, jacobian_ok: bool = False) -> bool:
         new = False
@@ -70,10 +72,13 @@ class BorderedPreconditioner:
         if self.parts is None or not jacobian_ok:
             self.jacobian_evaluations += 1
             self.parts = self.bound.jacobian_parts(t, y)
+            self._field_stale = True
             new = True
         J_uu, U, Vt = self.parts
         N = self.bound.nfield_values
-        self.field.use_jacobian(J_uu)
+        if self._field_stale:  # split J_uu once per Jacobian, not at every new gamma
+            self.field.use_jacobian(J_uu)
+            self._field_stale = False
         self.field.setup(t, y[:N], gamma, jacobian_ok=True)
         field_solve = self.field.solve
 
@@ -83,13 +88,16 @@ class BorderedPreconditioner:
             return z
 
         Y = np.column_stack([inner(U[:, j]) for j in range(U.shape[1])]) if U.shape[1] else np.zeros((len(y), 0))
-        cap = -np.eye(U.shape[1]) / gamma + Vt @ Y if gamma else None
+        from scipy.linalg import lu_factor, lu_solve
+
+        # the capacitance matrix is factorised once per setup, not at every Krylov iteration
+        cap = lu_factor(-np.eye(U.shape[1]) / gamma + Vt @ Y) if gamma and U.shape[1] else None
 
         def solve(r):
             self.solves += 1
             z = inner(r)
-            if cap is not None and U.shape[1]:
-                z -= Y @ np.linalg.solve(cap, Vt @ z)
+            if cap is not None:
+                z -= Y @ lu_solve(cap, Vt @ z)
             return z
 
         self.solve = solve
