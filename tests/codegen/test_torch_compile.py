@@ -51,7 +51,7 @@ def test_torch_compile_option_is_checked():
 def test_thread_policy_respects_the_users_choice(monkeypatch):
     before = torch.get_num_threads()
     monkeypatch.setattr(torch_fused, "_first_seen", before)
-    for var in torch_fused._THREAD_ENV:
+    for var in torch_fused.THREAD_ENV:
         monkeypatch.delenv(var, raising=False)
     assert torch_fused.thread_count(64 * 64) == 1  # small grids: one thread
     assert torch_fused.thread_count(1024 * 1024) is None  # large ones: torch's count

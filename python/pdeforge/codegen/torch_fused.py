@@ -28,7 +28,13 @@ METHODS = ("euler", "ssprk3", "rk4")
 #: burgers-les closure at 64^2 .. 512^2 (see benchmarks/gpu_fused.py)
 SERIAL_BELOW_CELLS = 128 * 128
 
-_THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "PDEFORGE_TORCH_THREADS")
+#: environment variables by which a user sets torch's CPU threads (pdeforge then leaves them)
+THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "PDEFORGE_TORCH_THREADS")
+
+
+def threads_set_by_environment() -> bool:
+    """Whether the environment fixes torch's CPU threads (:data:`THREAD_ENV`)."""
+    return any(os.environ.get(v) for v in THREAD_ENV)
 _first_seen: int | None = None
 
 
@@ -126,7 +132,7 @@ def thread_count(cells: int) -> int | None:
     current = torch.get_num_threads()
     if _first_seen is None:
         _first_seen = current
-    if any(os.environ.get(v) for v in _THREAD_ENV) or current != _first_seen:
+    if threads_set_by_environment() or current != _first_seen:
         return None
     return 1 if cells < SERIAL_BELOW_CELLS else None
 

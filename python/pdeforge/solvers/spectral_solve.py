@@ -102,7 +102,8 @@ def solve_spectral(
             else "rk4".
         backend: "numpy" (default) or "torch".
         device: torch device for backend "torch" ("cpu", "cuda", ...). On the CPU the
-            solver runs torch on one intra-op thread unless ``OMP_NUM_THREADS`` is set or
+            solver runs torch on one intra-op thread unless ``OMP_NUM_THREADS`` (or
+            ``MKL_NUM_THREADS``, ``PDEFORGE_TORCH_THREADS``) is set or
             ``torch.set_num_threads`` was given another value than torch's default (its
             OpenMP threads spin against each other on a loaded machine), and restores the
             setting afterwards. With no gradient asked for, a CPU run steps with the numpy
@@ -182,25 +183,21 @@ def solve_spectral(
 def torch_cpu_threads(op, threads: int = 1):
     """Run torch on ``threads`` intra-op threads for a CPU operator, then restore the setting.
 
-    Left alone: other targets and devices, ``OMP_NUM_THREADS`` set in the environment, or a
+    Left alone: other targets and devices, the threads set in the environment
+    (``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``, ``PDEFORGE_TORCH_THREADS``), or a
     thread count the user chose with ``torch.set_num_threads`` (any value other than torch's
     default, the number of cores).
     """
-    if op.K.library != "torch" or op.K.device.type != "cpu" or "OMP_NUM_THREADS" in os.environ:
+    from pdeforge.codegen import torch_fused
+
+    if op.K.library != "torch" or op.K.device.type != "cpu" or torch_fused.threads_set_by_environment():
         yield
         return
     from pdeforge.codegen.spectral_backend import physical_cores
 
-    torch = op.K.torch
-    before = torch.get_num_threads()
-    if before not in {physical_cores(), os.cpu_count()}:
+    chosen = op.K.torch.get_num_threads() not in {physical_cores(), os.cpu_count()}
+    with torch_fused.threads(None if chosen else threads):
         yield
-        return
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _compile_and_project(system, grid, ic, backend, device, dtype, constants=None, workers=None):
