@@ -82,8 +82,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import common
-import numpy as np
-from common import machine, table
+
+common.pin_early("--cores", 1)  # before NumPy's import starts OpenBLAS's threads
+
+import numpy as np  # noqa: E402
+from common import machine, table  # noqa: E402
 
 MODEL = "kolmogorov-flow"
 #: pdeforge's method and scipy.fft threads (set from the command line)
@@ -440,8 +443,6 @@ def main():
         args.grid, args.steps, args.tts_grid, args.les3d_grid, args.rounds = [128, 256, 512], 40, [256], [64], 3
     OPTIONS.update(method=args.method, workers=args.workers or None, torch=args.torch,
                    same_method=not args.no_same_method)
-    if args.cores:
-        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[: args.cores])
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     if args.jax_threads == 1:
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")

@@ -12,6 +12,26 @@ from pathlib import Path
 RESULTS = Path(__file__).parent / "results"
 
 
+def pin_early(flag: str = "--cores", default: int = 1) -> int:
+    """Pin this process to its first ``N`` allowed cores *before* NumPy, Numba, JAX or torch
+    start their thread pools (``N`` from ``flag N`` on the command line, else ``default``;
+    0: no pinning). Returns N.
+
+    ``os.sched_setaffinity(0, ...)`` changes only the calling thread: threads that already
+    exist (OpenBLAS starts its pool when NumPy is imported) keep running on the other cores,
+    so pinning after the imports lets a "one core" benchmark use two (seen: process CPU time
+    twice its wall time). Threads created after this call inherit the mask.
+    """
+    import sys
+
+    n = default
+    if flag in sys.argv[1:-1]:
+        n = int(sys.argv[sys.argv.index(flag) + 1])
+    if n and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:n])
+    return n
+
+
 def machine() -> str:
     """One line describing this machine (CPU model, cores, memory)."""
     cpu = platform.processor() or platform.machine()
