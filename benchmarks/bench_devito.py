@@ -202,7 +202,7 @@ class PdeforgeSide:
         self.cache_hit = bool(kernel.cache_hit)
         self.kernel = kernel
         self.dt = dt
-        self.bufs = [self.bound.new_padded() for _ in range(2)]
+        self.bufs = [self.bound.new_aligned() for _ in range(2)]  # the buffers pf.solve's fixed-step loop uses
         self.bound.cells(self.bufs[0])[...] = state
         self.t = 0.0
 

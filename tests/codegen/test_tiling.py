@@ -53,8 +53,9 @@ def threads(k):
         numba.set_num_threads(before)
 
 
-def run(b, method, cells, steps, parallel=False):
-    bufs = [b.new_padded() for _ in range({"euler": 2, "ssprk3": 3, "rk4": 5}[method])]
+def run(b, method, cells, steps, parallel=False, aligned=False):
+    new = b.new_aligned if aligned else b.new_padded
+    bufs = [new() for _ in range({"euler": 2, "ssprk3": 3, "rk4": 5}[method])]
     b.cells(bufs[0])[...] = cells
     dt = 5e-5 if method == "euler" else 1e-4
     b.advance_compiled(method, bufs, 0.1, dt, steps, parallel=parallel)
@@ -71,17 +72,20 @@ def test_tiled_loop_equals_plain_loop(name, order, methods, threaded, rng):
         b.set_tiling(method, None)
         plain = run(b, method, cells, 7)
         assert np.isfinite(plain).all()
-        for steps, tiles in TILES[system.dim]:
+        # the line-aligned, wider rows pf.solve steps on (new_aligned): the same values
+        np.testing.assert_allclose(run(b, method, cells, 7, aligned=True), plain, rtol=1e-13, atol=1e-13,
+                                   err_msg=f"{method} aligned rows")
+        for k, (steps, tiles) in enumerate(TILES[system.dim]):
             t = b.set_tiling(method, steps, tiles)
             if method == "euler":  # the halo of the multi-stage methods may cover a tiny grid
                 assert max(t.args[2]) > 1, t.describe()
-            tiled = run(b, method, cells, 7)
+            tiled = run(b, method, cells, 7, aligned=k % 2 == 1)
             np.testing.assert_allclose(tiled, plain, rtol=1e-13, atol=1e-13, err_msg=f"{method} {t.describe()}")
         if not threaded:
             continue
         # the threaded tiled loop (tiles split over two threads) runs the same windows
         with threads(2):
-            par = run(b, method, cells, 7, parallel=True)
+            par = run(b, method, cells, 7, parallel=True, aligned=True)
         np.testing.assert_allclose(par, plain, rtol=1e-13, atol=1e-13, err_msg=f"{method} threaded {t.describe()}")
 
 
@@ -92,3 +96,34 @@ def test_plan_tiles_large_grids_only():
     window = np.prod([L + 2 for L in t.args[4]]) * 2 * 2 * 8
     assert window <= 1 << 20
     assert plan((512, 512), (1, 1), (True, True), 2, "euler") is None  # measured: the plain loop is faster
+
+
+@pytest.mark.parametrize("shape,ghost", [((2, 514, 514), 1), ((1, 20, 22, 37), 2), ((3, 41), 2)])
+def test_aligned_arrays_start_every_row_on_a_cache_line(shape, ghost):
+    from pdeforge.codegen.kernel import ALIAS_PHASES, aligned_padded
+
+    arrays = [aligned_padded(shape, ghost, k) for k in range(3)]
+    for k, a in enumerate(arrays):
+        assert a.flags.c_contiguous and a.shape[:-1] == shape[:-1]
+        assert a.shape[-1] >= shape[-1] and (a.shape[-1] * 8) % 64 == 0 and not a.any()
+        rows = a.reshape(-1, a.shape[-1])
+        starts = {rows[i, ghost:].ctypes.data % 64 for i in range(len(rows))}
+        assert starts == {0}
+        assert rows[0, ghost:].ctypes.data % 4096 == ALIAS_PHASES[k]
+    # successive arrays (a state and the one written from it) sit 2 KiB apart within a page
+    assert (arrays[1][..., ghost:].ctypes.data - arrays[0][..., ghost:].ctypes.data) % 4096 == 2048
+
+
+def test_solve_steps_on_aligned_rows_and_matches_the_numpy_target():
+    system = pf.models.get_model("gray-scott").system()
+    ic = pf.models.get_model("gray-scott").initial_condition(pf.UniformGrid.from_spec(system.domain, 40), system.params, seed=1)
+    runs = [pf.solve(system, grid=40, t_span=(0, 2.0), ic=ic, method=m, dt=0.5, backend=be, progress=False)
+            for m in ("euler", "rk4") for be in ("numba", "numpy")]
+    for numba_run, numpy_run in (runs[:2], runs[2:]):
+        np.testing.assert_allclose(numba_run["u"].values, numpy_run["u"].values, rtol=1e-12, atol=1e-12)
+    # the fixed-step stepper pf.solve used holds line-aligned buffers
+    from pdeforge.solvers.steppers import FixedStepRK
+
+    b = pf.compile(system, target="numba").bind(pf.UniformGrid.from_spec(system.domain, 40))
+    stepper = FixedStepRK(b, np.stack([ic["u"], ic["v"]]), 0.0, 0.5, "rk4")
+    assert all(buf.shape[-1] == 48 and buf[0, 0, 1:].ctypes.data % 64 == 0 for buf in stepper.buf)

@@ -6,7 +6,11 @@ import pytest
 
 from pdeforge.solvers import threads
 from pdeforge.solvers.steppers import BLOCK_SECONDS
-from pdeforge.solvers.threads import PROBE_AFTER, ThreadChoice
+from pdeforge.solvers.threads import PROBE_AFTER, PROBE_AFTER_BLIND, ThreadChoice
+
+IDLE = lambda: 1  # noqa: E731  one core free besides ours (2 cores, 2 threads)
+BUSY = lambda: 0  # noqa: E731  another process holds the other core
+BLIND = lambda: None  # noqa: E731  free cores unknown (no /proc/loadavg): probes alone decide
 
 
 def simulate(choice: ThreadChoice, cost, total_steps: int, block_seconds: float = BLOCK_SECONDS):
@@ -46,11 +50,35 @@ def fresh_memory():
     threads.forget()
 
 
+def test_busy_cores_are_seen_and_never_probed():
+    # one core busy and visible in the running-task count: the threaded loop is never run
+    serial = 1.1e-4  # 512^2 Gray-Scott Euler, one core, aligned rows
+    compiler = Compiler()
+    choice = ThreadChoice(True, compiler, spare=BUSY)
+    for steps in (1000, 30_000):  # a 0.1 s run and a 3 s run
+        elapsed, probes, threaded = simulate(choice, lambda par, _: serial * (10 if par else 1), steps)
+        assert (probes, threaded) == (0, 0) and elapsed == pytest.approx(steps * serial)
+    assert choice.skipped >= 3 and compiler.calls == 0
+
+
+def test_short_run_on_an_idle_machine_goes_threaded_at_once():
+    # the case: 1000 steps of 512^2 (0.11 s serial); threads take 0.45 of a serial step
+    serial = 1.1e-4
+    compiler = Compiler()
+    choice = ThreadChoice(True, compiler, spare=IDLE)
+    steps = 1000
+    elapsed, probes, threaded = simulate(choice, lambda par, _: serial * (0.45 if par else 1), steps)
+    assert choice.in_use and compiler.calls == 1
+    # serial only until PROBE_AFTER, then threaded but for small serial probes: >= 1.5x the serial loop
+    assert elapsed <= steps * serial / 1.5
+    assert threaded >= steps - PROBE_AFTER / serial - 0.05 * steps
+
+
 def test_loaded_machine_costs_under_5_percent_of_serial():
-    # one core busy: a threaded step is 10x slower than a serial one
+    # one core busy but invisible (blind): a threaded step is 10x slower than a serial one
     serial = 3.5e-4  # 512^2 Gray-Scott Euler, one core
     compiler = Compiler()
-    choice = ThreadChoice(True, compiler)
+    choice = ThreadChoice(True, compiler, spare=BLIND)
     steps = 30_000  # ~10 s of serial stepping
     elapsed, probes, threaded = simulate(choice, lambda par, _: serial * (10 if par else 1), steps)
     assert elapsed <= 1.05 * steps * serial
@@ -64,59 +92,91 @@ def test_loaded_machine_costs_under_5_percent_of_serial():
 def test_loaded_machine_short_run_is_within_5_percent_too():
     serial = 3.5e-4
     steps = int(1.0 / serial)  # one second of stepping, the worst case for probe overhead
-    elapsed, _, _ = simulate(ThreadChoice(True, Compiler()), lambda par, _: serial * (10 if par else 1), steps)
-    assert elapsed <= 1.05 * steps * serial
+    for spare in (BLIND, BUSY):
+        elapsed, _, _ = simulate(ThreadChoice(True, Compiler(), spare=spare),
+                                 lambda par, _: serial * (10 if par else 1), steps)
+        assert elapsed <= 1.05 * steps * serial
+
+
+def test_a_wrong_free_core_count_still_costs_under_5_percent():
+    # the count says a core is free but threads lose 10x anyway (a task the count missed):
+    # the first probe is small and a losing probe's own cost pushes the next one back
+    serial = 3.5e-4
+    for steps in (int(0.5 / serial), int(10 / serial)):
+        choice = ThreadChoice(True, Compiler(), spare=IDLE)
+        elapsed, probes, _ = simulate(choice, lambda par, _: serial * (10 if par else 1), steps)
+        assert elapsed <= 1.05 * steps * serial and not choice.in_use
 
 
 def test_idle_machine_switches_to_threads_and_stays():
     serial = 3.5e-4
-    choice = ThreadChoice(True, Compiler())
-    steps = 30_000
-    elapsed, _, threaded = simulate(choice, lambda par, _: serial * (0.55 if par else 1), steps)
-    assert choice.in_use
-    # everything after the first PROBE_AFTER seconds runs threaded, but for the serial probes (1%)
-    assert steps - threaded <= PROBE_AFTER / serial + 0.01 * steps
-    assert elapsed <= 1.05 * (PROBE_AFTER + (steps - PROBE_AFTER / serial) * 0.55 * serial)
+    for spare, after in ((IDLE, PROBE_AFTER), (BLIND, PROBE_AFTER_BLIND)):
+        threads.forget()
+        choice = ThreadChoice(True, Compiler(), spare=spare)
+        steps = 30_000
+        elapsed, _, threaded = simulate(choice, lambda par, _: serial * (0.55 if par else 1), steps)
+        assert choice.in_use
+        # everything after the first probe runs threaded, but for the serial probes (1%)
+        assert steps - threaded <= after / serial + 0.01 * steps + 8
+        assert elapsed <= 1.05 * (after + (steps - after / serial) * 0.55 * serial)
 
 
 def test_threads_that_start_losing_are_dropped_at_once():
     serial = 3.5e-4
     half = 15_000
-    choice = ThreadChoice(True, Compiler())
-    # idle for the first half, then another process takes a core
-    cost = lambda par, done: serial * ((0.55 if done < half else 10.0) if par else 1.0)  # noqa: E731
+    seen = {"done": 0}
+
+    def cost(par, done):  # idle for the first half, then another process takes a core
+        seen["done"] = done
+        return serial * ((0.55 if done < half else 10.0) if par else 1.0)
+
+    # the free-core count follows the load (one core free, then none)
+    choice = ThreadChoice(True, Compiler(), spare=lambda: 1 if seen["done"] < half else 0)
     elapsed, _, threaded = simulate(choice, cost, 2 * half)
     assert not choice.in_use
     # the block running when the load arrives is lost (sized for the fast rate: BLOCK_SECONDS of
-    # it, 18x slower), and nothing more: the next block is back on the serial loop
+    # it, 18x slower), and nothing more: the next block is back on the serial loop. (The
+    # simulation charges a block at the rate of its first step, so the block that straddles the
+    # change is charged fast and the next one slow: two blocks past `half` at most.)
     one_block = int(BLOCK_SECONDS / (0.55 * serial)) + 1
-    assert threaded <= half + one_block
+    assert threaded <= half + 2 * one_block
     ideal = half * 0.55 * serial + half * serial
     assert elapsed <= 1.05 * ideal + one_block * 10 * serial
 
 
 def test_short_run_never_compiles_the_threaded_loop():
-    compiler = Compiler()
-    choice = ThreadChoice(True, compiler)
-    simulate(choice, lambda par, _: 1e-3, int(0.5 * PROBE_AFTER / 1e-3))
-    assert compiler.calls == 0 and choice.compile_s == 0.0
+    for spare, after in ((IDLE, PROBE_AFTER), (BLIND, PROBE_AFTER_BLIND)):
+        compiler = Compiler()
+        choice = ThreadChoice(True, compiler, spare=spare)
+        simulate(choice, lambda par, _: 1e-4, int(0.5 * after / 1e-4))
+        assert compiler.calls == 0 and choice.compile_s == 0.0
 
 
 def test_small_grids_only_use_the_serial_loop():
     compiler = Compiler()
-    choice = ThreadChoice(False, compiler)
+    choice = ThreadChoice(False, compiler, spare=IDLE)
     _, probes, threaded = simulate(choice, lambda par, _: 1e-3, 10_000)
     assert (compiler.calls, probes, threaded) == (0, 0, 0)
 
 
 def test_choice_is_remembered_per_key():
     fast_threads = lambda par, _: 3.5e-4 * (0.5 if par else 1)  # noqa: E731
-    first = ThreadChoice(True, Compiler(), key=("k", "euler", (512, 512), 2))
+    first = ThreadChoice(True, Compiler(), key=("k", "euler", (512, 512), 2), spare=IDLE)
     simulate(first, fast_threads, 5000)
     assert first.in_use
     compiler = Compiler()
-    again = ThreadChoice(True, compiler, key=("k", "euler", (512, 512), 2))
+    again = ThreadChoice(True, compiler, key=("k", "euler", (512, 512), 2), spare=IDLE)
     assert again.in_use and again.choose().parallel
     assert compiler.calls == 0  # compiled already in this process
-    other_grid = ThreadChoice(True, Compiler(), key=("k", "euler", (1024, 1024), 2))
+    other_grid = ThreadChoice(True, Compiler(), key=("k", "euler", (1024, 1024), 2), spare=IDLE)
     assert not other_grid.in_use
+
+
+def test_spare_cores_reads_this_machine():
+    import os
+
+    spare = threads.spare_cores()
+    if not os.path.exists("/proc/loadavg"):
+        assert spare is None
+    else:  # at least this test's own thread is running
+        assert spare is not None and 0 <= spare <= (os.cpu_count() or 1) - 1

@@ -106,6 +106,33 @@ class Kernel(GeneratedModule):
         return hits
 
 
+#: Byte offsets within a 4 KiB page at which successive aligned arrays start (the n-th array
+#: takes entry n mod len): a state and the array written from it 2 KiB apart, the further work
+#: arrays of ssprk3 and rk4 in between (measured: states 0 or 64 bytes apart mod 4 KiB lose
+#: 14-20% to 4K aliasing, 1-3 KiB apart are equally good).
+ALIAS_PHASES = (0, 2048, 1024, 3072, 512, 2560, 1536, 3584)
+#: Bytes of one cache line: the alignment of every row's first cell.
+LINE = 64
+
+
+def aligned_padded(shape: tuple[int, ...], ghost_last: int, index: int = 0) -> np.ndarray:
+    """Zeroed C-contiguous float64 array of ``shape`` except that its last axis is rounded up
+    to whole 64-byte lines, with element ``[..., ghost_last]`` (each row's first cell) on a
+    64-byte boundary and the first row's first cell at byte ``ALIAS_PHASES[index % 8]`` of a
+    4 KiB page."""
+    per_line = LINE // 8
+    pitch = -(-shape[-1] // per_line) * per_line
+    full = (*shape[:-1], pitch)
+    size = int(np.prod(full))
+    raw = np.zeros(size + 2 * 4096 // 8)  # room to reach the next page boundary plus the phase
+    base = raw.ctypes.data
+    phase = ALIAS_PHASES[index % len(ALIAS_PHASES)]
+    first = base + 8 * ghost_last  # byte address of the first cell if the array started at raw[0]
+    target = -(-first // 4096) * 4096 + phase  # the next page boundary at or after it, plus the phase
+    offset = (target - first) // 8
+    return raw[offset: offset + size].reshape(full)
+
+
 class BoundKernel:
     """A kernel bound to a grid and parameter values: right-hand side, Jacobian, RK stages.
 
@@ -171,6 +198,26 @@ class BoundKernel:
 
     def new_padded(self) -> np.ndarray:
         return self.layout.new_padded()
+
+    def new_aligned(self) -> np.ndarray:
+        """A padded state array laid out for the compiled stepping loops (same cells and ghosts
+        as :meth:`new_padded`, every value at the same index).
+
+        Two measured costs of the plain layout are removed (Gray-Scott 512^2, forward Euler,
+        one core: 1440 -> 2290 Mcell-steps/s; see :func:`aligned_padded`): every row's first
+        cell starts on a 64-byte boundary and rows are a whole number of 64-byte lines long
+        (unused columns after the last ghost), so that the centre loads and all stores of the
+        512-bit inner loop do not straddle cache lines; and successive arrays of this kernel
+        start at different offsets within a 4 KiB page, so that a state and the array written
+        from it do not alias in the load/store unit (4K aliasing). The array is C-contiguous;
+        the generated kernels take the cell counts from the coordinates, so the extra columns
+        are never read or written.
+        """
+        self._aligned_count = getattr(self, "_aligned_count", 0) + 1
+        out = aligned_padded(self.padded_shape, self.layout.ghost[-1], self._aligned_count - 1)
+        if self.layout.frozen is not None:
+            out[(slice(self.nfields, None), *(slice(0, m) for m in self.padded_shape[1:]))] = self.layout.frozen
+        return out
 
     def pad(self, cells: np.ndarray, t: float = 0.0, out: np.ndarray | None = None) -> np.ndarray:
         """Padded copy of cell values with ghosts filled at time ``t``."""
@@ -370,9 +417,12 @@ class BoundKernel:
         # the coordinates of the tiny grid's two cells per axis: a right-hand side that reads
         # x (or r) broadcasts them against its values (numpy target)
         args = (self.p, self.h, *(np.ascontiguousarray(c[:2]) for c in self.coords))
+        W, B, dom, *padded_coords = self._closures()
+        tiny_closures = (W, B, dom, *(np.ascontiguousarray(c[: 2 + 2 * g])
+                                      for c, g in zip(padded_coords, self.layout.ghost)))
         S, Y, Z = (np.zeros(small) for _ in range(3))
         if self._advance is not None:
-            self.kernel.module.FILL(S, 0.0, self.p, *self._closures())
+            self.kernel.module.FILL(S, 0.0, self.p, *tiny_closures)
         for kind in kinds:
             if kind == "rhs":
                 self._rhs(S, np.zeros((self.nfields, *(2,) * self.grid.dim)), 0.0, *args)
@@ -387,10 +437,10 @@ class BoundKernel:
                 n = {"euler": 2, "ssprk3": 3, "rk4": 5}[method]
                 parallel = self.parallel if not variant else variant == "parallel"
                 self._advance[(method, parallel)](
-                    *[np.zeros(small) for _ in range(n)], 0.0, 0.0, 1, *args, *self._closures())
+                    *[np.zeros(small) for _ in range(n)], 0.0, 0.0, 1, *args, *tiny_closures)
                 if self.tiling(method) is not None:  # this grid steps tiled: compile that too
                     cells = tuple(s - 2 * g for s, g in zip(small[1:], self.layout.ghost))
                     tiny = tiling_for(cells, tuple(self.layout.ghost), self._periodic_axes(), method, 1, cells)
                     m.TILED[(method, parallel)](*[np.zeros(small) for _ in range(n)], 0.0, 0.0, 2, *args,
-                                                *self._closures(), *tiny.args, 1)
+                                                *tiny_closures, *tiny.args, 1)
         return time.perf_counter() - t0

@@ -35,9 +35,9 @@ def _fill_lines(spec: KernelSpec) -> list[str]:
     for i, p in enumerate(semi.param_symbols):
         if p in used_params:
             lines.append(f"    {spec.names[p]} = p[{i}]")
-    for a in range(dim):
-        lines.append(f"    n{a} = S.shape[{a + 1}] - {2 * semi.ghost[a]}")
-        lines.append(f"    m{a} = S.shape[{a + 1}]")
+    for a, ax in enumerate(system.axes):  # sizes from the padded coordinates (rows may be wider)
+        lines.append(f"    m{a} = p{ax}.shape[0]")
+        lines.append(f"    n{a} = m{a} - {2 * semi.ghost[a]}")
     body = False
     for a in range(dim):
         g = semi.ghost[a]
@@ -105,7 +105,7 @@ def _advance_lines(spec: KernelSpec, method: str, parallel: bool) -> list[str]:
             "    for s in range(n):",
             "        t = t0 + s * dt",
             f"        _fill(Y, t, {fargs})",
-            f"        {ax}(Y, Y, Z, t, 0.0, 1.0, dt, {kargs})",
+            f"        _stage_euler_{suffix}(Y, Z, t, dt, {kargs})",
             "        Y, Z = Z, Y",
             "    return n % 2",
         ]

@@ -58,8 +58,10 @@ def _loop(spec: KernelSpec, lowered: Lowered, parallel: bool, write, indent: str
     for sym, expr in lowered.invariants:
         lines.append(f"{indent}{sym.name} = {printer.doprint(expr)}")
     dim = spec.dim
-    for a in range(dim):
-        lines.append(f"{indent}n{a} = S.shape[{a + 1}] - {2 * spec.semi.ghost[a]}")
+    for a, ax in enumerate(spec.semi.system.axes):
+        # the cell count from the coordinates, not the array: padded arrays may carry unused
+        # columns after the last ghost (rows aligned to 64 bytes, see BoundKernel.new_aligned)
+        lines.append(f"{indent}n{a} = c{ax}.shape[0]")
     coords = spec.semi.system.coords
     depth = indent
     for a in range(dim):
@@ -139,6 +141,10 @@ def generate(spec: KernelSpec, key: str) -> str:
             [f"{ind}OUT{c} = y{k}"],
         )
 
+    def euler_write(k, text, ind):  # forward Euler alone: no second state to read
+        c = center.replace("[f, ", f"[{k}, ")
+        return [f"{ind}k{k} = {text}", f"{ind}y{k} = S{c} + c * k{k}"], [f"{ind}OUT{c} = y{k}"]
+
     def two_write(k, text, ind):
         c = center.replace("[f, ", f"[{k}, ")
         return (
@@ -150,6 +156,7 @@ def generate(spec: KernelSpec, key: str) -> str:
         ("rhs", "S, OUT, t", spec.rhs, used_rhs, rhs_write),
         ("stage_axpy", "S, Y0, OUT, t, a, b, c", spec.rhs, used_rhs, axpy_write),
         ("stage_two", "S, Y0, A, OUT, OUTA, t, c1, c2", spec.rhs, used_rhs, two_write),
+        ("stage_euler", "S, OUT, t, c", spec.rhs, used_rhs, euler_write),
         ("jac", "S, OUT, t", spec.jacobian, used_jac, rhs_write),
     ]
     for name, args, lowered, used, write in kernels:

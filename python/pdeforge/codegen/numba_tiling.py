@@ -62,7 +62,7 @@ def tiled_source(spec: KernelSpec, method: str, parallel: bool = False) -> list[
         f"def {name}({bufs}, t0, dt, n, p, h, {coords}, W, B, dom, {pcoords}, T, TB, NT, WS, WL, PER, threads):",
     ]
     for a in range(dim):
-        L.append(f"    n{a} = G0.shape[{a + 1}] - {2 * g[a]}")
+        L.append(f"    n{a} = c{axes[a]}.shape[0]")
     L.append("    ntiles = " + " * ".join(f"NT[{a}]" for a in range(dim)))
     L.append("    chunks = max(1, min(threads, ntiles))" if parallel else "    chunks = 1")
     for b in range(nbuf):

@@ -112,7 +112,9 @@ class FixedStepRK(Stepper):
         nbuf = {"euler": 2, "ssprk3": 3, "rk4": 5}[method]
         # new_padded writes every page (coefficient rows included, np.zeros maps them lazily):
         # the pages are faulted in at setup, not while stepping
-        self.buf = [bound.new_padded() for _ in range(nbuf)]
+        # the compiled loops get line-aligned rows and page-staggered arrays (BoundKernel.new_aligned)
+        new = bound.new_aligned if bound.has_compiled_stepping and hasattr(bound, "new_aligned") else bound.new_padded
+        self.buf = [new() for _ in range(nbuf)]
         for b in self.buf[1:]:
             b[bound.interior] = 0.0
         bound.cells(self.buf[0])[...] = cells
@@ -120,8 +122,10 @@ class FixedStepRK(Stepper):
         self._good_t = self.t
         self._step = {"euler": self._euler, "ssprk3": self._ssprk3, "rk4": self._rk4}[method]
         self._block = 8
+        key = bound.thread_key(method)
         self._threads = ThreadChoice(bound.parallel and bound.has_compiled_stepping,
-                                     lambda: bound.warm_up((f"{method}:parallel",)), bound.thread_key(method))
+                                     lambda: bound.warm_up((f"{method}:parallel",)), key,
+                                     threads=key[-1] if key else 2)
 
     @property
     def compile_s(self) -> float:

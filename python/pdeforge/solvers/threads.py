@@ -5,34 +5,47 @@ region waits at its barrier for a thread that is not scheduled, and the same ste
 times slower than on one thread. Load changes while a run goes on, so the choice is measured,
 not guessed, and re-measured now and then:
 
-* A run starts on the serial loop. After ``PROBE_AFTER`` seconds of stepping (a short run never
-  pays for it) the threaded loop is compiled or loaded from the disk cache, outside the timing
-  (its seconds go to :attr:`ThreadChoice.compile_s`), and *probed*: one step first, then blocks
-  sized to cost about ``PROBE_FRACTION`` of the stepping time since the last probe at the rate
-  that variant showed last.
+* A run starts on the serial loop. After ``PROBE_AFTER`` seconds of stepping the threaded loop
+  is compiled or loaded from the disk cache, outside the timing (its seconds go to
+  :attr:`ThreadChoice.compile_s`), and *probed*: first a block worth ``PROBE_FIRST`` seconds at
+  the serial rate, later blocks sized to cost about ``PROBE_FRACTION`` of the stepping time
+  since the last probe at the rate that variant showed last. The serial block before the first
+  probe is cut to end when the probe is due, so short runs get their probe too.
+* A threaded probe is only run when the machine has a core free for each extra thread right
+  now (:func:`spare_cores`: ``/proc/loadavg``'s count of running tasks against the machine's
+  CPUs): a probe on a machine whose other cores are busy costs a barrier wait per parallel
+  region (milliseconds each) and can only lose, so it is skipped and counted as a loss.
 * The variant in use is timed on every block (smoothed); the other keeps the figure of its last
   probe. When the one in use becomes slower than that figure, the choice flips at once.
-* A probe that loses doubles the stepping time until the next probe of that variant (from
-  ``PROBE_AFTER`` up to ``MAX_BACKOFF``); a probe that wins switches over and resets it. So a
-  loaded machine costs a geometric series of tiny probes: a few percent of the first second,
-  well under one percent over a long run.
+* A probe that loses (or is skipped) doubles the stepping time until the next probe of that
+  variant (from ``PROBE_AFTER`` up to ``MAX_BACKOFF``), and never waits less than the probe's
+  own cost divided by ``PROBE_FRACTION``; a probe that wins switches over and resets it. So a
+  loaded machine costs a geometric series of tiny probes, well under one percent of a long run.
 * Figures and back-off are remembered per (kernel, method, grid shape, thread count) for the
   whole process, so the next solve of the same problem starts from what was learnt.
 
 The policy only consumes ``(variant, seconds, steps)`` records and returns decisions, so it is
-tested with injected timings (``tests/solvers/test_threads.py``), never with wall-clock figures.
+tested with injected timings and an injected core count (``tests/solvers/test_threads.py``),
+never with wall-clock figures.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-#: Seconds of serial stepping before the threaded loop is first compiled and probed (a threaded
-#: step on a loaded machine can cost 20 serial ones: one 512^2 Gray-Scott step took 18 ms, so
-#: the first probe waits long enough for that to stay under 5%).
-PROBE_AFTER = 0.5
+#: Seconds of serial stepping before the threaded loop is first compiled and probed (short:
+#: a 1000-step 512^2 Gray-Scott run lasts ~0.1 s; the free-core check keeps probes off a busy
+#: machine, where one threaded step can cost 20 serial ones).
+PROBE_AFTER = 0.02
+#: The same where the free cores cannot be counted (no ``/proc/loadavg``): probes alone must
+#: then keep a loaded machine's loss small, so the first one waits longer.
+PROBE_AFTER_BLIND = 0.5
+#: Seconds (at the serial rate) of the first probe of a variant whose speed is not known yet:
+#: several steps, so that waking the thread team once does not decide the choice.
+PROBE_FIRST = 0.002
 #: A probe is sized to take about this fraction of the stepping time since the previous probe.
 PROBE_FRACTION = 0.01
 #: Fewest steps of a probe block; also the size of the first probe of a variant, whose speed is not known yet.
@@ -59,6 +72,22 @@ class ThreadMemory:
 _MEMORY: dict[tuple, ThreadMemory] = {}
 
 
+def spare_cores() -> int | None:
+    """CPUs of this machine not running a task at this moment, besides the calling thread's
+    (from the running-task count in ``/proc/loadavg``, which includes the caller); None where
+    that file does not exist (the policy then relies on its probes alone).
+
+    The count is the whole machine's, as is ``os.cpu_count()``: in a container limited to a
+    few of a large host's cores both describe the host.
+    """
+    try:
+        with open("/proc/loadavg") as fh:
+            running = int(fh.read().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return max(0, (os.cpu_count() or 1) - running)
+
+
 def forget() -> None:
     """Forget every measured thread choice of this process."""
     _MEMORY.clear()
@@ -83,15 +112,27 @@ class ThreadChoice:
             once, before the first threaded block, outside any timing).
         key: identifies the problem (kernel, method, grid shape, threads) in the process-wide
             memory; None: nothing remembered.
+        threads: threads of the parallel loop (its probe needs ``threads - 1`` spare cores).
+        spare: returns the cores free right now, or None if unknown (default
+            :func:`spare_cores`; tests inject their own).
     """
 
-    def __init__(self, enabled: bool, compile_parallel: Callable[[], float], key: tuple | None = None):
+    def __init__(self, enabled: bool, compile_parallel: Callable[[], float], key: tuple | None = None,
+                 threads: int = 2, spare: Callable[[], int | None] = spare_cores):
         self.enabled = bool(enabled)
         self._compile = compile_parallel
+        self._threads = max(1, int(threads))
+        self._spare = spare
+        #: threaded probes skipped because the other cores were busy
+        self.skipped = 0
+        #: whether free cores cannot be counted here (then: later, single-step first probes)
+        self.blind = spare() is None
+        self._after = PROBE_AFTER_BLIND if self.blind else PROBE_AFTER
+        fresh = ThreadMemory(backoff={True: self._after, False: self._after})
         if key is None:
-            self.memory = ThreadMemory()
+            self.memory = fresh
         else:
-            self.memory = _MEMORY.setdefault(key, ThreadMemory())
+            self.memory = _MEMORY.setdefault(key, fresh)
         #: seconds spent compiling or loading the threaded loop in this run
         self.compile_s = 0.0
         self._since_probe = {True: 0.0, False: 0.0}  # stepping seconds since each variant's last probe
@@ -108,10 +149,19 @@ class ThreadChoice:
             return self._set(Decision(False, None, False))
         mem = self.memory
         other = not mem.in_use
+        if self._since_probe[other] >= mem.backoff[other] and other and not self._cores_free():
+            # the other cores are busy: a threaded probe would only lose (skip it as a loss)
+            self.skipped += 1
+            self._since_probe[other] = 0.0
+            mem.backoff[other] = min(MAX_BACKOFF, 2.0 * mem.backoff[other])
         if self._since_probe[other] >= mem.backoff[other]:
             decision = Decision(other, self._probe_steps(other), True)
         else:
-            decision = Decision(mem.in_use, None, False)
+            # end this block when the other variant's probe falls due (known rate only)
+            per_step = mem.seconds_per_step.get(mem.in_use)
+            due = mem.backoff[other] - self._since_probe[other]
+            steps = max(1, int(due / per_step)) if per_step else None
+            decision = Decision(mem.in_use, steps, False)
         if decision.parallel and not mem.compiled:
             self.compile_s += self._compile()
             mem.compiled = True
@@ -121,13 +171,22 @@ class ThreadChoice:
         self._pending = decision
         return decision
 
+    def _cores_free(self) -> bool:
+        """Whether a core is free for each extra thread right now (True where unknown)."""
+        spare = self._spare()
+        return spare is None or spare >= self._threads - 1
+
     def _probe_steps(self, variant: bool) -> int:
-        """Steps of a probe of ``variant``: ~PROBE_FRACTION of the time since its last probe."""
+        """Steps of a probe of ``variant``: ~PROBE_FRACTION of the time since its last probe
+        (the first: ~PROBE_FIRST seconds at the other variant's rate)."""
         mem = self.memory
         per_step = mem.seconds_per_step.get(variant)
         if not per_step:
+            known = mem.seconds_per_step.get(not variant)
+            if known and not self.blind:
+                return max(PROBE_MIN_STEPS, int(PROBE_FIRST / known))
             return PROBE_MIN_STEPS
-        budget = PROBE_FRACTION * max(self._since_probe[variant], PROBE_AFTER)
+        budget = PROBE_FRACTION * max(self._since_probe[variant], self._after)
         return max(PROBE_MIN_STEPS, int(budget / per_step))
 
     def record(self, parallel: bool, seconds: float, steps: int) -> None:
@@ -144,10 +203,10 @@ class ThreadChoice:
             mem.seconds_per_step[parallel] = per_step
             if self._wins(parallel):
                 mem.in_use = parallel
-                mem.backoff[parallel] = PROBE_AFTER
-                mem.backoff[not parallel] = PROBE_AFTER
-            else:
-                mem.backoff[parallel] = min(MAX_BACKOFF, 2.0 * mem.backoff[parallel])
+                mem.backoff[parallel] = self._after
+                mem.backoff[not parallel] = self._after
+            else:  # wait longer, and long enough for this probe's cost to stay ~PROBE_FRACTION
+                mem.backoff[parallel] = min(MAX_BACKOFF, max(2.0 * mem.backoff[parallel], seconds / PROBE_FRACTION))
             return
         old = mem.seconds_per_step.get(parallel)
         mem.seconds_per_step[parallel] = per_step if old is None else (1 - SMOOTH) * old + SMOOTH * per_step
@@ -163,4 +222,4 @@ class ThreadChoice:
         return mine < MARGIN * theirs if variant else mine * MARGIN <= theirs
 
 
-__all__ = ["ThreadChoice", "ThreadMemory", "Decision", "forget", "PROBE_AFTER", "MAX_BACKOFF"]
+__all__ = ["ThreadChoice", "ThreadMemory", "Decision", "forget", "spare_cores", "PROBE_AFTER", "MAX_BACKOFF"]
