@@ -19,8 +19,10 @@ round-off (Devito compiles with ``-ffast-math`` and reassociates, hence ~1e-15 d
 pdeforge runs its compiled Numba step loop (``bound.advance_compiled``, what ``pf.solve`` calls
 for a fixed-step method): one thread is the serial loop, two threads the ``prange`` loop with
 ``numba.set_num_threads(2)`` (``pf.solve`` times both loops as it runs and keeps the faster);
-from 1024^2 up both are temporally blocked (see ``pdeforge.codegen.numba_tiling``; the threaded
-one splits each sweep's tiles over the threads), and the tiling in use is printed.
+on line-aligned, page-staggered buffers (``bound.new_aligned``, what ``pf.solve`` steps on); once
+the two states exceed half the L3 (Gray-Scott 1024^2 up, heat 128^3) both run the wavefront
+sweep (several steps per pass, see ``pdeforge.codegen.numba_wavefront``; threaded: one tile
+per thread), and the loop in use is printed.
 Devito runs its OpenMP operator (``DEVITO_LANGUAGE=openmp``) with ``nthreads=1`` or ``2`` per
 ``apply``. Both sides are timed in interleaved rounds (pdeforge, Devito, pdeforge, Devito, ...)
 and the best of each side is kept, since the machine may be shared. One-thread rounds also
@@ -285,7 +287,7 @@ def compare(label: str, problem, n: int, dim: int, dt: float, steps: int, thread
     print(f"{label}: compile pdeforge {ours.compile_s:.2f} s (disk cache hit: {ours.cache_hit}), "
           f"Devito {theirs.compile_s:.2f} s (Operator {theirs.build_s:.2f} s + gcc {theirs.jit_s:.2f} s); "
           f"max |pdeforge - Devito| after {steps} steps = {diff:.3g} (max |state| {scale:.3g}); pdeforge loop: "
-          f"{tiling.describe() if (tiling := ours.bound.tiling('euler')) else 'plain (not tiled)'}", flush=True)
+          f"{loop_used(ours.bound)}", flush=True)
     cells = n**dim
     rows = []
     for th in threads:
@@ -322,6 +324,15 @@ def compare(label: str, problem, n: int, dim: int, dt: float, steps: int, thread
         rows[0]["bytes_per_cell_step"], rows[0]["flops_per_cell_step"] = traffic(ours.kernel, len(state))
     del ours, theirs
     return rows
+
+
+def loop_used(bound) -> str:
+    """Which compiled forward-Euler loop pdeforge runs on this grid."""
+    if (wave := bound.wavefront()) is not None:
+        return wave.describe()
+    if (tiling := bound.tiling("euler")) is not None:
+        return tiling.describe()
+    return "plain (not tiled)"
 
 
 def solve_vs_serial(n: int, steps: int, rounds: int) -> dict:

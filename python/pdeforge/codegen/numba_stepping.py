@@ -16,17 +16,24 @@ import itertools
 
 from pdeforge.codegen.module import KernelSpec
 from pdeforge.codegen.numba_tiling import tiled_source
+from pdeforge.codegen.numba_wavefront import wavefront_source
 from pdeforge.codegen.printing import ScalarPrinter
 
 STEP_METHODS = ("euler", "ssprk3", "rk4")
 
 
-def _fill_lines(spec: KernelSpec) -> list[str]:
+def _fill_lines(spec: KernelSpec, name: str = "_fill", axes: tuple[int, ...] | None = None,
+                rows: bool = False, sides: tuple[int, ...] = (0, 1)) -> list[str]:
+    """Source of a ghost fill: every axis in order (``_fill``), or only ``axes``; ``rows``: the
+    outermost axis's loop runs over padded indices ``lo <= j0 < hi`` only (extra arguments);
+    ``sides``: the closure sides filled (periodic copies are always both)."""
     semi = spec.semi
     system = semi.system
     dim = semi.dim
+    axes = tuple(range(dim)) if axes is None else axes
     coords = ", ".join(f"p{ax}" for ax in system.axes)
-    lines = ["@njit(cache=True, nogil=True, error_model='numpy')", f"def _fill(S, t, p, W, B, dom, {coords}):"]
+    extra = "lo, hi, " if rows else ""
+    lines = ["@njit(cache=True, nogil=True, error_model='numpy')", f"def {name}(S, t, {extra}p, W, B, dom, {coords}):"]
     used_params = set()
     for pair in semi.bcs.values():
         for bc in pair:
@@ -39,7 +46,7 @@ def _fill_lines(spec: KernelSpec) -> list[str]:
         lines.append(f"    m{a} = p{ax}.shape[0]")
         lines.append(f"    n{a} = m{a} - {2 * semi.ghost[a]}")
     body = False
-    for a in range(dim):
+    for a in axes:
         g = semi.ghost[a]
         others = [b for b in range(dim) if b != a]
         for f in range(len(semi.fields)):
@@ -47,7 +54,8 @@ def _fill_lines(spec: KernelSpec) -> list[str]:
             indent = "    "
             loop = []
             for b in others:
-                loop.append(f"{indent}for j{b} in range(m{b}):")
+                extent = "lo, hi" if (rows and b == 0) else f"m{b}"
+                loop.append(f"{indent}for j{b} in range({extent}):")
                 indent += "    "
 
             def at(idx: str) -> str:
@@ -62,6 +70,8 @@ def _fill_lines(spec: KernelSpec) -> list[str]:
                 body = True
                 continue
             for side, bc in enumerate((low, high)):
+                if side not in sides:
+                    continue
                 lines += loop
                 names = {system.t: "t"}
                 names.update({p: spec.names[p] for p in semi.param_symbols})
@@ -156,4 +166,14 @@ def stepping_source(spec: KernelSpec) -> list[str]:
         lines += tiled_source(spec, method, parallel)
         tiled.append(f"    ({method!r}, {parallel}): _advance_{method}_tiled{'par' if parallel else ''},")
     lines += ["ADVANCE = {", *registry, "}", "TILED = {", *tiled, "}", "FILL = _fill", ""]
+    wave = wavefront_source(spec, False)
+    if wave:
+        dim = spec.semi.dim
+        lines += _fill_lines(spec, "_fill_rows", axes=tuple(range(1, dim)), rows=True)
+        lines += _fill_lines(spec, "_fill_wall0", axes=(0,), sides=(0,))
+        lines += _fill_lines(spec, "_fill_wall1", axes=(0,), sides=(1,))
+        lines += wave + wavefront_source(spec, True)
+        lines += ["WAVE = {False: _advance_euler_wave, True: _advance_euler_wavepar}", ""]
+    else:
+        lines += ["WAVE = None", ""]
     return lines

@@ -50,8 +50,10 @@ def _printer(spec: KernelSpec, array: str = "S") -> ScalarPrinter:
     return ScalarPrinter(names)
 
 
-def _loop(spec: KernelSpec, lowered: Lowered, parallel: bool, write, indent: str = "    ") -> list[str]:
-    """The loop nest over cells; ``write(k, expr_text, indent)`` returns the lines storing output k."""
+def _loop(spec: KernelSpec, lowered: Lowered, parallel: bool, write, indent: str = "    ",
+          rows: bool = False) -> list[str]:
+    """The loop nest over cells; ``write(k, expr_text, indent)`` returns the lines storing output k.
+    ``rows``: the outermost axis runs over cells ``lo <= i0 < hi`` only (arguments of the kernel)."""
     printer = _printer(spec)
     used = used_symbols(lowered)
     lines = []
@@ -66,7 +68,8 @@ def _loop(spec: KernelSpec, lowered: Lowered, parallel: bool, write, indent: str
     depth = indent
     for a in range(dim):
         loop = "prange" if (parallel and a == 0) else "range"
-        lines.append(f"{depth}for i{a} in {loop}(n{a}):")
+        extent = "lo, hi" if (rows and a == 0) else f"n{a}"
+        lines.append(f"{depth}for i{a} in {loop}({extent}):")
         depth += "    "
         if coords[a] in used:
             lines.append(f"{depth}{coords[a].name} = c{coords[a].name}[i{a}]")
@@ -171,6 +174,13 @@ def generate(spec: KernelSpec, key: str) -> str:
             lines += _loop(spec, lowered, parallel, write)
             lines.append("")
             lines.append("")
+    # forward Euler over a range of outermost cells (rows, planes): the wavefront sweep's unit
+    lines.append(f"@njit(cache=True, parallel=False, fastmath={FASTMATH}, error_model='numpy', nogil=True)")
+    lines.append(f"def _stage_euler_rows({_signature(spec, 'S, OUT, t, c, lo, hi')}):")
+    lines += unpack_lines(spec, "    ", used_rhs)
+    lines += _weight_lines(spec, spec.rhs, "    ")
+    lines += _loop(spec, spec.rhs, False, euler_write, rows=True)
+    lines += ["", ""]
     lines += stepping_source(spec)
     names = [k[0] for k in kernels]
     lines.append("KERNELS = {")
