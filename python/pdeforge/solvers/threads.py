@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 #: Seconds of serial stepping before the threaded loop is first compiled and probed (short:
 #: a 1000-step 512^2 Gray-Scott run lasts ~0.1 s; the free-core check keeps probes off a busy
 #: machine, where one threaded step can cost 20 serial ones).
-PROBE_AFTER = 0.02
+PROBE_AFTER = 0.01
 #: The same where the free cores cannot be counted (no ``/proc/loadavg``): probes alone must
 #: then keep a loaded machine's loss small, so the first one waits longer.
 PROBE_AFTER_BLIND = 0.5
@@ -56,6 +56,13 @@ MAX_BACKOFF = 60.0
 MARGIN = 0.97
 #: Weight of a new block in the running (smoothed) figure of the variant in use.
 SMOOTH = 0.3
+#: A first probe slower than the other variant by less than this factor is taken as a warm-up
+#: and repeated at once (the thread team's first blocks after idling run ~1.5x slow); one
+#: slower than this is judged a loss right away.
+WARM_UP_FACTOR = 2.0
+#: A probe falls due this many steps (at the rate in use) early, at least, rather than after a
+#: cut block of one or two steps (each block ends with a state check that costs about a step).
+DUE_SLACK_STEPS = 4
 
 
 @dataclass
@@ -66,6 +73,7 @@ class ThreadMemory:
     backoff: dict[bool, float] = field(default_factory=lambda: {True: PROBE_AFTER, False: PROBE_AFTER})
     in_use: bool = False
     compiled: bool = False
+    probed: set = field(default_factory=set)
 
 
 #: Process-wide memory, keyed by (kernel key, method, grid shape, threads).
@@ -149,18 +157,22 @@ class ThreadChoice:
             return self._set(Decision(False, None, False))
         mem = self.memory
         other = not mem.in_use
-        if self._since_probe[other] >= mem.backoff[other] and other and not self._cores_free():
+        per_step = mem.seconds_per_step.get(mem.in_use)
+        # a probe is due once 3/4 of its wait has passed (blocks cut to end "exactly" at the due
+        # time shrink geometrically when the rate estimate lags the real rate)
+        slack = max(DUE_SLACK_STEPS * per_step if per_step else 0.0, 0.25 * mem.backoff[other])
+        due = mem.backoff[other] - slack - self._since_probe[other]
+        if due <= 0 and other and not self._cores_free():
             # the other cores are busy: a threaded probe would only lose (skip it as a loss)
             self.skipped += 1
             self._since_probe[other] = 0.0
             mem.backoff[other] = min(MAX_BACKOFF, 2.0 * mem.backoff[other])
-        if self._since_probe[other] >= mem.backoff[other]:
+            due = mem.backoff[other] - slack
+        if due <= 0:
             decision = Decision(other, self._probe_steps(other), True)
         else:
             # end this block when the other variant's probe falls due (known rate only)
-            per_step = mem.seconds_per_step.get(mem.in_use)
-            due = mem.backoff[other] - self._since_probe[other]
-            steps = max(1, int(due / per_step)) if per_step else None
+            steps = max(1, math.ceil(due / per_step)) if per_step else None
             decision = Decision(mem.in_use, steps, False)
         if decision.parallel and not mem.compiled:
             self.compile_s += self._compile()
@@ -181,13 +193,16 @@ class ThreadChoice:
         (the first: ~PROBE_FIRST seconds at the other variant's rate)."""
         mem = self.memory
         per_step = mem.seconds_per_step.get(variant)
+        known = mem.seconds_per_step.get(not variant)
+        # a threaded probe never takes less than ~PROBE_FIRST seconds at the serial rate where free
+        # cores are counted (fewer steps would mostly time the team's wake-up)
+        floor = PROBE_MIN_STEPS
+        if variant and known and not self.blind:
+            floor = max(PROBE_MIN_STEPS, int(PROBE_FIRST / known))
         if not per_step:
-            known = mem.seconds_per_step.get(not variant)
-            if known and not self.blind:
-                return max(PROBE_MIN_STEPS, int(PROBE_FIRST / known))
-            return PROBE_MIN_STEPS
+            return floor
         budget = PROBE_FRACTION * max(self._since_probe[variant], self._after)
-        return max(PROBE_MIN_STEPS, int(budget / per_step))
+        return max(floor, int(budget / per_step))
 
     def record(self, parallel: bool, seconds: float, steps: int) -> None:
         """Note that ``steps`` steps of the block just chosen (on ``parallel``) took ``seconds``."""
@@ -201,6 +216,13 @@ class ThreadChoice:
         if decision is not None and decision.probe:
             self._since_probe[parallel] = 0.0
             mem.seconds_per_step[parallel] = per_step
+            first = parallel not in mem.probed
+            mem.probed.add(parallel)
+            other_rate = mem.seconds_per_step.get(not parallel, math.inf)
+            if first and not self._wins(parallel) and per_step < WARM_UP_FACTOR * other_rate:
+                # a first probe that lost narrowly may have paid the team's wake-up: again, now
+                self._since_probe[parallel] = mem.backoff[parallel]
+                return
             if self._wins(parallel):
                 mem.in_use = parallel
                 mem.backoff[parallel] = self._after
@@ -208,6 +230,7 @@ class ThreadChoice:
             else:  # wait longer, and long enough for this probe's cost to stay ~PROBE_FRACTION
                 mem.backoff[parallel] = min(MAX_BACKOFF, max(2.0 * mem.backoff[parallel], seconds / PROBE_FRACTION))
             return
+        mem.probed.add(parallel)  # measured in use: no warm-up probe needed for it
         old = mem.seconds_per_step.get(parallel)
         mem.seconds_per_step[parallel] = per_step if old is None else (1 - SMOOTH) * old + SMOOTH * per_step
         # the variant in use got slower than the other's last probe: flip now, no probe needed
