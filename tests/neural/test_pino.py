@@ -201,3 +201,41 @@ def test_builtin_fno_is_translation_equivariant_and_keeps_the_requested_modes(di
     assert conv(wave.contiguous()).abs().max() < 1e-6
     low = torch.cos(1 * grid).reshape(*([1] * (dim + 1)), 8).expand(1, 6, *([8] * dim))
     assert conv(low.contiguous()).abs().max() > 1e-3
+
+
+def _fft_spectral_conv(conv, x: torch.Tensor) -> torch.Tensor:
+    """The Fourier layer by FFT: rfftn, corner blocks of the kept modes times the weights, irfftn."""
+    import itertools
+
+    dim, h = conv.dim, conv.half
+    shape = x.shape[-dim:]
+    axes = tuple(range(-dim, 0))
+    xh = torch.fft.rfftn(x, dim=axes, norm="forward")
+    out = xh.new_zeros((x.shape[0], conv.weight.shape[1], *xh.shape[2:]))
+    for corner in itertools.product((0, 1), repeat=dim - 1):
+        data = tuple(slice(0, h) if c == 0 else slice(n - h, n) for c, n in zip(corner, shape[:-1]))
+        kept = tuple(slice(0, h) if c == 0 else slice(h, 2 * h) for c in corner)
+        xs = xh[(slice(None), slice(None), *data, slice(0, h + 1))]
+        w = conv.weight[(slice(None), slice(None), *kept, slice(None))].to(xh.dtype)
+        out[(slice(None), slice(None), *data, slice(0, h + 1))] = torch.einsum("bi...,io...->bo...", xs, w)
+    return torch.fft.irfftn(out, s=shape, dim=axes, norm="forward")
+
+
+@pytest.mark.parametrize("dim, n, modes, batch", [(2, 16, 6, 1), (2, 12, 7, 3), (2, 8, 8, 2), (3, 8, 4, 1), (3, 6, 6, 2)])
+def test_builtin_fourier_layer_by_truncated_dft_equals_the_fft(dim, n, modes, batch):
+    """The matrix-product transform restricted to the kept modes is rfftn / irfftn (Nyquist included)."""
+    from pdeforge.neural.fno import PointwiseConv, SpectralConv
+
+    torch.manual_seed(1)
+    conv = SpectralConv(3, 4, modes, dim).double()
+    conv.weight.data = torch.randn_like(conv.weight, dtype=torch.complex128)
+    x = torch.randn(batch, 3, *([n] * dim), dtype=torch.float64)
+    torch.testing.assert_close(conv(x), _fft_spectral_conv(conv, x), rtol=1e-12, atol=1e-12)
+    # the 1x1 layers: the convolution's parameters (same initialisation and state-dict layout)
+    torch.manual_seed(2)
+    point = PointwiseConv(3, 5, dim).double()
+    torch.manual_seed(2)
+    ref = {2: torch.nn.Conv2d, 3: torch.nn.Conv3d}[dim](3, 5, 1).double()
+    assert point.state_dict().keys() == ref.state_dict().keys()
+    torch.testing.assert_close(point.weight, ref.weight)
+    torch.testing.assert_close(point(x), ref(x), rtol=1e-12, atol=1e-12)
