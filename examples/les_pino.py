@@ -57,6 +57,8 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--windows", type=int, default=4, help="rollout windows compared with the solver")
     p.add_argument("--residual", default="quadrature", choices=("quadrature", "central"),
                    help="time discretisation of the physics residual (quadrature: 4th order; central: 2nd)")
+    p.add_argument("--energy-weight", type=float, default=0.0,
+                   help="weight of the energy-budget term (dE/dt = <u . f(u)> by the same quadrature)")
     p.add_argument("--learn-cs", action="store_true", help="train Cs with the network")
     p.add_argument("--fno", default="auto", choices=("auto", "neuralop", "builtin"),
                    help="FNO implementation (auto: neuraloperator if installed)")
@@ -103,7 +105,7 @@ def run(args) -> dict:
     print(f"{len(inputs)} training inputs from {args.runs} solver runs of t = {args.spin_up:g} ({data_s:.1f} s)")
 
     config = PINOConfig(steps_out=args.steps_out, dt=args.dt, width=args.width, layers=args.layers, modes=args.modes,
-                        batch_size=args.batch, lr=args.lr, learn_cs=args.learn_cs, fno=args.fno,
+                        batch_size=args.batch, lr=args.lr, learn_cs=args.learn_cs, energy_weight=args.energy_weight, fno=args.fno,
                         residual=args.residual, ansatz=args.ansatz, schedule=args.schedule, grad_clip=args.grad_clip)
     trainer = PINOTrainer(system, args.grid, config, device=args.device, seed=args.seed, checkpoint=args.checkpoint)
     if args.resume:

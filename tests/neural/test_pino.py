@@ -88,6 +88,31 @@ def test_quadrature_physics_loss_of_exact_taylor_green_is_fourth_order():
     assert losses[-1] < 1e-3 * central["physics"]
 
 
+def test_energy_budget_term_of_exact_taylor_green_and_of_a_damped_trajectory():
+    """E = E0 q^j, P = <u . f> = -2 lam E (f = -lam u): the budget residual in closed form, q = exp(-2 lam dt)."""
+    nu, dt, steps = 0.5, 0.05, 6
+    lam = 2 * nu
+    op = pf.spectral_operator(les_system(2, nu=nu, Cs=0.0), 16, target="torch", dtype="float64")
+    frames = torch.as_tensor(_taylor_green(nu, 16, dt * np.arange(steps + 1)))[None]
+    config = PINOConfig(steps_out=steps, dt=dt, modes=4, energy_weight=2.0)
+    terms = PINOLoss(op, config)(frames[:, 0], frames[:, 1:])
+    weights = {"first": (9, 19, -5, 1), "inner": (-1, 13, 13, -1), "last": (1, -5, 19, 9)}
+    q = math.exp(-2 * lam * dt)
+    squares = []
+    for j in range(steps):
+        kind, start = ("first", 0) if j == 0 else ("last", steps - 3) if j == steps - 1 else ("inner", j - 1)
+        mean_power = -2 * lam * sum(w * q ** (start + i) for i, w in enumerate(weights[kind])) / 24
+        squares.append(((q ** (j + 1) - q**j) / dt - mean_power) ** 2)
+    assert terms["energy"] == pytest.approx(np.mean(squares) / (2 * lam) ** 2, rel=1e-6)
+    assert terms["energy"] < 1e-9
+    assert float(terms["loss"]) == pytest.approx(terms["physics"] + terms["divergence"] + 2.0 * terms["energy"], rel=1e-12)
+    # 1% too much decay per frame is far from the budget
+    damped = frames[:, 1:] * torch.as_tensor(0.99 ** np.arange(1, steps + 1)).reshape(1, -1, 1, 1, 1)
+    assert PINOLoss(op, config)(frames[:, 0], damped)["energy"] > 1e-2
+    with pytest.raises(PINOError, match="energy_weight"):
+        PINOTrainer(les_system(2, nu=0.02, Cs=0.1), 16, _tiny_config(energy_weight=1.0, residual="central"))
+
+
 @pytest.mark.parametrize("fno", ["neuralop", "builtin"])
 def test_tiny_training_run_lowers_the_physics_loss(fno):
     if fno == "neuralop" and not neuralop_available():
