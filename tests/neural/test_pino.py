@@ -264,3 +264,21 @@ def test_builtin_fourier_layer_by_truncated_dft_equals_the_fft(dim, n, modes, ba
     assert point.state_dict().keys() == ref.state_dict().keys()
     torch.testing.assert_close(point.weight, ref.weight)
     torch.testing.assert_close(point(x), ref(x), rtol=1e-12, atol=1e-12)
+
+
+def test_linear_lifting_is_one_layer_and_checkpoints_of_older_configs_load(tmp_path):
+    net = CompactFNO(modes=4, in_channels=4, out_channels=6, hidden_channels=8, n_layers=2, dim=2, lifting_ratio=0)
+    mlp = CompactFNO(modes=4, in_channels=4, out_channels=6, hidden_channels=8, n_layers=2, dim=2)
+    assert sum(p.numel() for p in net.lift.parameters()) == 4 * 8 + 8  # one 1x1 layer: weights + bias
+    assert sum(p.numel() for p in mlp.lift.parameters()) == (4 * 16 + 16) + (16 * 8 + 8)  # neuralop's 2 x width MLP
+    assert net(torch.randn(1, 4, 8, 8)).shape == (1, 6, 8, 8)
+    with pytest.raises(PINOError, match="lifting_ratio"):
+        PINOTrainer(les_system(2, nu=0.02, Cs=0.1), 16, _tiny_config(lifting_ratio=-1))
+    # a checkpoint written before a config field existed (its default then) still loads
+    system = les_system(2, nu=0.02, Cs=0.1)
+    trainer = PINOTrainer(system, 16, _tiny_config(), seed=3, checkpoint=tmp_path / "old.pt")
+    trainer.fit(_fields(16, 2), steps=1, progress=False)
+    state = torch.load(tmp_path / "old.pt", weights_only=False)
+    del state["config"]["lifting_ratio"]
+    torch.save(state, tmp_path / "old.pt")
+    assert PINOTrainer(system, 16, _tiny_config(), seed=4).load(tmp_path / "old.pt").step == 1

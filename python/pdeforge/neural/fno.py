@@ -160,12 +160,19 @@ class CompactFNO(nn.Module):
         hidden_channels: width.
         n_layers: Fourier layers.
         dim: spatial dimension.
+        lifting_ratio: hidden channels of the lifting MLP per width (neuralop's
+            ``lifting_channel_ratio``); 0: the lifting is one linear layer.
     """
 
-    def __init__(self, modes: int, in_channels: int, out_channels: int, hidden_channels: int, n_layers: int, dim: int):
+    def __init__(self, modes: int, in_channels: int, out_channels: int, hidden_channels: int, n_layers: int, dim: int,
+                 lifting_ratio: float = 2):
         super().__init__()
         w = hidden_channels
-        self.lift = nn.Sequential(PointwiseConv(in_channels, 2 * w, dim), nn.GELU(), PointwiseConv(2 * w, w, dim))
+        lifted = int(lifting_ratio * w)
+        if lifted:
+            self.lift = nn.Sequential(PointwiseConv(in_channels, lifted, dim), nn.GELU(), PointwiseConv(lifted, w, dim))
+        else:
+            self.lift = PointwiseConv(in_channels, w, dim)
         self.spectral = nn.ModuleList([SpectralConv(w, w, modes, dim) for _ in range(n_layers)])
         self.skip = nn.ModuleList([PointwiseConv(w, w, dim) for _ in range(n_layers)])
         self.project = nn.Sequential(PointwiseConv(w, 2 * w, dim), nn.GELU(), PointwiseConv(2 * w, out_channels, dim))
@@ -181,7 +188,7 @@ class CompactFNO(nn.Module):
 
 
 def make_fno(backend: str, dim: int, modes: int, in_channels: int, out_channels: int, hidden_channels: int,
-             n_layers: int, positional_embedding: str | None) -> tuple[nn.Module, str]:
+             n_layers: int, positional_embedding: str | None, lifting_ratio: float = 2) -> tuple[nn.Module, str]:
     """The FNO of ``backend`` ("auto": neuralop if importable, else built-in); returns (module, backend used)."""
     if backend not in FNO_BACKENDS:
         raise ValueError(f"fno backend {backend!r}: one of {', '.join(FNO_BACKENDS)}")
@@ -189,8 +196,8 @@ def make_fno(backend: str, dim: int, modes: int, in_channels: int, out_channels:
         from neuralop.models import FNO
 
         return FNO(n_modes=(modes,) * dim, in_channels=in_channels, out_channels=out_channels,
-                   hidden_channels=hidden_channels, n_layers=n_layers,
+                   hidden_channels=hidden_channels, n_layers=n_layers, lifting_channel_ratio=lifting_ratio,
                    positional_embedding=positional_embedding), "neuralop"
     if positional_embedding is not None:
         raise ValueError("the built-in FNO has no positional embedding (use positional_embedding=None or neuralop)")
-    return CompactFNO(modes, in_channels, out_channels, hidden_channels, n_layers, dim), "builtin"
+    return CompactFNO(modes, in_channels, out_channels, hidden_channels, n_layers, dim, lifting_ratio), "builtin"

@@ -78,6 +78,8 @@ class PINOConfig:
         width: hidden channels of the FNO.
         layers: Fourier layers.
         modes: Fourier modes kept per axis (at most grid // 2).
+        lifting_ratio: hidden channels of the lifting MLP per unit of width (neuralop's
+            ``lifting_channel_ratio``, 2 by default); 0: a single linear lifting layer.
         positional_embedding: "grid" (neuralop's coordinate channels) or None (translation
             invariant, natural for homogeneous turbulence).
         ansatz: how the network's output becomes frames. "taylor" (default): the generated
@@ -126,6 +128,7 @@ class PINOConfig:
     width: int = 32
     layers: int = 4
     modes: int = 8
+    lifting_ratio: float = 2
     positional_embedding: str | None = None
     lr: float = 1e-3
     weight_decay: float = 0.0
@@ -168,6 +171,8 @@ class PINOConfig:
             raise PINOError(f"warmup must be a fraction in (0, 1), got {self.warmup!r}")
         if not (self.grad_clip >= 0 and math.isfinite(self.grad_clip)):
             raise PINOError(f"grad_clip must be >= 0 (0: off), got {self.grad_clip!r}")
+        if not self.lifting_ratio >= 0:
+            raise PINOError(f"lifting_ratio must be >= 0 (0: a linear lifting), got {self.lifting_ratio!r}")
         if self.width < 1 or self.layers < 1 or self.batch_size < 1:
             raise PINOError("width, layers and batch_size must be positive")
         if self.dtype not in ("float32", "float64"):
@@ -217,7 +222,7 @@ class PINO(nn.Module):
         inputs = 2 * fields if config.ansatz == "taylor" else fields
         self.fno, self.fno_backend = make_fno(
             config.fno, dim, config.modes, inputs, fields * config.steps_out, config.width, config.layers,
-            config.positional_embedding,
+            config.positional_embedding, config.lifting_ratio,
         )
         self.register_buffer("times", config.dt * torch.arange(1, config.steps_out + 1, dtype=torch.float32))
 
@@ -551,7 +556,8 @@ class PINOTrainer:
         state = torch.load(path, map_location="cpu", weights_only=False)  # load_state_dict moves to the device
         if state["system"] != self.op.system.structure_key() or tuple(state["grid"]) != tuple(self.op.shape):
             raise PINOError(f"checkpoint {str(path)!r} was written for another system or grid")
-        if state["config"] != asdict(self.config):
+        # a field added to PINOConfig after the checkpoint was written takes its default there
+        if {**asdict(PINOConfig()), **state["config"]} != asdict(self.config):
             raise PINOError(f"checkpoint {str(path)!r} has another configuration: {state['config']}")
         self.model.load_state_dict(state["model"])
         self.loss_fn.load_state_dict(state["loss"])
