@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 
-LESNETS = dict(dim=3, grid=32, width=80, layers=6, modes=12, dt=0.02, steps_out=10, nu=1 / 64, cs=0.1)
+LESNETS = dict(dim=3, grid=32, width=80, layers=6, modes=12, dt=0.02, steps_out=10, nu=1 / 64, cs=0.1, lifting_ratio=2)
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -37,12 +37,14 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--grid", type=int, default=32, help="points per axis")
     p.add_argument("--nu", type=float, default=1 / 64)
     p.add_argument("--cs", type=float, default=0.1, help="Smagorinsky constant")
-    p.add_argument("--width", type=int, default=32)
+    p.add_argument("--width", type=int, default=24)
     p.add_argument("--layers", type=int, default=4)
     p.add_argument("--modes", type=int, default=20, help="Fourier modes per axis (20 on 32^2: |k| <= 10, the solver's 2/3 range)")
+    p.add_argument("--lifting-ratio", type=float, default=0,
+                   help="hidden channels of the lifting MLP per width (0, the default: one linear layer)")
     p.add_argument("--dt", type=float, default=0.05, help="time between output frames")
     p.add_argument("--steps-out", type=int, default=10, help="output frames per window")
-    p.add_argument("--train-steps", type=int, default=1500)
+    p.add_argument("--train-steps", type=int, default=3000)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--lr", type=float, default=5e-3, help="peak learning rate")
     p.add_argument("--schedule", default="onecycle", choices=("onecycle", "cosine"), help="learning-rate schedule")
@@ -57,6 +59,8 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--windows", type=int, default=4, help="rollout windows compared with the solver")
     p.add_argument("--residual", default="quadrature", choices=("quadrature", "central"),
                    help="time discretisation of the physics residual (quadrature: 4th order; central: 2nd)")
+    p.add_argument("--energy-weight", type=float, default=0.0,
+                   help="weight of the energy-budget term (dE/dt = <u . f(u)> by the same quadrature)")
     p.add_argument("--learn-cs", action="store_true", help="train Cs with the network")
     p.add_argument("--fno", default="auto", choices=("auto", "neuralop", "builtin"),
                    help="FNO implementation (auto: neuraloperator if installed)")
@@ -103,7 +107,8 @@ def run(args) -> dict:
     print(f"{len(inputs)} training inputs from {args.runs} solver runs of t = {args.spin_up:g} ({data_s:.1f} s)")
 
     config = PINOConfig(steps_out=args.steps_out, dt=args.dt, width=args.width, layers=args.layers, modes=args.modes,
-                        batch_size=args.batch, lr=args.lr, learn_cs=args.learn_cs, fno=args.fno,
+                        lifting_ratio=args.lifting_ratio,
+                        batch_size=args.batch, lr=args.lr, learn_cs=args.learn_cs, energy_weight=args.energy_weight, fno=args.fno,
                         residual=args.residual, ansatz=args.ansatz, schedule=args.schedule, grad_clip=args.grad_clip)
     trainer = PINOTrainer(system, args.grid, config, device=args.device, seed=args.seed, checkpoint=args.checkpoint)
     if args.resume:

@@ -88,6 +88,31 @@ def test_quadrature_physics_loss_of_exact_taylor_green_is_fourth_order():
     assert losses[-1] < 1e-3 * central["physics"]
 
 
+def test_energy_budget_term_of_exact_taylor_green_and_of_a_damped_trajectory():
+    """E = E0 q^j, P = <u . f> = -2 lam E (f = -lam u): the budget residual in closed form, q = exp(-2 lam dt)."""
+    nu, dt, steps = 0.5, 0.05, 6
+    lam = 2 * nu
+    op = pf.spectral_operator(les_system(2, nu=nu, Cs=0.0), 16, target="torch", dtype="float64")
+    frames = torch.as_tensor(_taylor_green(nu, 16, dt * np.arange(steps + 1)))[None]
+    config = PINOConfig(steps_out=steps, dt=dt, modes=4, energy_weight=2.0)
+    terms = PINOLoss(op, config)(frames[:, 0], frames[:, 1:])
+    weights = {"first": (9, 19, -5, 1), "inner": (-1, 13, 13, -1), "last": (1, -5, 19, 9)}
+    q = math.exp(-2 * lam * dt)
+    squares = []
+    for j in range(steps):
+        kind, start = ("first", 0) if j == 0 else ("last", steps - 3) if j == steps - 1 else ("inner", j - 1)
+        mean_power = -2 * lam * sum(w * q ** (start + i) for i, w in enumerate(weights[kind])) / 24
+        squares.append(((q ** (j + 1) - q**j) / dt - mean_power) ** 2)
+    assert terms["energy"] == pytest.approx(np.mean(squares) / (2 * lam) ** 2, rel=1e-6)
+    assert terms["energy"] < 1e-9
+    assert float(terms["loss"]) == pytest.approx(terms["physics"] + terms["divergence"] + 2.0 * terms["energy"], rel=1e-12)
+    # 1% too much decay per frame is far from the budget
+    damped = frames[:, 1:] * torch.as_tensor(0.99 ** np.arange(1, steps + 1)).reshape(1, -1, 1, 1, 1)
+    assert PINOLoss(op, config)(frames[:, 0], damped)["energy"] > 1e-2
+    with pytest.raises(PINOError, match="energy_weight"):
+        PINOTrainer(les_system(2, nu=0.02, Cs=0.1), 16, _tiny_config(energy_weight=1.0, residual="central"))
+
+
 @pytest.mark.parametrize("fno", ["neuralop", "builtin"])
 def test_tiny_training_run_lowers_the_physics_loss(fno):
     if fno == "neuralop" and not neuralop_available():
@@ -201,3 +226,59 @@ def test_builtin_fno_is_translation_equivariant_and_keeps_the_requested_modes(di
     assert conv(wave.contiguous()).abs().max() < 1e-6
     low = torch.cos(1 * grid).reshape(*([1] * (dim + 1)), 8).expand(1, 6, *([8] * dim))
     assert conv(low.contiguous()).abs().max() > 1e-3
+
+
+def _fft_spectral_conv(conv, x: torch.Tensor) -> torch.Tensor:
+    """The Fourier layer by FFT: rfftn, corner blocks of the kept modes times the weights, irfftn."""
+    import itertools
+
+    dim, h = conv.dim, conv.half
+    shape = x.shape[-dim:]
+    axes = tuple(range(-dim, 0))
+    xh = torch.fft.rfftn(x, dim=axes, norm="forward")
+    out = xh.new_zeros((x.shape[0], conv.weight.shape[1], *xh.shape[2:]))
+    for corner in itertools.product((0, 1), repeat=dim - 1):
+        data = tuple(slice(0, h) if c == 0 else slice(n - h, n) for c, n in zip(corner, shape[:-1]))
+        kept = tuple(slice(0, h) if c == 0 else slice(h, 2 * h) for c in corner)
+        xs = xh[(slice(None), slice(None), *data, slice(0, h + 1))]
+        w = conv.weight[(slice(None), slice(None), *kept, slice(None))].to(xh.dtype)
+        out[(slice(None), slice(None), *data, slice(0, h + 1))] = torch.einsum("bi...,io...->bo...", xs, w)
+    return torch.fft.irfftn(out, s=shape, dim=axes, norm="forward")
+
+
+@pytest.mark.parametrize("dim, n, modes, batch", [(2, 16, 6, 1), (2, 12, 7, 3), (2, 8, 8, 2), (3, 8, 4, 1), (3, 6, 6, 2)])
+def test_builtin_fourier_layer_by_truncated_dft_equals_the_fft(dim, n, modes, batch):
+    """The matrix-product transform restricted to the kept modes is rfftn / irfftn (Nyquist included)."""
+    from pdeforge.neural.fno import PointwiseConv, SpectralConv
+
+    torch.manual_seed(1)
+    conv = SpectralConv(3, 4, modes, dim).double()
+    conv.weight.data = torch.randn_like(conv.weight, dtype=torch.complex128)
+    x = torch.randn(batch, 3, *([n] * dim), dtype=torch.float64)
+    torch.testing.assert_close(conv(x), _fft_spectral_conv(conv, x), rtol=1e-12, atol=1e-12)
+    # the 1x1 layers: the convolution's parameters (same initialisation and state-dict layout)
+    torch.manual_seed(2)
+    point = PointwiseConv(3, 5, dim).double()
+    torch.manual_seed(2)
+    ref = {2: torch.nn.Conv2d, 3: torch.nn.Conv3d}[dim](3, 5, 1).double()
+    assert point.state_dict().keys() == ref.state_dict().keys()
+    torch.testing.assert_close(point.weight, ref.weight)
+    torch.testing.assert_close(point(x), ref(x), rtol=1e-12, atol=1e-12)
+
+
+def test_linear_lifting_is_one_layer_and_checkpoints_of_older_configs_load(tmp_path):
+    net = CompactFNO(modes=4, in_channels=4, out_channels=6, hidden_channels=8, n_layers=2, dim=2, lifting_ratio=0)
+    mlp = CompactFNO(modes=4, in_channels=4, out_channels=6, hidden_channels=8, n_layers=2, dim=2)
+    assert sum(p.numel() for p in net.lift.parameters()) == 4 * 8 + 8  # one 1x1 layer: weights + bias
+    assert sum(p.numel() for p in mlp.lift.parameters()) == (4 * 16 + 16) + (16 * 8 + 8)  # neuralop's 2 x width MLP
+    assert net(torch.randn(1, 4, 8, 8)).shape == (1, 6, 8, 8)
+    with pytest.raises(PINOError, match="lifting_ratio"):
+        PINOTrainer(les_system(2, nu=0.02, Cs=0.1), 16, _tiny_config(lifting_ratio=-1))
+    # a checkpoint written before a config field existed (its default then) still loads
+    system = les_system(2, nu=0.02, Cs=0.1)
+    trainer = PINOTrainer(system, 16, _tiny_config(), seed=3, checkpoint=tmp_path / "old.pt")
+    trainer.fit(_fields(16, 2), steps=1, progress=False)
+    state = torch.load(tmp_path / "old.pt", weights_only=False)
+    del state["config"]["lifting_ratio"]
+    torch.save(state, tmp_path / "old.pt")
+    assert PINOTrainer(system, 16, _tiny_config(), seed=4).load(tmp_path / "old.pt").step == 1

@@ -78,6 +78,8 @@ class PINOConfig:
         width: hidden channels of the FNO.
         layers: Fourier layers.
         modes: Fourier modes kept per axis (at most grid // 2).
+        lifting_ratio: hidden channels of the lifting MLP per unit of width (neuralop's
+            ``lifting_channel_ratio``, 2 by default); 0: a single linear lifting layer.
         positional_embedding: "grid" (neuralop's coordinate channels) or None (translation
             invariant, natural for homogeneous turbulence).
         ansatz: how the network's output becomes frames. "taylor" (default): the generated
@@ -95,6 +97,14 @@ class PINOConfig:
         physics_weight: weight of the residual term.
         divergence_weight: weight of the divergence term.
         data_weight: weight of the data term (needs target trajectories).
+        energy_weight: weight of the energy-budget term (``residual="quadrature"`` only): the
+            kinetic energy of the frames, ``E_j = <|u_j|^2>/2``, must change as the integral of
+            the power of the generated right-hand side, ``P_j = <u_j . f(u_j)>``, by the same
+            fourth-order quadrature as the fields: ``(E_{j+1} - E_j)/dt = (-P_{j-1} + 13 P_j +
+            13 P_{j+1} - P_{j+2})/24``, normalised by ``P_0^2``. It is implied by the pointwise
+            residual (the exact trajectory scores zero on both, up to O(dt^4)), but a pointwise
+            fit error that is correlated with ``u`` (a slight over-damping) is small in the
+            pointwise norm and shifts the energy at every window; this term sees it directly.
         learn_cs: train the Smagorinsky constant together with the network.
         residual: time discretisation of the physics residual across frames. "quadrature"
             (default): every step between consecutive frames must match the integral of the
@@ -118,6 +128,7 @@ class PINOConfig:
     width: int = 32
     layers: int = 4
     modes: int = 8
+    lifting_ratio: float = 2
     positional_embedding: str | None = None
     lr: float = 1e-3
     weight_decay: float = 0.0
@@ -125,6 +136,7 @@ class PINOConfig:
     physics_weight: float = 1.0
     divergence_weight: float = 1.0
     data_weight: float = 0.0
+    energy_weight: float = 0.0
     learn_cs: bool = False
     residual: str = "quadrature"
     first_step: bool = True
@@ -143,6 +155,10 @@ class PINOConfig:
             raise PINOError(f"residual {self.residual!r}: one of {', '.join(RESIDUALS)}")
         if self.residual == "quadrature" and self.steps_out < 3:
             raise PINOError(f"residual 'quadrature' needs steps_out >= 3 (cubic weights over 4 frames), got {self.steps_out}")
+        if self.energy_weight and self.residual != "quadrature":
+            raise PINOError("energy_weight > 0 needs residual 'quadrature'")
+        if not (self.energy_weight >= 0 and math.isfinite(self.energy_weight)):
+            raise PINOError(f"energy_weight must be >= 0, got {self.energy_weight!r}")
         if not (self.dt > 0 and math.isfinite(self.dt)):
             raise PINOError(f"dt must be a positive number, got {self.dt!r}")
         if self.modes < 1 or self.modes > min(shape):
@@ -155,6 +171,8 @@ class PINOConfig:
             raise PINOError(f"warmup must be a fraction in (0, 1), got {self.warmup!r}")
         if not (self.grad_clip >= 0 and math.isfinite(self.grad_clip)):
             raise PINOError(f"grad_clip must be >= 0 (0: off), got {self.grad_clip!r}")
+        if not self.lifting_ratio >= 0:
+            raise PINOError(f"lifting_ratio must be >= 0 (0: a linear lifting), got {self.lifting_ratio!r}")
         if self.width < 1 or self.layers < 1 or self.batch_size < 1:
             raise PINOError("width, layers and batch_size must be positive")
         if self.dtype not in ("float32", "float64"):
@@ -204,7 +222,7 @@ class PINO(nn.Module):
         inputs = 2 * fields if config.ansatz == "taylor" else fields
         self.fno, self.fno_backend = make_fno(
             config.fno, dim, config.modes, inputs, fields * config.steps_out, config.width, config.layers,
-            config.positional_embedding,
+            config.positional_embedding, config.lifting_ratio,
         )
         self.register_buffer("times", config.dt * torch.arange(1, config.steps_out + 1, dtype=torch.float32))
 
@@ -275,8 +293,9 @@ class PINOLoss(nn.Module):
         """Loss terms of predicted frames ``pred`` (B, T, F, *shape) from inputs ``u0`` (B, F, *shape).
 
         Returns:
-            dict with ``loss`` (weighted sum, differentiable), ``physics``, ``divergence`` and
-            (with ``target``) ``data`` (floats, unweighted, normalised).
+            dict with ``loss`` (weighted sum, differentiable), ``physics``, ``divergence``,
+            (with ``energy_weight``) ``energy`` and (with ``target``) ``data`` (floats,
+            unweighted, normalised).
         """
         cfg = self.config
         traj = torch.cat([u0.unsqueeze(1), pred], dim=1)
@@ -288,6 +307,12 @@ class PINOLoss(nn.Module):
                 rates = self.op.rhs(traj, params=params)
             R, D = quadrature_residual(rates, traj, cfg.dt), self.op.divergence(traj)
             f0 = rates[:, 0]
+            if cfg.energy_weight:
+                space = tuple(range(2, traj.ndim))
+                energy = 0.5 * traj.pow(2).mean(dim=space) * traj.shape[2]  # <|u|^2>/2, (B, N)
+                power = (traj * rates).mean(dim=space) * traj.shape[2]  # <u . f>
+                budget = quadrature_residual(power, energy, cfg.dt).pow(2).mean()
+                budget = budget / power[:, 0].detach().pow(2).mean().clamp_min(1e-30)
         else:
             R, D = self.op.residual(traj, cfg.dt, params=params)
             f0 = self.op.rhs(u0, params=params)
@@ -302,6 +327,9 @@ class PINOLoss(nn.Module):
         divergence = D.pow(2).mean() / grad_scale
         loss = cfg.physics_weight * physics + cfg.divergence_weight * divergence
         terms = {"physics": physics.item(), "divergence": divergence.item()}
+        if cfg.residual == "quadrature" and cfg.energy_weight:
+            loss = loss + cfg.energy_weight * budget
+            terms["energy"] = budget.item()
         if target is not None:
             data = (pred - target).pow(2).mean() / target.pow(2).mean().clamp_min(1e-30)
             terms["data"] = data.item()
@@ -321,6 +349,7 @@ class TrainingHistory:
     physics: list[float] = field(default_factory=list)
     divergence: list[float] = field(default_factory=list)
     data: list[float] = field(default_factory=list)
+    energy: list[float] = field(default_factory=list)
     cs: list[float] = field(default_factory=list)
     wall_s: float = 0.0
 
@@ -432,12 +461,15 @@ class PINOTrainer:
             h.divergence.append(terms["divergence"])
             if "data" in terms:
                 h.data.append(terms["data"])
+            if "energy" in terms:
+                h.energy.append(terms["energy"])
             if self.loss_fn.cs is not None:
                 h.cs.append(self.loss_fn.cs)
             bar.update(1)
             bar.set_postfix(physics=f"{terms['physics']:.3e}", div=f"{terms['divergence']:.1e}", refresh=False)
             if log_every and self.step % log_every == 0:
                 extra = f", data {terms['data']:.3e}" if "data" in terms else ""
+                extra += f", energy {terms['energy']:.3e}" if "energy" in terms else ""
                 cs = f", Cs {self.loss_fn.cs:.4f}" if self.config.learn_cs else ""
                 print(f"step {self.step}: physics {terms['physics']:.3e}, divergence {terms['divergence']:.3e}{extra}{cs}",
                       flush=True)
@@ -460,15 +492,19 @@ class PINOTrainer:
         return torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, max(1, steps), eta_min=0.01 * self.config.lr)
 
     # inference ------------------------------------------------------------------------------
-    @torch.no_grad()
+    @torch.inference_mode()
     def predict(self, u0) -> torch.Tensor:
         """Frames (B, T, F, *shape) after initial fields ``u0`` (B, F, *shape)."""
         self.model.eval()
         return self.model(self.tensor(u0))
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def rollout(self, u0, windows: int) -> torch.Tensor:
-        """Autoregressive prediction over ``windows`` windows: frames (B, windows*T, F, *shape)."""
+        """Autoregressive prediction over ``windows`` windows: frames (B, windows*T, F, *shape).
+
+        Runs under ``torch.inference_mode`` (no autograd bookkeeping, no version counters): the
+        frames it returns cannot enter a graph; call the model directly to differentiate.
+        """
         self.model.eval()
         u = self.tensor(u0)
         frames = []
@@ -520,7 +556,8 @@ class PINOTrainer:
         state = torch.load(path, map_location="cpu", weights_only=False)  # load_state_dict moves to the device
         if state["system"] != self.op.system.structure_key() or tuple(state["grid"]) != tuple(self.op.shape):
             raise PINOError(f"checkpoint {str(path)!r} was written for another system or grid")
-        if state["config"] != asdict(self.config):
+        # a field added to PINOConfig after the checkpoint was written takes its default there
+        if {**asdict(PINOConfig()), **state["config"]} != asdict(self.config):
             raise PINOError(f"checkpoint {str(path)!r} has another configuration: {state['config']}")
         self.model.load_state_dict(state["model"])
         self.loss_fn.load_state_dict(state["loss"])
