@@ -131,7 +131,7 @@ def test_taylor_ansatz_starts_from_the_exact_tangent():
     """With the network's output zeroed the frames are u0 + t f(u0), f from the NumPy operator."""
     system = les_system(2, nu=0.02, Cs=0.1)
     trainer = PINOTrainer(system, 16, _tiny_config(fno="builtin"), seed=0)
-    assert trainer.model.fno.lift[0].in_channels == 4  # the velocity and its right-hand side
+    assert trainer.model.fno.lift[0].weight.shape[1] == 4  # the velocity and its right-hand side
     with torch.no_grad():
         trainer.model.fno.project[-1].weight.zero_()
         trainer.model.fno.project[-1].bias.zero_()
