@@ -95,8 +95,7 @@ SEED = 0
 L = 2.0 * math.pi
 
 
-def load() -> str:
-    return "/".join(f"{v:.2f}" for v in os.getloadavg())
+load = common.load_average  # "a/b/c", printed beside every ratio
 
 
 def wavenumbers(n: int):
@@ -495,11 +494,10 @@ def main():
           f"{len(os.sched_getaffinity(0))})")
     if args.results_dir:
         common.RESULTS = Path(args.results_dir)
-    path = common.save("jaxcfd", rows, jax_cfd_version=cfd_version, jax_version=jax.__version__,
+    common.save("jaxcfd", rows, jax_cfd_version=cfd_version, jax_version=jax.__version__,
                        pdeforge_method=args.method, pdeforge_workers=args.workers or "default", cores=args.cores,
                        xla_threads=1 if args.jax_threads == 1 else "default", filter=args.filter, tol=args.tol,
                        load_average_end=load())
-    print(f"wrote {path}")
     return 0
 
 

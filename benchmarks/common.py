@@ -53,6 +53,16 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores{mem}"
 
 
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages as "a/b/c" ("n/a" where the OS has none): every
+    benchmark prints it beside its ratios, since a ratio from a loaded machine is not a figure
+    of the code."""
+    try:
+        return "/".join(f"{v:.2f}" for v in os.getloadavg())
+    except (AttributeError, OSError):
+        return "n/a"
+
+
 def best_of(fn, repeat: int = 3) -> float:
     """Smallest wall time of ``repeat`` calls of ``fn`` (seconds)."""
     best = float("inf")
@@ -67,8 +77,10 @@ def save(name: str, rows: list[dict], **extra) -> Path:
     """Write ``rows`` to benchmarks/results/NAME.json with the date and machine."""
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
-    payload = {"benchmark": name, "date": date.today().isoformat(), "machine": machine(), "rows": rows, **extra}
+    payload = {"benchmark": name, "date": date.today().isoformat(), "machine": machine(),
+               "load_average_at_save": load_average(), "rows": rows, **extra}
     path.write_text(json.dumps(payload, indent=2))
+    print(f"wrote {path} (load average {payload['load_average_at_save']})")
     return path
 
 

@@ -114,40 +114,32 @@ class Kernel(GeneratedModule):
 ALIAS_PHASES = (0, 2048, 1024, 3072, 512, 2560, 1536, 3584)
 #: Bytes of one cache line: the alignment of every row's first cell.
 LINE = 64
-
-
-def aligned_padded(shape: tuple[int, ...], ghost_last: int, index: int = 0) -> np.ndarray:
-    """Zeroed C-contiguous float64 array of ``shape`` except that its last axis is rounded up
-    to whole 64-byte lines, with element ``[..., ghost_last]`` (each row's first cell) on a
-    64-byte boundary and the first row's first cell at byte ``ALIAS_PHASES[index % 8]`` of a
-    4 KiB page."""
-    per_line = LINE // 8
-    pitch = -(-shape[-1] // per_line) * per_line
-    full = (*shape[:-1], pitch)
-    size = int(np.prod(full))
-    raw = np.zeros(size + 2 * 4096 // 8)  # room to reach the next page boundary plus the phase
-    base = raw.ctypes.data
-    phase = ALIAS_PHASES[index % len(ALIAS_PHASES)]
-    first = base + 8 * ghost_last  # byte address of the first cell if the array started at raw[0]
-    target = -(-first // 4096) * 4096 + phase  # the next page boundary at or after it, plus the phase
-    offset = (target - first) // 8
-    return raw[offset: offset + size].reshape(full)
-
-
-def wavefront_pays(bound: "BoundKernel") -> bool:
-    """Whether forward Euler on this bound kernel's grid steps faster as a wavefront than with
-    the plain (or tiled) loop: decided by the size of the two states (see WAVE_FROM_BYTES)."""
-    pitch = -(-bound.padded_shape[-1] // 8) * 8
-    states = 2 * bound.nfields * int(np.prod(bound.padded_shape[1:-1])) * pitch * 8
-    return bound.grid.dim > 1 and states >= WAVE_FROM_BYTES
-
-
 #: Bytes of the two forward-Euler states from which the wavefront sweep replaces the plain loop:
 #: half the 32 MiB L3. Measured (one core, CPU time, load 3): Gray-Scott 512^2 (8.6 MB) plain
 #: 2034 vs wavefront 1463 Mcell-steps/s (in L3 the plain loop is core-bound and the sweep's
 #: per-row calls cost); 1024^2 (34 MB) 816 vs 1332; 2048^2 880 vs 1511; heat 128^3 (37 MB)
 #: 977 vs 2322.
 WAVE_FROM_BYTES = 16 << 20
+
+
+def aligned_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """``shape`` with its last axis rounded up to whole 64-byte lines of float64."""
+    per_line = LINE // 8
+    return (*shape[:-1], -(-shape[-1] // per_line) * per_line)
+
+
+def aligned_padded(shape: tuple[int, ...], ghost_last: int, index: int = 0) -> np.ndarray:
+    """Zeroed C-contiguous float64 array of :func:`aligned_shape` ``(shape)``, with element
+    ``[..., ghost_last]`` (each row's first cell) on a 64-byte boundary and the first row's
+    first cell at byte ``ALIAS_PHASES[index % 8]`` of a 4 KiB page."""
+    full = aligned_shape(shape)
+    size = int(np.prod(full))
+    raw = np.zeros(size + 2 * 4096 // 8)  # room to reach the next page boundary plus the phase
+    phase = ALIAS_PHASES[index % len(ALIAS_PHASES)]
+    first = raw.ctypes.data + 8 * ghost_last  # byte address of the first cell if the array started at raw[0]
+    target = -(-first // 4096) * 4096 + phase  # the next page boundary at or after it, plus the phase
+    offset = (target - first) // 8
+    return raw[offset: offset + size].reshape(full)
 
 
 class BoundKernel:
@@ -205,6 +197,7 @@ class BoundKernel:
         self._tilings: dict[str, Tiling | None] = {}
         self._assembler = None
         self._scratch_pad = self.layout.new_padded()
+        self._aligned_count = 0  # arrays handed out by new_aligned (each at the next page phase)
         self._scratch_jac: np.ndarray | None = None
 
     # layouts -------------------------------------------------------------------------------
@@ -230,8 +223,8 @@ class BoundKernel:
         the generated kernels take the cell counts from the coordinates, so the extra columns
         are never read or written.
         """
-        self._aligned_count = getattr(self, "_aligned_count", 0) + 1
-        out = aligned_padded(self.padded_shape, self.layout.ghost[-1], self._aligned_count - 1)
+        out = aligned_padded(self.padded_shape, self.layout.ghost[-1], self._aligned_count)
+        self._aligned_count += 1
         if self.layout.frozen is not None:
             out[(slice(self.nfields, None), *(slice(0, m) for m in self.padded_shape[1:]))] = self.layout.frozen
         return out
@@ -358,7 +351,9 @@ class BoundKernel:
         if getattr(self.kernel.module, "WAVE", None) is None or self.layout.frozen is not None:
             return None
         if "wave" not in self._tilings:
-            self._tilings["wave"] = self._plan_wavefront(None) if wavefront_pays(self) else None
+            # the plain loop while both states fit half the L3 (see WAVE_FROM_BYTES)
+            states = 2 * 8 * int(np.prod(aligned_shape(self.padded_shape)))
+            self._tilings["wave"] = self._plan_wavefront(None) if states >= WAVE_FROM_BYTES else None
         return self._tilings["wave"]
 
     def set_wavefront(self, levels: int | None = 0, tiles: int | None = None) -> Wavefront | None:
@@ -376,8 +371,7 @@ class BoundKernel:
             import numba
 
             tiles = numba.get_num_threads()
-        pitch = -(-self.padded_shape[-1] // 8) * 8
-        row = int(np.prod(self.padded_shape[2:-1])) * pitch if self.grid.dim > 1 else 1
+        row = int(np.prod(aligned_shape(self.padded_shape)[2:]))  # one padded row (line, plane) of a field
         return wavefront_for(tuple(self.grid.shape), 2 * self.nfields * row * 8, self.layout.ghost[0],
                              self.layout.width, tiles, levels)
 
@@ -414,9 +408,7 @@ class BoundKernel:
         args = (float(t0), float(dt), int(n), self.p, self.h, *self.coords, *self._closures())
         wave = self.wavefront() if method == "euler" else None
         if wave is not None and n > 1:
-            import numba
-
-            if self.kernel.module.WAVE[parallel](*buffers, *args, wave.levels, wave.edges, numba.get_num_threads()):
+            if self.kernel.module.WAVE[parallel](*buffers, *args, wave.levels, wave.edges):
                 buffers[0], buffers[1] = buffers[1], buffers[0]
             return
         plan = self.tiling(method)
@@ -494,7 +486,7 @@ class BoundKernel:
                     *[np.zeros(small) for _ in range(n)], 0.0, 0.0, 1, *args, *tiny_closures)
                 if method == "euler" and self.wavefront() is not None:  # this grid sweeps wavefronts
                     m.WAVE[parallel](*[np.zeros(small) for _ in range(n)], 0.0, 0.0, 0, *args, *tiny_closures,
-                                     2, np.array([0, 2], dtype=np.int64), 1)
+                                     2, np.array([0, 2], dtype=np.int64))
                 elif self.tiling(method) is not None:  # this grid steps tiled: compile that too
                     cells = tuple(s - 2 * g for s, g in zip(small[1:], self.layout.ghost))
                     tiny = tiling_for(cells, tuple(self.layout.ghost), self._periodic_axes(), method, 1, cells)

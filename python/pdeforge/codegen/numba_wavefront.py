@@ -87,7 +87,7 @@ def wavefront_source(spec: KernelSpec, parallel: bool) -> list[str]:
     loop = "prange" if parallel else "range"
     L += [
         f"@njit(cache=True, nogil=True, error_model='numpy', parallel={parallel})",
-        f"def {name}(Y, Z, t0, dt, n, {kargs}, W, B, dom, {pcoords}, T, E, threads):",
+        f"def {name}(Y, Z, t0, dt, n, {kargs}, W, B, dom, {pcoords}, T, E):",  # E: tile edges (one tile per thread)
         f"    n0 = c{axes[0]}.shape[0]",
         "    K = E.shape[0] - 1",
         f"    _fill(Y, t0, {fargs})",
