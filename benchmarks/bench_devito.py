@@ -1,6 +1,7 @@
 """Issue 12: pdeforge against Devito, side by side in one process, same stencil, method and dt.
 
-Two problems, both periodic, forward Euler, float64, second-order central differences:
+Two problems, both periodic, forward Euler, float64 (``--dtype float32`` also: single precision on
+both sides), second-order central differences:
 
 * Gray-Scott 2-D on [0, 2.5]^2 with the parameters of pdeforge's ``gray-scott`` model
   (F = 0.04, k = 0.06, Du = 2e-5, Dv = 1e-5) and its initial condition (seed 0);
@@ -19,10 +20,11 @@ round-off (Devito compiles with ``-ffast-math`` and reassociates, hence ~1e-15 d
 pdeforge runs its compiled Numba step loop (``bound.advance_compiled``, what ``pf.solve`` calls
 for a fixed-step method): one thread is the serial loop, two threads the ``prange`` loop with
 ``numba.set_num_threads(2)`` (``pf.solve`` times both loops as it runs and keeps the faster);
-on line-aligned, page-staggered buffers (``bound.new_aligned``, what ``pf.solve`` steps on); once
-the two states exceed half the L3 (Gray-Scott 1024^2 up, heat 128^3) both run the wavefront
-sweep (several steps per pass, see ``pdeforge.codegen.numba_wavefront``; threaded: one tile
-per thread), and the loop in use is printed.
+on line-aligned, page-staggered buffers (``bound.new_aligned``, what ``pf.solve`` steps on). The
+serial loop sweeps wavefronts (several steps per pass over bands of rows, see
+``pdeforge.codegen.numba_wavefront``) once the two states exceed half the L3 (Gray-Scott
+1024^2 up, heat 128^3), the threaded one (one tile per thread) once they exceed the threads' L2
+caches; the loops in use are printed.
 Devito runs its OpenMP operator (``DEVITO_LANGUAGE=openmp``) with ``nthreads=1`` or ``2`` per
 ``apply``. Both sides are timed in interleaved rounds (pdeforge, Devito, pdeforge, Devito, ...)
 and the best of each side is kept, since the machine may be shared. One-thread rounds also
@@ -43,7 +45,7 @@ main one as it is). Quick check (defaults, seconds)::
 
 Full sizes (issue 12)::
 
-    python benchmarks/bench_devito.py --full          # 512^2, 1024^2, 2048^2 and heat 128^3
+    python benchmarks/bench_devito.py --full          # 512^2, 1024^2, 2048^2 and heat 128^3, float64 and float32
     python benchmarks/bench_devito.py --grid 1024 --steps 200 --heat-grid 128 --threads 1 2
 """
 
@@ -168,17 +170,20 @@ def best_cpu_wall(fn, repeat: int = 3) -> tuple[float, float]:
     return cpu, wall
 
 
-def traffic(kernel, nfields: int) -> tuple[int, int]:
+def traffic(kernel, nfields: int, itemsize: int = 8) -> tuple[int, int]:
     """Least bytes and flops per forward-Euler cell-step: each field read, written and
-    write-allocated once (24 bytes); the right-hand side's operations plus a multiply-add per field."""
-    return 24 * nfields, kernel.simplification["ops_per_cell_cse"] + 2 * nfields
+    write-allocated once (three values: 24 bytes in float64, 12 in float32); the right-hand
+    side's operations plus a multiply-add per field."""
+    return 3 * itemsize * nfields, kernel.simplification["ops_per_cell_cse"] + 2 * nfields
 
 
-def bound_line(label: str, rates: dict, bytes_per: int, flops_per: int, roof: dict) -> str:
-    """Which bound the measured one-thread rate (CPU time) is nearest to."""
+def bound_line(label: str, rates: dict, bytes_per: int, flops_per: int, roof: dict, itemsize: int = 8) -> str:
+    """Which bound the measured one-thread rate (CPU time) is nearest to (float32: the FMA
+    rate measured in float64 times two, twice the lanes per vector)."""
     cells = rates["pdeforge_Mcell_steps_s_cpu"] * 1e6
+    flops = roof["GFlops_cpu"] * 8 / itemsize
     limits = {"L2": roof["L2_GBs_cpu"] * 1e9 / bytes_per, "L3 (24 MB)": roof["L3_GBs_cpu"] * 1e9 / bytes_per,
-              "96 MB": roof["L3_96MB_GBs_cpu"] * 1e9 / bytes_per, "flops": roof["GFlops_cpu"] * 1e9 / flops_per}
+              "96 MB": roof["L3_96MB_GBs_cpu"] * 1e9 / bytes_per, "flops": flops * 1e9 / flops_per}
     parts = ", ".join(f"{k} bound {v / 1e6:.0f}" for k, v in limits.items())
     return (f"  {label}: {bytes_per} B and {flops_per} flops per cell-step; one core reaches "
             f"{cells / 1e6:.0f} Mcell-steps/s (CPU time) = {cells * bytes_per / 1e9:.1f} GB/s, "
@@ -192,11 +197,11 @@ def bound_line(label: str, rates: dict, bytes_per: int, flops_per: int, roof: di
 class PdeforgeSide:
     """pdeforge's compiled forward-Euler loop on padded buffers (what pf.solve runs)."""
 
-    def __init__(self, system, n: int, state: np.ndarray, dt: float):
+    def __init__(self, system, n: int, state: np.ndarray, dt: float, dtype: str = "float64"):
         import pdeforge as pf
 
         started = time.perf_counter()
-        kernel = pf.compile(system, target="numba")
+        kernel = pf.compile(system, target="numba", dtype=dtype)
         self.bound = kernel.bind(pf.UniformGrid.from_spec(system.domain, n))
         self.bound.warm_up(("euler:serial", "euler:parallel"))  # compile or load both loops
         self.compile_s = time.perf_counter() - started
@@ -222,16 +227,17 @@ class PdeforgeSide:
 class DevitoSide:
     """One Devito Operator: the stencil on grid.interior plus periodic ghost copies, all steps."""
 
-    def __init__(self, n: int, dim: int, L: float, state: np.ndarray, dt: float, rhs):
+    def __init__(self, n: int, dim: int, L: float, state: np.ndarray, dt: float, rhs, dtype: str = "float64"):
         from devito import Eq, Grid, Operator, TimeFunction
 
         self.n, self.dim = n, dim
         h = L / n
         started = time.perf_counter()
-        grid = Grid(shape=(n + 2,) * dim, extent=((n + 1) * h,) * dim, dtype=np.float64)
-        assert all(abs(float(s) - h) < 1e-15 * h for s in grid.spacing), grid.spacing
+        dt_np = np.dtype(dtype).type
+        grid = Grid(shape=(n + 2,) * dim, extent=((n + 1) * h,) * dim, dtype=dt_np)
+        assert all(abs(float(s) - h) < 4 * np.finfo(dt_np).eps * h for s in grid.spacing), grid.spacing
         names = "uvw"[: len(state)]
-        self.fields = [TimeFunction(name=c, grid=grid, space_order=2, dtype=np.float64) for c in names]
+        self.fields = [TimeFunction(name=c, grid=grid, space_order=2, dtype=dt_np) for c in names]
         tendencies = rhs(*self.fields)
         eqs = [Eq(f.forward, f + dt * r, subdomain=grid.interior) for f, r in zip(self.fields, tendencies)]
         t = grid.stepping_dim
@@ -271,10 +277,11 @@ class DevitoSide:
 
 
 def compare(label: str, problem, n: int, dim: int, dt: float, steps: int, threads: list[int], rounds: int,
-            roof: dict | None = None) -> list[dict]:
+            roof: dict | None = None, dtype: str = "float64") -> list[dict]:
     system, state, L, rhs = problem(n)
-    ours = PdeforgeSide(system, n, state, dt)
-    theirs = DevitoSide(n, dim, L, state, dt, rhs)
+    ours = PdeforgeSide(system, n, state, dt, dtype)
+    theirs = DevitoSide(n, dim, L, state, dt, rhs, dtype)
+    label = label if dtype == "float64" else f"{label} {dtype}"
     # agreement: the same steps from the same state (the first measurement doubles as warm-up)
     ours.run(steps, 1)
     theirs.run(steps, 1)
@@ -302,7 +309,7 @@ def compare(label: str, problem, n: int, dim: int, dt: float, steps: int, thread
                 cpu[name] = min(cpu[name], time.thread_time() - c0)
         rate = {k: cells * steps / v / 1e6 for k, v in best.items()}
         row = {
-            "problem": label, "grid": f"{n}^{dim}", "threads": th, "steps": steps, "dt": dt,
+            "problem": label, "grid": f"{n}^{dim}", "threads": th, "steps": steps, "dt": dt, "dtype": dtype,
             "pdeforge_Mcell_steps_s": rate["pdeforge"], "devito_Mcell_steps_s": rate["devito"],
             "pdeforge_over_devito": rate["pdeforge"] / rate["devito"],
             "max_abs_diff": diff, "pdeforge_compile_s": ours.compile_s, "devito_compile_s": theirs.compile_s,
@@ -319,19 +326,23 @@ def compare(label: str, problem, n: int, dim: int, dt: float, steps: int, thread
         print(f"  {th} thread(s): pdeforge {rate['pdeforge']:.1f}, Devito {rate['devito']:.1f} Mcell-steps/s "
               f"-> {rate['pdeforge'] / rate['devito']:.2f}x{extra} (load {load()})", flush=True)
     if roof is not None and rows and "pdeforge_Mcell_steps_s_cpu" in rows[0]:
-        print(bound_line(f"{label} {n}^{dim}", rows[0], *traffic(ours.kernel, len(state)), roof), flush=True)
-        rows[0]["bytes_per_cell_step"], rows[0]["flops_per_cell_step"] = traffic(ours.kernel, len(state))
+        item = np.dtype(dtype).itemsize
+        print(bound_line(f"{label} {n}^{dim}", rows[0], *traffic(ours.kernel, len(state), item), roof, item), flush=True)
+        rows[0]["bytes_per_cell_step"], rows[0]["flops_per_cell_step"] = traffic(ours.kernel, len(state), item)
     del ours, theirs
     return rows
 
 
 def loop_used(bound) -> str:
-    """Which compiled forward-Euler loop pdeforge runs on this grid."""
-    if (wave := bound.wavefront()) is not None:
-        return wave.describe()
-    if (tiling := bound.tiling("euler")) is not None:
-        return tiling.describe()
-    return "plain (not tiled)"
+    """Which compiled forward-Euler loops (serial, threaded) pdeforge runs on this grid."""
+    def one(parallel: bool) -> str:
+        if (wave := bound.wavefront(parallel)) is not None:
+            return wave.describe()
+        if (tiling := bound.tiling("euler")) is not None:
+            return tiling.describe()
+        return "plain (not tiled)"
+
+    return f"serial {one(False)}; threaded {one(True)}"
 
 
 def solve_vs_serial(n: int, steps: int, rounds: int) -> dict:
@@ -374,6 +385,8 @@ def main():
     ap.add_argument("--dt", type=float, default=None,
                     help="Gray-Scott step (default 0.25 (512/n)^2: 0.84 of the forward-Euler limit)")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--dtype", nargs="+", default=["float64"], choices=["float64", "float32"],
+                    help="precision of both sides (float32: pdeforge's single-precision kernels, Devito's float32 grid)")
     ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds; the best of each side is kept")
     ap.add_argument("--solve-steps", type=int, default=1000,
                     help="steps of the pf.solve vs serial-loop comparison at 512^2 (0: skip)")
@@ -382,6 +395,7 @@ def main():
     args = ap.parse_args()
     if args.full:
         args.grid, args.heat_grid, args.steps, args.heat_steps, args.rounds = [512, 1024, 2048], [128], 500, 100, 3
+        args.dtype = ["float64", "float32"]
     try:
         import devito
     except ImportError:
@@ -397,13 +411,14 @@ def main():
           "{GFlops_wall:.1f})".format(**roof) +
           f" (load {load()})", flush=True)
     rows = []
-    for n in args.grid:
-        dt = args.dt if args.dt is not None else 0.25 * (512 / n) ** 2
-        rows += compare("gray-scott", gray_scott, n, 2, dt, args.steps, args.threads, args.rounds, roof)
-    for n in args.heat_grid:
-        h = HEAT_L / n
-        dt = 0.8 * h * h / (2 * 3 * HEAT_D)  # 0.8 of the forward-Euler limit h^2/(2 d D)
-        rows += compare("heat-3d", heat3d, n, 3, dt, args.heat_steps, args.threads, args.rounds, roof)
+    for dtype in args.dtype:
+        for n in args.grid:
+            dt = args.dt if args.dt is not None else 0.25 * (512 / n) ** 2
+            rows += compare("gray-scott", gray_scott, n, 2, dt, args.steps, args.threads, args.rounds, roof, dtype)
+        for n in args.heat_grid:
+            h = HEAT_L / n
+            dt = 0.8 * h * h / (2 * 3 * HEAT_D)  # 0.8 of the forward-Euler limit h^2/(2 d D)
+            rows += compare("heat-3d", heat3d, n, 3, dt, args.heat_steps, args.threads, args.rounds, roof, dtype)
     solve_row = solve_vs_serial(512, args.solve_steps, args.rounds) if args.solve_steps else None
     print()
     print(table(rows, ["problem", "grid", "threads", "pdeforge_Mcell_steps_s", "devito_Mcell_steps_s",

@@ -121,6 +121,28 @@ def test_idle_machine_switches_to_threads_and_stays():
         assert elapsed <= 1.05 * (after + (steps - after / serial) * 0.55 * serial)
 
 
+def test_blocks_are_not_cut_down_to_single_steps():
+    # each block pays a fixed cost (the state check, a partial sweep of the wavefront), so the
+    # running figure of the variant in use lags behind its rate on long blocks: blocks cut to
+    # end when the next probe falls due would end early, again and again (before MIN_CUT:
+    # 222, 64, 13, 1 steps here; measured in a solve: 96, 50, 20, 6, 1)
+    serial, overhead = 3.5e-4, 3e-4
+    choice = ThreadChoice(True, Compiler(), spare=IDLE)
+    sizes = []
+    done, steps, block = 0, 6000, 8
+    while done < steps:
+        d = choice.choose()
+        n = min(block, steps - done, d.max_steps or block)
+        seconds = n * serial * (0.45 if d.parallel else 1) + overhead
+        choice.record(d.parallel, seconds, n)
+        if not d.probe:
+            sizes.append(n)
+            block = max(1, int(n * BLOCK_SECONDS / seconds))
+        done += n
+    assert choice.in_use
+    assert min(sizes[2:-1]) >= 8, sizes  # the first two grow from 8 steps; the last is the remainder
+
+
 def test_threads_that_start_losing_are_dropped_at_once():
     serial = 3.5e-4
     half = 15_000

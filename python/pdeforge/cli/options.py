@@ -103,7 +103,7 @@ def add_simulation_options(p: argparse.ArgumentParser, torch_options: bool = Tru
     if torch_options:
         p.add_argument("--device", help="torch device of the torch backend (cpu, cuda, ...)")
         p.add_argument("--dtype", choices=("float64", "float32"), default="float64",
-                       help="precision of the torch/spectral kernels")
+                       help="precision of the kernels: torch, spectral, or numba with a fixed-step method")
     p.add_argument("--order", type=int, choices=(2, 4), default=2, help="accuracy order of the differences")
     p.add_argument("--scheme", choices=list(SCHEMES), help="spatial scheme (default: the model's)")
     p.add_argument("--save-every", type=_positive("save-every"), dest="save_every")

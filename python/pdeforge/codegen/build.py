@@ -53,6 +53,7 @@ def compile_system(
     closures: Mapping[str, Callable] | None = None,
     constants: Mapping[str, float] | None = None,
     runtime: bool = True,
+    dtype: str = "float64",
 ) -> Kernel:
     """Generate (or load from the disk cache) the kernels of ``system`` for ``target``.
 
@@ -76,17 +77,25 @@ def compile_system(
         runtime: check first that the target's runtime exists (Julia for "julia"); False only
             generates the kernel module, to read its source (``pdeforge show --code``): calling
             its kernels then needs the runtime.
+        dtype: "float64" (default) or, for the "numba" target, "float32": single-precision
+            kernels (every number and scalar argument cast; states, parameters, widths and
+            coordinates bound in float32), half the bytes per cell; part of the cache key.
 
     Returns:
         The :class:`Kernel`; bind it to a grid with :meth:`Kernel.bind`. For a complex system
         it is the kernel of :meth:`PDESystem.real_form` (states hold ``psi_real``, ``psi_imag``).
     """
     check_target(target)
+    if dtype not in ("float64", "float32") or (dtype == "float32" and target != "numba"):
+        raise SolverError(f"dtype {dtype!r} for target {target!r}: 'float64', or 'float32' with the 'numba' target "
+                          "(the 'torch' target takes its dtype when bound)")
     from pdeforge.symbolic.scalars import has_coupling
 
     if has_coupling(system):  # scalars, integral(), mean(): two lifted systems (pdeforge.codegen.scalars)
         from pdeforge.codegen.scalars import compile_coupled
 
+        if dtype != "float64":
+            raise SolverError(f"dtype {dtype!r}: systems with scalars, integral() or mean() run in float64")
         return compile_coupled(system, target, compile_system, order=order, simplifier=simplifier, use_cache=use_cache,
                                scheme=scheme, closures=closures, constants=constants, runtime=runtime)
     if constants:
@@ -104,6 +113,9 @@ def compile_system(
             "pdeforge.compile_spectral, or solve it with discretization='spectral'"
         )
     networks = _check_closures(system, target, closures)
+    if networks and dtype != "float64":
+        raise SolverError(f"dtype {dtype!r}: Numba kernels with closure networks run in float64 "
+                          "(use the 'torch' target for float32 closures)")
     layouts = {name: net.layout for name, net in networks.items()}
     if getattr(system, "coefficients", None) and target not in COEFFICIENT_TARGETS:
         raise SolverError(
@@ -127,7 +139,8 @@ def compile_system(
     from pdeforge.symbolic.constants import constants_key
 
     key = cache.cache_key(scheme, system.structure_key(), target, order, simplifier, constants_key(system),
-                          *([repr(sorted(layouts.items()))] if layouts else []))
+                          *([repr(sorted(layouts.items()))] if layouts else []),
+                          *([dtype] if dtype != "float64" else []))
     module = cache.load(key) if use_cache else None
     hit = module is not None
     if module is None:
@@ -136,7 +149,7 @@ def compile_system(
 
         semi = discretize(system, order, scheme)
         semi = SIMPLIFIERS.get(simplifier)(semi)
-        spec = kernel_spec(semi, layouts)
+        spec = kernel_spec(semi, layouts, dtype)
         source = _generator(target)(spec, key)
         module = cache.store(key, source) if use_cache else _load_uncached(key, source)
     if target == "torch":

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pdeforge.codegen.numba_tiling import Tiling, plan, tiling_for
-from pdeforge.codegen.numba_wavefront import Wavefront, wavefront_for
+from pdeforge.codegen.numba_wavefront import Wavefront, cache_bytes, wavefront_for
 from pdeforge.discretize.grid import UniformGrid
 from pdeforge.discretize.padding import GhostLayout
 from pdeforge.errors import SolverError
@@ -122,23 +122,24 @@ LINE = 64
 WAVE_FROM_BYTES = 16 << 20
 
 
-def aligned_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
-    """``shape`` with its last axis rounded up to whole 64-byte lines of float64."""
-    per_line = LINE // 8
+def aligned_shape(shape: tuple[int, ...], itemsize: int = 8) -> tuple[int, ...]:
+    """``shape`` with its last axis rounded up to whole 64-byte lines of ``itemsize``-byte values."""
+    per_line = LINE // itemsize
     return (*shape[:-1], -(-shape[-1] // per_line) * per_line)
 
 
-def aligned_padded(shape: tuple[int, ...], ghost_last: int, index: int = 0) -> np.ndarray:
-    """Zeroed C-contiguous float64 array of :func:`aligned_shape` ``(shape)``, with element
-    ``[..., ghost_last]`` (each row's first cell) on a 64-byte boundary and the first row's
-    first cell at byte ``ALIAS_PHASES[index % 8]`` of a 4 KiB page."""
-    full = aligned_shape(shape)
+def aligned_padded(shape: tuple[int, ...], ghost_last: int, index: int = 0, dtype=np.float64) -> np.ndarray:
+    """Zeroed C-contiguous array of :func:`aligned_shape` ``(shape)`` (float64 or float32), with
+    element ``[..., ghost_last]`` (each row's first cell) on a 64-byte boundary and the first
+    row's first cell at byte ``ALIAS_PHASES[index % 8]`` of a 4 KiB page."""
+    item = np.dtype(dtype).itemsize
+    full = aligned_shape(shape, item)
     size = int(np.prod(full))
-    raw = np.zeros(size + 2 * 4096 // 8)  # room to reach the next page boundary plus the phase
+    raw = np.zeros(size + 2 * 4096 // item, dtype=dtype)  # room to reach the next page boundary plus the phase
     phase = ALIAS_PHASES[index % len(ALIAS_PHASES)]
-    first = raw.ctypes.data + 8 * ghost_last  # byte address of the first cell if the array started at raw[0]
+    first = raw.ctypes.data + item * ghost_last  # byte address of the first cell if the array started at raw[0]
     target = -(-first // 4096) * 4096 + phase  # the next page boundary at or after it, plus the phase
-    offset = (target - first) // 8
+    offset = (target - first) // item
     return raw[offset: offset + size].reshape(full)
 
 
@@ -148,6 +149,8 @@ class BoundKernel:
     State arrays come in two layouts: *cells* ``(fields, *grid.shape)`` (what users and
     SciPy see, flattened in C order) and *padded* ``(fields, *(n + 2*ghost))`` (what the
     kernels read). Padded arrays get their ghost layers filled by the methods that need them.
+    A single-precision kernel (``compile(..., dtype="float32")``) binds its parameters, widths
+    and coordinates and allocates its states in float32 (:attr:`dtype`).
     """
 
     def __init__(self, kernel: Kernel, grid: UniformGrid, params: Mapping[str, object] | None = None):
@@ -161,15 +164,17 @@ class BoundKernel:
             system = system.with_params(**params)
         self.kernel = kernel
         self.grid = grid
+        #: precision of the states and of the kernels' arithmetic
+        self.dtype = np.dtype(getattr(m, "DTYPE", "float64"))
         self.params = dict(system.params)
         #: padded coefficient fields (coefficients, *padded shape), or None
         self.frozen = padded_coefficients(system, grid, kernel.ghost, self.params) if system.coefficients else None
         self.nfields = len(m.FIELDS)
         # the weights of dense closure networks follow the parameters (the kernels read them there)
         self.p = np.concatenate([np.array([self.params[name] for name in m.PARAMS], dtype=float),
-                                 *[net.values() for _, net in sorted(kernel.networks.items())]])
-        self.h = np.array(grid.spacing, dtype=float)
-        self.coords = tuple(np.ascontiguousarray(c) for c in grid.coordinates)
+                                 *[net.values() for _, net in sorted(kernel.networks.items())]]).astype(self.dtype)
+        self.h = np.array(grid.spacing, dtype=self.dtype)
+        self.coords = tuple(np.ascontiguousarray(c, dtype=self.dtype) for c in grid.coordinates)
         self.layout = GhostLayout(
             self.nfields,
             grid,
@@ -196,7 +201,7 @@ class BoundKernel:
         self._closure_arrays: tuple | None = None
         self._tilings: dict[str, Tiling | None] = {}
         self._assembler = None
-        self._scratch_pad = self.layout.new_padded()
+        self._scratch_pad = BoundKernel.new_padded(self)  # NumPy (subclasses may hold other arrays)
         self._aligned_count = 0  # arrays handed out by new_aligned (each at the next page phase)
         self._scratch_jac: np.ndarray | None = None
 
@@ -206,8 +211,15 @@ class BoundKernel:
         """Number of unknowns (fields times cells)."""
         return self.nfields * self.grid.size
 
+    @property
+    def dtype_bytes(self) -> int:
+        """Bytes of one value of the states (8, or 4 in single precision)."""
+        return self.dtype.itemsize
+
     def new_padded(self) -> np.ndarray:
-        return self.layout.new_padded()
+        """A padded state array (unknowns zero, coefficient rows set) of :attr:`dtype`."""
+        out = self.layout.new_padded()
+        return out if out.dtype == self.dtype else out.astype(self.dtype)
 
     def new_aligned(self) -> np.ndarray:
         """A padded state array laid out for the compiled stepping loops (same cells and ghosts
@@ -223,7 +235,7 @@ class BoundKernel:
         the generated kernels take the cell counts from the coordinates, so the extra columns
         are never read or written.
         """
-        out = aligned_padded(self.padded_shape, self.layout.ghost[-1], self._aligned_count)
+        out = aligned_padded(self.padded_shape, self.layout.ghost[-1], self._aligned_count, self.dtype)
         self._aligned_count += 1
         if self.layout.frozen is not None:
             out[(slice(self.nfields, None), *(slice(0, m) for m in self.padded_shape[1:]))] = self.layout.frozen
@@ -259,7 +271,7 @@ class BoundKernel:
     def rhs_padded(self, U: np.ndarray, t: float, out: np.ndarray | None = None) -> np.ndarray:
         """Right-hand side at the cells of padded state ``U`` (ghosts are filled here)."""
         if out is None:
-            out = np.empty(self.cell_shape)
+            out = np.empty(self.cell_shape, dtype=self.dtype)
         self.fill_ghosts(U, t)
         self._rhs(U, out, t, self.p, self.h, *self.coords)
         return out
@@ -267,7 +279,7 @@ class BoundKernel:
     def rhs(self, t: float, y: np.ndarray) -> np.ndarray:
         """SciPy-style right-hand side: flat cell values in, flat time derivative out."""
         U = self._pad_cells(y, t)
-        out = np.empty(self.cell_shape)
+        out = np.empty(self.cell_shape, dtype=self.dtype)
         self._rhs(U, out, t, self.p, self.h, *self.coords)
         return out.reshape(-1)
 
@@ -344,36 +356,48 @@ class BoundKernel:
                                            method, int(steps), tuple(int(t) for t in tiles))
         return self._tilings[method]
 
-    def wavefront(self) -> Wavefront | None:
-        """The wavefront schedule of the compiled forward-Euler loops on this grid (None: the
-        plain or tiled loops); see :mod:`pdeforge.codegen.numba_wavefront`. Set with
-        :meth:`set_wavefront`."""
+    def wavefront(self, parallel: bool = False) -> Wavefront | None:
+        """The wavefront schedule of the compiled forward-Euler loop, serial or threaded, on this
+        grid (None: the plain or tiled loop); see :mod:`pdeforge.codegen.numba_wavefront`. Set
+        with :meth:`set_wavefront`.
+
+        By default the serial loop sweeps wavefronts once both states exceed ``WAVE_FROM_BYTES``
+        (one core runs the plain loop at its arithmetic limit while they fit the L3), the
+        threaded loop (one tile per thread) once they exceed the threads' L2 caches (threads
+        share the L3's bandwidth, which the plain loop saturates)."""
         if getattr(self.kernel.module, "WAVE", None) is None or self.layout.frozen is not None:
             return None
-        if "wave" not in self._tilings:
-            # the plain loop while both states fit half the L3 (see WAVE_FROM_BYTES)
-            states = 2 * 8 * int(np.prod(aligned_shape(self.padded_shape)))
-            self._tilings["wave"] = self._plan_wavefront(None) if states >= WAVE_FROM_BYTES else None
-        return self._tilings["wave"]
+        key = "wavepar" if parallel else "wave"
+        if key not in self._tilings:
+            import numba
 
-    def set_wavefront(self, levels: int | None = 0, tiles: int | None = None) -> Wavefront | None:
+            threads = numba.get_num_threads() if parallel else 1
+            states = 2 * self.dtype_bytes * int(np.prod(aligned_shape(self.padded_shape, self.dtype_bytes)))
+            start = threads * cache_bytes(2, 1 << 20) if parallel else WAVE_FROM_BYTES
+            self._tilings[key] = self._plan_wavefront(None, threads) if states >= start else None
+        return self._tilings[key]
+
+    def set_wavefront(self, levels: int | None = 0, tiles: int | None = None,
+                      band: int | None = None) -> Wavefront | None:
         """Use the wavefront for forward Euler with ``levels`` steps per sweep (0: as many as fit
-        the cache; None: never) over ``tiles`` tiles (default: one per Numba thread). Returns the
-        schedule now in use (None where the grid or the system does not allow one)."""
+        the cache; None: never) over ``tiles`` tiles (default: one per Numba thread), ``band``
+        rows per call (default: see :func:`~pdeforge.codegen.numba_wavefront.band_rows`).
+        Returns the schedule now in use (None where the grid or the system does not allow one)."""
         if levels is None or getattr(self.kernel.module, "WAVE", None) is None:
-            self._tilings["wave"] = None
+            self._tilings["wave"] = self._tilings["wavepar"] = None
             return None
-        self._tilings["wave"] = self._plan_wavefront(levels or None, tiles)
+        self._tilings["wave"] = self._tilings["wavepar"] = self._plan_wavefront(levels or None, tiles, band)
         return self._tilings["wave"]
 
-    def _plan_wavefront(self, levels: int | None, tiles: int | None = None) -> Wavefront | None:
+    def _plan_wavefront(self, levels: int | None, tiles: int | None = None,
+                        band: int | None = None) -> Wavefront | None:
         if tiles is None:
             import numba
 
             tiles = numba.get_num_threads()
-        row = int(np.prod(aligned_shape(self.padded_shape)[2:]))  # one padded row (line, plane) of a field
-        return wavefront_for(tuple(self.grid.shape), 2 * self.nfields * row * 8, self.layout.ghost[0],
-                             self.layout.width, tiles, levels)
+        row = int(np.prod(aligned_shape(self.padded_shape, self.dtype_bytes)[2:]))  # one padded row (line, plane) of a field
+        return wavefront_for(tuple(self.grid.shape), 2 * self.nfields * row * self.dtype_bytes, self.layout.ghost[0],
+                             self.layout.width, tiles, levels, band)
 
     def _periodic_axes(self) -> tuple[bool | None, ...]:
         """Per axis: True if every field is periodic along it, False if none is, None if mixed."""
@@ -406,9 +430,9 @@ class BoundKernel:
         """
         parallel = self.parallel if parallel is None else parallel
         args = (float(t0), float(dt), int(n), self.p, self.h, *self.coords, *self._closures())
-        wave = self.wavefront() if method == "euler" else None
+        wave = self.wavefront(parallel) if method == "euler" else None
         if wave is not None and n > 1:
-            if self.kernel.module.WAVE[parallel](*buffers, *args, wave.levels, wave.edges):
+            if self.kernel.module.WAVE[parallel](*buffers, *args, *wave.args):
                 buffers[0], buffers[1] = buffers[1], buffers[0]
             return
         plan = self.tiling(method)
@@ -466,30 +490,31 @@ class BoundKernel:
         W, B, dom, *padded_coords = self._closures()
         tiny_closures = (W, B, dom, *(np.ascontiguousarray(c[: 2 + 2 * g])
                                       for c, g in zip(padded_coords, self.layout.ghost)))
-        S, Y, Z = (np.zeros(small) for _ in range(3))
+        zeros = lambda: np.zeros(small, dtype=self.dtype)  # noqa: E731 (the states' precision)
+        S, Y, Z = (zeros() for _ in range(3))
         if self._advance is not None:
             self.kernel.module.FILL(S, 0.0, self.p, *tiny_closures)
         for kind in kinds:
             if kind == "rhs":
-                self._rhs(S, np.zeros((self.nfields, *(2,) * self.grid.dim)), 0.0, *args)
+                self._rhs(S, np.zeros((self.nfields, *(2,) * self.grid.dim), dtype=self.dtype), 0.0, *args)
             elif kind == "stage_axpy" and self._stage_axpy is not None:
                 self._stage_axpy(S, S, Y, 0.0, 0.0, 1.0, 0.0, *args)
             elif kind == "stage_two" and self._stage_two is not None:
                 self._stage_two(S, S, S, Y, Z, 0.0, 0.0, 0.0, *args)
             elif kind == "jac":
-                self._jac(S, np.zeros((len(m.JAC_ENTRIES), *(2,) * self.grid.dim)), 0.0, *args)
+                self._jac(S, np.zeros((len(m.JAC_ENTRIES), *(2,) * self.grid.dim), dtype=self.dtype), 0.0, *args)
             elif kind.split(":")[0] in ("euler", "ssprk3", "rk4") and self.has_compiled_stepping:
                 method, _, variant = kind.partition(":")
                 n = {"euler": 2, "ssprk3": 3, "rk4": 5}[method]
                 parallel = self.parallel if not variant else variant == "parallel"
                 self._advance[(method, parallel)](
-                    *[np.zeros(small) for _ in range(n)], 0.0, 0.0, 1, *args, *tiny_closures)
-                if method == "euler" and self.wavefront() is not None:  # this grid sweeps wavefronts
-                    m.WAVE[parallel](*[np.zeros(small) for _ in range(n)], 0.0, 0.0, 0, *args, *tiny_closures,
-                                     2, np.array([0, 2], dtype=np.int64))
+                    *[zeros() for _ in range(n)], 0.0, 0.0, 1, *args, *tiny_closures)
+                if method == "euler" and self.wavefront(parallel) is not None:  # this grid sweeps wavefronts
+                    m.WAVE[parallel](*[zeros() for _ in range(n)], 0.0, 0.0, 0, *args, *tiny_closures,
+                                     2, np.array([0, 2], dtype=np.int64), 1)
                 elif self.tiling(method) is not None:  # this grid steps tiled: compile that too
                     cells = tuple(s - 2 * g for s, g in zip(small[1:], self.layout.ghost))
                     tiny = tiling_for(cells, tuple(self.layout.ghost), self._periodic_axes(), method, 1, cells)
-                    m.TILED[(method, parallel)](*[np.zeros(small) for _ in range(n)], 0.0, 0.0, 2, *args,
+                    m.TILED[(method, parallel)](*[zeros() for _ in range(n)], 0.0, 0.0, 2, *args,
                                                 *tiny_closures, *tiny.args, 1)
         return time.perf_counter() - t0

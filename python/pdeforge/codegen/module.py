@@ -31,6 +31,8 @@ class KernelSpec:
         jac_entries: (row field, column field, offset) per Jacobian output.
         closure_layouts: closure name -> layout of the dense network printed for it (Numba
             target; :mod:`pdeforge.codegen.dense_network`); empty otherwise.
+        dtype: "float64", or "float32" for single-precision Numba kernels (numbers and scalar
+            arguments cast, so that the loops compute in float32).
     """
 
     semi: SemiDiscrete
@@ -40,15 +42,16 @@ class KernelSpec:
     jacobian: Lowered
     jac_entries: list[tuple[int, int, tuple[int, ...]]]
     closure_layouts: dict = field(default_factory=dict)
+    dtype: str = "float64"
 
     @property
     def dim(self) -> int:
         return self.semi.dim
 
 
-def kernel_spec(semi: SemiDiscrete, closure_layouts: dict | None = None) -> KernelSpec:
+def kernel_spec(semi: SemiDiscrete, closure_layouts: dict | None = None, dtype: str = "float64") -> KernelSpec:
     """Lower the right-hand side and its exact Jacobian of ``semi`` into straight-line code
-    (``closure_layouts``: see :class:`KernelSpec`)."""
+    (``closure_layouts``, ``dtype``: see :class:`KernelSpec`)."""
     system = semi.system
     invariants = set(semi.param_symbols) | set(semi.spacing) | {system.t}
     names: dict[sp.Symbol, str] = {system.t: "t"}
@@ -69,6 +72,7 @@ def kernel_spec(semi: SemiDiscrete, closure_layouts: dict | None = None) -> Kern
         jacobian=jac,
         jac_entries=[(f, g, off) for f, g, off, _ in entries],
         closure_layouts=dict(closure_layouts or {}),
+        dtype=dtype,
     )
 
 
@@ -98,6 +102,7 @@ def header(spec: KernelSpec, target: str, key: str, imports: Sequence[str]) -> l
         f"JAC_ENTRIES = {tuple(spec.jac_entries)!r}",
         f"SIMPLIFICATION = {semi.simplification!r}",
         f"OPS_PER_CELL = {spec.rhs.point_ops()}",
+        f"DTYPE = {spec.dtype!r}",
         "",
     ]
     return lines

@@ -47,7 +47,33 @@ def _printer(spec: KernelSpec, array: str = "S") -> ScalarPrinter:
     names = dict(spec.names)
     for sym, (f, off) in spec.semi.symbols.table.items():
         names[sym] = array + _index(spec, f, off)
-    return ScalarPrinter(names)
+    return ScalarPrinter(names, float_type=_float_type(spec))
+
+
+def _float_type(spec: KernelSpec) -> str | None:
+    """The constructor numbers are wrapped in (None: float64 literals)."""
+    return "np.float32" if spec.dtype == "float32" else None
+
+
+_SCALARS = ("t", "a", "b", "c", "c1", "c2")
+
+
+def _scalar_args(spec: KernelSpec, args: str) -> str:
+    """The kernel's argument list; a single-precision kernel takes its scalar arguments (time,
+    stage coefficients) as ``<name>_in`` and casts them (:func:`_cast_lines`)."""
+    if _float_type(spec) is None:
+        return args
+    return ", ".join(f"{a}_in" if a in _SCALARS else a for a in (x.strip() for x in args.split(",")))
+
+
+def _cast_lines(spec: KernelSpec, args: str, indent: str = "    ") -> list[str]:
+    """Single-precision kernels: their scalar arguments cast to float32 under their own names
+    (a new variable: Numba would unify a reassigned float64 argument back to float64), so
+    that no float64 value enters the loop."""
+    if _float_type(spec) is None:
+        return []
+    scalars = [a.strip() for a in args.split(",") if a.strip() in _SCALARS]
+    return [f"{indent}{name} = np.float32({name}_in)" for name in scalars]
 
 
 def _loop(spec: KernelSpec, lowered: Lowered, parallel: bool, write, indent: str = "    ",
@@ -168,7 +194,8 @@ def generate(spec: KernelSpec, key: str) -> str:
             lines.append(
                 f"@njit(cache=True, parallel={parallel}, fastmath={FASTMATH}, error_model='numpy', nogil=True)"
             )
-            lines.append(f"def _{name}_{suffix}({_signature(spec, args)}):")
+            lines.append(f"def _{name}_{suffix}({_signature(spec, _scalar_args(spec, args))}):")
+            lines += _cast_lines(spec, args)
             lines += unpack_lines(spec, "    ", used)
             lines += _weight_lines(spec, lowered, "    ")
             lines += _loop(spec, lowered, parallel, write)
@@ -176,7 +203,8 @@ def generate(spec: KernelSpec, key: str) -> str:
             lines.append("")
     # forward Euler over a range of outermost cells (rows, planes): the wavefront sweep's unit
     lines.append(f"@njit(cache=True, parallel=False, fastmath={FASTMATH}, error_model='numpy', nogil=True)")
-    lines.append(f"def _stage_euler_rows({_signature(spec, 'S, OUT, t, c, lo, hi')}):")
+    lines.append(f"def _stage_euler_rows({_signature(spec, _scalar_args(spec, 'S, OUT, t, c, lo, hi'))}):")
+    lines += _cast_lines(spec, "S, OUT, t, c")
     lines += unpack_lines(spec, "    ", used_rhs)
     lines += _weight_lines(spec, spec.rhs, "    ")
     lines += _loop(spec, spec.rhs, False, euler_write, rows=True)

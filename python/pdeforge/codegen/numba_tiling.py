@@ -66,12 +66,12 @@ def tiled_source(spec: KernelSpec, method: str, parallel: bool = False) -> list[
     L.append("    ntiles = " + " * ".join(f"NT[{a}]" for a in range(dim)))
     L.append("    chunks = max(1, min(threads, ntiles))" if parallel else "    chunks = 1")
     for b in range(nbuf):
-        L.append(f"    X{b} = np.empty((chunks, {nf}, {shape}))")
+        L.append(f"    X{b} = np.empty((chunks, {nf}, {shape}), G0.dtype)")  # the state's precision
     for a in range(dim):
         L += [
             f"    I{a} = np.empty((chunks, WL[{a}] + {2 * g[a]}), np.int64)",
-            f"    Q{a} = np.empty((chunks, WL[{a}] + {2 * g[a]}))",
-            f"    C{a} = np.empty((chunks, WL[{a}]))",
+            f"    Q{a} = np.empty((chunks, WL[{a}] + {2 * g[a]}), p{axes[a]}.dtype)",
+            f"    C{a} = np.empty((chunks, WL[{a}]), c{axes[a]}.dtype)",
         ]
     L += ["    A, Z = G0, G" + str(res), "    done = 0", "    sweeps = 0", "    while done < n:",
           "        m = min(T, n - done)", "        t = t0 + done * dt",

@@ -37,10 +37,12 @@ from pdeforge.codegen.module import KernelSpec
 
 #: Steps per sweep tried at most (more steps save more traffic but keep more rows in flight).
 MAX_LEVELS = 16
-#: Bytes the rows in flight of one thread may take: half of this machine's 1 MiB L2 per core,
-#: or, where rows are so long (3-D planes) that too few fit, a share of the 32 MiB L3.
-L2_BYTES = 1 << 19
-L3_BYTES = 8 << 20
+#: Cells one call advances at least (a band of rows). Measured (Gray-Scott 512^2, two threads,
+#: 4 levels): bands of 1 row 1340, 2 rows 1480, 3 rows 1560, 4 rows 1600-1800, 8 rows 1580
+#: Mcell-steps/s: one call's fixed cost (arguments, the row fill) against ~2000 cells of work.
+BAND_CELLS = 2048
+#: Share of the L2 the rows in flight of one thread may take.
+L2_SHARE = 0.6
 
 
 def wavefront_source(spec: KernelSpec, parallel: bool) -> list[str]:
@@ -65,29 +67,37 @@ def wavefront_source(spec: KernelSpec, parallel: bool) -> list[str]:
     L: list[str] = []
     if not parallel:
         L += ["@njit(cache=True, nogil=True, error_model='numpy')",
-              f"def _wave_row(SRC, DST, j, t, tn, dt, {kargs}, W, B, dom, {pcoords}):",
+              f"def _wave_rows(SRC, DST, j0, j1, t, tn, dt, {kargs}, W, B, dom, {pcoords}):",
               f"    n0 = c{axes[0]}.shape[0]",
-              f"    _stage_euler_rows(SRC, DST, t, dt, j, j + 1, {kargs})",
-              f"    _fill_rows(DST, tn, j + {g0}, j + {g0 + 1}, {fargs})"]
+              f"    _stage_euler_rows(SRC, DST, t, dt, j0, j1, {kargs})",
+              f"    _fill_rows(DST, tn, j0 + {g0}, j1 + {g0}, {fargs})"]
         if periodic:  # ghost rows across the wrap are copies of the rows just advanced
-            L += [f"    if j < {g0}:",
+            L += [f"    for j in range(j0, min(j1, {g0})):",
                   f"        DST[:{nf}, n0 + {g0} + j] = DST[:{nf}, {g0} + j]",
-                  f"    if j >= n0 - {g0}:",
+                  f"    for j in range(max(j0, n0 - {g0}), j1):",
                   f"        DST[:{nf}, j - n0 + {g0}] = DST[:{nf}, {g0} + j]"]
         else:  # a wall's ghost rows once the rows its closure reads are done
-            L += [f"    if j == {cw - 1}:",
+            L += [f"    if j0 <= {cw - 1} < j1:",
                   f"        _fill_wall0(DST, tn, {fargs})",
                   f"        _fill_rows(DST, tn, 0, {g0}, {fargs})",
-                  "    if j == n0 - 1:",
+                  "    if j0 <= n0 - 1 < j1:",
                   f"        _fill_wall1(DST, tn, {fargs})",
                   f"        _fill_rows(DST, tn, n0 + {g0}, n0 + {2 * g0}, {fargs})"]
         L += ["", ""]
-    lag = g0 if periodic else max(g0, cw - 1)
     name = f"_advance_euler_wave{'par' if parallel else ''}"
     loop = "prange" if parallel else "range"
+    rows = f"{kargs}, W, B, dom, {pcoords}"
+
+    def call(indent: str) -> list[str]:  # level l reads A0 when odd, A1 when even
+        return [f"{indent}if l % 2 == 1:",
+                f"{indent}    _wave_rows(A0, A1, a, b, tl, tn, dt, {rows})",
+                f"{indent}else:",
+                f"{indent}    _wave_rows(A1, A0, a, b, tl, tn, dt, {rows})"]
+
     L += [
         f"@njit(cache=True, nogil=True, error_model='numpy', parallel={parallel})",
-        f"def {name}(Y, Z, t0, dt, n, {kargs}, W, B, dom, {pcoords}, T, E):",  # E: tile edges (one tile per thread)
+        # E: tile edges (one tile per thread); R: rows per band (the unit of one call, >= the lag)
+        f"def {name}(Y, Z, t0, dt, n, {kargs}, W, B, dom, {pcoords}, T, E, R):",
         f"    n0 = c{axes[0]}.shape[0]",
         "    K = E.shape[0] - 1",
         f"    _fill(Y, t0, {fargs})",
@@ -95,30 +105,33 @@ def wavefront_source(spec: KernelSpec, parallel: bool) -> list[str]:
         "    done = 0",
         "    while done < n:",
         "        m = min(T, n - done)",
-        f"        for k in {loop}(K):",  # phase 1: each tile's trapezoid, levels skewed by the lag
+        f"        for k in {loop}(K):",  # phase 1: each tile's trapezoid, levels one band apart
         "            lo = E[k]",
         "            hi = E[k + 1]",
         f"            slo = {g0} if ({periodic} or k > 0) else 0",
         f"            shi = {g0} if ({periodic} or k < K - 1) else 0",
-        f"            for tau in range(hi - lo + (m - 1) * {lag}):",
+        "            bands = (hi - lo + R - 1) // R",
+        "            for tau in range(bands + m - 1):",
         "                for l in range(1, m + 1):",
-        f"                    j = lo + tau - (l - 1) * {lag}",
-        "                    if j < lo + (l - 1) * slo or j >= hi - (l - 1) * shi:",
+        "                    a = max(lo + (tau - l + 1) * R, lo + (l - 1) * slo)",
+        "                    b = min(lo + (tau - l + 2) * R, hi - (l - 1) * shi)",
+        "                    if a >= b:",
         "                        continue",
-        "                    if l % 2 == 1:",
-        f"                        _wave_row(A0, A1, j, t0 + (done + l - 1) * dt, t0 + (done + l) * dt, dt, {kargs}, W, B, dom, {pcoords})",
-        "                    else:",
-        f"                        _wave_row(A1, A0, j, t0 + (done + l - 1) * dt, t0 + (done + l) * dt, dt, {kargs}, W, B, dom, {pcoords})",
+        "                    tl = t0 + (done + l - 1) * dt",
+        "                    tn = t0 + (done + l) * dt",  # as the plain loop computes its stage times
+        *call("                    "),
         f"        for q in {loop}(K if {periodic} else K - 1):",  # phase 2: the seams, level by level
         f"            e = E[q] if {periodic} else E[q + 1]",
         "            for l in range(2, m + 1):",
         f"                w = (l - 1) * {g0}",
-        "                for i in range(-w, w):",
-        "                    j = (e + i) % n0",
-        "                    if l % 2 == 1:",
-        f"                        _wave_row(A0, A1, j, t0 + (done + l - 1) * dt, t0 + (done + l) * dt, dt, {kargs}, W, B, dom, {pcoords})",
-        "                    else:",
-        f"                        _wave_row(A1, A0, j, t0 + (done + l - 1) * dt, t0 + (done + l) * dt, dt, {kargs}, W, B, dom, {pcoords})",
+        "                tl = t0 + (done + l - 1) * dt",
+        "                tn = t0 + (done + l) * dt",
+        "                s = -w",
+        "                while s < w:",  # the seam's rows, split where they wrap
+        "                    a = (e + s) % n0",
+        "                    b = min(a + w - s, n0)",
+        *call("                    "),
+        "                    s += b - a",
         "        if m % 2 == 1:",
         "            A0, A1 = A1, A0",
         "        done += m",
@@ -132,17 +145,30 @@ def wavefront_source(spec: KernelSpec, parallel: bool) -> list[str]:
 @dataclass(frozen=True)
 class Wavefront:
     """A wavefront schedule of one grid: ``levels`` steps per sweep over ``tiles`` tiles of the
-    outermost axis (edges in ``edges``)."""
+    outermost axis (edges in ``edges``), ``band`` rows per call (the levels' lag)."""
 
     levels: int
     edges: np.ndarray
+    band: int = 1
 
     @property
     def tiles(self) -> int:
         return len(self.edges) - 1
 
+    @property
+    def args(self) -> tuple:
+        """The schedule's arguments of ``_advance_euler_wave[par]``."""
+        return self.levels, self.edges, self.band
+
     def describe(self) -> str:
-        return f"wavefront, {self.levels} steps per sweep, {self.tiles} tile(s) along the outermost axis"
+        return (f"wavefront, {self.levels} steps per sweep, {self.tiles} tile(s) along the outermost axis, "
+                f"{self.band} row(s) per band")
+
+
+def lag(ghost0: int, closure_width: int) -> int:
+    """Fewest rows a level may run ahead of the next: the stencil's reach along the swept axis
+    (its ghost width) and, at a wall, the rows the closure reads less one."""
+    return max(ghost0, closure_width - 1)
 
 
 def min_tile(levels: int, ghost0: int, closure_width: int) -> int:
@@ -151,17 +177,50 @@ def min_tile(levels: int, ghost0: int, closure_width: int) -> int:
     return 2 * levels * ghost0 + max(closure_width, ghost0) + 2
 
 
+def cache_bytes(level: int, default: int) -> int:
+    """Bytes of this machine's data (or unified) cache of ``level`` per core, from sysfs
+    (``default`` where it cannot be read)."""
+    from pathlib import Path
+
+    for index in sorted(Path("/sys/devices/system/cpu/cpu0/cache").glob("index*")):
+        try:
+            if int((index / "level").read_text()) != level or (index / "type").read_text().strip() == "Instruction":
+                continue
+            text = (index / "size").read_text().strip().upper()
+        except (OSError, ValueError):
+            continue
+        scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+        try:
+            return int(text.rstrip("KMG")) * scale
+        except ValueError:
+            continue
+    return default
+
+
+def band_rows(row_cells: int, ghost0: int, closure_width: int) -> int:
+    """Rows per band: at least the lag, and enough cells (``BAND_CELLS``) that one call's fixed
+    cost (argument set-up, the row fill) is small against its stencil work."""
+    return max(lag(ghost0, closure_width), -(-BAND_CELLS // max(1, row_cells)))
+
+
 def wavefront_for(shape: tuple[int, ...], row_bytes: int, ghost0: int, closure_width: int, tiles: int,
-                  levels: int | None = None) -> Wavefront | None:
+                  levels: int | None = None, band: int | None = None) -> Wavefront | None:
     """The schedule for ``tiles`` tiles (threads) with ``levels`` steps per sweep, or as many as
     keep the rows in flight of each tile in cache (``row_bytes``: one padded row of every field
-    of both arrays); None where the axis is too short for it."""
+    of both arrays), ``band`` rows per call (default :func:`band_rows`); None where the axis is
+    too short for it."""
     n0 = shape[0]
+    row_cells = int(np.prod(shape[1:]))
+    band = band_rows(row_cells, ghost0, closure_width) if band is None else max(int(band), lag(ghost0, closure_width))
     if levels is None:
         levels = 0
-        for budget in (L2_BYTES, L3_BYTES):
+        # rows in flight: one band per level, plus the reach of the first and the last
+        # the L2's share measured best (Gray-Scott 512^2, two threads, 512 KiB L2: 4 levels of
+        # 4-row bands in 0.6 of it 1600-1800 Mcell-steps/s, 8 levels 1530, 16 levels 1450), else
+        # a quarter of the L3 where rows are too long for 4 levels in L2 (1024^2, 3-D planes)
+        for budget in (int(L2_SHARE * cache_bytes(2, 1 << 20)), cache_bytes(3, 32 << 20) // 4):
             rows = budget // max(1, row_bytes)
-            levels = min(MAX_LEVELS, int((rows - 2 * ghost0 - 2) // max(1, ghost0)) + 1)
+            levels = min(MAX_LEVELS, int((rows - 2 * ghost0) // band))
             if levels >= 4:
                 break
     levels = int(levels)
@@ -171,7 +230,7 @@ def wavefront_for(shape: tuple[int, ...], row_bytes: int, ghost0: int, closure_w
     if levels < 2 or n0 < min_tile(levels, ghost0, closure_width):
         return None
     edges = np.array([round(i * n0 / tiles) for i in range(tiles + 1)], dtype=np.int64)
-    return Wavefront(levels, edges)
+    return Wavefront(levels, edges, band)
 
 
-__all__ = ["wavefront_source", "Wavefront", "wavefront_for", "min_tile", "MAX_LEVELS"]
+__all__ = ["wavefront_source", "Wavefront", "wavefront_for", "min_tile", "lag", "band_rows", "cache_bytes", "MAX_LEVELS"]

@@ -193,9 +193,14 @@ def discretization_of(system: PDESystem, requested: str | None, device, dtype: s
         )
     if choice == "fd" and own == "spectral":
         raise SolverError(f"system {system.name!r} is incompressible: it needs discretization='spectral'")
-    if choice == "fd" and backend != "torch" and (device is not None or dtype not in (None, "float64")):
+    if choice == "fd" and backend != "torch" and device is not None:
         raise SolverError(
-            f"device and dtype apply to backend 'torch' (or the spectral kernels); finite differences with "
-            f"backend {backend or 'numba'!r} run in float64 on the CPU"
+            f"device applies to backend 'torch' (or the spectral kernels); finite differences with "
+            f"backend {backend or 'numba'!r} run on the CPU"
+        )
+    if choice == "fd" and backend not in ("torch", None, "numba") and dtype not in (None, "float64"):
+        raise SolverError(
+            f"dtype {dtype!r}: finite differences with backend {backend!r} run in float64; float32 needs "
+            "backend 'numba' (fixed-step methods) or 'torch'"
         )
     return choice

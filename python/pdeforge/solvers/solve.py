@@ -117,7 +117,9 @@ def solve(
             system's own choice (spectral for incompressible systems), else "fd".
         device: torch device of backend "torch" ("cpu" default, "cuda", "cuda:1", ...), spectral
             or finite differences.
-        dtype: "float64" (default) or "float32": backend "torch", or the spectral discretization.
+        dtype: "float64" (default) or "float32": backend "torch", backend "numba" with a
+            fixed-step method (single-precision kernels; the Dataset holds float64 copies of the
+            float32 states), or the spectral discretization.
             A complex system runs in "complex128" (any backend) or "complex64" (backend "torch").
         closures: closure name -> ``torch.nn.Module`` (or callable) for the closure terms of
             the system (finite differences, backend "torch"; see
@@ -198,6 +200,9 @@ def solve(
     inputs = run_inputs(system, grid, t_span, save_every, params, dt, out, in_memory, stability)
     system, grid = inputs.system, inputs.grid
     m = stochastic_method(method) if system.noise else get_method(method or "rk4")
+    if backend == "numba" and dtype not in (None, "float64") and (m.kind != "fixed" or system.noise):
+        raise SolverError(f"dtype {dtype!r} with backend 'numba': the fixed-step methods (euler, ssprk3, rk4) "
+                          f"run in float32, method {m.name!r} runs in float64 (give dtype='float64')")
     scheme = scheme or "fd"
     inputs, restart = begin_resume(inputs, resume, system.fields, save_every)
     done = restart is not None and len(inputs.times) == 1  # the file already reaches t_end: check, return it
@@ -241,7 +246,7 @@ def _compile_and_bind(system, grid, backend, order, simplifier, scheme, closures
     """The kernel of ``system`` for ``backend`` (from the disk cache when it is there), bound to ``grid``."""
     check_target(backend)
     kernel = compile_system(system, target=backend, order=order, simplifier=simplifier, scheme=scheme,
-                            closures=closures)
+                            closures=closures, dtype=dtype if backend == "numba" and dtype else "float64")
     if torch_compile and backend != "torch":
         raise SolverError(f"torch_compile: only backend 'torch' compiles with torch.compile, not {backend!r}")
     options = {"device": device, "dtype": dtype, "torch_compile": torch_compile} if backend == "torch" else {}
@@ -304,6 +309,8 @@ def _stepper(backend, m, bound, cells0, inputs, dt, dt_max, rtol, atol, linear_s
 
 def _attributes(system, grid, backend, bound, kernel, m, dt, order, scheme, compile_time, rtol, atol) -> dict:
     more = {"device": str(bound.device), "dtype": str(bound.dtype).replace("torch.", "")} if backend == "torch" else {}
+    if backend == "numba":
+        more["dtype"] = str(bound.dtype)
     attrs = run_attributes(
         system, grid, backend, m.name, dt, compile_time, kernel.cache_hit, **more,
         order=order, scheme=scheme,

@@ -123,9 +123,13 @@ class FixedStepRK(Stepper):
         self._step = {"euler": self._euler, "ssprk3": self._ssprk3, "rk4": self._rk4}[method]
         self._block = 8
         key = bound.thread_key(method)
+        # the threaded wavefront advances `levels` steps per sweep: probe it over three sweeps
+        # (the first loads the rows, and a probe of one or two times the thread team's wake-up)
+        wave = bound.wavefront(True) if method == "euler" and hasattr(bound, "wavefront") and bound.parallel else None
         self._threads = ThreadChoice(bound.parallel and bound.has_compiled_stepping,
                                      lambda: bound.warm_up((f"{method}:parallel",)), key,
-                                     threads=key[-1] if key else 2)
+                                     threads=key[-1] if key else 2,
+                                     probe_steps=3 * wave.levels if wave is not None else 1)
 
     @property
     def compile_s(self) -> float:

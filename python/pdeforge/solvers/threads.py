@@ -60,6 +60,8 @@ SMOOTH = 0.3
 #: and repeated at once (the thread team's first blocks after idling run ~1.5x slow); one
 #: slower than this is judged a loss right away.
 WARM_UP_FACTOR = 2.0
+#: Shortest block (as a fraction of the other variant's wait) that is cut to meet its probe.
+MIN_CUT = 0.25
 #: A probe falls due this many steps (at the rate in use) early, at least, rather than after a
 #: cut block of one or two steps (each block ends with a state check that costs about a step).
 DUE_SLACK_STEPS = 4
@@ -123,11 +125,14 @@ class ThreadChoice:
         threads: threads of the parallel loop (its probe needs ``threads - 1`` spare cores).
         spare: returns the cores free right now, or None if unknown (default
             :func:`spare_cores`; tests inject their own).
+        probe_steps: fewest steps of a threaded probe (a loop that advances several steps per
+            pass, the wavefront, is timed over whole passes: a few of its sweeps).
     """
 
     def __init__(self, enabled: bool, compile_parallel: Callable[[], float], key: tuple | None = None,
-                 threads: int = 2, spare: Callable[[], int | None] = spare_cores):
+                 threads: int = 2, spare: Callable[[], int | None] = spare_cores, probe_steps: int = 1):
         self.enabled = bool(enabled)
+        self._probe_floor = max(PROBE_MIN_STEPS, int(probe_steps))
         self._compile = compile_parallel
         self._threads = max(1, int(threads))
         self._spare = spare
@@ -171,8 +176,12 @@ class ThreadChoice:
         if due <= 0:
             decision = Decision(other, self._probe_steps(other), True)
         else:
-            # end this block when the other variant's probe falls due (known rate only)
-            steps = max(1, math.ceil(due / per_step)) if per_step else None
+            # end this block when the other variant's probe falls due (known rate only), but never
+            # cut it shorter than MIN_CUT of the wait: a block that ends early (its rate figure
+            # lagging) would leave a shorter one, and so on down to single steps, each paying the
+            # block's fixed cost (measured: 96, 50, 20, 6, 1 steps of the threaded wavefront)
+            cut = max(due, MIN_CUT * mem.backoff[other])
+            steps = max(1, math.ceil(cut / per_step)) if per_step else None
             decision = Decision(mem.in_use, steps, False)
         if decision.parallel and not mem.compiled:
             self.compile_s += self._compile()
@@ -196,9 +205,9 @@ class ThreadChoice:
         known = mem.seconds_per_step.get(not variant)
         # a threaded probe never takes less than ~PROBE_FIRST seconds at the serial rate where free
         # cores are counted (fewer steps would mostly time the team's wake-up)
-        floor = PROBE_MIN_STEPS
+        floor = self._probe_floor if variant else PROBE_MIN_STEPS
         if variant and known and not self.blind:
-            floor = max(PROBE_MIN_STEPS, int(PROBE_FIRST / known))
+            floor = max(floor, int(PROBE_FIRST / known))
         if not per_step:
             return floor
         budget = PROBE_FRACTION * max(self._since_probe[variant], self._after)
