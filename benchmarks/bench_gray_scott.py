@@ -42,7 +42,7 @@ def pdeforge_rate(n: int, steps: int, dt: float, method: str = "euler", parallel
     bound = pf.compile(system, target="numba").bind(pf.UniformGrid.from_spec(system.domain, n))
     nbuf = {"euler": 2, "rk4": 5}[method]
     u, v = initial(n)
-    bufs = [bound.new_padded() for _ in range(nbuf)]
+    bufs = [bound.new_aligned() for _ in range(nbuf)]  # the buffers pf.solve steps on
     bound.cells(bufs[0])[...] = np.stack([u, v])
     bound.advance_compiled(method, bufs, 0.0, dt, 2, parallel)  # compile / load from cache
 
