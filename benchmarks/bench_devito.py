@@ -66,7 +66,7 @@ os.environ.setdefault("DEVITO_LOGGING", "WARNING")
 
 import common
 import numpy as np
-from common import machine, table
+from common import load_average, machine, table
 
 GS_PARAMS = {"Du": 2e-5, "Dv": 1e-5, "F": 0.04, "k": 0.06}  # pdeforge's gray-scott defaults
 GS_L = 2.5
@@ -74,7 +74,6 @@ HEAT_D = 1.0
 HEAT_L = 2.0 * math.pi
 
 
-load = common.load_average  # "a/b/c", printed beside every ratio
 
 
 # ------------------------------------------------------------------------------------------
@@ -313,7 +312,7 @@ def compare(label: str, problem, n: int, dim: int, dt: float, steps: int, thread
             "pdeforge_Mcell_steps_s": rate["pdeforge"], "devito_Mcell_steps_s": rate["devito"],
             "pdeforge_over_devito": rate["pdeforge"] / rate["devito"],
             "max_abs_diff": diff, "pdeforge_compile_s": ours.compile_s, "devito_compile_s": theirs.compile_s,
-            "load": load(),
+            "load": load_average(),
         }
         extra = ""
         if th == 1:  # one thread runs in the calling thread on both sides: its CPU time is the core's work
@@ -324,7 +323,7 @@ def compare(label: str, problem, n: int, dim: int, dt: float, steps: int, thread
                      f" -> {row['pdeforge_over_devito_cpu']:.2f}x")
         rows.append(row)
         print(f"  {th} thread(s): pdeforge {rate['pdeforge']:.1f}, Devito {rate['devito']:.1f} Mcell-steps/s "
-              f"-> {rate['pdeforge'] / rate['devito']:.2f}x{extra} (load {load()})", flush=True)
+              f"-> {rate['pdeforge'] / rate['devito']:.2f}x{extra} (load {load_average()})", flush=True)
     if roof is not None and rows and "pdeforge_Mcell_steps_s_cpu" in rows[0]:
         item = np.dtype(dtype).itemsize
         print(bound_line(f"{label} {n}^{dim}", rows[0], *traffic(ours.kernel, len(state), item), roof, item), flush=True)
@@ -368,10 +367,10 @@ def solve_vs_serial(n: int, steps: int, rounds: int) -> dict:
     row = {"problem": "gray-scott pf.solve", "grid": f"{n}^2", "steps": steps, "rounds": rounds,
            "solve_Mcell_steps_s": rate(solve_s), "solve_first_round_Mcell_steps_s": rate(first),
            "serial_loop_Mcell_steps_s": rate(serial_s), "solve_over_serial": serial_s / solve_s,
-           "solve_first_over_serial": serial_s / first, "load": load()}
+           "solve_first_over_serial": serial_s / first, "load": load_average()}
     print(f"pf.solve (default threads) vs its serial loop, Gray-Scott {n}^2 Euler, {steps} steps: "
           f"{row['solve_Mcell_steps_s']:.0f} vs {row['serial_loop_Mcell_steps_s']:.0f} Mcell-steps/s -> "
-          f"{row['solve_over_serial']:.2f}x (first round {row['solve_first_over_serial']:.2f}x; load {load()})",
+          f"{row['solve_over_serial']:.2f}x (first round {row['solve_first_over_serial']:.2f}x; load {load_average()})",
           flush=True)
     return row
 
@@ -404,12 +403,12 @@ def main():
     import numba
 
     print(f"pdeforge vs Devito {devito.__version__} (numba {numba.__version__}, numpy {np.__version__}); "
-          f"{machine()}; load average {load()} at the start", flush=True)
+          f"{machine()}; load average {load_average()} at the start", flush=True)
     roof = roofline()
     print("one thread: triad L2 {L2_GBs_cpu:.1f} GB/s, 24 MB {L3_GBs_cpu:.1f} GB/s, 96 MB {L3_96MB_GBs_cpu:.1f} GB/s, "
           "FMA {GFlops_cpu:.1f} GFlop/s (CPU time; wall: {L2_GBs_wall:.1f}, {L3_GBs_wall:.1f}, {L3_96MB_GBs_wall:.1f}, "
           "{GFlops_wall:.1f})".format(**roof) +
-          f" (load {load()})", flush=True)
+          f" (load {load_average()})", flush=True)
     rows = []
     for dtype in args.dtype:
         for n in args.grid:
@@ -424,13 +423,13 @@ def main():
     print(table(rows, ["problem", "grid", "threads", "pdeforge_Mcell_steps_s", "devito_Mcell_steps_s",
                        "pdeforge_over_devito", "pdeforge_over_devito_cpu", "max_abs_diff", "pdeforge_compile_s",
                        "devito_compile_s"]))
-    print(f"load average {load()} at the end ({os.cpu_count()} cores)")
+    print(f"load average {load_average()} at the end ({os.cpu_count()} cores)")
     if args.results_dir:
         common.RESULTS = Path(args.results_dir)
     common.save("devito", rows, devito_version=devito.__version__, numba_version=numba.__version__,
                        devito_compiler=str(devito.configuration["compiler"]),
                        devito_cflags=" ".join(devito.configuration["compiler"].cflags),
-                       rounds=args.rounds, load_average_end=load(), roofline_one_thread=roof,
+                       rounds=args.rounds, load_average_end=load_average(), roofline_one_thread=roof,
                        solve_vs_serial=solve_row)
     return 0
 

@@ -17,7 +17,7 @@ import warnings
 
 import numpy as np
 
-from common import best_of, machine, save, table
+from common import best_of, load_average, machine, save, table
 
 PARAMS = {"Du": 2e-5, "Dv": 1e-5, "F": 0.04, "k": 0.06}
 DOMAIN = 2.5
@@ -130,6 +130,7 @@ def main():
     args = ap.parse_args()
     n, steps, dt = args.grid, args.steps, args.dt
 
+    print(f"load average {load_average()} at the start", flush=True)
     bw = bandwidth_gbs()
     roofline = bw * 1e9 / BYTES_PER_CELL_STEP
     threaded, final = pdeforge_rate(n, steps, dt, parallel=True)
@@ -156,7 +157,8 @@ def main():
     print(table(rows, ["implementation", "Mcell_steps_per_s", "vs_pdeforge"]))
     speedup = {r["implementation"]: ours / (r["Mcell_steps_per_s"] * 1e6) for r in rows}
     if not args.skip_pypde:
-        print(f"\npdeforge / py-pde = {speedup['py-pde numba (euler)']:.2f}x (target >= 10x)")
+        print(f"\npdeforge / py-pde = {speedup['py-pde numba (euler)']:.2f}x (target >= 10x; load average "
+              f"{load_average()})")
     print(f"pdeforge / NumPy  = {speedup['hand-written NumPy (euler)']:.2f}x")
     print(f"memory bandwidth (parallel triad): {bw:.1f} GB/s; roofline at {BYTES_PER_CELL_STEP} B/cell-step = "
           f"{roofline / 1e6:.0f} Mcell-steps/s; pdeforge reaches {ours / roofline:.2f} of it (target >= 0.5)")

@@ -86,7 +86,7 @@ import common
 common.pin_early("--cores", 1)  # before NumPy's import starts OpenBLAS's threads
 
 import numpy as np  # noqa: E402
-from common import machine, table  # noqa: E402
+from common import load_average, machine, table  # noqa: E402
 
 MODEL = "kolmogorov-flow"
 #: pdeforge's method and scipy.fft threads (set from the command line)
@@ -95,7 +95,6 @@ SEED = 0
 L = 2.0 * math.pi
 
 
-load = common.load_average  # "a/b/c", printed beside every ratio
 
 
 def wavenumbers(n: int):
@@ -285,7 +284,7 @@ def throughput(n: int, steps: int, rounds: int, native_filter: bool) -> dict:
         "pdeforge_over_jaxcfd_cpu": cpu["jax-cfd"] / cpu["pdeforge"],
         "pdeforge_compile_s": attrs["compile_time_s"], "jaxcfd_jit_s": theirs.compile_s,
         "same_dt_vorticity_diff": rel_err(w_theirs, w_ours),
-        "stepper_vs_solve_diff": rel_err(finals["pdeforge"], w_ours), "load": load(),
+        "stepper_vs_solve_diff": rel_err(finals["pdeforge"], w_ours), "load": load_average(),
         "pdeforge_method": attrs["method"], "pdeforge_transforms_per_rhs": attrs["transforms_per_rhs"],
     }
     if "cnrk4" in sides:
@@ -311,7 +310,7 @@ def throughput(n: int, steps: int, rounds: int, native_filter: bool) -> dict:
           f"{row['jaxcfd_cpu_ms_per_step']:.2f} CPU -> pdeforge/JAX-CFD {row['pdeforge_over_jaxcfd']:.2f}x (wall), "
           f"{row['pdeforge_over_jaxcfd_cpu']:.2f}x (CPU); compile pdeforge {attrs['compile_time_s']:.2f} s "
           f"(cache hit {attrs['kernel_cache_hit']}), jit {theirs.compile_s:.2f} s; |d omega|/max after {steps} steps "
-          f"{row['same_dt_vorticity_diff']:.2e} (load {load()})", flush=True)
+          f"{row['same_dt_vorticity_diff']:.2e} (load {load_average()})", flush=True)
     return row
 
 
@@ -391,13 +390,13 @@ def time_to_solution(n: int, T: float, tol: float, rounds: int, native_filter: b
         "pdeforge_over_jaxcfd_cpu": best["jax-cfd_cpu"] / best["pdeforge_cpu"],
         "reference_steps": m_ref, "reference_err_estimate": ref_err, "physics_diff_at_reference_dt": physics,
         "physics_diff_at_quarter_reference_dt": physics_fine,
-        "load": load(),
+        "load": load_average(),
     }
     print(f"  pdeforge: dt {T / m_ours:.4g} ({m_ours} steps, error {e_ours:.1e}) -> {best['pdeforge']:.3f} s stepping "
           f"({best['pdeforge_total']:.3f} s with setup); JAX-CFD: dt {T / m_theirs:.4g} ({m_theirs} steps, error "
           f"{e_theirs:.1e}) -> {best['jax-cfd']:.3f} s (+ jit {theirs.compile_s:.2f} s once); "
           f"JAX-CFD / pdeforge time = {best['jax-cfd'] / best['pdeforge']:.3f}; CPU: pdeforge whole solve "
-          f"{best['pdeforge_cpu']:.3f} s, JAX-CFD {best['jax-cfd_cpu']:.3f} s (load {load()})", flush=True)
+          f"{best['pdeforge_cpu']:.3f} s, JAX-CFD {best['jax-cfd_cpu']:.3f} s (load {load_average()})", flush=True)
     return [row]
 
 
@@ -464,7 +463,7 @@ def main():
     print(f"pdeforge {MODEL} vs JAX-CFD {cfd_version} (jax {jax.__version__}, float64, "
           f"XLA threads: {'1' if args.jax_threads == 1 else 'default'}; pdeforge: numpy kernels, {args.method}, "
           f"scipy.fft {args.workers or 'default'} thread(s)); "
-          f"{machine()}; load average {load()} at the start", flush=True)
+          f"{machine()}; load average {load_average()} at the start", flush=True)
     rows = []
     for n in args.grid:
         rows.append(throughput(n, args.steps, args.rounds, native))
@@ -490,14 +489,14 @@ def main():
         print(table(tts, ["grid", "pdeforge_dt", "pdeforge_s", "jaxcfd_dt", "jaxcfd_s", "pdeforge_over_jaxcfd_speed",
                           "pdeforge_cpu_s_whole_solve", "jaxcfd_cpu_s", "pdeforge_over_jaxcfd_cpu",
                           "physics_diff_at_reference_dt"]))
-    print(f"load average {load()} at the end ({os.cpu_count()} cores; this process pinned to "
+    print(f"load average {load_average()} at the end ({os.cpu_count()} cores; this process pinned to "
           f"{len(os.sched_getaffinity(0))})")
     if args.results_dir:
         common.RESULTS = Path(args.results_dir)
     common.save("jaxcfd", rows, jax_cfd_version=cfd_version, jax_version=jax.__version__,
                        pdeforge_method=args.method, pdeforge_workers=args.workers or "default", cores=args.cores,
                        xla_threads=1 if args.jax_threads == 1 else "default", filter=args.filter, tol=args.tol,
-                       load_average_end=load())
+                       load_average_end=load_average())
     return 0
 
 

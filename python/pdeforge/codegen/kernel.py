@@ -211,11 +211,6 @@ class BoundKernel:
         """Number of unknowns (fields times cells)."""
         return self.nfields * self.grid.size
 
-    @property
-    def dtype_bytes(self) -> int:
-        """Bytes of one value of the states (8, or 4 in single precision)."""
-        return self.dtype.itemsize
-
     def new_padded(self) -> np.ndarray:
         """A padded state array (unknowns zero, coefficient rows set) of :attr:`dtype`."""
         out = self.layout.new_padded()
@@ -372,7 +367,7 @@ class BoundKernel:
             import numba
 
             threads = numba.get_num_threads() if parallel else 1
-            states = 2 * self.dtype_bytes * int(np.prod(aligned_shape(self.padded_shape, self.dtype_bytes)))
+            states = 2 * self.dtype.itemsize * int(np.prod(aligned_shape(self.padded_shape, self.dtype.itemsize)))
             start = threads * cache_bytes(2, 1 << 20) if parallel else WAVE_FROM_BYTES
             self._tilings[key] = self._plan_wavefront(None, threads) if states >= start else None
         return self._tilings[key]
@@ -395,8 +390,9 @@ class BoundKernel:
             import numba
 
             tiles = numba.get_num_threads()
-        row = int(np.prod(aligned_shape(self.padded_shape, self.dtype_bytes)[2:]))  # one padded row (line, plane) of a field
-        return wavefront_for(tuple(self.grid.shape), 2 * self.nfields * row * self.dtype_bytes, self.layout.ghost[0],
+        item = self.dtype.itemsize
+        row = int(np.prod(aligned_shape(self.padded_shape, item)[2:]))  # one padded row (line, plane) of a field
+        return wavefront_for(tuple(self.grid.shape), 2 * self.nfields * row * item, self.layout.ghost[0],
                              self.layout.width, tiles, levels, band)
 
     def _periodic_axes(self) -> tuple[bool | None, ...]:

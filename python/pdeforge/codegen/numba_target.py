@@ -58,22 +58,17 @@ def _float_type(spec: KernelSpec) -> str | None:
 _SCALARS = ("t", "a", "b", "c", "c1", "c2")
 
 
-def _scalar_args(spec: KernelSpec, args: str) -> str:
-    """The kernel's argument list; a single-precision kernel takes its scalar arguments (time,
-    stage coefficients) as ``<name>_in`` and casts them (:func:`_cast_lines`)."""
-    if _float_type(spec) is None:
-        return args
-    return ", ".join(f"{a}_in" if a in _SCALARS else a for a in (x.strip() for x in args.split(",")))
-
-
-def _cast_lines(spec: KernelSpec, args: str, indent: str = "    ") -> list[str]:
-    """Single-precision kernels: their scalar arguments cast to float32 under their own names
-    (a new variable: Numba would unify a reassigned float64 argument back to float64), so
-    that no float64 value enters the loop."""
-    if _float_type(spec) is None:
-        return []
-    scalars = [a.strip() for a in args.split(",") if a.strip() in _SCALARS]
-    return [f"{indent}{name} = np.float32({name}_in)" for name in scalars]
+def _def_lines(spec: KernelSpec, name: str, args: str) -> list[str]:
+    """``def name(args, p, h, coords):``; a single-precision kernel takes its scalar arguments
+    (time, stage coefficients) as ``<name>_in`` and casts them to float32 under their own
+    names at entry (a new variable: Numba would unify a reassigned float64 argument back to
+    float64), so that no float64 value enters the loop."""
+    cast = _float_type(spec)
+    names = [x.strip() for x in args.split(",")]
+    if cast is None:
+        return [f"def {name}({_signature(spec, args)}):"]
+    renamed = ", ".join(f"{a}_in" if a in _SCALARS else a for a in names)
+    return [f"def {name}({_signature(spec, renamed)}):"] + [f"    {a} = {cast}({a}_in)" for a in names if a in _SCALARS]
 
 
 def _loop(spec: KernelSpec, lowered: Lowered, parallel: bool, write, indent: str = "    ",
@@ -194,8 +189,7 @@ def generate(spec: KernelSpec, key: str) -> str:
             lines.append(
                 f"@njit(cache=True, parallel={parallel}, fastmath={FASTMATH}, error_model='numpy', nogil=True)"
             )
-            lines.append(f"def _{name}_{suffix}({_signature(spec, _scalar_args(spec, args))}):")
-            lines += _cast_lines(spec, args)
+            lines += _def_lines(spec, f"_{name}_{suffix}", args)
             lines += unpack_lines(spec, "    ", used)
             lines += _weight_lines(spec, lowered, "    ")
             lines += _loop(spec, lowered, parallel, write)
@@ -203,8 +197,7 @@ def generate(spec: KernelSpec, key: str) -> str:
             lines.append("")
     # forward Euler over a range of outermost cells (rows, planes): the wavefront sweep's unit
     lines.append(f"@njit(cache=True, parallel=False, fastmath={FASTMATH}, error_model='numpy', nogil=True)")
-    lines.append(f"def _stage_euler_rows({_signature(spec, _scalar_args(spec, 'S, OUT, t, c, lo, hi'))}):")
-    lines += _cast_lines(spec, "S, OUT, t, c")
+    lines += _def_lines(spec, "_stage_euler_rows", "S, OUT, t, c, lo, hi")
     lines += unpack_lines(spec, "    ", used_rhs)
     lines += _weight_lines(spec, spec.rhs, "    ")
     lines += _loop(spec, spec.rhs, False, euler_write, rows=True)

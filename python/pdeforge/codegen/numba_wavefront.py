@@ -29,6 +29,7 @@ boundary kind, order 2 and 4, 2-D and 3-D, threaded and not).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -177,9 +178,10 @@ def min_tile(levels: int, ghost0: int, closure_width: int) -> int:
     return 2 * levels * ghost0 + max(closure_width, ghost0) + 2
 
 
+@functools.lru_cache(maxsize=None)
 def cache_bytes(level: int, default: int) -> int:
     """Bytes of this machine's data (or unified) cache of ``level`` per core, from sysfs
-    (``default`` where it cannot be read)."""
+    (``default`` where it cannot be read); read once per process."""
     from pathlib import Path
 
     for index in sorted(Path("/sys/devices/system/cpu/cpu0/cache").glob("index*")):
