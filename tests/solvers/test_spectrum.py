@@ -116,3 +116,20 @@ def test_torch_backend_takes_the_same_spectral_limit_as_numpy():
     assert dts["torch"] == pytest.approx(dts["numpy"], rel=1e-12)
     assert 0.5 * 2.785 / (16 * 16**4) < dts["torch"] < 2.785 / (16 * 16**4)
     assert np.max(np.abs(runs["torch"].u.values - runs["numpy"].u.values)) < 1e-12
+
+
+def test_numba_kernel_takes_its_limit_from_the_numpy_twin_with_the_same_spectrum():
+    """The step check of a Numba kernel reads the NumPy kernel's Jacobian (no Numba Jacobian is
+    compiled for a fixed-step run): the limit equals the one from the Numba kernel's own Jacobian,
+    constants fixed before discretization included."""
+    system = get_model("gray-scott").system()
+    kernel = compile_system(system, target="numba", constants={"Dv": 0.0})
+    grid = pf.UniformGrid.from_spec(system.domain, 20)
+    y0 = np.stack([np.full(grid.shape, 0.5), np.random.default_rng(1).random(grid.shape)])
+    m = get_method("rk4")
+    params = {**system.params, "Dv": 0.0}
+    est, what = estimate_dt(system, grid, kernel, params, y0, 0.0, 1.0, m, 2, "fd")
+    assert not kernel.module._jac_ser.signatures  # the Numba Jacobian was not compiled for it
+    own = spectrum.spectral_dt_limit(kernel, grid, params, [(y0, 0.0)], m)
+    assert "spectrum of the Jacobian" in what
+    assert est == pytest.approx(own.dt_max, rel=1e-9)
