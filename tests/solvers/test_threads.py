@@ -202,3 +202,46 @@ def test_spare_cores_reads_this_machine():
         assert spare is None
     else:  # at least this test's own thread is running
         assert spare is not None and 0 <= spare <= (os.cpu_count() or 1) - 1
+
+
+def test_background_compile_keeps_the_serial_loop_stepping():
+    """With ``background=True`` the threaded loop compiles in a helper thread: until it is
+    loaded every block is a serial one (none waits for it), then it is probed and, faster, chosen;
+    its seconds are not charged to the stepping thread (``compile_s``) but reported apart."""
+    import threading
+
+    release, started = threading.Event(), threading.Event()
+
+    class Slow:
+        calls = 0
+
+        def __call__(self) -> float:
+            Slow.calls += 1
+            started.set()
+            release.wait(10)
+            return 0.0
+
+    choice = ThreadChoice(True, Slow(), spare=IDLE, background=True)
+    serial = 1e-4
+    fast_threads = lambda par, _: serial * (0.5 if par else 1)  # noqa: E731
+    _, probes, threaded = simulate(choice, fast_threads, 2000)  # 0.2 s, well past PROBE_AFTER
+    assert started.wait(10) and Slow.calls == 1  # started once, not per block
+    assert (probes, threaded) == (0, 0) and not choice.in_use
+    release.set()
+    choice.memory.compiling.result()  # the helper thread is done (deterministic from here)
+    _, probes, threaded = simulate(choice, fast_threads, 20_000)
+    assert probes >= 1 and threaded > 15_000 and choice.in_use
+    assert Slow.calls == 1 and choice.compile_s == 0.0 and choice.background_compile_s > 0.0
+
+
+def test_background_compile_error_reaches_the_stepping_thread():
+    def broken() -> float:
+        raise RuntimeError("no threaded loop")
+
+    choice = ThreadChoice(True, broken, spare=IDLE, background=True)
+    with pytest.raises(RuntimeError, match="no threaded loop"):
+        for _ in range(10_000):
+            d = choice.choose()
+            choice.record(d.parallel, 1e-3 * (d.max_steps or 8), d.max_steps or 8)
+            if choice.memory.compiling is not None:
+                choice.memory.compiling.wait()

@@ -126,15 +126,23 @@ class FixedStepRK(Stepper):
         # the threaded wavefront advances `levels` steps per sweep: probe it over three sweeps
         # (the first loads the rows, and a probe of one or two times the thread team's wake-up)
         wave = bound.wavefront(True) if method == "euler" and hasattr(bound, "wavefront") and bound.parallel else None
+        # the threaded loop compiles in a helper thread while the serial loop steps (nogil)
         self._threads = ThreadChoice(bound.parallel and bound.has_compiled_stepping,
                                      lambda: bound.warm_up((f"{method}:parallel",)), key,
                                      threads=key[-1] if key else 2,
-                                     probe_steps=3 * wave.levels if wave is not None else 1)
+                                     probe_steps=3 * wave.levels if wave is not None else 1, background=True)
 
     @property
     def compile_s(self) -> float:
         """Seconds spent during :meth:`advance` compiling or loading loops (not stepping)."""
         return self._threads.compile_s
+
+    def run_statistics(self) -> dict:
+        stats = super().run_statistics()
+        if self._threads.background_compile_s:
+            # the threaded loop, compiled in a helper thread while the serial loop stepped
+            stats["background_compile_time_s"] = float(self._threads.background_compile_s)
+        return stats
 
     def kernels_used(self) -> tuple[str, ...]:
         if self.bound.has_compiled_stepping:

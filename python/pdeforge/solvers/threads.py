@@ -7,7 +7,10 @@ not guessed, and re-measured now and then:
 
 * A run starts on the serial loop. After ``PROBE_AFTER`` seconds of stepping the threaded loop
   is compiled or loaded from the disk cache, outside the timing (its seconds go to
-  :attr:`ThreadChoice.compile_s`), and *probed*: first a block worth ``PROBE_FIRST`` seconds at
+  :attr:`ThreadChoice.compile_s`); with ``background=True`` (what the fixed-step solver
+  uses) in a helper thread while the serial loop keeps stepping (it releases the GIL), so that
+  a first run on a fresh cache does not stand still for the seconds a threaded loop takes to
+  compile. Once it is loaded it is *probed*: first a block worth ``PROBE_FIRST`` seconds at
   the serial rate, later blocks sized to cost about ``PROBE_FRACTION`` of the stepping time
   since the last probe at the rate that variant showed last. The serial block before the first
   probe is cut to end when the probe is due, so short runs get their probe too.
@@ -33,6 +36,8 @@ from __future__ import annotations
 
 import math
 import os
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -76,6 +81,44 @@ class ThreadMemory:
     in_use: bool = False
     compiled: bool = False
     probed: set = field(default_factory=set)
+    #: the threaded loop's compile running in a helper thread (None: not started)
+    compiling: "BackgroundCompile | None" = None
+
+
+class BackgroundCompile:
+    """One call of ``compile_parallel`` in a helper thread: its seconds, or the error it raised.
+
+    The thread is not a daemon: a process that ends while it runs waits for it, so the disk
+    cache is never left with a half-written entry (and the next run loads the loop).
+    """
+
+    def __init__(self, compile_parallel: Callable[[], float]):
+        self.seconds = 0.0
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(compile_parallel,), name="pdeforge-compile")
+        self._thread.start()
+
+    def _run(self, compile_parallel: Callable[[], float]) -> None:
+        started = time.perf_counter()
+        try:
+            compile_parallel()
+        except BaseException as exc:  # handed to the stepping thread by result()
+            self.error = exc
+        self.seconds = time.perf_counter() - started
+
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def wait(self) -> None:
+        """Until the helper thread has finished (its error, if any, stays for :meth:`result`)."""
+        self._thread.join()
+
+    def result(self) -> float:
+        """Seconds the compile took (waits for it); re-raises its error in the caller."""
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.seconds
 
 
 #: Process-wide memory, keyed by (kernel key, method, grid shape, threads).
@@ -127,11 +170,16 @@ class ThreadChoice:
             :func:`spare_cores`; tests inject their own).
         probe_steps: fewest steps of a threaded probe (a loop that advances several steps per
             pass, the wavefront, is timed over whole passes: a few of its sweeps).
+        background: compile the threaded loop in a helper thread while the serial loop steps
+            (serial blocks are chosen until it is loaded); False: compile it before the first
+            threaded block, in the caller.
     """
 
     def __init__(self, enabled: bool, compile_parallel: Callable[[], float], key: tuple | None = None,
-                 threads: int = 2, spare: Callable[[], int | None] = spare_cores, probe_steps: int = 1):
+                 threads: int = 2, spare: Callable[[], int | None] = spare_cores, probe_steps: int = 1,
+                 background: bool = False):
         self.enabled = bool(enabled)
+        self._background = bool(background)
         self._probe_floor = max(PROBE_MIN_STEPS, int(probe_steps))
         self._compile = compile_parallel
         self._threads = max(1, int(threads))
@@ -146,8 +194,10 @@ class ThreadChoice:
             self.memory = fresh
         else:
             self.memory = _MEMORY.setdefault(key, fresh)
-        #: seconds spent compiling or loading the threaded loop in this run
+        #: seconds the stepping thread spent compiling or loading the threaded loop in this run
         self.compile_s = 0.0
+        #: seconds the helper thread compiled or loaded it while the serial loop stepped
+        self.background_compile_s = 0.0
         self._since_probe = {True: 0.0, False: 0.0}  # stepping seconds since each variant's last probe
         self._pending: Decision | None = None
 
@@ -184,7 +234,16 @@ class ThreadChoice:
             steps = max(1, math.ceil(cut / per_step)) if per_step else None
             decision = Decision(mem.in_use, steps, False)
         if decision.parallel and not mem.compiled:
-            self.compile_s += self._compile()
+            if self._background:
+                if mem.compiling is None:
+                    mem.compiling = BackgroundCompile(self._compile)
+                if not mem.compiling.done():
+                    # stay on the serial loop (one default block at a time) until it is loaded
+                    return self._set(Decision(False, None, False))
+                job, mem.compiling = mem.compiling, None
+                self.background_compile_s += job.result()  # overlapped stepping: not in compile_s
+            else:
+                self.compile_s += self._compile()
             mem.compiled = True
         return self._set(decision)
 
