@@ -126,6 +126,26 @@ def test_second_compile_hits_the_disk_cache(tmp_path):
     assert hit == "1" and int(numba_hits) >= 2
 
 
+def test_loop_on_disk_tells_whether_numba_has_the_threaded_loop_cached(tmp_path):
+    """What decides between loading the threaded loop at once and compiling it in a helper
+    thread (FixedStepRK): false on a fresh cache, true once compiled, true in the next process."""
+    code = textwrap.dedent(
+        """
+        import pdeforge as pf
+        s = pf.models.get_model("gray-scott").system()
+        b = pf.compile(s, target="numba").bind(pf.UniformGrid.from_spec(s.domain, 16))
+        before = b.loop_on_disk("ssprk3", True)
+        b.warm_up(("ssprk3:parallel",))
+        print(int(before), int(b.loop_on_disk("ssprk3", True)), int(b.loop_on_disk("ssprk3", False)))
+        """
+    )
+    env = dict(os.environ, PDEFORGE_CACHE_DIR=str(tmp_path))
+    first = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    second = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert first.stdout.split() == ["0", "1", "0"]  # the serial loop was never compiled here
+    assert second.stdout.split() == ["1", "1", "0"]
+
+
 def test_cache_key_ignores_parameter_values_but_not_equations():
     s = pf.models.get_model("gray-scott").system()
     k1 = pf.compile(s, target="numpy")

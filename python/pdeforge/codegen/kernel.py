@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 from types import ModuleType
@@ -469,6 +470,23 @@ class BoundKernel:
     def sparsity(self) -> "sps.csr_matrix":
         """Sparsity pattern of the Jacobian (CSR of ones)."""
         return self.assembler.pattern()
+
+    def loop_on_disk(self, method: str, parallel: bool) -> bool:
+        """Whether Numba's disk cache already holds the compiled ``method`` loop (serial or
+        threaded) that :meth:`warm_up` would build for this grid: loading it takes a fraction
+        of a second, compiling it seconds. False where that cannot be told."""
+        if self._advance is None:
+            return False
+        m = self.kernel.module
+        loops = [self._advance[(method, parallel)]]
+        if method == "euler" and self.wavefront(parallel) is not None:
+            loops.append(m.WAVE[parallel])
+        elif self.tiling(method) is not None:
+            loops.append(m.TILED[(method, parallel)])
+        try:  # Numba's per-function cache index, next to the generated module
+            return all(os.path.exists(f._cache._cache_file._index_path) for f in loops)
+        except (AttributeError, TypeError):
+            return False
 
     def warm_up(self, kinds: tuple[str, ...] = ("rhs",)) -> float:
         """Compile (or load from the disk cache) the listed kernels; returns seconds.

@@ -126,11 +126,13 @@ class FixedStepRK(Stepper):
         # the threaded wavefront advances `levels` steps per sweep: probe it over three sweeps
         # (the first loads the rows, and a probe of one or two times the thread team's wake-up)
         wave = bound.wavefront(True) if method == "euler" and hasattr(bound, "wavefront") and bound.parallel else None
-        # the threaded loop compiles in a helper thread while the serial loop steps (nogil)
-        self._threads = ThreadChoice(bound.parallel and bound.has_compiled_stepping,
-                                     lambda: bound.warm_up((f"{method}:parallel",)), key,
+        # a threaded loop to compile (not yet in Numba's disk cache) compiles in a helper thread
+        # while the serial loop steps (nogil); one on disk loads in a fraction of a second, here
+        enabled = bound.parallel and bound.has_compiled_stepping
+        self._threads = ThreadChoice(enabled, lambda: bound.warm_up((f"{method}:parallel",)), key,
                                      threads=key[-1] if key else 2,
-                                     probe_steps=3 * wave.levels if wave is not None else 1, background=True)
+                                     probe_steps=3 * wave.levels if wave is not None else 1,
+                                     background=enabled and not bound.loop_on_disk(method, True))
 
     @property
     def compile_s(self) -> float:
