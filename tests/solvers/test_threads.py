@@ -245,3 +245,24 @@ def test_background_compile_error_reaches_the_stepping_thread():
             choice.record(d.parallel, 1e-3 * (d.max_steps or 8), d.max_steps or 8)
             if choice.memory.compiling is not None:
                 choice.memory.compiling.wait()
+
+
+def test_a_later_run_collects_the_helper_threads_compile_instead_of_compiling_again():
+    import threading
+
+    release = threading.Event()
+    calls = []
+
+    def slow() -> float:
+        calls.append(1)
+        release.wait(10)
+        return 0.0
+
+    key = ("k", "rk4", (512, 512), 2)
+    first = ThreadChoice(True, slow, key=key, spare=IDLE, background=True)
+    simulate(first, lambda par, _: 1e-4, 2000)  # the helper starts; the run ends before it is done
+    release.set()
+    first.memory.compiling.wait()  # done, not yet collected
+    later = ThreadChoice(True, slow, key=key, spare=IDLE, background=False)  # the loop is on disk now
+    simulate(later, lambda par, _: 1e-4 * (0.5 if par else 1), 20_000)
+    assert len(calls) == 1 and later.in_use and later.compile_s == 0.0

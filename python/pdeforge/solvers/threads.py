@@ -234,7 +234,7 @@ class ThreadChoice:
             steps = max(1, math.ceil(cut / per_step)) if per_step else None
             decision = Decision(mem.in_use, steps, False)
         if decision.parallel and not mem.compiled:
-            if self._background:
+            if self._background or mem.compiling is not None:  # (or another run's helper is on it)
                 if mem.compiling is None:
                     mem.compiling = BackgroundCompile(self._compile)
                 if not mem.compiling.done():
