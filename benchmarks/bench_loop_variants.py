@@ -49,16 +49,21 @@ JIT = dict(fastmath=FM, error_model="numpy", nogil=True)
 
 
 @njit(**JIT)
+def _cell(S, i0, i1, c, F, c0, c1, c2, c3, c4, c5):
+    """One cell's update as pdeforge prints it (``as_printed`` and ``jam2``)."""
+    t0 = S[1, i0 + 1, i1 + 1] * S[1, i0 + 1, i1 + 1]
+    k0 = (F + c1 * S[0, i0 + 1, i1] + c1 * S[0, i0 + 1, i1 + 2] + c2 * S[0, i0, i1 + 1]
+          + c2 * S[0, i0 + 2, i1 + 1] + S[0, i0 + 1, i1 + 1] * (c0 - t0))
+    k1 = (c3 * S[1, i0 + 1, i1 + 1] + c4 * S[1, i0 + 1, i1] + c4 * S[1, i0 + 1, i1 + 2]
+          + c5 * S[1, i0, i1 + 1] + c5 * S[1, i0 + 2, i1 + 1] + t0 * S[0, i0 + 1, i1 + 1])
+    return S[0, i0 + 1, i1 + 1] + c * k0, S[1, i0 + 1, i1 + 1] + c * k1
+
+
+@njit(**JIT)
 def as_printed(S, OUT, c, F, c0, c1, c2, c3, c4, c5, n0, n1):
     for i0 in range(n0):
         for i1 in range(n1):
-            t0 = S[1, i0 + 1, i1 + 1] * S[1, i0 + 1, i1 + 1]
-            k0 = (F + c1 * S[0, i0 + 1, i1] + c1 * S[0, i0 + 1, i1 + 2] + c2 * S[0, i0, i1 + 1]
-                  + c2 * S[0, i0 + 2, i1 + 1] + S[0, i0 + 1, i1 + 1] * (c0 - t0))
-            y0 = S[0, i0 + 1, i1 + 1] + c * k0
-            k1 = (c3 * S[1, i0 + 1, i1 + 1] + c4 * S[1, i0 + 1, i1] + c4 * S[1, i0 + 1, i1 + 2]
-                  + c5 * S[1, i0, i1 + 1] + c5 * S[1, i0 + 2, i1 + 1] + t0 * S[0, i0 + 1, i1 + 1])
-            y1 = S[1, i0 + 1, i1 + 1] + c * k1
+            y0, y1 = _cell(S, i0, i1, c, F, c0, c1, c2, c3, c4, c5)
             OUT[0, i0 + 1, i1 + 1] = y0
             OUT[1, i0 + 1, i1 + 1] = y1
 
@@ -102,16 +107,6 @@ def tree(S, OUT, c, F, c0, c1, c2, c3, c4, c5, n0, n1):
             k1 = (c3 * v + c4 * (S[1, i0 + 1, i1] + S[1, i0 + 1, i1 + 2])) + (c5 * (S[1, i0, i1 + 1] + S[1, i0 + 2, i1 + 1]) + t0 * u)
             OUT[0, i0 + 1, i1 + 1] = u + c * k0
             OUT[1, i0 + 1, i1 + 1] = v + c * k1
-
-
-@njit(**JIT)
-def _cell(S, i0, i1, c, F, c0, c1, c2, c3, c4, c5):
-    t0 = S[1, i0 + 1, i1 + 1] * S[1, i0 + 1, i1 + 1]
-    k0 = (F + c1 * S[0, i0 + 1, i1] + c1 * S[0, i0 + 1, i1 + 2] + c2 * S[0, i0, i1 + 1]
-          + c2 * S[0, i0 + 2, i1 + 1] + S[0, i0 + 1, i1 + 1] * (c0 - t0))
-    k1 = (c3 * S[1, i0 + 1, i1 + 1] + c4 * S[1, i0 + 1, i1] + c4 * S[1, i0 + 1, i1 + 2]
-          + c5 * S[1, i0, i1 + 1] + c5 * S[1, i0 + 2, i1 + 1] + t0 * S[0, i0 + 1, i1 + 1])
-    return S[0, i0 + 1, i1 + 1] + c * k0, S[1, i0 + 1, i1 + 1] + c * k1
 
 
 @njit(**JIT)
@@ -195,7 +190,7 @@ def main() -> int:
     ap.add_argument("--grid", type=int, nargs="+", default=[64, 128, 512])
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
-    print(f"Gray-Scott forward-Euler loop variants, one thread; {machine()}; load {load_average()}")
+    print(f"Gray-Scott forward-Euler loop variants, one thread; {machine()}; load average {load_average()}")
     model = pf.models.get_model("gray-scott")
     system = model.system()
     kernel = pf.compile(system, target="numba")
@@ -241,7 +236,7 @@ def main() -> int:
         rates = {name: n * n * steps / s / 1e6 for name, s in best.items()}
         parts = ", ".join(f"{name} {r:.0f}" for name, r in rates.items())
         print(f"{n}^2 ({steps} steps, best of {args.rounds}), Mcell-steps/s: {parts}; "
-              f"load {load_average()}", flush=True)
+              f"load average {load_average()}", flush=True)
     return 0
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent import futures
+
 import pytest
 
 from pdeforge.solvers import threads
@@ -244,7 +246,7 @@ def test_background_compile_error_reaches_the_stepping_thread():
             d = choice.choose()
             choice.record(d.parallel, 1e-3 * (d.max_steps or 8), d.max_steps or 8)
             if choice.memory.compiling is not None:
-                choice.memory.compiling.wait()
+                futures.wait([choice.memory.compiling])
 
 
 def test_a_later_run_collects_the_helper_threads_compile_instead_of_compiling_again():
@@ -262,7 +264,7 @@ def test_a_later_run_collects_the_helper_threads_compile_instead_of_compiling_ag
     first = ThreadChoice(True, slow, key=key, spare=IDLE, background=True)
     simulate(first, lambda par, _: 1e-4, 2000)  # the helper starts; the run ends before it is done
     release.set()
-    first.memory.compiling.wait()  # done, not yet collected
+    futures.wait([first.memory.compiling])  # done, not yet collected
     later = ThreadChoice(True, slow, key=key, spare=IDLE, background=False)  # the loop is on disk now
     simulate(later, lambda par, _: 1e-4 * (0.5 if par else 1), 20_000)
     assert len(calls) == 1 and later.in_use and later.compile_s == 0.0

@@ -196,22 +196,19 @@ def estimate_dt(system, grid: UniformGrid, kernel, params, cells: np.ndarray, t0
     from pdeforge.discretize.finite_volume import get_scheme
     from pdeforge.solvers.stability import _boundary_states, explicit_dt_limit
 
-    if (method.name in POLYNOMIALS and isinstance(kernel, Kernel) and type(kernel) is not Kernel
-            and getattr(kernel, "target", None) == "torch" and not get_scheme(scheme).finite_volume):
-        # a torch kernel has no NumPy Jacobian: the NumPy kernel of the same discretization has
-        # the same spectrum (same stencils, same closures)
+    spectral = method.name in POLYNOMIALS and not get_scheme(scheme).finite_volume
+    torch_kernel = isinstance(kernel, Kernel) and type(kernel) is not Kernel and kernel.target == "torch"
+    numba_kernel = type(kernel) is Kernel and kernel.target == "numba" and not kernel.networks
+    if spectral and (torch_kernel or numba_kernel):
+        # the NumPy kernel of the same discretization has the same spectrum (same stencils):
+        # a torch kernel has no NumPy Jacobian, and for a Numba kernel the NumPy one costs
+        # milliseconds on the probe grid where compiling its Jacobian costs a fresh cache 0.3 s
+        # of LLVM that a fixed-step run never uses again
         from pdeforge.codegen.build import compile_system
 
-        kernel = compile_system(system, target="numpy", order=order, scheme=scheme)
-    elif (method.name in POLYNOMIALS and type(kernel) is Kernel and kernel.target == "numba"
-          and not kernel.networks and not get_scheme(scheme).finite_volume):
-        # the same spectrum from the NumPy kernel of the Numba kernel's system (same stencils):
-        # on the probe grid its Jacobian takes milliseconds, where compiling the Numba one costs
-        # a fresh cache 0.3 s of LLVM that a fixed-step run never uses again
-        from pdeforge.codegen.build import compile_system
-
-        kernel = compile_system(kernel.system, target="numpy", order=order, scheme=scheme)
-    if method.name in POLYNOMIALS and type(kernel) is Kernel and not get_scheme(scheme).finite_volume:
+        source = system if torch_kernel else kernel.system
+        kernel = compile_system(source, target="numpy", order=order, scheme=scheme)
+    if spectral and type(kernel) is Kernel:
         states = [(np.asarray(cells, dtype=float), t0)]
         for state, ts, _ in _boundary_states(system, grid, cells, t0, t1, params):
             if ts in (t0, t1) and not any(np.allclose(state, s, rtol=0.1, atol=0.0) for s, _ in states):

@@ -36,9 +36,9 @@ from __future__ import annotations
 
 import math
 import os
-import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 #: Seconds of serial stepping before the threaded loop is first compiled and probed (short:
@@ -81,44 +81,27 @@ class ThreadMemory:
     in_use: bool = False
     compiled: bool = False
     probed: set = field(default_factory=set)
-    #: the threaded loop's compile running in a helper thread (None: not started)
-    compiling: "BackgroundCompile | None" = None
+    #: the threaded loop's compile running in the helper thread (None: not started)
+    compiling: Future | None = None
 
 
-class BackgroundCompile:
-    """One call of ``compile_parallel`` in a helper thread: its seconds, or the error it raised.
+_HELPER: ThreadPoolExecutor | None = None
 
-    The thread is not a daemon: a process that ends while it runs waits for it, so the disk
-    cache is never left with a half-written entry (and the next run loads the loop).
-    """
 
-    def __init__(self, compile_parallel: Callable[[], float]):
-        self.seconds = 0.0
-        self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(compile_parallel,), name="pdeforge-compile")
-        self._thread.start()
+def compile_in_background(compile_parallel: Callable[[], float]) -> Future:
+    """Run ``compile_parallel`` in pdeforge's helper thread; the Future's result is the seconds
+    it took (its error re-raised by ``result()``). The helper is not a daemon: a process that
+    ends while it compiles waits for it, so the disk cache never keeps a half-written entry."""
+    global _HELPER
+    if _HELPER is None:
+        _HELPER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pdeforge-compile")
 
-    def _run(self, compile_parallel: Callable[[], float]) -> None:
+    def timed() -> float:
         started = time.perf_counter()
-        try:
-            compile_parallel()
-        except BaseException as exc:  # handed to the stepping thread by result()
-            self.error = exc
-        self.seconds = time.perf_counter() - started
+        compile_parallel()
+        return time.perf_counter() - started
 
-    def done(self) -> bool:
-        return not self._thread.is_alive()
-
-    def wait(self) -> None:
-        """Until the helper thread has finished (its error, if any, stays for :meth:`result`)."""
-        self._thread.join()
-
-    def result(self) -> float:
-        """Seconds the compile took (waits for it); re-raises its error in the caller."""
-        self._thread.join()
-        if self.error is not None:
-            raise self.error
-        return self.seconds
+    return _HELPER.submit(timed)
 
 
 #: Process-wide memory, keyed by (kernel key, method, grid shape, threads).
@@ -236,7 +219,7 @@ class ThreadChoice:
         if decision.parallel and not mem.compiled:
             if self._background or mem.compiling is not None:  # (or another run's helper is on it)
                 if mem.compiling is None:
-                    mem.compiling = BackgroundCompile(self._compile)
+                    mem.compiling = compile_in_background(self._compile)
                 if not mem.compiling.done():
                     # stay on the serial loop (one default block at a time) until it is loaded
                     return self._set(Decision(False, None, False))
