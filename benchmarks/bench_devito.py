@@ -22,7 +22,7 @@ for a fixed-step method): one thread is the serial loop, two threads the ``prang
 ``numba.set_num_threads(2)`` (``pf.solve`` times both loops as it runs and keeps the faster);
 on line-aligned, page-staggered buffers (``bound.new_aligned``, what ``pf.solve`` steps on). The
 serial loop sweeps wavefronts (several steps per pass over bands of rows, see
-``pdeforge.codegen.numba_wavefront``) once the two states exceed half the L3 (Gray-Scott
+``pdeforge.codegen.numba.wavefront``) once the two states exceed half the L3 (Gray-Scott
 1024^2 up, heat 128^3), the threaded one (one tile per thread) once they exceed the threads' L2
 caches; the loops in use are printed.
 Devito runs its OpenMP operator (``DEVITO_LANGUAGE=openmp``) with ``nthreads=1`` or ``2`` per

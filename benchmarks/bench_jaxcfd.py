@@ -171,7 +171,7 @@ class Stepping:
     from the initial state, the kernels compiled and the step's coefficients built once before."""
 
     def __init__(self, ours: Pdeforge, dt: float, steps: int, backend: str = "numpy", method: str | None = None):
-        from pdeforge.solvers.spectral_solve import _compile_and_project, make_stepper, torch_cpu_threads
+        from pdeforge.solvers.spectral.solve import _compile_and_project, make_stepper, torch_cpu_threads
 
         model = ours.pf.models.get_model(MODEL)
         system, defaults = model.setup(grid=ours.n, seed=SEED)

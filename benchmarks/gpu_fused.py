@@ -57,8 +57,8 @@ def bandwidth(device, nbytes: int, repeats: int = 5) -> float:
 def _runner(variant: str, system, grid, cells, dt, device, dtype, mode):
     """A function ``run(steps) -> seconds`` for one variant, warmed up (compiled) already."""
     from pdeforge.codegen.build import compile_system
-    from pdeforge.solvers.torch_steppers import TorchFixedStepRK
-    from pdeforge.solvers.steppers import FixedStepRK
+    from pdeforge.solvers.explicit.torch_runge_kutta import TorchFixedStepRK
+    from pdeforge.solvers.explicit.runge_kutta import FixedStepRK
 
     if variant == "numba":
         bound = compile_system(system, "numba").bind(grid)

@@ -46,7 +46,7 @@ def _candidates(n: int, threads: int, devices: list[str], rng):
     out.append(("hand-written NumPy (scipy.fft)", lambda: hw_sp.rhs_hat(uh), lambda r: r, None))
     gen = pf.compile_spectral(system, "numpy").bind(n, workers=threads)
     buf = np.empty_like(uh)
-    from pdeforge.codegen.spectral_backend import _ducc_fft
+    from pdeforge.codegen.spectral.backend import _ducc_fft
 
     fft = "ducc0" if gen.K.fft_library == "ducc0" and _ducc_fft() is not None else "scipy.fft"
     out.append((f"generated numpy ({fft})", lambda: gen.rhs_hat(uh, out=buf), lambda r: r, None))

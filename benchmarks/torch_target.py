@@ -18,10 +18,10 @@ import numpy as np
 
 
 def _rate(bound, cells, steps: int, dt: float, sync=None) -> tuple[float, np.ndarray]:
-    from pdeforge.solvers.steppers import FixedStepRK
+    from pdeforge.solvers.explicit.runge_kutta import FixedStepRK
 
     if bound.kernel.target == "torch":
-        from pdeforge.solvers.torch_steppers import TorchFixedStepRK as Stepper
+        from pdeforge.solvers.explicit.torch_runge_kutta import TorchFixedStepRK as Stepper
     else:
         Stepper = FixedStepRK
     stepper = Stepper(bound, cells, 0.0, dt, "rk4")

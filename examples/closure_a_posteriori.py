@@ -80,7 +80,7 @@ def main(argv=None) -> dict:
     from pdeforge.models import get_model
     from pdeforge.models.burgers_les import closure_system, random_velocity
     from pdeforge.neural import differentiable_solve
-    from pdeforge.codegen.torch_fused import thread_count, threads
+    from pdeforge.codegen.torch.fused import thread_count, threads
     from pdeforge.neural.closures import MLPClosure, SmagorinskyViscosity, gradient_samples, train_closure
 
     t_start = time.perf_counter()

@@ -37,7 +37,7 @@ def main(argv=None) -> dict:
     import torch
 
     import pdeforge as pf
-    from pdeforge.codegen.torch_fused import thread_count, threads
+    from pdeforge.codegen.torch.fused import thread_count, threads
     from pdeforge.models import get_model
     from pdeforge.neural import differentiable_solve
 

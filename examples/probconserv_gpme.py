@@ -97,7 +97,7 @@ def run_equation(name, args, log):
     from pdeforge.models import get_model
     from pdeforge.neural import hardc_update, probconserv_update
     from pdeforge.neural.data import generate_dataset
-    from pdeforge.neural.ensemble import DeepEnsemble
+    from pdeforge.neural.deep_ensemble import DeepEnsemble
     from pdeforge.neural.metrics import conservation_error, gaussian_log_likelihood, mean_squared_error
 
     pname, (lo, hi), test_values = EQUATIONS[name]

@@ -17,7 +17,7 @@ _LAZY = {
     "simplify": ("pdeforge.simplify", None),
     "compile": ("pdeforge.codegen.build", "compile_system"),
     "solve": ("pdeforge.models.run", "solve"),
-    "open_dataset": ("pdeforge.solvers.complex_solve", "open_dataset"),
+    "open_dataset": ("pdeforge.solvers.complex_fields", "open_dataset"),
     "models": ("pdeforge.models", None),
     "dirichlet": ("pdeforge.symbolic.boundary", "dirichlet"),
     "neumann": ("pdeforge.symbolic.boundary", "neumann"),
@@ -36,8 +36,8 @@ _LAZY = {
     "SweepDataset": ("pdeforge.ensembles.torch_data", "SweepDataset"),
     "IncompressibleSystem": ("pdeforge.symbolic.incompressible", "IncompressibleSystem"),
     "les_system": ("pdeforge.models.les", "les_system"),
-    "compile_spectral": ("pdeforge.codegen.spectral", "compile_spectral"),
-    "spectral_operator": ("pdeforge.codegen.spectral", "spectral_operator"),
+    "compile_spectral": ("pdeforge.codegen.spectral.compile", "compile_spectral"),
+    "spectral_operator": ("pdeforge.codegen.spectral.compile", "spectral_operator"),
     "ClosureSystem": ("pdeforge.symbolic.closure_terms", "ClosureSystem"),
 }
 

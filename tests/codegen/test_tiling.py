@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import pdeforge as pf
-from pdeforge.codegen.numba_tiling import plan
+from pdeforge.codegen.numba.tiling import plan
 
 SYSTEMS = {
     "1d-dirichlet-robin": (pf.PDESystem({"u": "0.3*laplace(u) + u*(1 - u) + sin(t)*x"}, domain=[(0, 1)],
@@ -122,7 +122,7 @@ def test_solve_steps_on_aligned_rows_and_matches_the_numpy_target():
     for numba_run, numpy_run in (runs[:2], runs[2:]):
         np.testing.assert_allclose(numba_run["u"].values, numpy_run["u"].values, rtol=1e-12, atol=1e-12)
     # the fixed-step stepper pf.solve used holds line-aligned buffers
-    from pdeforge.solvers.steppers import FixedStepRK
+    from pdeforge.solvers.explicit.runge_kutta import FixedStepRK
 
     b = pf.compile(system, target="numba").bind(pf.UniformGrid.from_spec(system.domain, 40))
     stepper = FixedStepRK(b, np.stack([ic["u"], ic["v"]]), 0.0, 0.5, "rk4")

@@ -8,7 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import pdeforge as pf  # noqa: E402
-from pdeforge.codegen import torch_fused  # noqa: E402
+from pdeforge.codegen.torch import fused as torch_fused  # noqa: E402
 from pdeforge.errors import SolverError  # noqa: E402
 from pdeforge.models import get_model  # noqa: E402
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import pdeforge as pf
-from pdeforge.codegen.numba_wavefront import min_tile, wavefront_for
+from pdeforge.codegen.numba.wavefront import min_tile, wavefront_for
 
 SYSTEMS = {
     # periodic along the swept axis: seams across the wrap
@@ -78,7 +78,7 @@ def test_mixed_periodicity_on_the_swept_axis_has_no_wavefront():
 
 
 def test_schedule_keeps_rows_in_flight_in_cache(monkeypatch):
-    import pdeforge.codegen.numba_wavefront as nw
+    import pdeforge.codegen.numba.wavefront as nw
 
     sizes = {2: 1 << 20, 3: 32 << 20}  # a 1 MiB L2 per core, a 32 MiB L3
     monkeypatch.setattr(nw, "cache_bytes", lambda level, default: sizes[level])
@@ -97,7 +97,7 @@ def test_schedule_keeps_rows_in_flight_in_cache(monkeypatch):
 
 
 def test_cache_sizes_come_from_sysfs_or_the_default():
-    import pdeforge.codegen.numba_wavefront as nw
+    import pdeforge.codegen.numba.wavefront as nw
 
     assert nw.cache_bytes(2, 123) > 0 and nw.cache_bytes(9, 123) == 123  # no level-9 cache anywhere
     # too short an axis for two tiles at this many levels: one tile

@@ -10,7 +10,7 @@ pytest.importorskip("neuralop")
 
 from pdeforge.errors import PDEForgeError  # noqa: E402
 from pdeforge.neural.data import generate_dataset  # noqa: E402
-from pdeforge.neural.ensemble import DeepEnsemble  # noqa: E402
+from pdeforge.neural.deep_ensemble import DeepEnsemble  # noqa: E402
 
 TINY = dict(n_members=2, modes=4, width=8, layers=2)
 

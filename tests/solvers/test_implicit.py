@@ -11,8 +11,8 @@ import scipy.sparse.linalg as spla
 
 import pdeforge as pf
 from pdeforge.errors import BlowUpWarning, SolverError
-from pdeforge.solvers.cvode import time_breakpoints
-from pdeforge.solvers.preconditioners import Preconditioner
+from pdeforge.solvers.implicit.cvode import time_breakpoints
+from pdeforge.solvers.implicit.preconditioners import Preconditioner
 
 pytest.importorskip("sksundae", reason="scikit-sundae (SUNDIALS) is a dependency: pip install -e .")
 

@@ -9,7 +9,7 @@ import pdeforge as pf
 import pytest
 import xarray as xr
 from pdeforge.errors import RunInterrupted, SolverError
-from pdeforge.solvers import steppers
+from pdeforge.solvers.explicit import runge_kutta as steppers
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import numpy as np
 import pdeforge as pf
 import pytest
 import xarray as xr
-from pdeforge.solvers.signals import StopOnSignals, Stopped
+from pdeforge.solvers.run.signals import StopOnSignals, Stopped
 
 # heat at 256 cells: 100 frames, ~0.3 s of stepping on an idle core
 RUN = ["run", "heat", "--grid", "256", "--t-end", "1", "--save-every", "0.01", "--backend", "numpy", "--quiet"]

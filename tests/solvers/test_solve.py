@@ -9,7 +9,7 @@ import xarray as xr
 
 import pdeforge as pf
 from pdeforge.errors import BlowUpWarning, InitialConditionError, RunInterrupted, SolverError, StabilityWarning
-from pdeforge.solvers import steppers
+from pdeforge.solvers.explicit import runge_kutta as steppers
 
 
 @pytest.fixture

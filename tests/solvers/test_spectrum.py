@@ -1,7 +1,7 @@
 """Explicit step limits from the spectrum of the exact Jacobian, against bisected true limits.
 
 The true limit is bisected with the solver's own stepper: the largest dt for which 400 steps
-keep a random perturbation bounded (:func:`pdeforge.solvers.spectrum.measured_dt_limit`).
+keep a random perturbation bounded (:func:`pdeforge.solvers.explicit.stability_spectrum.measured_dt_limit`).
 The regions' extents are the textbook ones (Hairer & Wanner: forward Euler 2 on the real axis;
 SSP-RK3 2.5127 and sqrt(3); classic RK4 2.7853 and 2 sqrt(2)).
 """
@@ -14,9 +14,9 @@ from pdeforge.cli import main
 from pdeforge.codegen.build import compile_system
 from pdeforge.errors import SolverError
 from pdeforge.models import get_model
-from pdeforge.solvers import spectrum
+from pdeforge.solvers.explicit import stability_spectrum as spectrum
 from pdeforge.solvers.methods import get_method
-from pdeforge.solvers.spectrum import estimate_dt, measured_dt_limit, region_radii
+from pdeforge.solvers.explicit.stability_spectrum import estimate_dt, measured_dt_limit, region_radii
 
 L = [(0, 2 * np.pi)]
 CASES = {

@@ -6,9 +6,9 @@ from concurrent import futures
 
 import pytest
 
-from pdeforge.solvers import threads
-from pdeforge.solvers.steppers import BLOCK_SECONDS
-from pdeforge.solvers.threads import PROBE_AFTER, PROBE_AFTER_BLIND, ThreadChoice
+from pdeforge.codegen.numba import threads
+from pdeforge.solvers.explicit.runge_kutta import BLOCK_SECONDS
+from pdeforge.codegen.numba.threads import PROBE_AFTER, PROBE_AFTER_BLIND, ThreadChoice
 
 IDLE = lambda: 1  # noqa: E731  one core free besides ours (2 cores, 2 threads)
 BUSY = lambda: 0  # noqa: E731  another process holds the other core

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from pdeforge.errors import PDEForgeError
-from pdeforge.solvers.signals import EXIT_STATUS, StopOnSignals, signal_name, signal_of
+from pdeforge.solvers.run.signals import EXIT_STATUS, StopOnSignals, signal_name, signal_of
 from pdeforge.cli import export_julia, sweep
 from pdeforge.cli.commands import cmd_list, cmd_run, cmd_show
 from pdeforge.cli.options import (
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``pdeforge`` command."""
     from pdeforge.codegen.build import TARGETS
     from pdeforge.discretize.finite_volume import SCHEMES
-    from pdeforge.codegen.spectral import SPECTRAL_TARGETS
+    from pdeforge.codegen.spectral.compile import SPECTRAL_TARGETS
 
     parser = _Parser(prog="pdeforge", description="Symbolic PDE systems to fast solvers.")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)

@@ -7,7 +7,7 @@ import shlex
 import sys
 
 from pdeforge.errors import RunInterrupted
-from pdeforge.solvers.signals import EXIT_STATUS
+from pdeforge.solvers.run.signals import EXIT_STATUS
 from pdeforge.cli.options import EXIT_BLOWUP, EXIT_INTERRUPTED, UsageError, parse_params
 
 
@@ -60,7 +60,7 @@ def cmd_show(args) -> int:
 
 def _show_scalars(system):
     """Print the scalars' equations and reductions; the system to discretize (the lifted one)."""
-    from pdeforge.symbolic.scalars import coupling_of, has_coupling, lift
+    from pdeforge.symbolic.global_unknowns import coupling_of, has_coupling, lift
 
     if not has_coupling(system):
         return system
@@ -74,7 +74,7 @@ def _show_scalars(system):
 
 
 def _show_spectral(system, code: str | None) -> int:
-    from pdeforge.codegen.spectral import SPECTRAL_TARGETS, compile_spectral
+    from pdeforge.codegen.spectral.compile import SPECTRAL_TARGETS, compile_spectral
     from pdeforge.discretize.spectral import spectral_discretize
 
     print("\nFourier pseudo-spectral plan of the solver (divergence-free, 2/3-truncated states):")
@@ -92,7 +92,7 @@ def _show_spectral(system, code: str | None) -> int:
 
 def interrupted_line(exc: RunInterrupted, args) -> str:
     """One line: which signal stopped the run, what was saved, and the command that continues it."""
-    from pdeforge.solvers.signals import signal_name
+    from pdeforge.solvers.run.signals import signal_name
 
     ds = exc.dataset
     line = f"stopped by {signal_name(exc.signum)}: {len(ds.t)} frames up to t = {float(ds.t[-1]):g}"
@@ -109,7 +109,7 @@ def cmd_run(args) -> int:
     from pdeforge.errors import BlowUpWarning
     from pdeforge.models import get_model
     from pdeforge.cli.plotting import check_plot_path, plot_run
-    from pdeforge.solvers.output import check_output_path
+    from pdeforge.solvers.run.output import check_output_path
     from pdeforge.models.run import solve
 
     model = get_model(args.model)

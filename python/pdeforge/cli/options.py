@@ -88,14 +88,14 @@ def add_simulation_options(p: argparse.ArgumentParser, torch_options: bool = Tru
     ``torch_options`` adds ``--device`` and ``--dtype`` (the torch and spectral kernels).
     """
     from pdeforge.codegen.build import TARGETS
-    from pdeforge.codegen.spectral import SPECTRAL_TARGETS
+    from pdeforge.codegen.spectral.compile import SPECTRAL_TARGETS
     from pdeforge.discretize.finite_volume import SCHEMES
     from pdeforge.solvers.methods import METHODS
 
     p.add_argument("--grid", type=parse_grid, help="cells per axis: N, NxM or NxMxK")
     p.add_argument("--t-end", type=_positive("t-end"), dest="t_end")
     p.add_argument("--dt", type=_positive("dt"))
-    from pdeforge.solvers.spectral_solve import SPECTRAL_METHODS
+    from pdeforge.solvers.spectral.solve import SPECTRAL_METHODS
 
     p.add_argument("--method", choices=list(METHODS) + [m for m in SPECTRAL_METHODS if m not in METHODS])
     p.add_argument("--backend", choices=sorted(set(TARGETS) | set(SPECTRAL_TARGETS)),

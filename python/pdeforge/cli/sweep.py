@@ -98,7 +98,7 @@ def cmd_sweep(args) -> int:
             progress=not args.quiet,
         )
     except SweepInterrupted as exc:
-        from pdeforge.solvers.signals import EXIT_STATUS
+        from pdeforge.solvers.run.signals import EXIT_STATUS
 
         print(f"pdeforge: {exc}", file=sys.stderr)
         return EXIT_STATUS.get(exc.signum, EXIT_INTERRUPTED)

@@ -21,8 +21,8 @@ TARGETS = Registry(
     "pdeforge.targets",
     {
         "numpy": "pdeforge.codegen.numpy_target",
-        "numba": "pdeforge.codegen.numba_target",
-        "torch": "pdeforge.codegen.torch_target",
+        "numba": "pdeforge.codegen.numba.target",
+        "torch": "pdeforge.codegen.torch.target",
     },
 )
 
@@ -60,7 +60,7 @@ def compile_system(
     Args:
         system: the PDE system.
         target: "numba" (default), "numpy", "julia" (Symbolics.jl build_function kernels) or "torch"
-            (see :mod:`pdeforge.codegen.torch_kernel`).
+            (see :mod:`pdeforge.codegen.torch.kernel`).
         order: accuracy order of the spatial differences, 2 or 4.
         simplifier: "sympy" (default), "julia" (Symbolics.jl simplify) or "none" (keep the
             stencils as discretized).
@@ -89,10 +89,10 @@ def compile_system(
     if dtype not in ("float64", "float32") or (dtype == "float32" and target != "numba"):
         raise SolverError(f"dtype {dtype!r} for target {target!r}: 'float64', or 'float32' with the 'numba' target "
                           "(the 'torch' target takes its dtype when bound)")
-    from pdeforge.symbolic.scalars import has_coupling
+    from pdeforge.symbolic.global_unknowns import has_coupling
 
-    if has_coupling(system):  # scalars, integral(), mean(): two lifted systems (pdeforge.codegen.scalars)
-        from pdeforge.codegen.scalars import compile_coupled
+    if has_coupling(system):  # scalars, integral(), mean(): two lifted systems (pdeforge.codegen.coupled)
+        from pdeforge.codegen.coupled import compile_coupled
 
         if dtype != "float64":
             raise SolverError(f"dtype {dtype!r}: systems with scalars, integral() or mean() run in float64")
@@ -153,7 +153,7 @@ def compile_system(
         source = _generator(target)(spec, key)
         module = cache.store(key, source) if use_cache else _load_uncached(key, source)
     if target == "torch":
-        from pdeforge.codegen.torch_kernel import TorchKernel
+        from pdeforge.codegen.torch.kernel import TorchKernel
 
         return TorchKernel(system, target, module, key, hit, time.perf_counter() - t0, closures)
     return Kernel(system, target, module, key, hit, time.perf_counter() - t0, networks)

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pdeforge.codegen.numba_tiling import Tiling, plan, tiling_for
-from pdeforge.codegen.numba_wavefront import Wavefront, cache_bytes, wavefront_for
+from pdeforge.codegen.numba.tiling import Tiling, plan, tiling_for
+from pdeforge.codegen.numba.wavefront import Wavefront, cache_bytes, wavefront_for
 from pdeforge.discretize.grid import UniformGrid
 from pdeforge.discretize.padding import GhostLayout
 from pdeforge.errors import SolverError
@@ -326,7 +326,7 @@ class BoundKernel:
         """The temporal blocking the compiled ``method`` loops (serial and threaded) use on this
         grid (None: the plain loops).
 
-        Chosen by :func:`pdeforge.codegen.numba_tiling.plan` from the cache budget; set another
+        Chosen by :func:`pdeforge.codegen.numba.tiling.plan` from the cache budget; set another
         (or None) with :meth:`set_tiling`.
         """
         if getattr(self.kernel.module, "TILED", None) is None:
@@ -354,7 +354,7 @@ class BoundKernel:
 
     def wavefront(self, parallel: bool = False) -> Wavefront | None:
         """The wavefront schedule of the compiled forward-Euler loop, serial or threaded, on this
-        grid (None: the plain or tiled loop); see :mod:`pdeforge.codegen.numba_wavefront`. Set
+        grid (None: the plain or tiled loop); see :mod:`pdeforge.codegen.numba.wavefront`. Set
         with :meth:`set_wavefront`.
 
         By default the serial loop sweeps wavefronts once both states exceed ``WAVE_FROM_BYTES``
@@ -377,7 +377,7 @@ class BoundKernel:
                       band: int | None = None) -> Wavefront | None:
         """Use the wavefront for forward Euler with ``levels`` steps per sweep (0: as many as fit
         the cache; None: never) over ``tiles`` tiles (default: one per Numba thread), ``band``
-        rows per call (default: see :func:`~pdeforge.codegen.numba_wavefront.band_rows`).
+        rows per call (default: see :func:`~pdeforge.codegen.numba.wavefront.band_rows`).
         Returns the schedule now in use (None where the grid or the system does not allow one)."""
         if levels is None or getattr(self.kernel.module, "WAVE", None) is None:
             self._tilings["wave"] = self._tilings["wavepar"] = None

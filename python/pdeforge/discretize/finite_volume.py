@@ -26,7 +26,7 @@ Limiters: ``minmod(a, b)`` (the most dissipative TVD limiter), ``MC`` (monotoniz
 ``minmod(2a, 2b, (a + b)/2)``, sharper), or none (first order). With forward Euler every
 limited scheme here is TVD for CFL numbers ``max|f'| dt / h <= 1/2`` (the bound of Sweby's
 region) and the first-order one for ``<= 1``; SSP Runge-Kutta methods (``ssprk3``, SSP
-coefficient 1) keep that bound, which is what :mod:`pdeforge.solvers.stability` uses.
+coefficient 1) keep that bound, which is what :mod:`pdeforge.solvers.explicit.stability` uses.
 
 The remaining terms of the equation (diffusion, sources) are discretized by the ``fd``
 scheme as before, so a convection-diffusion equation gets upwinded convection and centred

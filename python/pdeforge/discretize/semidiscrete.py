@@ -179,12 +179,12 @@ def discretize(system: PDESystem, order: int = 2, scheme: str = "fd") -> SemiDis
     """
     from pdeforge.discretize.finite_volume import FiniteVolume, get_scheme, split_advective
 
-    from pdeforge.symbolic.scalars import has_coupling
+    from pdeforge.symbolic.global_unknowns import has_coupling
 
     if has_coupling(system):
         raise SystemDefinitionError(
             f"system {system.name!r} has scalars or integral()/mean(): discretize its lifted system, "
-            "pdeforge.symbolic.scalars.lift(system, coupling_of(system)) (compile and solve do this)"
+            "pdeforge.symbolic.global_unknowns.lift(system, coupling_of(system)) (compile and solve do this)"
         )
     system = system.real_form()  # complex fields as their real and imaginary parts
     spec = get_scheme(scheme)

@@ -543,7 +543,7 @@ def _radius_plan(semi: SpectralSemiDiscrete, skip_stiff: list[bool] | None = Non
     (nested composites chain their partial derivatives); a physical part ``P`` contributes
     ``|dP/d(d^m g)| kmax^m``. Even total orders bound the real extent (diffusion), odd ones the
     imaginary extent (advection); the reaction rate ``r`` of a field on itself adds
-    ``max(0, -r)``, as in :mod:`pdeforge.solvers.stability`. Derivatives of the coefficients
+    ``max(0, -r)``, as in :mod:`pdeforge.solvers.explicit.stability`. Derivatives of the coefficients
     themselves (lower-order terms) are left out, as in every CFL estimate. With
     ``skip_stiff``, the diagonal linear term of each field marked there is left out too (the
     part that integrating-factor, exponential and IMEX methods do not step explicitly).

@@ -179,7 +179,7 @@ def make_plan(
     from pdeforge.codegen.build import check_target
     from pdeforge.discretize.finite_volume import get_scheme
     from pdeforge.solvers.methods import get_method
-    from pdeforge.solvers.inputs import _save_times, _time_span
+    from pdeforge.solvers.run.inputs import _save_times, _time_span
 
     param_values = normalize_params(params)
     bad = sorted(set(param_values) & RESERVED_NAMES)

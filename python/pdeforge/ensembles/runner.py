@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 
-from pdeforge.solvers.signals import StopOnSignals, signal_name, signal_of
+from pdeforge.solvers.run.signals import StopOnSignals, signal_name, signal_of
 from pdeforge.symbolic.system import PDESystem
 from pdeforge.ensembles.member import STATUS_BLEW_UP, STATUS_COMPLETED, STATUS_FAILED, run_member
 from pdeforge.ensembles.plan import SweepPlan, make_plan

@@ -45,7 +45,7 @@ def mol_problem(
         MethodOfLinesUnsupported: for systems MethodOfLines cannot express.
     """
     from pdeforge.solvers.methods import get_method
-    from pdeforge.solvers.inputs import SAFETY, _save_times, _time_span
+    from pdeforge.solvers.run.inputs import SAFETY, _save_times, _time_span
 
     discretization = None
     if isinstance(system, str):
@@ -82,8 +82,8 @@ def mol_problem(
     ic = ic if ic is not None else system.ic
     m = get_method(method)
     if m.kind == "fixed" and dt is None:
-        from pdeforge.solvers.initial import initial_state
-        from pdeforge.solvers.stability import explicit_dt_limit
+        from pdeforge.solvers.run.initial import initial_state
+        from pdeforge.solvers.explicit.stability import explicit_dt_limit
 
         est = explicit_dt_limit(system, grid, initial_state(system, grid, ic), t0, m, order)
         if not math.isfinite(est.dt_max):

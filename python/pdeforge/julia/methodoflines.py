@@ -287,7 +287,7 @@ def describe(
 
 def _initial_value(system: PDESystem, grid: UniformGrid, f: str, ic: Mapping[str, object]) -> InitialValue:
     from pdeforge.errors import InitialConditionError
-    from pdeforge.solvers.initial import initial_state
+    from pdeforge.solvers.run.initial import initial_state
 
     if ic is None or f not in ic:
         raise InitialConditionError(f"initial condition for field {f!r} is missing")

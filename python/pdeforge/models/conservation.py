@@ -27,7 +27,7 @@ from pdeforge.discretize.grid import grid_of
 from pdeforge.errors import PDEForgeError
 from pdeforge.models.base import Model, get_model
 from pdeforge.solvers.boundary_flux import face_flux_values
-from pdeforge.solvers.initial import initial_state
+from pdeforge.solvers.run.initial import initial_state
 from pdeforge.symbolic.conservation import (
     ConservationLaw,
     boundary_flux_from_bcs,

@@ -10,7 +10,7 @@ written in the equation language (``definitions`` hold ``S_mag`` and ``nu_t``), 
 pressure removed by the Leray projection ``P`` and ``Delta`` the grid's filter width.
 ``Cs = 0`` gives the plain Navier-Stokes equations. They are solved by the generated Fourier
 pseudo-spectral kernels; the same system gives the PINO residual
-(:mod:`pdeforge.codegen.spectral`).
+(:mod:`pdeforge.codegen.spectral.compile`).
 """
 
 from __future__ import annotations
@@ -122,8 +122,8 @@ def solenoidal_random_field(grid, rng: np.random.Generator, kp: float = 4.0, urm
     Returns:
         Array ``(dim, *grid.shape)``.
     """
-    from pdeforge.codegen.spectral_backend import SpectralRuntime
-    from pdeforge.solvers.spectral_diagnostics import FlowDiagnostics
+    from pdeforge.codegen.spectral.backend import SpectralRuntime
+    from pdeforge.solvers.spectral.diagnostics import FlowDiagnostics
 
     K = SpectralRuntime(grid)
     dim = grid.dim

@@ -8,7 +8,7 @@ system to :func:`pdeforge.solvers.solve.solve`.
 from __future__ import annotations
 
 from pdeforge.models.base import get_model
-from pdeforge.solvers.inputs import time_span
+from pdeforge.solvers.run.inputs import time_span
 from pdeforge.solvers.solve import solve as solve_system
 
 

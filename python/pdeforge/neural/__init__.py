@@ -1,7 +1,7 @@
 """Neural pieces coupled to the symbolic systems (PyTorch).
 
 ProbConserv and probabilistic neural operators (:mod:`pdeforge.neural.probconserv`,
-:mod:`pdeforge.neural.ensemble`), closures evaluated inside the generated solver
+:mod:`pdeforge.neural.deep_ensemble`), closures evaluated inside the generated solver
 (:mod:`pdeforge.neural.closures`), the differentiable solve that trains them and estimates
 parameters through the solver (:mod:`pdeforge.neural.differentiable`) and the physics-informed neural operator whose loss is the
 generated residual (:mod:`pdeforge.neural.pino`, :mod:`pdeforge.neural.pino_data`).
@@ -17,8 +17,8 @@ _LAZY = {
     "probconserv_update": ("pdeforge.neural.probconserv", "probconserv_update"),
     "hardc_update": ("pdeforge.neural.probconserv", "hardc_update"),
     "ProbConservError": ("pdeforge.neural.probconserv", "ProbConservError"),
-    "DeepEnsemble": ("pdeforge.neural.ensemble", "DeepEnsemble"),
-    "ProbabilisticFNO": ("pdeforge.neural.ensemble", "ProbabilisticFNO"),
+    "DeepEnsemble": ("pdeforge.neural.deep_ensemble", "DeepEnsemble"),
+    "ProbabilisticFNO": ("pdeforge.neural.deep_ensemble", "ProbabilisticFNO"),
     "FieldData": ("pdeforge.neural.data", "FieldData"),
     "generate_dataset": ("pdeforge.neural.data", "generate_dataset"),
     "mean_squared_error": ("pdeforge.neural.metrics", "mean_squared_error"),

@@ -1,7 +1,7 @@
 """A solve that autograd differentiates: gradients to parameters, initial fields and closure weights.
 
 :func:`differentiable_solve` marches the generated torch right-hand side with the fixed-step
-methods of :mod:`pdeforge.codegen.torch_fused` (the same stages as :func:`pdeforge.solve`) and
+methods of :mod:`pdeforge.codegen.torch.fused` (the same stages as :func:`pdeforge.solve`) and
 returns the saved frames as one tensor ``(frames, fields, *grid)`` in the autograd graph:
 
 - finite differences: the kernel's ``rhs_ad`` (parameters, cell widths and time as 0-d tensors),
@@ -16,7 +16,7 @@ gradients): the forward keeps one state per segment, the backward recomputes one
 time, so memory is O(sqrt(steps)) states instead of O(steps) (:func:`saved_bytes` measures it).
 
 Threads: on CPU the forward pass runs with the intra-op thread policy of the torch kernels
-(:func:`pdeforge.codegen.torch_fused.thread_count`: one thread below 128^2 cells unless the user
+(:func:`pdeforge.codegen.torch.fused.thread_count`: one thread below 128^2 cells unless the user
 chose a count); the backward pass runs when the caller calls ``backward()``, outside this
 function: on small grids wrap it in ``torch_fused.threads(1)`` too (measured on a loaded 2-core
 machine: 0.47 s on one thread against 7 s on two for the same backward).
@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import torch
 
-from pdeforge.codegen.torch_fused import METHODS, rk_step, thread_count, threads
+from pdeforge.codegen.torch.fused import METHODS, rk_step, thread_count, threads
 from pdeforge.errors import SolverError
 
 
@@ -46,7 +46,7 @@ def _system(system):
 def _step_schedule(times: np.ndarray, dt: float) -> tuple[list[tuple[float, float]], list[int]]:
     """(t, dt) of every step and, per output time after the first, the number of steps done
     when it is reached: each interval is split into equal steps no larger than ``dt``, as
-    :class:`pdeforge.solvers.steppers.FixedStepRK` does."""
+    :class:`pdeforge.solvers.explicit.runge_kutta.FixedStepRK` does."""
     steps: list[tuple[float, float]] = []
     marks: list[int] = []
     for t_a, t_b in zip(times[:-1], times[1:]):
@@ -61,7 +61,7 @@ def _step_schedule(times: np.ndarray, dt: float) -> tuple[list[tuple[float, floa
 def _initial_cells(system, grid, ic, device, dtype) -> torch.Tensor:
     """Initial cell tensor (fields, *shape): tensors in ``ic`` stay in the graph; the other fields
     come from arrays / numbers / the system's initial condition."""
-    from pdeforge.solvers.initial import initial_state
+    from pdeforge.solvers.run.initial import initial_state
 
     ic = dict(ic or {})
     unknown = [f for f in ic if f not in system.fields]
@@ -132,7 +132,7 @@ def _fd_rhs(system, grid, floats, tensors, closures, order, device, dtype) -> tu
 
 
 def _spectral_rhs(system, grid, floats, tensors, closures, device, dtype) -> tuple[Callable, Callable, Callable]:
-    from pdeforge.codegen.spectral import compile_spectral
+    from pdeforge.codegen.spectral.compile import compile_spectral
 
     if closures:
         raise SolverError("closures: the spectral discretization has no closure terms; use finite differences")
@@ -203,7 +203,7 @@ def differentiable_solve(
         Tensor ``(frames, fields, *grid.shape)`` of the fields at the saved times (the first
         frame is the initial state), on ``device`` in ``dtype``.
     """
-    from pdeforge.solvers.inputs import run_inputs
+    from pdeforge.solvers.run.inputs import run_inputs
 
     if method not in METHODS:
         raise SolverError(f"method {method!r}: the differentiable solve has the fixed-step methods {', '.join(METHODS)}")

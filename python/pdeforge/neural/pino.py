@@ -5,7 +5,7 @@ is not installed, see :mod:`pdeforge.neural.fno`) maps the velocity at ``t0`` to
 trajectory at ``t0 + dt, ..., t0 + T dt``. Its physics loss is the residual of the very system
 the pdeforge LES solver is generated from: with the input frame prepended, the trajectory's
 central difference in time minus the generated pseudo-spectral right-hand side
-(:meth:`pdeforge.codegen.spectral.SpectralOperator.residual`), plus the squared divergence of
+(:meth:`pdeforge.codegen.spectral.compile.SpectralOperator.residual`), plus the squared divergence of
 every frame (LESnets, Zhao et al., JCP 2025). An optional data term compares with solver
 trajectories; an optional learnable Smagorinsky constant enters the residual as a tensor, so
 autograd reaches it through the generated kernels.
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -250,7 +250,7 @@ class PINOLoss(nn.Module):
     """Physics (+ divergence, + data) loss of predicted trajectories, from the generated residual.
 
     Args:
-        operator: a torch :class:`~pdeforge.codegen.spectral.SpectralOperator` of the LES system.
+        operator: a torch :class:`~pdeforge.codegen.spectral.compile.SpectralOperator` of the LES system.
         config: weights, dt and ``learn_cs``.
 
     Every term is normalised to be dimensionless: the residual by the mean square of the
@@ -369,7 +369,7 @@ class PINOTrainer:
 
     def __init__(self, system, grid, config: PINOConfig | None = None, device=None, seed: int = 0,
                  checkpoint: str | Path | None = None):
-        from pdeforge.codegen.spectral import spectral_operator
+        from pdeforge.codegen.spectral.compile import spectral_operator
 
         self.config = config or PINOConfig()
         self.device = torch.device(device or "cpu")

@@ -45,7 +45,7 @@ def spun_up_fields(
     """
     import pdeforge as pf
     from pdeforge.models.les import solenoidal_random_field
-    from pdeforge.solvers.spectral_solve import solve_spectral
+    from pdeforge.solvers.spectral.solve import solve_spectral
 
     g = grid if isinstance(grid, pf.UniformGrid) else pf.UniformGrid.from_spec(system.domain, grid)
     rng = np.random.default_rng(seed)
@@ -73,7 +73,7 @@ def solver_reference(system, grid, u0: np.ndarray, horizon: float, dt_out: float
         stepping)`` (compilation and diagnostics excluded: ``diagnostics=False``).
     """
     import pdeforge as pf
-    from pdeforge.solvers.spectral_solve import solve_spectral
+    from pdeforge.solvers.spectral.solve import solve_spectral
 
     g = grid if isinstance(grid, pf.UniformGrid) else pf.UniformGrid.from_spec(system.domain, grid)
     fields = list(system.fields)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from pdeforge.errors import SolverError
@@ -27,6 +28,17 @@ class Method:
     real_extent: float = 0.0
     imag_extent: float = 0.0
     description: str = ""
+
+    def stable_dt(self, lr: float, li: float, lf: float = 0.0, cfl: float = 1.0) -> float:
+        """The largest stable step for a spectrum inside ``[-lr, 0] x [-i li, i li]`` and a flux
+        CFL rate ``lf`` (limit ``cfl``): the region's extents against the spectrum's."""
+        if lr <= 0 and li <= 0 and lf <= 0:
+            return math.inf
+        if self.imag_extent == 0.0 and li > 0:  # no imaginary axis: the disc |1 + z| <= 1
+            dt = 2.0 * lr / (lr * lr + li * li) if lr > 0 else 0.0
+            return min(dt, cfl / lf) if lf > 0 else dt
+        imag = li / self.imag_extent if li > 0 else 0.0
+        return 1.0 / (lr / self.real_extent + imag + (lf / cfl if lf > 0 else 0.0))
 
 
 METHODS: dict[str, Method] = {

@@ -16,12 +16,12 @@ import numpy as np
 from pdeforge.codegen.build import check_target, compile_system
 from pdeforge.discretize.grid import UniformGrid
 from pdeforge.errors import SolverError
-from pdeforge.solvers.cvode import CVODEStepper
-from pdeforge.solvers.driver import finish, march
-from pdeforge.solvers.frames import Frames
-from pdeforge.solvers.imex import IMEXSBDF2
-from pdeforge.solvers.initial import initial_state
-from pdeforge.solvers.inputs import (  # noqa: F401  (SAFETY, time_span, save_times: used by callers)
+from pdeforge.solvers.implicit.cvode import CVODEStepper
+from pdeforge.solvers.run.driver import finish, march
+from pdeforge.solvers.run.frames import Frames
+from pdeforge.solvers.implicit.imex import IMEXSBDF2
+from pdeforge.solvers.run.initial import initial_state
+from pdeforge.solvers.run.inputs import (  # noqa: F401  (SAFETY, time_span, save_times: used by callers)
     SAFETY,
     call_text,
     check_dt_against,
@@ -32,15 +32,16 @@ from pdeforge.solvers.inputs import (  # noqa: F401  (SAFETY, time_span, save_ti
     time_span,
 )
 from pdeforge.solvers.methods import get_method
-from pdeforge.solvers.output import open_writer, to_dataset
-from pdeforge.solvers.restart import apply_restart, begin_resume
-from pdeforge.solvers.rosenbrock import Rosenbrock23
-from pdeforge.solvers.spectral_solve import solve_spectral
-from pdeforge.solvers.spectrum import estimate_dt
-from pdeforge.solvers.stability import explicit_dt_limit
-from pdeforge.solvers.steppers import DormandPrince, FixedStepRK, ImplicitBDF
+from pdeforge.solvers.run.output import open_writer, to_dataset
+from pdeforge.solvers.run.restart import apply_restart, begin_resume
+from pdeforge.solvers.implicit.rosenbrock import Rosenbrock23
+from pdeforge.solvers.spectral.solve import solve_spectral
+from pdeforge.solvers.explicit.stability_spectrum import estimate_dt
+from pdeforge.solvers.explicit.stability import explicit_dt_limit
+from pdeforge.solvers.explicit.runge_kutta import DormandPrince, FixedStepRK
+from pdeforge.solvers.implicit.scipy_bdf import ImplicitBDF
 from pdeforge.solvers.stochastic import StochasticStepper, noise_attributes, stochastic_method
-from pdeforge.solvers.torch_steppers import TorchDormandPrince, TorchFixedStepRK
+from pdeforge.solvers.explicit.torch_runge_kutta import TorchDormandPrince, TorchFixedStepRK
 from pdeforge.symbolic.system import PDESystem
 
 
@@ -113,7 +114,7 @@ def solve(
             With a finite-volume scheme the default dt of the explicit methods is 0.8 of
             the scheme's CFL limit.
         discretization: "fd" (finite differences) or "spectral" (Fourier pseudo-spectral,
-            periodic systems; see :mod:`pdeforge.solvers.spectral_solve`). Default: the
+            periodic systems; see :mod:`pdeforge.solvers.spectral.solve`). Default: the
             system's own choice (spectral for incompressible systems), else "fd".
         device: torch device of backend "torch" ("cpu" default, "cuda", "cuda:1", ...), spectral
             or finite differences.
@@ -128,20 +129,20 @@ def solve(
             they zero are not generated (either discretization; see
             :func:`pdeforge.symbolic.constants.fix_constants`).
         workers: threads of ``scipy.fft`` for the spectral discretization with backend
-            "numpy" (None: see :meth:`pdeforge.codegen.spectral.SpectralKernel.bind`).
+            "numpy" (None: see :meth:`pdeforge.codegen.spectral.compile.SpectralKernel.bind`).
         seed: seed of the random numbers of a system with noise (:mod:`pdeforge.solvers.stochastic`;
             methods "euler", Euler-Maruyama, and "milstein"); the same seed gives the same run on
             every backend.
         torch_compile: backend "torch", fixed-step methods: step with whole RK steps compiled
             by ``torch.compile`` (True, or a mode such as "reduce-overhead"); see
-            :mod:`pdeforge.codegen.torch_fused`.
+            :mod:`pdeforge.codegen.torch.fused`.
         linear_solver: linear solves of "bdf": "auto" (GMRES), "gmres", "bicgstab", "tfqmr",
             "sparse" (SuperLU_MT on the exact Jacobian) or "dense"; of "rosenbrock23": "auto",
-            "lu" or "gmres" (see :mod:`pdeforge.solvers.cvode`).
+            "lu" or "gmres" (see :mod:`pdeforge.solvers.implicit.cvode`).
         preconditioner: of the Krylov solvers: "auto" (the split reaction x transport one),
-            "split", "lu", "ilu", "amg" or "none" (:mod:`pdeforge.solvers.preconditioners`).
+            "split", "lu", "ilu", "amg" or "none" (:mod:`pdeforge.solvers.implicit.preconditioners`).
         resume: continue the run in ``out`` from its last complete frame to ``t_span``'s end,
-            appending frames (see :mod:`pdeforge.solvers.restart`). The options that decide the
+            appending frames (see :mod:`pdeforge.solvers.run.restart`). The options that decide the
             solution must be those recorded in the file (else one error names the difference);
             the initial condition is the file's last frame. Fixed-step methods continue bit for
             bit, adaptive and implicit ones from the saved step size.
@@ -163,13 +164,13 @@ def solve(
         raise SolverError(f"system: expected a PDESystem or a model name, got {type(system).__name__}")
     options = dict(locals())  # the arguments, as given
     if system.is_complex:
-        from pdeforge.solvers.complex_solve import solve_complex
+        from pdeforge.solvers.complex_fields import solve_complex
 
         return solve_complex(solve, **options)
-    from pdeforge.symbolic.scalars import has_coupling
+    from pdeforge.symbolic.global_unknowns import has_coupling
 
-    if has_coupling(system):  # scalars, integral(), mean(): pdeforge.solvers.scalars
-        from pdeforge.solvers.scalars import solve_coupled
+    if has_coupling(system):  # scalars, integral(), mean(): pdeforge.solvers.coupled
+        from pdeforge.solvers.coupled import solve_coupled
 
         options.pop("system")
         return solve_coupled(system, (_compile_and_bind, _choose_dt, _stepper), call=call_text("pdeforge.solve", system, grid=grid, t_span=t_span, method=method,

@@ -29,9 +29,9 @@ import sympy as sp
 from pdeforge.codegen.kernel import BoundKernel
 from pdeforge.discretize.coefficients import coefficient_cells
 from pdeforge.errors import SolverError
-from pdeforge.solvers.initial import numpy_modules
+from pdeforge.solvers.run.initial import numpy_modules
 from pdeforge.solvers.methods import Method
-from pdeforge.solvers.steppers import CHECK_EVERY, BlowUp, Stepper, equal_steps
+from pdeforge.solvers.stepping import CHECK_EVERY, BlowUp, Stepper, equal_steps
 from pdeforge.symbolic.system import PDESystem
 
 #: the stochastic schemes and their strong order for multiplicative noise

@@ -20,7 +20,7 @@ from pdeforge.symbolic.complex_fields import COMPLEX_FUNCTIONS, is_complex_expre
 from pdeforge.symbolic.walls import SecondSpec, close_walls, normal_orders
 from pdeforge.symbolic.operators import CONSTANTS, MATH_FUNCTIONS, make_operators
 from pdeforge.symbolic.parser import Namespace, parse_expression
-from pdeforge.symbolic.scalars import (
+from pdeforge.symbolic.global_unknowns import (
     REDUCTIONS,
     check_scalar_names,
     parse_scalar_equations,
@@ -75,7 +75,7 @@ class PDESystem:
             :mod:`pdeforge.symbolic.geometry`).
         scalars: names among ``equations`` that are *scalars*: unknowns without space
             dimensions (a reservoir, a controller), solved together with the fields
-            (:mod:`pdeforge.symbolic.scalars`). Their equations may use ``integral(expr)`` and
+            (:mod:`pdeforge.symbolic.global_unknowns`). Their equations may use ``integral(expr)`` and
             ``mean(expr)`` over the domain; field equations may use the scalars and these
             reductions too (global feedback).
 

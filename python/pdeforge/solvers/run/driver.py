@@ -1,0 +1,137 @@
+"""The output loop every solver shares: step to each output time, keep frames, stop cleanly.
+
+A blow-up stops the run with the last finite state kept as the last frame; Ctrl-C or SIGTERM
+stops it with every computed frame kept (a frame being written is finished first, one being
+computed is dropped); either way the file (if any) is closed with the run's status
+and the Dataset of what was computed is returned (or carried by :class:`RunInterrupted`).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from pdeforge.errors import BlowUpWarning, RunInterrupted
+from pdeforge.solvers.run.signals import StopOnSignals, signal_name, signal_of
+from pdeforge.solvers.stepping import BlowUp
+
+
+class _Bar:
+    def __init__(self, bar, t0):
+        self.bar = bar
+        self.t0 = t0
+        self.last = t0
+
+    def update_to(self, t: float) -> None:
+        self.bar.update(t - self.last)
+        self.last = t
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def progress_bar(progress: bool | None, t0: float, t1: float):
+    """A tqdm bar over model time (shown after 2 s unless ``progress`` is True; none if False)."""
+    if progress is False:
+        return None
+    from tqdm.auto import tqdm
+
+    bar = tqdm(
+        total=t1 - t0,
+        unit="t",
+        delay=0 if progress else 2.0,
+        bar_format="{l_bar}{bar}| t={n:.4g}/{total:.4g} [{elapsed}<{remaining}]",
+        leave=False,
+    )
+    return _Bar(bar, t0)
+
+
+@dataclass
+class Marched:
+    """How a run through the output times ended: ``status`` text, stopped by a signal or not, wall seconds."""
+
+    status: str
+    interrupted: bool
+    wall_s: float
+    signum: int = 0
+
+
+def march(
+    stepper,
+    times: Sequence[float],
+    save: Callable[[float], None],
+    keep_last_good: Callable[[BlowUp], float],
+    name: str,
+    progress: bool | None,
+    kept_in: str | None = None,
+    stacklevel: int = 3,
+) -> Marched:
+    """Advance ``stepper`` to each of ``times[1:]`` and ``save(t)`` the frame there.
+
+    On a blow-up ``keep_last_good(exc)`` keeps the last finite state and returns the time of the
+    last kept frame; a warning says so (and where, ``kept_in``). Ctrl-C and SIGTERM end the loop
+    quietly: a frame being saved is finished, the step in progress is dropped. NumPy's
+    overflow and invalid-value warnings are silenced while stepping: a blow-up is reported
+    once, by the :class:`BlowUpWarning`.
+    """
+    status, interrupted, signum = "completed", False, 0
+    bar = progress_bar(progress, times[0], times[-1])
+    started = time.perf_counter()
+    try:
+        with StopOnSignals() as guard, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for ts in times[1:]:
+                stepper.advance(float(ts), bar.update_to if bar else None)
+                with guard.critical():
+                    save(float(ts))
+    except BlowUp as exc:
+        status = f"blew up: {exc}"
+        last = keep_last_good(exc)
+        what = (f"{exc.reason} near t = {exc.t_bad:g}" if getattr(exc, "reason", None)
+                else f"solution became non-finite by t = {exc.t_bad:g}")
+        warnings.warn(
+            f"{name}: {what}; stopped, last finite state "
+            f"(t = {last:g}) kept" + (f" in {kept_in}" if kept_in else ""),
+            BlowUpWarning,
+            stacklevel=stacklevel,
+        )
+    except KeyboardInterrupt as exc:
+        signum = signal_of(exc)
+        status = f"interrupted ({signal_name(signum)}) at t = {stepper.t:g}"
+        interrupted = True
+    finally:
+        if bar:
+            bar.close()
+    return Marched(status, interrupted, time.perf_counter() - started, signum)
+
+
+def finish(writer, attrs: dict, dataset: Callable | None, out_path, run: Marched, t: float, n_frames: int,
+           load: bool = False):
+    """Close the file with the final attributes, build the Dataset, raise if interrupted.
+
+    ``dataset()`` builds the in-memory Dataset; with ``dataset=None`` the file is opened lazily
+    (and read into memory with ``load``: a resumed run's frames are in the file).
+    """
+    if writer:
+        writer.set_attrs(attrs)
+        writer.close()
+    if dataset is not None:
+        ds = dataset()
+    else:
+        import xarray as xr
+
+        ds = xr.open_dataset(out_path)
+        if load:
+            ds = ds.load()
+            ds.close()
+    if run.interrupted:
+        how = signal_name(run.signum) if run.signum else "interrupted"
+        hint = f"; continue it with resume=True (out={str(out_path)!r})" if writer else ""
+        raise RunInterrupted(
+            f"run stopped ({how}) at t = {t:g}; {n_frames} frames kept" + (f" in {out_path}" if writer else "") + hint,
+            ds, run.signum or 2, out_path if writer else None,
+        )
+    return ds
