@@ -259,7 +259,29 @@ class FiniteVolume:
         um2, um1, u0, up1 = (self._value(field, axis, k + j) for j in (-2, -1, 0, 1))
         uL = um1 + self.limiter(um1 - um2, u0 - um1) / 2
         uR = u0 - self.limiter(u0 - um1, up1 - u0) / 2
+        uL, uR = self._wall_states(name, axis, x + (k - sp.Rational(1, 2)) * self.h[axis], uL, uR)
         return numerical_flux(fu.xreplace(shift), u, uL, uR, form)
+
+    def _wall_states(self, name: str, axis: int, face: sp.Expr, uL: sp.Expr, uR: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
+        """Face states with the outer state on a Dirichlet wall face set to the wall value g.
+
+        The ghost cells of a Dirichlet wall hold the second-order closure ``2g - u_0``, which
+        centred differences need; as the upwind state of an inflow face it would be wrong
+        (first order: the inflow would carry ``2g - u_0``, not ``g``). On the wall face itself
+        the state outside the domain is the prescribed value, for every scheme and limiter.
+        """
+        pair = self.system.bcs.get((name, axis))
+        if pair is None or pair[0].periodic:
+            return uL, uR
+        x = self.system.coords[axis]
+        lo, hi = (sp.Float(v) for v in self.system.domain[axis])
+        half = self.h[axis] / 2
+        low, high = pair
+        if low.kind == "dirichlet" and not low.reflect:
+            uL = sp.Piecewise((low.value.xreplace({x: lo}), face < lo + half), (uL, True))
+        if high.kind == "dirichlet" and not high.reflect:
+            uR = sp.Piecewise((high.value.xreplace({x: hi}), face > hi - half), (uR, True))
+        return uL, uR
 
     def divergence(self, field: int, axis: int, f: sp.Expr) -> sp.Expr:
         """``-(F_{i+1/2} - F_{i-1/2}) / h``: the flux difference of ``f`` at the current cell."""
