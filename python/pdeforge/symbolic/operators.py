@@ -17,7 +17,8 @@ from pdeforge.errors import EquationParseError
 def _scalar(arg, op: str) -> sp.Expr:
     if isinstance(arg, sp.MatrixBase):
         raise EquationParseError(f"{op}() takes a scalar expression, got a vector")
-    if isinstance(arg, tuple) or isinstance(arg, sp.logic.boolalg.Boolean):
+    # a SymPy Symbol is also a Boolean: only non-expression Booleans (relations, And, ...) are refused
+    if isinstance(arg, tuple) or (isinstance(arg, sp.logic.boolalg.Boolean) and not isinstance(arg, sp.Expr)):
         raise EquationParseError(f"{op}() takes a scalar expression")
     return sp.sympify(arg)
 
