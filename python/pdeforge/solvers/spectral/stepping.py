@@ -57,7 +57,7 @@ CK_GAMMA = (0.1496590219993, 0.3792103129999, 0.8229550293869, 0.6994504559488, 
 #: contour points of the Kassam-Trefethen phi functions
 CONTOUR_POINTS = 32
 #: coefficient sets kept (one per step size)
-KEEP_COEFFICIENTS = 4
+KEEP_COEFFICIENTS = 8
 
 
 def etd_coefficients(z: np.ndarray, points: int = CONTOUR_POINTS) -> tuple[np.ndarray, ...]:
@@ -120,6 +120,7 @@ class SpectralRK:
         self.acc = self._empty() if method in ("rk4", "ssprk3") else None
         self.stage = self._empty() if method in ("rk4", "ssprk3") else None
         self.steps = 0
+        self._steps_before = 0  # steps of the run this one continues
         self.dt_used: list[float] = []
         self._good = self.y.clone() if self.K.library == "torch" else self.y.copy()
         self._good_t = self.t
@@ -153,6 +154,7 @@ class SpectralRK:
     def restore(self, state: dict) -> None:
         """Continue the step count of a saved run (a CFL step is re-estimated from the state)."""
         self.steps = int(state.get("steps", 0))
+        self._steps_before = self.steps
 
     def cfl_dt(self) -> float:
         """The CFL step at the current state (``safety`` times the stability limit)."""
@@ -229,15 +231,19 @@ class SpectralRK:
             return float(math.sqrt(np.vdot(a, a).real)) if np.isfinite(np.vdot(a, a).real) else math.inf
 
     def advance(self, t_target: float, progress=None) -> None:
-        """Step to ``t_target`` exactly, in blocks of at most ``recheck`` equal steps.
+        """Step to ``t_target`` exactly, in blocks of at most ``recheck`` steps.
 
-        Before each block the step is re-estimated from the CFL bound (unless fixed) and the
-        rest of the interval is split into equal steps no larger than it; after each block the
-        state is checked for non-finite values and kept as the last good state.
+        A fixed step is used as given (:meth:`_advance_fixed`). Otherwise, before each block
+        the step is re-estimated from the CFL bound and the rest of the interval is split into
+        equal steps no larger than it. After each block the state is checked for non-finite
+        values and kept as the last good state.
         """
+        if self.fixed_dt is not None:
+            self._advance_fixed(t_target, progress)
+            return
         while t_target - self.t > 1e-12 * max(1.0, abs(t_target)):
             span = t_target - self.t
-            h = self.fixed_dt if self.fixed_dt is not None else self.cfl_dt()
+            h = self.cfl_dt()
             if not (h > 0):  # NaN bound: the state went bad
                 raise BlowUp(self.t, self._good_t, self.op.to_physical(self._good))
             n = max(1, math.ceil(span / h - 1e-9))
@@ -254,6 +260,67 @@ class SpectralRK:
             if progress is not None:
                 progress(self.t)
 
+    def _advance_fixed(self, t_target: float, progress=None) -> None:
+        """Step to ``t_target`` with the fixed step exactly as given.
+
+        As many whole steps as fit (a span of ``n`` steps up to rounding counts as ``n``), then,
+        only where the span is not a whole number of steps, one shorter step to ``t_target``
+        (its length rounded to 12 significant digits, so that every segment with the same
+        remainder shares one set of step coefficients). Times are ``t_start + i h``: no drift.
+        """
+        h = float(self.fixed_dt)
+        start = self.t
+        span = t_target - start
+        whole = max(0, math.floor(span / h + 1e-9))
+        rest = span - whole * h
+        done = 0
+        while done < whole:
+            block = min(whole - done, self.recheck)
+            for _ in range(block):
+                self.step(h)
+                done += 1
+                self.t = start + done * h
+            self.steps += block
+            self.dt_used.append(h)
+            self._check()
+            if progress is not None:
+                progress(self.t)
+        if rest > 1e-9 * h:
+            last = float(f"{rest:.12g}")
+            self.step(last)
+            self.steps += 1
+            self.dt_used.append(last)
+            self._check()
+        self.t = float(t_target)
+        if progress is not None:
+            progress(self.t)
+
+    def warm(self) -> None:
+        """One throw-away step from the current state (which is kept): loads the compiled
+        kernels and FFT plans and builds the coefficients of the first step, so that the
+        first call of :meth:`advance` measures stepping only (the solver counts this as
+        compile time)."""
+        h = self.fixed_dt if self.fixed_dt is not None else self.cfl_dt()
+        if not (h > 0 and math.isfinite(h)):
+            return
+        saved = self.y.clone() if self.K.library == "torch" else self.y.copy()
+        with np.errstate(all="ignore"):
+            self.step(h)
+        self._copy_into(self.y, saved)
+
+    def run_attributes(self, t_span: float) -> dict:
+        """Dataset attributes of the stepping so far: steps, the step sizes used and what the
+        recorded ``dt`` means (``t_span``: the model time stepped over)."""
+        used = self.dt_used
+        fixed = self.fixed_dt is not None
+        taken = self.steps - self._steps_before
+        return {
+            "steps": int(self.steps),
+            "dt": float(self.fixed_dt) if fixed else (float(t_span / taken) if taken else math.nan),
+            "dt_meaning": "the fixed step as given" if fixed else "mean step (time stepped / steps)",
+            "dt_min": float(min(used)) if used else math.nan,
+            "dt_max": float(max(used)) if used else math.nan,
+        }
 
 
 class StiffSpectralStepper(SpectralRK):
@@ -280,7 +347,11 @@ class StiffSpectralStepper(SpectralRK):
         multipliers = op.stiff_multipliers()
         self._L = np.stack([np.broadcast_to(K.to_numpy(m) if m is not None else np.zeros(1, complex), kshape)
                             for m in multipliers]).astype(complex)
+        # the distinct values of L (few: L depends on |k| only, mostly), once for every step size
+        self._L_values, self._L_index = np.unique(self._L.ravel(), return_inverse=True)
         self._coefficients: dict[float, tuple] = {}
+        #: coefficient sets built so far (one per distinct step size still cached)
+        self.coefficient_builds = 0
         extra = {"ifrk4": 1, "etdrk4": 4, "cnrk4": 1}[method]
         self._buffers = [self._empty() for _ in range(extra)]
         self._on_support = self._start_on_support()
@@ -324,7 +395,9 @@ class StiffSpectralStepper(SpectralRK):
         found = self._coefficients.get(h)
         if found is not None:
             return found
-        K, L, name = self.K, self._L, self.stiff_method.name
+        K, name = self.K, self.stiff_method.name
+        self.coefficient_builds += 1
+        L = self._L_values  # on the distinct values; spread to the modes below
         if name == "ifrk4":
             half = np.exp(0.5 * h * L)
             arrays = (half, half * half)
@@ -338,6 +411,8 @@ class StiffSpectralStepper(SpectralRK):
                 inv = 1.0 / (1.0 - mu * L)
                 arrays += [(1.0 + mu * L) * inv, CK_GAMMA[k] * h * inv]
             arrays = tuple(arrays)
+        shape = self._L.shape
+        arrays = tuple(np.asarray(a)[self._L_index].reshape(shape) for a in arrays)
         if K.library == "numpy":  # the fused passes: real arrays for a real L (half the memory traffic)
             out = tuple(np.ascontiguousarray(a.real if not np.any(a.imag) else a, dtype=K.real_dtype
                                              if not np.any(a.imag) else K.complex_dtype) for a in arrays)
