@@ -10,7 +10,9 @@ on the grid, the array library, the device and the precision from one runtime ob
   an odd derivative of it is not a real field), broadcastable against the transform shape;
   ``K.kk[a]``: squared wavenumbers (Nyquist kept) for even orders;
 * ``K.kinv2``: ``1/|k|^2`` with the odd-order wavenumbers (zero where ``k = 0``), so the Leray
-  projection and the spectral divergence annihilate each other exactly;
+  projection and the spectral divergence annihilate each other exactly (also the inverse
+  Laplacian's multiplier, ``-K.kinv2``); ``K.kinv2_max`` its largest value;
+* ``K.mode0``: 1 at ``k = 0``, else 0 (``mean(g)``'s multiplier);
 * ``K.dealias(A)``: the 2/3 rule: zero every mode with ``3 |n_a| >= N_a`` on some axis;
 * ``K.x[a]``: cell-centre coordinates, broadcastable; ``K.kmax[a]``: largest |k| kept.
 """
@@ -123,6 +125,10 @@ class SpectralRuntime:
         self.k = tuple(self.asarray(k) for k in k_odd)
         self.kk = tuple(self.asarray(k) for k in k_sq)
         self.kinv2 = self.asarray(kinv2)
+        self.kinv2_max = float(np.max(kinv2))
+        mode0 = np.zeros(self.kshape)
+        mode0[(0,) * self.dim] = 1.0
+        self.mode0 = self.asarray(mode0)
         self.ksq = self.asarray(self._np["ksq_full"])
         self.mask = self.asarray(self._np["mask"]) if dealias else None
         self.x = tuple(self.asarray(x) for x in self._np["x"])

@@ -69,6 +69,8 @@ def etd_coefficients(z: np.ndarray, points: int = CONTOUR_POINTS) -> tuple[np.nd
     up to the trapezoid rule's spectral accuracy, and free of the cancellation at small ``z``).
     The values are computed once per distinct ``z``.
     """
+    if not np.iscomplexobj(z) or not np.any(np.imag(z)):
+        return tuple(a + 0j for a in _etd_coefficients_real(np.real(np.asarray(z, dtype=complex))))
     flat = np.asarray(z, dtype=complex).ravel()
     values, inverse = np.unique(flat, return_inverse=True)
     r = np.exp(2j * np.pi * (np.arange(points) + 0.5) / points)
@@ -76,7 +78,7 @@ def etd_coefficients(z: np.ndarray, points: int = CONTOUR_POINTS) -> tuple[np.nd
     for rj in r:
         w = values + rj
         ew = np.exp(w)
-        w3 = w**3
+        w3 = w * w * w
         acc[0] += (np.exp(w / 2) - 1.0) / w
         acc[1] += (-4.0 - w + ew * (4.0 - 3.0 * w + w * w)) / w3
         acc[2] += (2.0 + w + ew * (w - 2.0)) / w3
@@ -89,6 +91,40 @@ def etd_coefficients(z: np.ndarray, points: int = CONTOUR_POINTS) -> tuple[np.nd
             a = a.real + 0j  # real L: the mean is real up to round-off
         out.append(a[inverse].reshape(shape))
     return tuple(out)
+
+
+#: below this |z| the phi functions are summed as Taylor series (closed forms lose digits to cancellation)
+TAYLOR_BELOW = 0.5
+
+
+def _phi123(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``phi_1, phi_2, phi_3`` of real ``z`` (``phi_k(z) = sum_j z^j / (j + k)!``)."""
+    small = np.abs(z) < TAYLOR_BELOW
+    zb = np.where(small, 1.0, z)  # the closed forms where |z| is not small
+    ez = np.exp(zb)
+    p1 = (ez - 1.0) / zb
+    p2 = (ez - 1.0 - zb) / (zb * zb)
+    p3 = (ez - 1.0 - zb - 0.5 * zb * zb) / (zb * zb * zb)
+    if np.any(small):
+        zs = z[small]
+        series = [np.zeros_like(zs) for _ in range(3)]
+        power = np.ones_like(zs)
+        for j in range(18):  # 0.5^18 / 18! ~ 1e-21
+            for k in range(3):
+                series[k] += power / math.factorial(j + k + 1)
+            power = power * zs
+        p1[small], p2[small], p3[small] = series
+    return p1, p2, p3
+
+
+def _etd_coefficients_real(z: np.ndarray) -> tuple[np.ndarray, ...]:
+    """:func:`etd_coefficients` of real ``z``: phi functions by closed forms and Taylor series."""
+    shape = np.shape(z)
+    values, inverse = np.unique(np.ravel(z), return_inverse=True)
+    p1, p2, p3 = _phi123(values)
+    q = 0.5 * _phi123(0.5 * values)[0]  # (exp(z/2) - 1) / z
+    out = (q, p1 - 3.0 * p2 + 4.0 * p3, p2 - 2.0 * p3, -p2 + 4.0 * p3)
+    return tuple(a[inverse].reshape(shape) for a in out)
 
 
 class SpectralRK:
