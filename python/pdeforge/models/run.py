@@ -55,7 +55,9 @@ def solve(
             if dt is None and defaults.get("dt") is not None and "dt_max" in method.SETTINGS:
                 method = method.replace(dt_max=defaults["dt"])  # the model's preferred step, an upper bound
         disc = get_discretization(discretization)
-        if defaults["scheme"] is not None and (disc is None or (disc.family == "fd" and disc.scheme is None)):
+        fd = getattr(system, "discretization", "fd") == "fd"
+        if defaults["scheme"] is not None and ((disc is None and fd) or (
+                disc is not None and disc.family == "fd" and disc.scheme is None)):
             disc = (disc or FiniteDifference()).replace(scheme=defaults["scheme"])
         discretization = disc
         params, seed = None, None  # the model's parameters and random initial condition are set up

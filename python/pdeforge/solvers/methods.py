@@ -298,14 +298,18 @@ class IFRK4(_Exponential):
 
 @register
 class ETDRK4(_Exponential):
-    """Exponential time differencing RK4 (Cox-Matthews, Kassam-Trefethen contour integrals; spectral;
-    ``method="etdrk4"``).
+    """Exponential time differencing RK4 (Cox-Matthews; spectral; ``method="etdrk4"``).
 
-    Settings: as :class:`RK4`; the step is limited by the explicit part alone.
+    Settings:
+        dt: a fixed step, used exactly. None (default): the step is error-controlled by an
+            embedded third-order estimate (:mod:`pdeforge.solvers.spectral.adaptive`).
+        rtol, atol: tolerances of that control (None: rtol 1e-4, atol 1e-12, relative L2 of the state).
+        dt_max, stability: as :class:`RK4`.
     """
 
     name = "etdrk4"
     description = "exponential time differencing RK4 (Cox-Matthews)"
+    SETTINGS = {**_FIXED, "rtol": None, "atol": None}
 
 
 @register

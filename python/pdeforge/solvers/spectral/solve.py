@@ -42,23 +42,49 @@ def _check_method(method: str | None) -> str | None:
 
 
 def make_stepper(op, uh, t0: float, method: str | None, dt: float | None, dt_max: float = math.inf,
-                 route: bool = True):
+                 route: bool = True, rtol: float | None = None, atol: float | None = None, warm: bool = True):
     """The spectral time stepper for ``method`` (None: :data:`DEFAULT_STIFF_METHOD` when the
     kernels have a stiff linear part, else "rk4").
 
-    A torch operator on the CPU with no gradient asked for steps with the numpy kernels on
-    the same memory (:class:`~pdeforge.solvers.spectral.stepping.NumpyRouted`; ``route=False``
-    keeps the torch kernels, as on a GPU).
+    Args:
+        op: the bound operator; uh: the initial transforms; t0: the initial time.
+        method: the method's name (None: see above).
+        dt: a fixed step, used exactly as given (None: "etdrk4" controls its step by the
+            error estimate of :mod:`pdeforge.solvers.spectral.adaptive`, the other methods take
+            the CFL step).
+        dt_max: largest step.
+        route: a torch operator on the CPU with no gradient asked for steps with the numpy
+            kernels on the same memory (:class:`~pdeforge.solvers.spectral.stepping.NumpyRouted`;
+            ``route=False`` keeps the torch kernels, as on a GPU).
+        rtol, atol: tolerances of the error-controlled "etdrk4" step (None: its defaults,
+            :data:`~pdeforge.solvers.spectral.adaptive.DEFAULT_RTOL` and ``DEFAULT_ATOL``).
+        warm: take one throw-away step (:meth:`~pdeforge.solvers.spectral.stepping.SpectralRK.warm`)
+            so that loading kernels and building the first step's coefficients happen here,
+            not in the first :meth:`advance`.
     """
     if method is None:
         method = DEFAULT_STIFF_METHOD if any(k is not None for k in op.module.STIFF) else "rk4"
+    adaptive = method == "etdrk4" and dt is None
+    if (rtol is not None or atol is not None) and not adaptive:
+        raise SolverError(f"rtol/atol control the step of etdrk4 without a fixed dt; method {method!r} "
+                          f"{'with dt ' + repr(dt) if dt is not None else ''} does not read them")
     if route and routes_to_numpy(op, uh):
         twin = numpy_twin(op)
-        inner = make_stepper(twin, uh.detach().contiguous().numpy(), t0, method, dt, dt_max, route=False)
+        inner = make_stepper(twin, uh.detach().contiguous().numpy(), t0, method, dt, dt_max, route=False,
+                             rtol=rtol, atol=atol, warm=warm)
         return NumpyRouted(inner, op.K.torch)
-    if method in STIFF_METHODS:
-        return StiffSpectralStepper(op, uh, t0, method, dt, dt_max=dt_max)
-    return SpectralRK(op, uh, t0, method, dt, dt_max=dt_max)
+    if adaptive:
+        from pdeforge.solvers.spectral.adaptive import DEFAULT_ATOL, DEFAULT_RTOL, AdaptiveETDRK4
+
+        stepper = AdaptiveETDRK4(op, uh, t0, DEFAULT_RTOL if rtol is None else rtol,
+                                 DEFAULT_ATOL if atol is None else atol, dt_max=dt_max)
+    elif method in STIFF_METHODS:
+        stepper = StiffSpectralStepper(op, uh, t0, method, dt, dt_max=dt_max)
+    else:
+        stepper = SpectralRK(op, uh, t0, method, dt, dt_max=dt_max)
+    if warm:
+        stepper.warm()
+    return stepper
 
 
 class SpectralFamily(RunFamily):
@@ -93,7 +119,9 @@ class SpectralFamily(RunFamily):
         dt_max = interval
         if m is not None and m.setting("dt_max") is not None:
             dt_max = min(interval, float(m.dt_max))
-        stepper = make_stepper(op, uh, inputs.t0, m.name if m is not None else None, dt, dt_max=dt_max)
+        tolerances = {k: m.setting(k) for k in ("rtol", "atol")} if m is not None else {}
+        stepper = make_stepper(op, uh, inputs.t0, m.name if m is not None else None, dt, dt_max=dt_max, **tolerances)
+        self.t0 = inputs.t0
         self.method = stepper.method
         if dt is not None and restart is None:
             limit = stepper.cfl_dt() / SAFETY
@@ -166,12 +194,9 @@ class SpectralFamily(RunFamily):
 
     def after(self, run) -> dict:
         stepper = self.stepper
-        return dict(
-            steps=int(stepper.steps),
-            dt_min=float(min(stepper.dt_used)) if stepper.dt_used else float("nan"),
-            dt_max=float(max(stepper.dt_used)) if stepper.dt_used else float("nan"),
-            rhs_evaluations=int(stepper.steps * EVALUATIONS[self.method.name]),
-        )
+        attrs = {"rhs_evaluations": int(stepper.steps * EVALUATIONS[self.method.name])}
+        attrs.update(stepper.run_attributes(stepper.t - self.t0))
+        return attrs
 
     def marching(self):
         return torch_cpu_threads(self.op)
