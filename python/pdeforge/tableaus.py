@@ -105,7 +105,7 @@ def _t(name, order, a, b, c, **more) -> Tableau:
 
 
 TABLEAUS: dict[str, Tableau] = {
-    "euler": _t("euler", 1, [[]], [1], [0]),
+    "euler": _t("euler", 1, [[]], [1], [0], shu_osher=(((F(1),),), ((F(1),),))),
     "ssprk3": _t(
         "ssprk3", 3, [[], [1], [F(1, 4), F(1, 4)]], [F(1, 6), F(1, 6), F(2, 3)], [0, 1, F(1, 2)],
         shu_osher=(((F(1),), (F(3, 4), F(1, 4)), (F(1, 3), F(0), F(2, 3))),
@@ -136,3 +136,58 @@ def coefficient_text(value: F, dt: str = "dt") -> str:
     if value.denominator == 1:
         return f"{float(value.numerator)!r} * {dt}"
     return f"{float(value.numerator)!r} / {float(value.denominator)!r} * {dt}"
+
+
+def times_dt(value: F, dt):
+    """``value * dt`` evaluated as :func:`coefficient_text` prints it (same rounding at run time)."""
+    value = F(value)
+    if value == 1:
+        return dt
+    if value.numerator == 1:
+        return dt / float(value.denominator)
+    if value.denominator == 1:
+        return float(value.numerator) * dt
+    return float(value.numerator) / float(value.denominator) * dt
+
+
+@dataclass(frozen=True)
+class ConvexStage:
+    """Stage ``i`` of a Shu-Osher form with two registers: ``u_{i+1} = keep u_0 + mix u_i + weight dt f(u_i)``
+    at time ``t + node dt``."""
+
+    node: F
+    keep: F
+    mix: F
+    weight: F
+
+
+@dataclass(frozen=True)
+class AccumulatingStage:
+    """Stage ``i`` of a method whose stage matrix has only a subdiagonal: ``k_i = f(s_i)`` at
+    ``t + node dt``; the next stage value ``s_{i+1} = u_0 + advance dt k_i``; the result
+    accumulates ``weight dt k_i`` (``advance`` None: the last stage)."""
+
+    node: F
+    advance: F | None
+    weight: F
+
+
+def convex_stages(tab: Tableau) -> list[ConvexStage]:
+    """The two-register stages of a strong-stability-preserving tableau (its ``shu_osher`` form)."""
+    alpha, beta = tab.shu_osher
+    out = []
+    for i in range(len(alpha)):
+        if any(alpha[i][j] for j in range(1, i)) or any(beta[i][j] for j in range(i)):
+            raise ValueError(f"{tab.name}: stage {i} reads more than u_0 and u_{i}")
+        keep = alpha[i][0] if i > 0 else F(0)
+        out.append(ConvexStage(tab.c[i], keep, alpha[i][i] if i > 0 else alpha[0][0], beta[i][i]))
+    return out
+
+
+def accumulating_stages(tab: Tableau) -> list[AccumulatingStage]:
+    """The stages of a tableau whose ``A`` has only a subdiagonal (RK4), in accumulator form."""
+    s = tab.stages
+    for i in range(s):
+        if any(tab.a[i][j] for j in range(i - 1)):
+            raise ValueError(f"{tab.name}: stage {i} reads more than the previous stage")
+    return [AccumulatingStage(tab.c[i], tab.a[i + 1][i] if i + 1 < s else None, tab.b[i]) for i in range(s)]

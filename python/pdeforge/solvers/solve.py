@@ -177,6 +177,9 @@ def _family_of(system: PDESystem, disc: Discretization | None, backend) -> str:
     if choice == "fd" and has_coupling(system):
         return "coupled"
     if choice == "spectral" and has_coupling(system):
-        raise SolverError("discretization 'spectral': systems with scalars or integral()/mean() are solved with "
-                          "finite differences (discretization 'fd')")
+        from pdeforge.symbolic.global_unknowns import DomainIntegral
+
+        if getattr(system, "scalars", None) or any(e.atoms(DomainIntegral) for e in system.rhs.values()):
+            raise SolverError("discretization 'spectral': systems with scalars or integral() are solved with finite "
+                              "differences (discretization 'fd'); the spectral language takes mean()")
     return choice

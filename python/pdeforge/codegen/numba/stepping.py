@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 
+from pdeforge.tableaus import TABLEAUS, accumulating_stages, coefficient_text, convex_stages
 from pdeforge.codegen.module import KernelSpec
 from pdeforge.codegen.numba.tiling import tiled_source
 from pdeforge.codegen.numba.wavefront import wavefront_source
@@ -97,6 +98,11 @@ def _fill_lines(spec: KernelSpec, name: str = "_fill", axes: tuple[int, ...] | N
     return lines
 
 
+def _at(node) -> str:
+    """``t + node * dt`` as printed in the step loops."""
+    return "t" if node == 0 else f"t + {coefficient_text(node)}"
+
+
 def _advance_lines(spec: KernelSpec, method: str, parallel: bool) -> list[str]:
     suffix = "par" if parallel else "ser"
     axes = spec.semi.system.axes
@@ -120,34 +126,34 @@ def _advance_lines(spec: KernelSpec, method: str, parallel: bool) -> list[str]:
             "    return n % 2",
         ]
     elif method == "ssprk3":
-        lines += [
-            "    for s in range(n):",
-            "        t = t0 + s * dt",
-            f"        _fill(Y, t, {fargs})",
-            f"        {ax}(Y, Y, S1, t, 0.0, 1.0, dt, {kargs})",
-            f"        _fill(S1, t + dt, {fargs})",
-            f"        {ax}(S1, Y, S2, t + dt, 0.75, 0.25, 0.25 * dt, {kargs})",
-            f"        _fill(S2, t + 0.5 * dt, {fargs})",
-            f"        {ax}(S2, Y, S1, t + 0.5 * dt, 1.0 / 3.0, 2.0 / 3.0, 2.0 / 3.0 * dt, {kargs})",
-            "        Y, S1 = S1, Y",
-            "    return n % 2",
-        ]
+        # the two-register (Shu-Osher) form of the tableau: u_{i+1} = keep u_0 + mix u_i + weight dt f(u_i)
+        lines += ["    for s in range(n):", "        t = t0 + s * dt"]
+        src, registers = "Y", ("S1", "S2")
+        for i, st in enumerate(convex_stages(TABLEAUS[method])):
+            out = registers[i % 2]
+            t_stage = _at(st.node)
+            lines += [f"        _fill({src}, {t_stage}, {fargs})",
+                      f"        {ax}({src}, Y, {out}, {t_stage}, {float(st.keep)!r}, {float(st.mix)!r}, "
+                      f"{coefficient_text(st.weight)}, {kargs})"]
+            src = out
+        lines += [f"        Y, {src} = {src}, Y", "    return n % 2"]
     else:
-        lines += [
-            "    h2 = 0.5 * dt",
-            "    for s in range(n):",
-            "        t = t0 + s * dt",
-            f"        _fill(Y, t, {fargs})",
-            f"        {two}(Y, Y, Y, SA, AA, t, h2, dt / 6.0, {kargs})",
-            f"        _fill(SA, t + h2, {fargs})",
-            f"        {two}(SA, Y, AA, SB, AB, t + h2, h2, dt / 3.0, {kargs})",
-            f"        _fill(SB, t + h2, {fargs})",
-            f"        {two}(SB, Y, AB, SA, AA, t + h2, dt, dt / 3.0, {kargs})",
-            f"        _fill(SA, t + dt, {fargs})",
-            f"        {ax}(SA, AA, SB, t + dt, 1.0, 0.0, dt / 6.0, {kargs})",
-            "        Y, SB = SB, Y",
-            "    return n % 2",
-        ]
+        # the accumulator form: k_i = f(s_i), s_{i+1} = u_0 + advance dt k_i, sum += weight dt k_i
+        lines += ["    for s in range(n):", "        t = t0 + s * dt"]
+        *inner, last = accumulating_stages(TABLEAUS[method])
+        src, acc = "Y", "Y"
+        for i, st in enumerate(inner):
+            value, total = ("SA", "SB")[i % 2], ("AA", "AB")[i % 2]
+            t_stage = _at(st.node)
+            lines += [f"        _fill({src}, {t_stage}, {fargs})",
+                      f"        {two}({src}, Y, {acc}, {value}, {total}, {t_stage}, {coefficient_text(st.advance)}, "
+                      f"{coefficient_text(st.weight)}, {kargs})"]
+            src, acc = value, total
+        out = ("SA", "SB")[len(inner) % 2]
+        t_stage = _at(last.node)
+        lines += [f"        _fill({src}, {t_stage}, {fargs})",
+                  f"        {ax}({src}, {acc}, {out}, {t_stage}, 1.0, 0.0, {coefficient_text(last.weight)}, {kargs})",
+                  f"        Y, {out} = {out}, Y", "    return n % 2"]
     lines += ["", ""]
     return lines
 

@@ -21,6 +21,8 @@ import contextlib
 import os
 from collections.abc import Callable
 
+from pdeforge.tableaus import TABLEAUS, accumulating_stages, convex_stages, times_dt
+
 METHODS = ("euler", "ssprk3", "rk4")
 
 #: below this many cells per field an intra-op parallel region costs more than it saves on
@@ -47,23 +49,22 @@ def rk_step(f: Callable, method: str, y, t, dt):
     numbers or 0-d tensors.
     """
     # the sums run in the fused stages' order, so both solvers round alike
-    if method == "euler":
-        return y + dt * f(y, t)
-    if method == "ssprk3":
-        s1 = y + dt * f(y, t)
-        s2 = 0.75 * y + 0.25 * s1 + (0.25 * dt) * f(s1, t + dt)
-        return (1.0 / 3.0) * y + (2.0 / 3.0) * s2 + ((2.0 / 3.0) * dt) * f(s2, t + 0.5 * dt)
-    if method == "rk4":
-        h2 = 0.5 * dt
-        k = f(y, t)
-        acc = y + (dt / 6.0) * k
-        k = f(y + h2 * k, t + h2)
-        acc = acc + (dt / 3.0) * k
-        k = f(y + h2 * k, t + h2)
-        acc = acc + (dt / 3.0) * k
-        k = f(y + dt * k, t + dt)
-        return acc + (dt / 6.0) * k
-    raise ValueError(f"method {method!r}: one of {', '.join(METHODS)}")
+    if method not in METHODS:
+        raise ValueError(f"method {method!r}: one of {', '.join(METHODS)}")
+    tab = TABLEAUS[method]
+    if tab.shu_osher is not None:  # u_{i+1} = keep u_0 + mix u_i + weight dt f(u_i)
+        u = y
+        for i, st in enumerate(convex_stages(tab)):
+            slope = times_dt(st.weight, dt) * f(u, t + times_dt(st.node, dt))
+            u = (u + slope) if i == 0 else (float(st.keep) * y + float(st.mix) * u + slope)
+        return u
+    stages = accumulating_stages(tab)  # k_i = f(s_i); s_{i+1} = y + advance dt k_i; acc += weight dt k_i
+    k = f(y, t)
+    acc = y + times_dt(stages[0].weight, dt) * k
+    for prev, st in zip(stages[:-1], stages[1:]):
+        k = f(y + times_dt(prev.advance, dt) * k, t + times_dt(st.node, dt))
+        acc = acc + times_dt(st.weight, dt) * k
+    return acc
 
 
 class CompiledStep:

@@ -11,11 +11,25 @@ import numpy as np
 from pdeforge.codegen.kernel import BoundKernel
 from pdeforge.errors import SolverError
 from pdeforge.codegen.numba.threads import ThreadChoice
+from pdeforge.tableaus import TABLEAUS, accumulating_stages, convex_stages, times_dt
 from pdeforge.solvers.stepping import CHECK_EVERY, BlowUp, Progress, Stepper, equal_steps  # noqa: F401
 
 #: Target duration of one compiled block of steps, and the largest block.
 BLOCK_SECONDS = 0.1
 MAX_BLOCK = 100_000
+
+
+#: work arrays of each fixed-step method's two-register or accumulator form (state included)
+BUFFERS = {"euler": 2, "ssprk3": 3, "rk4": 5}
+
+
+def stepping_rule(method: str):
+    """``(step function, stages)`` of a fixed-step method, from its tableau: the convex
+    (Shu-Osher) form where the tableau has one, else the accumulator form."""
+    tab = TABLEAUS[method]
+    if tab.shu_osher is not None:
+        return FixedStepRK._convex, convex_stages(tab)
+    return FixedStepRK._accumulating, accumulating_stages(tab)
 
 
 class FixedStepRK(Stepper):
@@ -36,7 +50,7 @@ class FixedStepRK(Stepper):
             raise SolverError(f"dt must be a positive number, got {dt!r}")
         self.dt = float(dt)
         self.method = method
-        nbuf = {"euler": 2, "ssprk3": 3, "rk4": 5}[method]
+        nbuf = BUFFERS[method]
         # new_padded writes every page (coefficient rows included, np.zeros maps them lazily):
         # the pages are faulted in at setup, not while stepping
         # the compiled loops get line-aligned rows and page-staggered arrays (BoundKernel.new_aligned)
@@ -47,7 +61,8 @@ class FixedStepRK(Stepper):
         bound.cells(self.buf[0])[...] = cells
         self._good = np.array(cells, dtype=float, copy=True)
         self._good_t = self.t
-        self._step = {"euler": self._euler, "ssprk3": self._ssprk3, "rk4": self._rk4}[method]
+        rule, self.stages = stepping_rule(method)
+        self._step = rule.__get__(self)
         self._block = 8
         key = bound.thread_key(method)
         # the threaded wavefront advances `levels` steps per sweep: probe it over three sweeps
@@ -81,28 +96,32 @@ class FixedStepRK(Stepper):
     def cells(self) -> np.ndarray:
         return self.bound.cells(self.buf[0])
 
-    def _euler(self, t: float, dt: float) -> None:
-        y, out = self.buf
-        self.bound.stage_axpy(y, y, out, t, 0.0, 1.0, dt)
-        self.buf[0], self.buf[1] = out, y
+    def _convex(self, t: float, dt: float) -> None:
+        """One step of a two-register (Shu-Osher) method: euler, ssprk3 (stages from the tableau)."""
+        k, y = self.bound, self.buf[0]
+        registers = self.buf[1:3]
+        src = y
+        for i, st in enumerate(self.stages):
+            out = registers[i % len(registers)]
+            k.stage_axpy(src, y, out, t + times_dt(st.node, dt), float(st.keep), float(st.mix), times_dt(st.weight, dt))
+            src = out
+        last = 1 + (len(self.stages) - 1) % len(registers)
+        self.buf[0], self.buf[last] = self.buf[last], y
 
-    def _ssprk3(self, t: float, dt: float) -> None:
-        y, s1, s2 = self.buf
-        k = self.bound
-        k.stage_axpy(y, y, s1, t, 0.0, 1.0, dt)
-        k.stage_axpy(s1, y, s2, t + dt, 0.75, 0.25, 0.25 * dt)
-        k.stage_axpy(s2, y, s1, t + 0.5 * dt, 1.0 / 3.0, 2.0 / 3.0, 2.0 / 3.0 * dt)
-        self.buf[0], self.buf[1] = s1, y
-
-    def _rk4(self, t: float, dt: float) -> None:
+    def _accumulating(self, t: float, dt: float) -> None:
+        """One step of a method with a subdiagonal stage matrix (rk4), stages from the tableau."""
         y, sa, sb, aa, ab = self.buf
         k = self.bound
-        h2 = 0.5 * dt
-        k.stage_two(y, y, y, sa, aa, t, h2, dt / 6.0)
-        k.stage_two(sa, y, aa, sb, ab, t + h2, h2, dt / 3.0)
-        k.stage_two(sb, y, ab, sa, aa, t + h2, dt, dt / 3.0)
-        k.stage_axpy(sa, aa, sb, t + dt, 1.0, 0.0, dt / 6.0)
-        self.buf[0], self.buf[2] = sb, y
+        values, sums = (sa, sb), (aa, ab)
+        src, acc = y, y
+        *inner, last = self.stages
+        for i, st in enumerate(inner):
+            k.stage_two(src, y, acc, values[i % 2], sums[i % 2], t + times_dt(st.node, dt), times_dt(st.advance, dt),
+                        times_dt(st.weight, dt))
+            src, acc = values[i % 2], sums[i % 2]
+        out = len(inner) % 2
+        k.stage_axpy(src, acc, values[out], t + times_dt(last.node, dt), 1.0, 0.0, times_dt(last.weight, dt))
+        self.buf[0], self.buf[1 + out] = values[out], y
 
     def advance(self, t_target: float, progress: Progress | None = None) -> None:
         if t_target <= self.t:
@@ -151,17 +170,11 @@ class DormandPrince(Stepper):
         dt_max: largest step allowed.
     """
 
-    C = (0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0, 1.0)
-    A = (
-        (),
-        (1 / 5,),
-        (3 / 40, 9 / 40),
-        (44 / 45, -56 / 15, 32 / 9),
-        (19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729),
-        (9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656),
-        (35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84),
-    )
-    E = (71 / 57600, 0.0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40)
+    # the Dormand-Prince tableau (the seventh stage is the FSAL first stage of the next step);
+    # E: the weights of the error estimate, b - b_embedded
+    C = tuple(float(v) for v in TABLEAUS["dopri5"].c)
+    A = tuple(tuple(float(v) for v in row) for row in TABLEAUS["dopri5"].a)
+    E = tuple(float(b - e) for b, e in zip(TABLEAUS["dopri5"].b, TABLEAUS["dopri5"].b_error))
 
     def __init__(self, bound, cells, t0, rtol=1e-6, atol=1e-9, dt=None, dt_max=np.inf):
         super().__init__(bound, cells, t0)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pdeforge.errors import SolverError
-from pdeforge.solvers.explicit.runge_kutta import DormandPrince, FixedStepRK, Stepper, ThreadChoice
+from pdeforge.solvers.explicit.runge_kutta import BUFFERS, DormandPrince, FixedStepRK, Stepper, ThreadChoice, stepping_rule
 
 if TYPE_CHECKING:
     from pdeforge.codegen.torch.kernel import TorchBoundKernel
@@ -30,12 +30,13 @@ class TorchFixedStepRK(FixedStepRK):
             raise SolverError(f"dt must be a positive number, got {dt!r}")
         self.dt = float(dt)
         self.method = method
-        nbuf = {"euler": 2, "ssprk3": 3, "rk4": 5}[method]
+        nbuf = BUFFERS[method]
         self.buf = [bound.new_padded() for _ in range(nbuf)]
         bound.cells(self.buf[0]).copy_(bound.tensor(np.asarray(cells)))
         self._good = np.array(cells, dtype=float, copy=True)
         self._good_t = self.t
-        self._step = {"euler": self._euler, "ssprk3": self._ssprk3, "rk4": self._rk4}[method]
+        rule, self.stages = stepping_rule(method)
+        self._step = rule.__get__(self)
         self._block = 8
         self._threads = ThreadChoice(False, lambda: 0.0)  # torch manages its own threads: one loop
 

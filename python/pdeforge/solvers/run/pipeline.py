@@ -142,8 +142,9 @@ def execute(job: Job, family: RunFamily):
     specific = family.prepare(inputs, restart, done)
     compile_time = system.parse_time_s + time.perf_counter() - t_compile
     backend_name = specific.pop("backend", job.backend.name)
-    attrs = run_attributes(system, inputs.grid, backend_name, specific.pop("method", job.method.name),
-                           specific.pop("dt", None), compile_time, specific.pop("cache_hit", False), **specific)
+    method_name = specific.pop("method") if "method" in specific else job.method.name
+    attrs = run_attributes(system, inputs.grid, backend_name, method_name, specific.pop("dt", None), compile_time,
+                           specific.pop("cache_hit", False), **specific)
     attrs.update(job.extra_attrs)
     attrs.update(call=job.call, save_every=output.save_every if output.save_every is not None else float("nan"))
     if job.method.kind not in ("fixed", "imex", "stochastic") and "rtol" in job.method.SETTINGS \

@@ -18,6 +18,7 @@ import numpy as np
 
 from pdeforge.errors import SolverError
 from pdeforge.solvers.run.initial import initial_state
+from pdeforge.solvers.methods import get_method
 from pdeforge.solvers.run.inputs import SAFETY, check_dt_against
 from pdeforge.solvers.run.output import NetCDFWriter
 from pdeforge.solvers.run.pipeline import RunFamily
@@ -123,6 +124,8 @@ class SpectralFamily(RunFamily):
         stepper = make_stepper(op, uh, inputs.t0, m.name if m is not None else None, dt, dt_max=dt_max, **tolerances)
         self.t0 = inputs.t0
         self.method = stepper.method
+        if m is None:  # the default the kernels chose, for the driver
+            job.method = get_method(stepper.method.name)
         if dt is not None and restart is None:
             limit = stepper.cfl_dt() / SAFETY
             check_dt_against(dt, limit, m.stability if m is not None else "warn", f"{self.method.name} CFL limit {limit:.4g} of the spectral "

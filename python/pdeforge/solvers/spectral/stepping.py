@@ -28,6 +28,7 @@ import math
 
 import numpy as np
 
+from pdeforge.tableaus import TABLEAUS, accumulating_stages, convex_stages, times_dt
 from pdeforge.solvers.run.inputs import SAFETY
 from pdeforge.solvers.methods import Method, get_method
 from pdeforge.solvers.stepping import BlowUp
@@ -194,43 +195,47 @@ class SpectralRK:
         return min(self.safety * limit, self.dt_max)
 
     def step(self, dt: float) -> None:
+        """One step of the method's tableau: the convex (Shu-Osher) form of euler and ssprk3, the
+        accumulator form of rk4 (:mod:`pdeforge.tableaus`)."""
         y, k, t = self.y, self.k, self.t
-        name = self.method.name
-        if name == "euler":
+        tab = TABLEAUS[self.method.name]
+        if tab.shu_osher is not None:
+            stages = convex_stages(tab)
+            first = stages[0]
             self._f(y, t)
-            self._axpy(y, dt, k)
-        elif name == "ssprk3":
+            if len(stages) == 1:
+                self._axpy(y, times_dt(first.weight / first.mix, dt), k)
+                return
             s, acc = self.stage, self.acc
-            self._f(y, t)
             self._copy_into(s, y)
-            self._axpy(s, dt, k)  # s1
-            self._f(s, t + dt)
-            self._axpy(s, dt, k)
-            self._copy_into(acc, y)
-            acc *= 0.75
-            self._axpy(acc, 0.25, s)  # s2
-            self._f(acc, t + 0.5 * dt)
-            self._axpy(acc, dt, k)
-            y *= 1.0 / 3.0
-            self._axpy(y, 2.0 / 3.0, acc)
-        else:
-            s, acc = self.stage, self.acc
-            self._f(y, t)
-            self._copy_into(acc, y)
-            self._axpy(acc, dt / 6.0, k)
+            self._axpy(s, times_dt(first.weight / first.mix, dt), k)  # u_1
+            cur = s
+            for i, st in enumerate(stages[1:], 1):
+                # u_{i+1} = keep u_0 + mix (u_i + (weight / mix) dt f(u_i))
+                self._f(cur, t + times_dt(st.node, dt))
+                self._axpy(cur, times_dt(st.weight / st.mix, dt), k)
+                if i == len(stages) - 1:
+                    y *= float(st.keep)
+                    self._axpy(y, float(st.mix), cur)
+                else:
+                    dst = acc if cur is s else s
+                    self._copy_into(dst, y)
+                    dst *= float(st.keep)
+                    self._axpy(dst, float(st.mix), cur)
+                    cur = dst
+            return
+        s, acc = self.stage, self.acc
+        stages = accumulating_stages(tab)
+        self._f(y, t)
+        self._copy_into(acc, y)
+        for i, st in enumerate(stages[:-1]):
+            # sum += weight dt k_i; the next stage value y + advance dt k_i
+            self._axpy(acc, times_dt(st.weight, dt), k)
             self._copy_into(s, y)
-            self._axpy(s, 0.5 * dt, k)
-            self._f(s, t + 0.5 * dt)
-            self._axpy(acc, dt / 3.0, k)
-            self._copy_into(s, y)
-            self._axpy(s, 0.5 * dt, k)
-            self._f(s, t + 0.5 * dt)
-            self._axpy(acc, dt / 3.0, k)
-            self._copy_into(s, y)
-            self._axpy(s, dt, k)
-            self._f(s, t + dt)
-            self._axpy(acc, dt / 6.0, k)
-            self.y, self.acc = acc, y
+            self._axpy(s, times_dt(st.advance, dt), k)
+            self._f(s, t + times_dt(stages[i + 1].node, dt))
+        self._axpy(acc, times_dt(stages[-1].weight, dt), k)
+        self.y, self.acc = acc, y
 
     def _check(self) -> None:
         """Keep the state as the last good one, or raise :class:`BlowUp`.
