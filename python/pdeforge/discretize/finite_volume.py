@@ -299,6 +299,3 @@ class FiniteVolume:
         return -(self.face_flux(field, axis, f, 1) - self.face_flux(field, axis, f, 0)) / self.h[axis]
 
 
-def advective_parts(system: PDESystem) -> dict[str, list[sp.Expr]]:
-    """field -> its advective flux per axis (zeros where none), for stability estimates."""
-    return {f: split_advective(system, f)[0] for f in system.fields}

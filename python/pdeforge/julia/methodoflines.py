@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import sympy as sp
-from sympy.core.function import AppliedUndef
 
 from pdeforge.discretize.grid import UniformGrid
 from pdeforge.errors import PDEForgeError, SolverError
@@ -371,10 +370,3 @@ def sparse_jacobian(problem: MOLProblem) -> bool:
     return ALGORITHMS[problem.method][0] in IMPLICIT_ALGORITHMS
 
 
-def applied_fields(problem: MOLProblem) -> list[sp.Expr]:
-    """The field functions ``u(x, y)`` of the problem's system, in field order."""
-    return [problem.system.field_functions[f] for f in problem.system.fields]
-
-
-def is_field(expr) -> bool:
-    return isinstance(expr, AppliedUndef)

@@ -153,17 +153,3 @@ def generate_dataset(
     return FieldData(model_name, names, table, t, x, u, u[:, 0].copy(), mass, source)
 
 
-def trapezoid_weights(x: Sequence[float]) -> np.ndarray:
-    """Trapezoid-rule weights on the points ``x`` (the integral of u is ``weights @ u``).
-
-    On a periodic domain whose points include both ends this is the spectrally accurate
-    periodic trapezoid rule.
-    """
-    x = np.asarray(x, dtype=float)
-    if x.ndim != 1 or x.size < 2 or np.any(np.diff(x) <= 0):
-        raise PDEForgeError("x: expected at least two increasing points")
-    dx = np.diff(x)
-    w = np.zeros_like(x)
-    w[:-1] += 0.5 * dx
-    w[1:] += 0.5 * dx
-    return w

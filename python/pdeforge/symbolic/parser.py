@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ast
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import sympy as sp
@@ -295,10 +295,3 @@ class _Translator:
             raise self.fail(node, f"invalid call of {name}(): {exc}") from None
 
 
-def namespace_from(
-    symbols: Mapping[str, object],
-    functions: Mapping[str, Callable],
-    groups: Mapping[str, list[str]],
-) -> Namespace:
-    """Build a :class:`Namespace` from plain mappings."""
-    return Namespace(dict(symbols), dict(functions), {k: list(v) for k, v in groups.items()})
