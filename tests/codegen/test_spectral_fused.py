@@ -113,7 +113,7 @@ def test_torch_cpu_stepping_runs_the_numpy_kernels_on_the_same_memory():
 
 def test_torch_backend_solve_matches_numpy_backend():
     pytest.importorskip("torch")
-    kw = dict(grid=16, seed=1, t_span=0.3, dt=0.03, save_every=0.3, progress=False)
+    kw = dict(grid=16, seed=1, t_span=0.3, dt=0.03, output=pf.Output(save_every=0.3), progress=False)
     a = pf.solve("kolmogorov-flow", backend="numpy", **kw)
     b = pf.solve("kolmogorov-flow", backend="torch", **kw)
     assert b.attrs["backend"] == "torch" and b.attrs["status"] == "completed"

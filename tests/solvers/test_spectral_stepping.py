@@ -20,8 +20,8 @@ from pdeforge.symbolic.constants import fix_constants
 def _final(name, method, dt, t_end, grid, **kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ds = pf.solve(name, grid=grid, t_span=t_end, method=method, dt=dt, save_every=t_end, progress=False,
-                      stability="ignore", **kw)
+        ds = pf.solve(name, grid=grid, t_span=t_end, method=pf.methods.with_settings(method, stability="ignore"),
+                      dt=dt, output=pf.Output(save_every=t_end), progress=False, **kw)
     return ds, np.stack([ds[f].values[-1] for f in ("u", "v")])
 
 

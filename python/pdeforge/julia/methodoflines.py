@@ -28,7 +28,7 @@ import sympy as sp
 from pdeforge.discretize.grid import UniformGrid
 from pdeforge.errors import PDEForgeError, SolverError
 from pdeforge.julia.float_range import exact_ends
-from pdeforge.symbolic.scalars import has_coupling
+from pdeforge.symbolic.global_unknowns import has_coupling
 from pdeforge.symbolic.system import PDESystem
 
 #: pdeforge method -> (OrdinaryDiffEq algorithm, the package that exports it)
