@@ -94,8 +94,35 @@ class JacobianSplit:
         return R, T
 
 
+#: points per axis up to which a transform is applied as dense matrix products (BLAS) rather
+#: than by pocketfft: at 32^2 four 32x32 products cost a third of two DCT calls' overhead
+DENSE_TRANSFORM_LIMIT = 64
+
+
+def axis_eigenbasis(n: int, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues and orthonormal eigenvectors (columns) of the 1-D second difference
+    ``v[i-1] - 2 v[i] + v[i+1]`` on ``n`` points: periodic ("fft": the real Fourier basis) or
+    mirror ("dct": the DCT-II basis). Written out, not computed by LAPACK (whose threads cost
+    more than the whole solve on a busy machine)."""
+    j = np.arange(n)[:, None] + (0.5 if kind == "dct" else 0.0)
+    if kind == "dct":
+        k = np.arange(n)
+        Q = np.sqrt((2.0 - (k == 0)) / n) * np.cos(np.pi * k * j / n)
+        return 2 * np.cos(np.pi * k / n) - 2, np.ascontiguousarray(Q)
+    k = np.arange(n // 2 + 1)
+    cos = np.sqrt((2.0 - (k == 0) - (2 * k == n)) / n) * np.cos(2 * np.pi * k * j / n)
+    ks = np.arange(1, (n + 1) // 2)
+    sin = np.sqrt(2.0 / n) * np.sin(2 * np.pi * ks * j / n)
+    lam = 2 * np.cos(2 * np.pi * np.concatenate([k, ks]) / n) - 2
+    return lam, np.ascontiguousarray(np.hstack([cos, sin]))
+
+
 class TransformSolver:
     """``(I - gamma T)^-1`` by a fast transform that diagonalises T (FFT periodic, DCT-II mirror).
+
+    On small grids (every axis at most :data:`DENSE_TRANSFORM_LIMIT` points) the transform is
+    applied as dense products with the 1-D eigenbases, ``Q0 (Q0^T X Q1 / d) Q1^T`` in 2-D, so a
+    solve is a handful of BLAS calls; larger grids use pocketfft.
 
     Args:
         T: the transport operator.
@@ -109,6 +136,9 @@ class TransformSolver:
 
     def __init__(self, T: sps.csr_matrix, shape: tuple[int, ...], nfields: int, kind: str):
         self.shape, self.nf, self.kind = tuple(shape), nfields, kind
+        self.dense = max(shape) <= DENSE_TRANSFORM_LIMIT
+        bases = [axis_eigenbasis(n, kind) for n in shape] if self.dense else []
+        self.Q = [Q for _, Q in bases]
         nc = int(np.prod(shape))
         centre = np.ravel_multi_index(tuple(s // 2 for s in shape), shape)
         self.eig: list[np.ndarray | None] = []
@@ -122,8 +152,12 @@ class TransformSolver:
                 c = vals[cols == row + stride]
                 c = float(c[0]) if c.size else 0.0
                 coupled |= c != 0.0
-                theta = np.arange(n) * (2 * np.pi / n if kind == "fft" else np.pi / n)
-                lam = lam + (c * (2 * np.cos(theta) - 2)).reshape([-1 if a == ax else 1 for a in range(len(shape))])
+                if self.dense:
+                    mu = bases[ax][0]
+                else:
+                    theta = np.arange(n) * (2 * np.pi / n if kind == "fft" else np.pi / n)
+                    mu = 2 * np.cos(theta) - 2
+                lam = lam + (c * mu).reshape([-1 if a == ax else 1 for a in range(len(shape))])
             self.eig.append(lam if coupled else None)
         v = np.random.default_rng(0).standard_normal(T.shape[0])
         Tv = T @ v
@@ -131,17 +165,33 @@ class TransformSolver:
         if not err < 1e-9:
             raise SolverError(f"the {kind} does not diagonalise the transport operator (relative error {err:.1e})")
 
-    def _apply(self, r: np.ndarray, factors, uncoupled: float = 1.0) -> np.ndarray:
+    def _dense(self, X: np.ndarray, fac: np.ndarray) -> np.ndarray:
+        """``Q fac Q^T X`` with Q the tensor product of the 1-D eigenbases."""
+        Q = self.Q
+        if X.ndim == 1:
+            return Q[0] @ ((Q[0].T @ X) * fac)
+        if X.ndim == 2:
+            return Q[0] @ ((Q[0].T @ X @ Q[1]) * fac) @ Q[1].T
+        for ax, q in enumerate(Q):
+            X = np.moveaxis(np.tensordot(q.T, X, axes=(1, ax)), 0, ax)
+        X = X * fac
+        for ax, q in enumerate(Q):
+            X = np.moveaxis(np.tensordot(q, X, axes=(1, ax)), 0, ax)
+        return X
+
+    def _apply(self, r: np.ndarray, factors, uncoupled: float = 1.0, copy: bool = True) -> np.ndarray:
         """The diagonal ``factors`` applied in transform space; fields that T does not couple
-        (``None``) are multiplied by ``uncoupled``."""
+        (``None``) are multiplied by ``uncoupled``. ``copy=False`` works in ``r`` itself."""
         import scipy.fft as sfft
 
-        out = np.array(r, dtype=float, copy=True).reshape(self.nf, *self.shape)
+        out = np.array(r, dtype=float, copy=copy).reshape(self.nf, *self.shape)
         for f, fac in enumerate(factors):
             if fac is None:
-                out[f] *= uncoupled
-                continue
-            if self.kind == "fft":
+                if uncoupled != 1.0:
+                    out[f] *= uncoupled
+            elif self.dense:
+                out[f] = self._dense(out[f], fac)
+            elif self.kind == "fft":
                 out[f] = sfft.irfftn(sfft.rfftn(out[f]) * fac[..., : self.shape[-1] // 2 + 1], s=self.shape)
             else:
                 out[f] = sfft.idctn(sfft.dctn(out[f], type=2, norm="ortho") * fac, type=2, norm="ortho")
@@ -150,7 +200,7 @@ class TransformSolver:
     def factor(self, gamma: float) -> Callable[[np.ndarray], np.ndarray]:
         """The solve with ``I - gamma T``."""
         factors = [None if lam is None else 1.0 / (1.0 - gamma * lam) for lam in self.eig]
-        return lambda r: self._apply(r, factors)
+        return lambda r: self._apply(r, factors, copy=False)
 
 
 def detect_transform(bound, T: sps.csr_matrix) -> TransformSolver | None:
@@ -192,8 +242,9 @@ class Preconditioner:
             raise SolverError(f"preconditioner {kind!r} (valid: {', '.join(p for p in PRECONDITIONERS if p != 'auto')})")
         self.bound, self.kind, self.transport = bound, kind, transport
         self.n = bound.size
+        self.nf, self.nc = bound.nfields, bound.grid.size
         self.identity = sps.identity(self.n, format="csr")
-        self.split = JacobianSplit(bound.nfields, bound.grid.size)
+        self.split = JacobianSplit(self.nf, self.nc)
         self.J = None
         self.R = self.T = None
         self._transform: TransformSolver | None = None
@@ -233,9 +284,8 @@ class Preconditioner:
     def _factor(self, gamma: float) -> None:
         self.factorizations += 1
         if self.kind == "split":
-            A = np.eye(self.bound.nfields)[:, :, None] - gamma * self.R
-            Ainv = block_inverse(A)
-            nf, nc = self.bound.nfields, self.bound.grid.size
+            nf, nc = self.nf, self.nc
+            Ainv = block_inverse(np.eye(nf)[:, :, None] - gamma * self.R)
             if self._transform is not None:
                 tsolve = self._transform.factor(gamma)
                 self.transport_solver = self._transform.kind
@@ -246,13 +296,8 @@ class Preconditioner:
                 self.transport_solver = "lu" if use_lu else "amg"
 
             def solve(r: np.ndarray) -> np.ndarray:
-                r = np.asarray(r).reshape(nf, nc)
-                z = np.empty((nf, nc))
-                for f in range(nf):
-                    acc = Ainv[f, 0] * r[0]
-                    for g in range(1, nf):
-                        acc = acc + Ainv[f, g] * r[g]
-                    z[f] = acc
+                # the cell blocks first, (I - gR)^-1 r, into a fresh array the transport solve may overwrite
+                z = np.einsum("fgc,gc->fc", Ainv, np.asarray(r).reshape(nf, nc))
                 return tsolve(z.reshape(-1))
 
             self.solve = self._counted(solve)
