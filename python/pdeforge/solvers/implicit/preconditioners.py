@@ -253,15 +253,44 @@ def second_difference(n: int, kind: str) -> sps.csr_matrix:
     return L.tocsr()
 
 
+def mean_stencil(block: sps.csr_matrix, shape: tuple[int, ...], kind: str) -> sps.csr_matrix:
+    """The constant-coefficient stand-in of a field's own transport block: along each axis the
+    mean of its neighbour coefficients times the second difference.
+
+    Raises:
+        SolverError: a mean is not positive (not diffusive) or the coefficients spread more
+            than :data:`SWEEP_SPREAD` around it.
+    """
+    D = block.tocoo()
+    nc = int(np.prod(shape))
+    stand_in = sps.csr_matrix((nc, nc))
+    for ax, n in enumerate(shape):
+        stride = int(np.prod(shape[ax + 1:]))
+        c = D.data[np.abs(D.col - D.row) == stride] if n > 1 else np.zeros(0)
+        mean = float(c.mean()) if c.size else 0.0
+        if c.size and not (mean > 0 and np.abs(c - mean).max() <= SWEEP_SPREAD * mean):
+            raise SolverError(f"neighbour coefficients along axis {ax} spread too far for a constant-coefficient stand-in")
+        if mean == 0.0:
+            continue
+        ops = [sps.identity(m, format="csr") for m in shape]
+        ops[ax] = second_difference(n, kind)
+        term = ops[0]
+        for op in ops[1:]:
+            term = sps.kron(term, op, format="csr")
+        stand_in = stand_in + mean * term
+    return stand_in.tocsr()
+
+
 class FieldSweepSolver:
-    """``(I - gamma T)^-1`` approximately, for transport that couples fields (cross-diffusion,
-    chemotaxis ``div(D grad u - chi u grad v)``) or has mildly varying coefficients.
+    """``(I - gamma T)^-1`` for transport that couples fields (cross-diffusion, chemotaxis
+    ``div(D grad u - chi u grad v)``) or has mildly varying coefficients.
 
     The fields are solved one after another (block Gauss-Seidel, in the order of their
     couplings: a field whose transport reads another's comes after it). Each field's own block
-    ``T_ff`` is replaced by the constant-coefficient stencil with its mean neighbour
-    coefficients along each axis, which a transform diagonalises; the blocks coupling fields
-    are applied exactly. The approximation error is left to the Krylov iterations.
+    ``T_ff`` is replaced by the constant-coefficient stand-in with its mean neighbour
+    coefficients along each axis (:func:`mean_stencil`), which a transform diagonalises; the
+    blocks coupling fields are applied exactly. The approximation error is left to the Krylov
+    iterations.
 
     Args:
         T: the transport operator.
@@ -270,8 +299,8 @@ class FieldSweepSolver:
         kind: "fft" (periodic box) or "dct" (mirror).
 
     Raises:
-        SolverError: a field's coefficients spread more than :data:`SWEEP_SPREAD` around their
-            mean, or a mean is not diffusive (the stand-in would not precondition).
+        SolverError: a field's own coefficients spread more than :data:`SWEEP_SPREAD` around
+            their mean, or a mean is not diffusive (the stand-in would not precondition).
     """
 
     kind = "sweep"
@@ -279,33 +308,20 @@ class FieldSweepSolver:
     def __init__(self, T: sps.csr_matrix, shape: tuple[int, ...], nfields: int, kind: str):
         shape = tuple(shape)
         nc = int(np.prod(shape))
-        self.nf, self.nc = nfields, nc
+        self.nf, self.nc, self.shape = nfields, nc, shape
         T = T.tocsr()
-        blocks, means = [], []
+        own, self.coupling = [], {}
         for f in range(nfields):
             Tf = T[f * nc:(f + 1) * nc]
-            blocks.append([Tf[:, g * nc:(g + 1) * nc].tocsr() for g in range(nfields)])
-            D = blocks[f][f].tocoo()
-            stand_in = sps.csr_matrix((nc, nc))
-            for ax, n in enumerate(shape):
-                stride = int(np.prod(shape[ax + 1:]))
-                c = D.data[np.abs(D.col - D.row) == stride] if n > 1 else np.zeros(0)
-                mean = float(c.mean()) if c.size else 0.0
-                if c.size and not (mean > 0 and np.abs(c - mean).max() <= SWEEP_SPREAD * mean):
-                    raise SolverError(f"field {f}: neighbour coefficients along axis {ax} spread too far "
-                                      "for a constant-coefficient stand-in")
-                ops = [sps.identity(m, format="csr") for m in shape]
-                ops[ax] = second_difference(n, kind)
-                term = ops[0]
-                for op in ops[1:]:
-                    term = sps.kron(term, op, format="csr")
-                stand_in = stand_in + mean * term
-            means.append(stand_in)
-        self.transform = TransformSolver(sps.block_diag(means, format="csr"), shape, nfields, kind)
-        self.coupling = {f: [(g, blocks[f][g]) for g in range(nfields) if g != f and blocks[f][g].nnz
-                             and np.abs(blocks[f][g].data).max() > 0] for f in range(nfields)}
+            row = [Tf[:, g * nc:(g + 1) * nc].tocsr() for g in range(nfields)]
+            try:
+                own.append(mean_stencil(row[f], shape, kind))
+            except SolverError as exc:
+                raise SolverError(f"field {f}: {exc}") from None
+            self.coupling[f] = [(g, row[g]) for g in range(nfields)
+                                if g != f and row[g].nnz and np.abs(row[g].data).max() > 0]
+        self.transform = TransformSolver(sps.block_diag(own, format="csr"), shape, nfields, kind)
         self.order = _coupling_order(self.coupling, nfields)
-        self.shape = shape
 
     def factor(self, gamma: float) -> Callable[[np.ndarray], np.ndarray]:
         """The approximate solve with ``I - gamma T``."""
@@ -329,7 +345,7 @@ class FieldSweepSolver:
 
 def _coupling_order(coupling: dict[int, list], nfields: int) -> list[int]:
     """Fields ordered so that each comes after the fields its transport reads (where the
-    couplings allow such an order; in a cycle the lowest-numbered field goes first)."""
+    couplings allow such an order; in a cycle the lowest-numbered waiting field goes first)."""
     order, left = [], list(range(nfields))
     while left:
         ready = [f for f in left if all(g in order for g, _ in coupling[f])]
