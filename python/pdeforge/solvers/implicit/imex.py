@@ -50,7 +50,8 @@ class IMEXSBDF2(Stepper):
         if abs(T - T2).max() > 1e-12 * max(abs(T).max(), 1.0):
             raise SolverError(
                 "method 'imex' treats the transport part implicitly with a constant matrix, but this system's "
-                "transport depends on the state (nonlinear diffusion or advection); use method 'bdf'"
+                "transport depends on the state (nonlinear diffusion, advection or cross-diffusion); use method 'bdf' "
+                "(its split preconditioner takes cross-diffusion such as chemotaxis)"
             )
         self.T = T
         self.transform = detect_transform(bound, T)

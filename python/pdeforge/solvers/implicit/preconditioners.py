@@ -5,8 +5,9 @@ Implicit integrators (CVODE's Newton-Krylov iterations, Rosenbrock stages, IMEX 
 splits into
 
     J = R + T,    R: the couplings inside each cell (reactions; one nf x nf block per cell),
-                  T: the couplings between cells (transport), each row completed on the
-                     diagonal so that it sums to zero as a conservative stencil's rows do,
+                  T: the couplings between cells (transport), each field-to-field block's
+                     rows completed on its diagonal so that they sum to zero as a
+                     conservative stencil's rows do,
 
 and ``(I - gamma R)(I - gamma T)`` approximates ``I - gamma J`` to ``O(gamma^2)``: the
 *split* preconditioner. Its R part is a batch of tiny dense inverses (closed form); its T
@@ -64,6 +65,11 @@ def block_inverse(A: np.ndarray) -> np.ndarray:
 class JacobianSplit:
     """``J = R + T`` for a fixed sparsity pattern (index maps built once).
 
+    Each block of T that couples field f to field g (g = f: diffusion; g != f: cross-diffusion
+    such as chemotaxis) is completed on its own diagonal so that its rows sum to zero, and R
+    takes the opposite: the stiff centre entry of a cross-diffusion stencil stays with its
+    stencil in T instead of landing in the cell-local block R.
+
     Args:
         nfields: fields (unknowns are ordered field-major: ``f * ncells + cell``).
         ncells: cells of the grid.
@@ -73,29 +79,68 @@ class JacobianSplit:
         self.nf, self.nc = nfields, ncells
         self._maps = None
 
+    def _build_maps(self, J: sps.csr_matrix) -> None:
+        nf, nc = self.nf, self.nc
+        rows = np.repeat(np.arange(J.shape[0]), np.diff(J.indptr))
+        same = (rows % nc) == (J.indices % nc)
+        off, on = np.flatnonzero(~same), np.flatnonzero(same)
+        blk = (rows[on] // nc) * nf * nc + (J.indices[on] // nc) * nc + rows[on] % nc
+        orow, ocol = rows[off], J.indices[off]
+        # (row, column field) of each transport entry, and the blocks that have any
+        pair = orow * nf + ocol // nc
+        f_of, g_of = np.divmod(np.unique((orow // nc) * nf + ocol // nc), nf)
+        cells = np.arange(nc)
+        drow = np.concatenate([f * nc + cells for f in f_of]) if f_of.size else np.zeros(0, int)
+        dcol = np.concatenate([g * nc + cells for g in g_of]) if f_of.size else np.zeros(0, int)
+        dkey = drow * nf + dcol // nc
+        rblk = (drow // nc) * nf * nc + (dcol // nc) * nc + drow % nc
+        self._maps = (off, on, blk, orow, ocol, pair, drow, dcol, dkey, rblk)
+
     def __call__(self, J: sps.csr_matrix) -> tuple[np.ndarray, sps.csr_matrix]:
         """``(R blocks (nf, nf, nc), T)`` of ``J``."""
         nf, nc = self.nf, self.nc
         if self._maps is None:
-            rows = np.repeat(np.arange(J.shape[0]), np.diff(J.indptr))
-            same = (rows % nc) == (J.indices % nc)
-            off, on = np.flatnonzero(~same), np.flatnonzero(same)
-            blk = (rows[on] // nc) * nf * nc + (J.indices[on] // nc) * nc + rows[on] % nc
-            self._maps = (off, on, rows[off], J.indices[off], blk)
-        off, on, orow, ocol, blk = self._maps
+            self._build_maps(J)
+        off, on, blk, orow, ocol, pair, drow, dcol, dkey, rblk = self._maps
         toff = J.data[off]
-        rowsum = np.bincount(orow, weights=toff, minlength=J.shape[0])
+        rowsum = np.bincount(pair, weights=toff, minlength=J.shape[0] * nf)[dkey]
         R = np.zeros(nf * nf * nc)
         R[blk] = J.data[on]
-        R = R.reshape(nf, nf, nc)
-        for f in range(nf):
-            R[f, f] += rowsum[f * nc:(f + 1) * nc]
-        T = (sps.csr_matrix((toff, (orow, ocol)), shape=J.shape) - sps.diags(rowsum)).tocsr()
-        return R, T
+        np.add.at(R, rblk, rowsum)
+        T = sps.csr_matrix((np.concatenate([toff, -rowsum]), (np.concatenate([orow, drow]), np.concatenate([ocol, dcol]))),
+                           shape=J.shape)
+        return R.reshape(nf, nf, nc), T
+
+
+#: points per axis up to which a transform is applied as dense matrix products (BLAS) rather
+#: than by pocketfft: at 32^2 four 32x32 products cost a third of two DCT calls' overhead
+DENSE_TRANSFORM_LIMIT = 64
+
+
+def axis_eigenbasis(n: int, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues and orthonormal eigenvectors (columns) of the 1-D second difference
+    ``v[i-1] - 2 v[i] + v[i+1]`` on ``n`` points: periodic ("fft": the real Fourier basis) or
+    mirror ("dct": the DCT-II basis). Written out, not computed by LAPACK (whose threads cost
+    more than the whole solve on a busy machine)."""
+    j = np.arange(n)[:, None] + (0.5 if kind == "dct" else 0.0)
+    if kind == "dct":
+        k = np.arange(n)
+        Q = np.sqrt((2.0 - (k == 0)) / n) * np.cos(np.pi * k * j / n)
+        return 2 * np.cos(np.pi * k / n) - 2, np.ascontiguousarray(Q)
+    k = np.arange(n // 2 + 1)
+    cos = np.sqrt((2.0 - (k == 0) - (2 * k == n)) / n) * np.cos(2 * np.pi * k * j / n)
+    ks = np.arange(1, (n + 1) // 2)
+    sin = np.sqrt(2.0 / n) * np.sin(2 * np.pi * ks * j / n)
+    lam = 2 * np.cos(2 * np.pi * np.concatenate([k, ks]) / n) - 2
+    return lam, np.ascontiguousarray(np.hstack([cos, sin]))
 
 
 class TransformSolver:
     """``(I - gamma T)^-1`` by a fast transform that diagonalises T (FFT periodic, DCT-II mirror).
+
+    On small grids (every axis at most :data:`DENSE_TRANSFORM_LIMIT` points) the transform is
+    applied as dense products with the 1-D eigenbases, ``Q0 (Q0^T X Q1 / d) Q1^T`` in 2-D, so a
+    solve is a handful of BLAS calls; larger grids use pocketfft.
 
     Args:
         T: the transport operator.
@@ -109,6 +154,9 @@ class TransformSolver:
 
     def __init__(self, T: sps.csr_matrix, shape: tuple[int, ...], nfields: int, kind: str):
         self.shape, self.nf, self.kind = tuple(shape), nfields, kind
+        self.dense = max(shape) <= DENSE_TRANSFORM_LIMIT
+        bases = [axis_eigenbasis(n, kind) for n in shape] if self.dense else []
+        self.Q = [Q for _, Q in bases]
         nc = int(np.prod(shape))
         centre = np.ravel_multi_index(tuple(s // 2 for s in shape), shape)
         self.eig: list[np.ndarray | None] = []
@@ -122,8 +170,12 @@ class TransformSolver:
                 c = vals[cols == row + stride]
                 c = float(c[0]) if c.size else 0.0
                 coupled |= c != 0.0
-                theta = np.arange(n) * (2 * np.pi / n if kind == "fft" else np.pi / n)
-                lam = lam + (c * (2 * np.cos(theta) - 2)).reshape([-1 if a == ax else 1 for a in range(len(shape))])
+                if self.dense:
+                    mu = bases[ax][0]
+                else:
+                    theta = np.arange(n) * (2 * np.pi / n if kind == "fft" else np.pi / n)
+                    mu = 2 * np.cos(theta) - 2
+                lam = lam + (c * mu).reshape([-1 if a == ax else 1 for a in range(len(shape))])
             self.eig.append(lam if coupled else None)
         v = np.random.default_rng(0).standard_normal(T.shape[0])
         Tv = T @ v
@@ -131,41 +183,201 @@ class TransformSolver:
         if not err < 1e-9:
             raise SolverError(f"the {kind} does not diagonalise the transport operator (relative error {err:.1e})")
 
-    def _apply(self, r: np.ndarray, factors, uncoupled: float = 1.0) -> np.ndarray:
-        """The diagonal ``factors`` applied in transform space; fields that T does not couple
-        (``None``) are multiplied by ``uncoupled``."""
-        import scipy.fft as sfft
+    def _dense(self, X: np.ndarray, fac: np.ndarray) -> np.ndarray:
+        """``Q fac Q^T X`` with Q the tensor product of the 1-D eigenbases."""
+        Q = self.Q
+        if X.ndim == 1:
+            return Q[0] @ ((Q[0].T @ X) * fac)
+        if X.ndim == 2:
+            return Q[0] @ ((Q[0].T @ X @ Q[1]) * fac) @ Q[1].T
+        for ax, q in enumerate(Q):
+            X = np.moveaxis(np.tensordot(q.T, X, axes=(1, ax)), 0, ax)
+        X = X * fac
+        for ax, q in enumerate(Q):
+            X = np.moveaxis(np.tensordot(q, X, axes=(1, ax)), 0, ax)
+        return X
 
-        out = np.array(r, dtype=float, copy=True).reshape(self.nf, *self.shape)
+    def _apply(self, r: np.ndarray, factors, uncoupled: float = 1.0, copy: bool = True) -> np.ndarray:
+        """The diagonal ``factors`` applied in transform space; fields that T does not couple
+        (``None``) are multiplied by ``uncoupled``. ``copy=False`` works in ``r`` itself."""
+        out = np.array(r, dtype=float, copy=copy).reshape(self.nf, *self.shape)
         for f, fac in enumerate(factors):
             if fac is None:
-                out[f] *= uncoupled
-                continue
-            if self.kind == "fft":
-                out[f] = sfft.irfftn(sfft.rfftn(out[f]) * fac[..., : self.shape[-1] // 2 + 1], s=self.shape)
+                if uncoupled != 1.0:
+                    out[f] *= uncoupled
             else:
-                out[f] = sfft.idctn(sfft.dctn(out[f], type=2, norm="ortho") * fac, type=2, norm="ortho")
+                out[f] = self.field(out[f], fac)
         return out.reshape(-1)
+
+    def field(self, x: np.ndarray, fac: np.ndarray) -> np.ndarray:
+        """The diagonal ``fac`` applied to one field ``x`` (grid-shaped) in transform space."""
+        import scipy.fft as sfft
+
+        if self.dense:
+            return self._dense(x, fac)
+        if self.kind == "fft":
+            return sfft.irfftn(sfft.rfftn(x) * fac[..., : self.shape[-1] // 2 + 1], s=self.shape)
+        return sfft.idctn(sfft.dctn(x, type=2, norm="ortho") * fac, type=2, norm="ortho")
 
     def factor(self, gamma: float) -> Callable[[np.ndarray], np.ndarray]:
         """The solve with ``I - gamma T``."""
         factors = [None if lam is None else 1.0 / (1.0 - gamma * lam) for lam in self.eig]
-        return lambda r: self._apply(r, factors)
+        return lambda r: self._apply(r, factors, copy=False)
+
+
+#: largest relative spread of a field's neighbour coefficients around their mean for which
+#: the sweep's constant-coefficient stand-in is a good preconditioner (a few Krylov iterations)
+SWEEP_SPREAD = 0.5
+
+
+def boundary_kind(bound) -> str | None:
+    """"fft" on a fully periodic box, "dct" on a box with no periodic side, else None."""
+    bcs = list(bound.kernel.system.bcs.values())
+    if all(lo.periodic and hi.periodic for lo, hi in bcs):
+        return "fft"
+    if all(not lo.periodic and not hi.periodic for lo, hi in bcs):
+        return "dct"
+    return None
+
+
+def second_difference(n: int, kind: str) -> sps.csr_matrix:
+    """The 1-D ``v[i-1] - 2 v[i] + v[i+1]`` on ``n`` points, periodic ("fft") or mirror ("dct")."""
+    L = sps.diags([np.ones(n - 1), np.full(n, -2.0), np.ones(n - 1)], [-1, 0, 1], format="lil")
+    if kind == "fft":
+        L[0, n - 1] += 1.0
+        L[n - 1, 0] += 1.0
+    else:
+        L[0, 0] = L[n - 1, n - 1] = -1.0
+    if n == 1:
+        L[0, 0] = 0.0
+    return L.tocsr()
+
+
+def mean_stencil(block: sps.csr_matrix, shape: tuple[int, ...], kind: str) -> sps.csr_matrix:
+    """The constant-coefficient stand-in of a field's own transport block: along each axis the
+    mean of its neighbour coefficients times the second difference.
+
+    Raises:
+        SolverError: a mean is not positive (not diffusive) or the coefficients spread more
+            than :data:`SWEEP_SPREAD` around it.
+    """
+    D = block.tocoo()
+    nc = int(np.prod(shape))
+    stand_in = sps.csr_matrix((nc, nc))
+    for ax, n in enumerate(shape):
+        stride = int(np.prod(shape[ax + 1:]))
+        c = D.data[np.abs(D.col - D.row) == stride] if n > 1 else np.zeros(0)
+        mean = float(c.mean()) if c.size else 0.0
+        if c.size and not (mean > 0 and np.abs(c - mean).max() <= SWEEP_SPREAD * mean):
+            raise SolverError(f"neighbour coefficients along axis {ax} spread too far for a constant-coefficient stand-in")
+        if mean == 0.0:
+            continue
+        ops = [sps.identity(m, format="csr") for m in shape]
+        ops[ax] = second_difference(n, kind)
+        term = ops[0]
+        for op in ops[1:]:
+            term = sps.kron(term, op, format="csr")
+        stand_in = stand_in + mean * term
+    return stand_in.tocsr()
+
+
+class FieldSweepSolver:
+    """``(I - gamma T)^-1`` for transport that couples fields (cross-diffusion, chemotaxis
+    ``div(D grad u - chi u grad v)``) or has mildly varying coefficients.
+
+    The fields are solved one after another (block Gauss-Seidel, in the order of their
+    couplings: a field whose transport reads another's comes after it). Each field's own block
+    ``T_ff`` is replaced by the constant-coefficient stand-in with its mean neighbour
+    coefficients along each axis (:func:`mean_stencil`), which a transform diagonalises; the
+    blocks coupling fields are applied exactly. The approximation error is left to the Krylov
+    iterations.
+
+    Args:
+        T: the transport operator.
+        shape: the grid's shape.
+        nfields: fields.
+        kind: "fft" (periodic box) or "dct" (mirror).
+
+    Raises:
+        SolverError: a field's own coefficients spread more than :data:`SWEEP_SPREAD` around
+            their mean, or a mean is not diffusive (the stand-in would not precondition).
+    """
+
+    kind = "sweep"
+
+    def __init__(self, T: sps.csr_matrix, shape: tuple[int, ...], nfields: int, kind: str):
+        shape = tuple(shape)
+        nc = int(np.prod(shape))
+        self.nf, self.nc, self.shape = nfields, nc, shape
+        T = T.tocsr()
+        own, self.coupling = [], {}
+        for f in range(nfields):
+            Tf = T[f * nc:(f + 1) * nc]
+            row = [Tf[:, g * nc:(g + 1) * nc].tocsr() for g in range(nfields)]
+            try:
+                own.append(mean_stencil(row[f], shape, kind))
+            except SolverError as exc:
+                raise SolverError(f"field {f}: {exc}") from None
+            self.coupling[f] = [(g, row[g]) for g in range(nfields)
+                                if g != f and row[g].nnz and np.abs(row[g].data).max() > 0]
+        self.transform = TransformSolver(sps.block_diag(own, format="csr"), shape, nfields, kind)
+        self.order = _coupling_order(self.coupling, nfields)
+
+    def factor(self, gamma: float) -> Callable[[np.ndarray], np.ndarray]:
+        """The approximate solve with ``I - gamma T``."""
+        factors = [None if lam is None else 1.0 / (1.0 - gamma * lam) for lam in self.transform.eig]
+        nf, nc, shape = self.nf, self.nc, self.shape
+
+        def solve(r: np.ndarray) -> np.ndarray:
+            z = np.array(r, dtype=float, copy=True).reshape(nf, nc)
+            done: set[int] = set()
+            for f in self.order:
+                for g, Tfg in self.coupling[f]:
+                    if g in done:
+                        z[f] += gamma * (Tfg @ z[g])
+                if factors[f] is not None:
+                    z[f] = self.transform.field(z[f].reshape(shape), factors[f]).reshape(-1)
+                done.add(f)
+            return z.reshape(-1)
+
+        return solve
+
+
+def _coupling_order(coupling: dict[int, list], nfields: int) -> list[int]:
+    """Fields ordered so that each comes after the fields its transport reads (where the
+    couplings allow such an order; in a cycle the lowest-numbered waiting field goes first)."""
+    order, left = [], list(range(nfields))
+    while left:
+        ready = [f for f in left if all(g in order for g, _ in coupling[f])]
+        f = ready[0] if ready else left[0]
+        order.append(f)
+        left.remove(f)
+    return order
 
 
 def detect_transform(bound, T: sps.csr_matrix) -> TransformSolver | None:
     """A transform solver for T when the grid's boundaries allow one and it checks out, else None."""
-    bcs = [pair for pair in bound.kernel.system.bcs.values()]
-    if all(lo.periodic and hi.periodic for lo, hi in bcs):
-        kind = "fft"
-    elif all(not lo.periodic and not hi.periodic for lo, hi in bcs):
-        kind = "dct"
-    else:
+    kind = boundary_kind(bound)
+    if kind is None:
         return None
     try:
         return TransformSolver(T, bound.grid.shape, bound.nfields, kind)
     except SolverError:
         return None
+
+
+def detect_sweep(bound, T: sps.csr_matrix, cross_only: bool = False) -> FieldSweepSolver | None:
+    """A field-sweep solver for T when the boundaries allow a transform and the stand-in fits,
+    else None; with ``cross_only`` also None when T couples no two fields (one field with
+    varying coefficients is left to the exact solvers)."""
+    kind = boundary_kind(bound)
+    if kind is None:
+        return None
+    try:
+        sweep = FieldSweepSolver(T, bound.grid.shape, bound.nfields, kind)
+    except SolverError:
+        return None
+    return None if cross_only and not any(sweep.coupling.values()) else sweep
 
 
 def _amg(M: sps.csr_matrix) -> Callable[[np.ndarray], np.ndarray]:
@@ -183,8 +395,9 @@ class Preconditioner:
     Args:
         bound: the bound kernel (its exact ``jacobian``).
         kind: "split", "lu", "ilu", "amg" or "none" (see the module docstring).
-        transport: for "split": "auto" (transform if it diagonalises T, else LU or AMG by
-            size), "transform", "lu" or "amg".
+        transport: for "split": "auto" (a transform if it diagonalises T, else the field
+            sweep where T couples fields and the stand-in fits, else LU or AMG by size), "transform", "sweep"
+            (:class:`FieldSweepSolver`), "lu" or "amg".
     """
 
     def __init__(self, bound, kind: str = "split", transport: str = "auto"):
@@ -192,11 +405,12 @@ class Preconditioner:
             raise SolverError(f"preconditioner {kind!r} (valid: {', '.join(p for p in PRECONDITIONERS if p != 'auto')})")
         self.bound, self.kind, self.transport = bound, kind, transport
         self.n = bound.size
+        self.nf, self.nc = bound.nfields, bound.grid.size
         self.identity = sps.identity(self.n, format="csr")
-        self.split = JacobianSplit(bound.nfields, bound.grid.size)
+        self.split = JacobianSplit(self.nf, self.nc)
         self.J = None
         self.R = self.T = None
-        self._transform: TransformSolver | None = None
+        self._transform: TransformSolver | FieldSweepSolver | None = None
         self._T_data = None
         self.jacobian_evaluations = 0
         self.factorizations = 0
@@ -229,13 +443,17 @@ class Preconditioner:
                 self._transform = detect_transform(self.bound, T)
                 if self._transform is None and self.transport == "transform":
                     raise SolverError("transport='transform': no FFT/DCT diagonalises this transport operator")
+            if self._transform is None and self.transport in ("auto", "sweep"):
+                self._transform = detect_sweep(self.bound, T, cross_only=self.transport == "auto")
+                if self._transform is None and self.transport == "sweep":
+                    raise SolverError("transport='sweep': the transport operator has no constant-coefficient "
+                                      "stand-in on this box (see FieldSweepSolver)")
 
     def _factor(self, gamma: float) -> None:
         self.factorizations += 1
         if self.kind == "split":
-            A = np.eye(self.bound.nfields)[:, :, None] - gamma * self.R
-            Ainv = block_inverse(A)
-            nf, nc = self.bound.nfields, self.bound.grid.size
+            nf, nc = self.nf, self.nc
+            Ainv = block_inverse(np.eye(nf)[:, :, None] - gamma * self.R)
             if self._transform is not None:
                 tsolve = self._transform.factor(gamma)
                 self.transport_solver = self._transform.kind
@@ -246,13 +464,8 @@ class Preconditioner:
                 self.transport_solver = "lu" if use_lu else "amg"
 
             def solve(r: np.ndarray) -> np.ndarray:
-                r = np.asarray(r).reshape(nf, nc)
-                z = np.empty((nf, nc))
-                for f in range(nf):
-                    acc = Ainv[f, 0] * r[0]
-                    for g in range(1, nf):
-                        acc = acc + Ainv[f, g] * r[g]
-                    z[f] = acc
+                # the cell blocks first, (I - gR)^-1 r, into a fresh array the transport solve may overwrite
+                z = np.einsum("fgc,gc->fc", Ainv, np.asarray(r).reshape(nf, nc))
                 return tsolve(z.reshape(-1))
 
             self.solve = self._counted(solve)
