@@ -112,12 +112,17 @@ def compile_and_bind(system, grid, backend: Backend, order: int, scheme: str):
     return kernel, kernel.bind(grid, **options)
 
 
-def choose_dt(system, grid, kernel, cells0, inputs: RunInputs, m: Method, dt, order: int, scheme: str):
+def choose_dt(system, grid, kernel, cells0, inputs: RunInputs, m: Method, dt, order: int, scheme: str,
+              bound=None, report: dict | None = None):
     """The step of a fixed-step method: the given one (checked against the estimated limit)
-    or ``SAFETY`` times the limit, at most the method's ``dt_max``; adaptive and implicit
-    methods take ``dt`` as their first step."""
+    or ``SAFETY`` times the limit, at most the method's ``dt_max`` and, with the method's
+    ``rtol``, short enough for its local error at the start (:func:`accurate_dt`); adaptive
+    and implicit methods take ``dt`` as their first step. ``report`` receives how the step was
+    chosen (``dt_rule``) and the error estimate."""
+    report = {} if report is None else report
     if m.kind != "fixed":
         return dt
+    report["dt_rule"] = "given"
     stability = m.setting("stability", "warn")
     dt_max = m.setting("dt_max")
     if getattr(kernel, "closures", None):
@@ -145,9 +150,29 @@ def choose_dt(system, grid, kernel, cells0, inputs: RunInputs, m: Method, dt, or
         if limit <= 0:
             raise SolverError(f"dt: {m.name} is unstable for every step here ({what}); use ssprk3 or rk4")
         dt = SAFETY * limit
-        return min(dt, float(dt_max)) if dt_max is not None else dt
+        dt = min(dt, float(dt_max)) if dt_max is not None else dt
+        report["dt_rule"] = f"stability: {SAFETY:g} of the {what}"
+        if m.setting("rtol") is not None and bound is not None and m.name in ("euler", "ssprk3", "rk4"):
+            from pdeforge.solvers.explicit.accuracy import accurate_dt
+
+            stable = dt
+            dt, err = accurate_dt(bound, cells0, inputs.t0, inputs.t1, m.name, m.rtol,
+                                  m.atol if m.atol is not None else 1e-9, dt_stable=stable)
+            report["error_estimate"] = float(err)
+            if dt < stable:
+                report["dt_rule"] = (f"accuracy: local error at the start within rtol {m.rtol:g} "
+                                     f"(stability allows {stable:.4g})")
+        return dt
     check_dt_against(dt, limit, stability, what, stacklevel=6)
     return dt
+
+
+def largest_step(times, dt: float) -> float:
+    """The largest step a fixed-step run takes: each interval between output times is split into
+    equal steps no larger than ``dt`` (what the Dataset records as ``dt``)."""
+    from pdeforge.solvers.stepping import equal_steps
+
+    return max(equal_steps(float(a), float(b), dt)[1] for a, b in zip(times[:-1], times[1:]))
 
 
 class FiniteDifferences(RunFamily):
@@ -169,10 +194,11 @@ class FiniteDifferences(RunFamily):
         dt_method = get_method("euler").replace(**{k: v for k, v in m.settings().items()
                                                    if k in ("dt_max", "stability")}) if system.noise else m
         dt = m.dt
+        self.report: dict = {}
         if restart is None:
             cells0 = initial_state(system, grid, job.ic)
             dt = choose_dt(system, grid, kernel, cells0, inputs, dt_method if m.kind == "stochastic" else m, dt,
-                           order, scheme)
+                           order, scheme, bound=bound, report=self.report)
         else:  # the state and step of the file; its dt was checked against the stability limit when it began
             cells0 = restart.cells
             dt = implicit_first_step(m, restart, inputs, dt)
@@ -186,7 +212,11 @@ class FiniteDifferences(RunFamily):
             else:
                 self.stepper = make_stepper(backend.name, m, bound, cells0, inputs, dt)
             bound.warm_up(self.stepper.kernels_used())
-        return self._attributes(system, backend, bound, kernel, m, dt, order, scheme)
+        attrs = self._attributes(system, backend, bound, kernel, m, dt, order, scheme)
+        if m.kind in ("fixed", "stochastic") and dt is not None and len(inputs.times) > 1:
+            attrs["dt"] = largest_step(inputs.times, dt)  # the step taken, not only the one allowed
+        attrs.update(self.report)
+        return attrs
 
     def initial_frame(self):
         cells, self.cells0 = self.cells0, None  # the stepper holds its own copy

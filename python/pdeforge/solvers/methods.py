@@ -84,7 +84,7 @@ class Method(Options):
         return 1.0 / (lr / self.real_extent + imag + (lf / cfl if lf > 0 else 0.0))
 
 
-_FIXED = {"dt": None, "dt_max": None, "stability": "warn"}
+_FIXED = {"dt": None, "dt_max": None, "stability": "warn", "rtol": None, "atol": None}
 _ADAPTIVE = {"rtol": 1e-6, "atol": 1e-9, "dt": None, "dt_max": None}
 
 
@@ -95,6 +95,9 @@ class _ExplicitFixed(Method):
         dt: the step (default: 0.8 of the estimated stability limit, at most ``dt_max``).
         dt_max: the largest step when dt is chosen automatically.
         stability: what a given dt above the estimated limit does: "warn", "error" or "ignore".
+        rtol, atol: with no dt, the step is also shortened until the local error of a step at the
+            start (step doubling) is within these tolerances (None: the stability limit alone).
+            ``pdeforge.solve`` with no method at all runs ``RK4(rtol=1e-6, atol=1e-9)``.
     """
 
     kind = "fixed"
@@ -323,6 +326,12 @@ class CNRK4(_Exponential):
     name = "cnrk4"
     order = 2
     description = "Carpenter-Kennedy RK4 with Crank-Nicolson linear part (second order)"
+
+
+def default_method() -> Method:
+    """The method of a run that names none: RK4 with its step chosen for accuracy (local error
+    within rtol 1e-6, atol 1e-9) as well as stability."""
+    return RK4(rtol=1e-6, atol=1e-9)
 
 
 def get_method(method: str | Method) -> Method:

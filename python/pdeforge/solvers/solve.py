@@ -12,7 +12,7 @@ from pdeforge.codegen.backends import Backend, get_backend
 from pdeforge.discretize.grid import UniformGrid
 from pdeforge.discretize.options import Discretization, FiniteDifference, get_discretization
 from pdeforge.errors import PDEForgeError, SolverError
-from pdeforge.solvers.methods import Method, get_method, with_dt
+from pdeforge.solvers.methods import Method, default_method, get_method, with_dt
 from pdeforge.solvers.run.callbacks import Callback, get_callbacks
 from pdeforge.solvers.run.inputs import call_text, run_inputs
 from pdeforge.solvers.run.output import Output, get_output
@@ -55,8 +55,10 @@ def solve(
             "rk45" (``RK45(rtol=..., atol=...)``), "bdf" (CVODE: ``BDF(rtol, atol, linear_solver,
             preconditioner)``), "scipy-bdf", "rosenbrock23", "imex" (SBDF2), "euler-maruyama" and
             "milstein" (systems with noise), and for the spectral discretization "ifrk4",
-            "etdrk4", "cnrk4". Default: "rk4" (Euler-Maruyama with noise; "etdrk4" for spectral
-            systems with a stiff linear part).
+            "etdrk4", "cnrk4". Default: ``RK4(rtol=1e-6, atol=1e-9)``, whose step is the largest
+            that is stable and keeps the local error at the start within the tolerances
+            (Euler-Maruyama with noise; for the spectral discretization error-controlled "etdrk4"
+            when the system has a stiff linear part, else "rk4").
         dt: shorthand for the method's step (fixed-step methods: the step, default 0.8 of the
             estimated stability limit; error-controlled ones: the first step).
         backend: a backend object (:class:`~pdeforge.codegen.backends.Numba`, ``NumPy``,
@@ -138,7 +140,7 @@ def _run(system, grid, t_span, ic, method, dt, backend, disc, output, params, co
 
             m = with_dt(stochastic_method(method), dt)
         else:
-            m = with_dt(get_method(method or "rk4"), dt)
+            m = with_dt(get_method(method) if method is not None else default_method(), dt)
         b = get_backend(backend, default="numba")
         if "fd" not in m.families:
             raise SolverError(f"method {m.name!r} is available with the spectral discretization only; "

@@ -22,9 +22,10 @@ from collections.abc import Callable
 import numpy as np
 
 from pdeforge.errors import SolverError
+from pdeforge.tableaus import TABLEAUS
 
 #: order of accuracy of the fixed-step methods this module steps
-ORDERS = {"euler": 1, "ssprk3": 3, "rk4": 4}
+ORDERS = {name: TABLEAUS[name].order for name in ("euler", "ssprk3", "rk4")}
 #: default tolerances: those of the adaptive and implicit methods
 RTOL, ATOL = 1e-6, 1e-9
 #: safety factor on the step predicted from the error estimate
@@ -35,20 +36,15 @@ ROUNDS = 8
 
 def rk_step(rhs: Callable[[float, np.ndarray], np.ndarray], method: str, t: float, y: np.ndarray,
             dt: float) -> np.ndarray:
-    """One step of ``method`` ("euler", "ssprk3", "rk4") of ``y' = rhs(t, y)`` (flat arrays)."""
-    if method == "euler":
-        return y + dt * rhs(t, y)
-    if method == "ssprk3":
-        s1 = y + dt * rhs(t, y)
-        s2 = 0.75 * y + 0.25 * (s1 + dt * rhs(t + dt, s1))
-        return y / 3.0 + 2.0 / 3.0 * (s2 + dt * rhs(t + 0.5 * dt, s2))
-    if method == "rk4":
-        k1 = rhs(t, y)
-        k2 = rhs(t + 0.5 * dt, y + 0.5 * dt * k1)
-        k3 = rhs(t + 0.5 * dt, y + 0.5 * dt * k2)
-        k4 = rhs(t + dt, y + dt * k3)
-        return y + dt / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
-    raise SolverError(f"accurate_dt: no step-doubling estimate for method {method!r} (valid: {', '.join(ORDERS)})")
+    """One step of ``method``'s Butcher tableau (:mod:`pdeforge.tableaus`) of ``y' = rhs(t, y)``."""
+    if method not in ORDERS:
+        raise SolverError(f"accurate_dt: no step-doubling estimate for method {method!r} (valid: {', '.join(ORDERS)})")
+    a, b, c = TABLEAUS[method].floats()
+    k = []
+    for i in range(len(b)):
+        stage = y + dt * sum((aij * kj for aij, kj in zip(a[i], k)), np.zeros_like(y)) if i else y
+        k.append(rhs(t + c[i] * dt, stage))
+    return y + dt * sum((bi * ki for bi, ki in zip(b, k)), np.zeros_like(y))
 
 
 def local_error(rhs: Callable[[float, np.ndarray], np.ndarray], method: str, t: float, y: np.ndarray, dt: float,
