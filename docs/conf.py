@@ -50,6 +50,7 @@ sphinx_gallery_conf = {
     # pictures of unchanged examples are reused between builds
     "run_stale_examples": False,
     "image_scrapers": ("matplotlib",),
+    "capture_repr": (),  # the figure a last line returns is shown as a picture, not as its repr
 }
 
 html_theme = "pydata_sphinx_theme"

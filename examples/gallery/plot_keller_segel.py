@@ -18,7 +18,7 @@ import pdeforge as pf
 chemotaxis = pf.PDESystem(
     {"u": "D*laplace(u) - chi*div(u*grad(c)) + r*u*(1 - u)",
      "c": "laplace(c) + u - c"},
-    params={"D": 0.1, "chi": 6.0, "r": 1.0},
+    params={"D": 1.0, "chi": 5.0, "r": 1.0},
     domain=[(0, 20), (0, 20)],
     bcs="neumann",
     ic={"u": "1 + 0.1*cos(0.7*x)*cos(0.9*y) + 0.05*sin(1.3*x + 0.4*y)", "c": 1},
