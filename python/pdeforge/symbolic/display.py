@@ -8,12 +8,13 @@ initial condition.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+import numpy as np
 import sympy as sp
 
-if TYPE_CHECKING:
-    from pdeforge.symbolic.system import PDESystem
+# `PDESystem` in the annotations is never imported: pdeforge.symbolic.system imports this module
+
+# The system is passed in, never imported: pdeforge.symbolic.system imports this module.
+
 
 
 def _condition_text(bc) -> str:
@@ -43,9 +44,14 @@ def _domain_text(system: PDESystem) -> str:
 
 
 def _value_text(value) -> str:
-    from pdeforge.symbolic.system import describe_value
-
-    return sp.sstr(value) if isinstance(value, sp.Basic) else describe_value(value)
+    """A value as text: an expression as written, an array by its shape, a callable by its name."""
+    if isinstance(value, sp.Basic):
+        return sp.sstr(value)
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}"
+    if callable(value):
+        return f"the function {getattr(value, '__name__', type(value).__name__)}"
+    return str(value)
 
 
 def _sections(system: PDESystem) -> list[tuple[str, list[str]]]:
