@@ -53,7 +53,12 @@ Measured:
    CFL step; JAX-CFD is also run at 4x the reference's steps: its distance to the reference
    falls as dt^2 (its Crank-Nicolson part is second order), which shows the two solve the
    same semi-discrete equations;
-3. 3-D: pdeforge's les-hit right-hand side against the straightforward NumPy / scipy.fft
+3. ``pf.solve`` at its defaults (``--defaults-grid``; no dt, no method: ETDRK4 with its error
+   control, rtol 1e-4) against JAX-CFD at the largest dt of the ladder within ``--tol``, both as
+   the relative L2 distance of the final vorticity to a fine reference (pdeforge ETDRK4, 800
+   steps); interleaved rounds, best of each, ``pf.solve``'s own ``wall_time_s`` (stepping) and
+   the whole call;
+4. 3-D: pdeforge's les-hit right-hand side against the straightforward NumPy / scipy.fft
    implementation of the same pseudo-spectral right-hand side. That comparison is
    ``benchmarks/les_rhs.py`` (peer ``benchmarks/les_handwritten.py``); it is run from here
    (``--les3d-grid``) rather than duplicated.
@@ -63,9 +68,12 @@ Quick check (defaults)::
 
     python benchmarks/bench_jaxcfd.py
 
-Full sizes (issue 13)::
+Full sizes::
 
     python benchmarks/bench_jaxcfd.py --full     # 128^2 256^2 512^2, t = 2 at 256^2, 3-D 64^3
+
+Every run prints the load average at its start and end; figures from a loaded machine are
+provisional.
 """
 
 from __future__ import annotations
@@ -166,6 +174,24 @@ class Pdeforge:
         return w, a["wall_time_s"], total, a
 
 
+    def defaults(self, t_end: float):
+        """``pf.solve`` as a user calls it: no dt, no method, no backend options.
+
+        Returns (final vorticity, stepping seconds, total seconds, attrs)."""
+        started = time.perf_counter()
+        ds = self.pf.solve(MODEL, grid=self.n, seed=SEED, t_span=(0.0, t_end), save_every=t_end, progress=False)
+        total = time.perf_counter() - started
+        w = vorticity(ds.u.isel(t=-1).values, ds.v.isel(t=-1).values)
+        return w, ds.attrs["wall_time_s"], total, ds.attrs
+
+
+def rel_l2(w: np.ndarray, ref: np.ndarray) -> float:
+    """||w - ref|| / ||ref|| (L2 over the grid); inf for a run that blew up."""
+    if not np.isfinite(w).all():
+        return math.inf
+    return float(np.linalg.norm(w - ref) / np.linalg.norm(ref))
+
+
 class Stepping:
     """pdeforge's stepper alone (what JAX-CFD's timed ``fori_loop`` is): ``steps`` steps of ``dt``
     from the initial state, the kernels compiled and the step's coefficients built once before."""
@@ -264,13 +290,17 @@ def throughput(n: int, steps: int, rounds: int, native_filter: bool) -> dict:
         sides["torch"] = Stepping(ours, dt, steps, backend="torch")
     if OPTIONS["same_method"] and ours.method != "cnrk4":  # JAX-CFD's own scheme, on pdeforge's kernels
         sides["cnrk4"] = Stepping(ours, dt, steps, method="cnrk4")
-    wall = {k: math.inf for k in [*sides, "jax-cfd"]}
+    wall = {k: math.inf for k in [*sides, "jax-cfd", "pf.solve"]}
     cpu = dict(wall)
     finals = {}
-    for _ in range(rounds):  # interleaved: pdeforge, JAX-CFD, (torch), pdeforge, ...
-        for name in ["pdeforge", "jax-cfd", *[k for k in sides if k != "pdeforge"]]:
+    for _ in range(rounds):  # interleaved: pdeforge, JAX-CFD, pf.solve, (torch), pdeforge, ...
+        for name in ["pdeforge", "jax-cfd", "pf.solve", *[k for k in sides if k != "pdeforge"]]:
             if name == "jax-cfd":
                 w_theirs_steps, w, c = theirs.solve(T, steps, with_cpu=True)
+            elif name == "pf.solve":  # the whole call, fixed dt; its wall_time_s counts stepping only
+                c = time.process_time()
+                _, w, _, a = ours.solve(T, dt)
+                c = time.process_time() - c
             else:
                 finals[name], w, c = sides[name].run()
             wall[name], cpu[name] = min(wall[name], w), min(cpu[name], c)
@@ -282,6 +312,8 @@ def throughput(n: int, steps: int, rounds: int, native_filter: bool) -> dict:
         "pdeforge_ms_per_step": 1e3 * wall["pdeforge"] / steps, "jaxcfd_ms_per_step": 1e3 * wall["jax-cfd"] / steps,
         "pdeforge_cpu_ms_per_step": 1e3 * cpu["pdeforge"] / steps, "jaxcfd_cpu_ms_per_step": 1e3 * cpu["jax-cfd"] / steps,
         "pdeforge_over_jaxcfd_cpu": cpu["jax-cfd"] / cpu["pdeforge"],
+        "pfsolve_ms_per_step": 1e3 * wall["pf.solve"] / steps,
+        "pfsolve_over_jaxcfd": wall["jax-cfd"] / wall["pf.solve"],
         "pdeforge_compile_s": attrs["compile_time_s"], "jaxcfd_jit_s": theirs.compile_s,
         "same_dt_vorticity_diff": rel_err(w_theirs, w_ours),
         "stepper_vs_solve_diff": rel_err(finals["pdeforge"], w_ours), "load": load_average(),
@@ -305,6 +337,8 @@ def throughput(n: int, steps: int, rounds: int, native_filter: bool) -> dict:
         print(f"  torch CPU: {row['torch_cpu_ms_per_step']:.2f} ms/step = {row['torch_over_numpy_time']:.2f}x numpy's "
               f"wall time, {row['torch_over_numpy_cpu']:.2f}x its CPU time; vorticities differ by "
               f"{row['torch_vs_numpy_diff']:.1e}", flush=True)
+    print(f"  pf.solve at the same dt (its wall_time_s): {row['pfsolve_ms_per_step']:.2f} ms/step -> "
+          f"pf.solve/JAX-CFD {row['pfsolve_over_jaxcfd']:.2f}x", flush=True)
     print(f"{n}^2, dt = {dt:.3g}, {steps} steps: pdeforge {row['pdeforge_ms_per_step']:.2f} ms/step wall, "
           f"{row['pdeforge_cpu_ms_per_step']:.2f} CPU; JAX-CFD {row['jaxcfd_ms_per_step']:.2f} wall, "
           f"{row['jaxcfd_cpu_ms_per_step']:.2f} CPU -> pdeforge/JAX-CFD {row['pdeforge_over_jaxcfd']:.2f}x (wall), "
@@ -330,7 +364,7 @@ def time_to_solution(n: int, T: float, tol: float, rounds: int, native_filter: b
     print(f"\ntime to solution, {n}^2, t = {T:g}, tolerance {tol:g} of {what} (max abs)"
           + (f"; JAX-CFD's own filter differs from pdeforge's 2/3 mask in {theirs.filter_differs} modes"
              f" ({'kept' if native_filter else 'replaced by the mask'})" if theirs.filter_differs else ""), flush=True)
-    w_cfl, _, _, attrs = ours.solve(T, None)  # pdeforge's own CFL step (0.8 of the limit)
+    w_cfl, _, _, attrs = ours.solve(T, None, "ifrk4")  # the CFL step (0.8 of the limit of the explicit part)
     dt_cfl = float(attrs["dt_max"])
     m_cfl = round(T / dt_cfl)
     m_ref = 4 * m_cfl
@@ -346,7 +380,7 @@ def time_to_solution(n: int, T: float, tol: float, rounds: int, native_filter: b
     physics = rel_err(j_ref, ref)  # relative to max |omega|
     physics_fine = rel_err(theirs.solve(T, 4 * m_ref)[0], ref)
     print(f"  reference: pdeforge etdrk4, {m_ref} steps (dt {T / m_ref:.3g}; its error ~ {ref_err:.1e} by Richardson); "
-          f"pdeforge CFL step {dt_cfl:.3g} ({m_cfl} steps) error {rel_err(w_cfl, ref, scale):.1e}; "
+          f"ifrk4 at the CFL step {dt_cfl:.3g} ({m_cfl} steps) error {rel_err(w_cfl, ref, scale):.1e}; "
           f"JAX-CFD at the reference step: |omega_jax - omega_ref|/max = {physics:.2e}, at a quarter of it "
           f"{physics_fine:.2e} (ratio {physics / physics_fine if physics_fine else math.inf:.1f}; 16 = second order)",
           flush=True)
@@ -400,6 +434,48 @@ def time_to_solution(n: int, T: float, tol: float, rounds: int, native_filter: b
     return [row]
 
 
+def at_defaults(n: int, T: float, tol: float, rounds: int, native_filter: bool) -> dict:
+    """``pf.solve`` at its defaults (no dt, no method) against JAX-CFD at its largest step meeting
+    ``tol``, both measured as the relative L2 distance of the final vorticity to a fine reference."""
+    ours, theirs = setup(n, native_filter)
+    m_ref = 800
+    ref, *_ = ours.solve(T, T / m_ref, "etdrk4")
+    half, *_ = ours.solve(T, T / (m_ref // 2), "etdrk4")
+    ref_err = rel_l2(half, ref) / 15.0
+    w_def, _, _, a = ours.defaults(T)
+    err_def = rel_l2(w_def, ref)
+    print(f"\npf.solve at its defaults, {n}^2 to t = {T:g}: {a['method']}, {a['steps']} steps "
+          f"({a.get('steps_rejected', 0)} rejected), dt {a['dt']:.4g} ({a.get('dt_meaning', '')}), error {err_def:.2e} "
+          f"(rel. L2 of the vorticity; reference etdrk4 {m_ref} steps, its error ~ {ref_err:.1e}); "
+          f"the run's own estimate {a.get('error_estimate', math.nan):.1e}", flush=True)
+    m_theirs, e_theirs = m_ref, math.inf
+    for m in ladder(2, m_ref):
+        e = rel_l2(theirs.solve(T, m)[0], ref)
+        print(f"    jax-cfd: {m:5d} steps, dt {T / m:.4g}: error {e:.2e}", flush=True)
+        if e <= tol:
+            m_theirs, e_theirs = m, e
+            break
+    best = {"pf.solve": math.inf, "pf.solve_total": math.inf, "jax-cfd": math.inf}
+    for _ in range(rounds):  # interleaved
+        _, s, tot, _ = ours.defaults(T)
+        best["pf.solve"], best["pf.solve_total"] = min(best["pf.solve"], s), min(best["pf.solve_total"], tot)
+        best["jax-cfd"] = min(best["jax-cfd"], theirs.solve(T, m_theirs)[1])
+    row = {
+        "part": "defaults", "grid": f"{n}^2", "t_end": T, "tol": tol, "metric": "rel. L2 of the vorticity",
+        "pfsolve_method": a["method"], "pfsolve_steps": a["steps"], "pfsolve_rejected": a.get("steps_rejected", 0),
+        "pfsolve_dt_mean": a["dt"], "pfsolve_err": err_def, "pfsolve_s": best["pf.solve"],
+        "pfsolve_total_s": best["pf.solve_total"], "pfsolve_compile_s": a["compile_time_s"],
+        "jaxcfd_steps": m_theirs, "jaxcfd_dt": T / m_theirs, "jaxcfd_err": e_theirs, "jaxcfd_s": best["jax-cfd"],
+        "pfsolve_over_jaxcfd_speed": best["jax-cfd"] / best["pf.solve"], "reference_err_estimate": ref_err,
+        "load": load_average(),
+    }
+    print(f"  pf.solve defaults: {best['pf.solve']:.3f} s stepping ({best['pf.solve_total']:.3f} s the whole call), "
+          f"error {err_def:.1e}; JAX-CFD dt {T / m_theirs:.4g} ({m_theirs} steps, error {e_theirs:.1e}): "
+          f"{best['jax-cfd']:.3f} s -> JAX-CFD / pf.solve time = {row['pfsolve_over_jaxcfd_speed']:.2f} "
+          f"(load {load_average()})", flush=True)
+    return row
+
+
 def les3d(grids: list[int], rounds: int) -> list[dict]:
     import les_rhs
 
@@ -416,12 +492,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--grid", type=int, nargs="*", default=[128], help="throughput grids")
     ap.add_argument("--steps", type=int, default=20, help="steps per timed throughput round")
-    ap.add_argument("--tts-grid", type=int, nargs="*", default=[64], help="time-to-solution grids (none: skip)")
+    ap.add_argument("--tts-grid", type=int, nargs="*", default=[64], help="time-to-solution grids at a fixed dt "
+                    "searched on a ladder (none: skip)")
     ap.add_argument("--t-end", type=float, default=2.0)
     ap.add_argument("--tol", type=float, default=1e-4)
     ap.add_argument("--relative-to", choices=["max", "perturbation"], default="max",
                     help="tolerance relative to max |omega| (default) or to max |omega - omega_laminar|")
     ap.add_argument("--les3d-grid", type=int, nargs="*", default=[32], help="3-D les-hit rhs grids (none: skip)")
+    ap.add_argument("--defaults-grid", type=int, nargs="*", default=[64],
+                    help="grids of pf.solve at its defaults against JAX-CFD's largest step within --tol (none: skip)")
     ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds; the best of each side is kept")
     ap.add_argument("--jax-threads", type=int, default=1, help="1: XLA on one thread, like pdeforge's scipy.fft; "
                     "0: XLA's default (all cores)")
@@ -439,6 +518,7 @@ def main():
     args = ap.parse_args()
     if args.full:
         args.grid, args.steps, args.tts_grid, args.les3d_grid, args.rounds = [128, 256, 512], 40, [256], [64], 3
+        args.defaults_grid = [256]
     OPTIONS.update(method=args.method, workers=args.workers or None, torch=args.torch,
                    same_method=not args.no_same_method)
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -467,6 +547,8 @@ def main():
     rows = []
     for n in args.grid:
         rows.append(throughput(n, args.steps, args.rounds, native))
+    for n in args.defaults_grid:
+        rows.append(at_defaults(n, args.t_end, args.tol, args.rounds, native))
     for n in args.tts_grid:
         rows += time_to_solution(n, args.t_end, args.tol, args.rounds, native, args.relative_to)
     if args.les3d_grid:
@@ -484,6 +566,10 @@ def main():
         print(table(tp, ["grid", "dt", "steps", "pdeforge_ms_per_step", "jaxcfd_ms_per_step", "pdeforge_over_jaxcfd",
                          "pdeforge_cpu_ms_per_step", "jaxcfd_cpu_ms_per_step", "pdeforge_over_jaxcfd_cpu",
                          "cnrk4_over_jaxcfd", "cnrk4_over_jaxcfd_cpu", "torch_over_numpy_time", "torch_over_numpy_cpu"]))
+    dft = [r for r in rows if r["part"] == "defaults"]
+    if dft:
+        print(table(dft, ["grid", "pfsolve_steps", "pfsolve_dt_mean", "pfsolve_err", "pfsolve_s", "jaxcfd_dt",
+                          "jaxcfd_err", "jaxcfd_s", "pfsolve_over_jaxcfd_speed"]))
     tts = [r for r in rows if r["part"] == "time_to_solution"]
     if tts:
         print(table(tts, ["grid", "pdeforge_dt", "pdeforge_s", "jaxcfd_dt", "jaxcfd_s", "pdeforge_over_jaxcfd_speed",
@@ -491,6 +577,8 @@ def main():
                           "physics_diff_at_reference_dt"]))
     print(f"load average {load_average()} at the end ({os.cpu_count()} cores; this process pinned to "
           f"{len(os.sched_getaffinity(0))})")
+    if os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1):
+        print("the machine was loaded: these figures are provisional (rerun on a quiet machine)")
     if args.results_dir:
         common.RESULTS = Path(args.results_dir)
     common.save("jaxcfd", rows, jax_cfd_version=cfd_version, jax_version=jax.__version__,

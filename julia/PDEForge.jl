@@ -672,7 +672,11 @@ function mol_axis(lo::Float64, hi::Float64, n::Int, edge::Bool)
     return g
 end
 
-const ALGORITHMS = Dict{String,Any}("euler" => Euler, "rk4" => RK4, "ssprk3" => SSPRK33, "rk45" => DP5, "bdf" => FBDF)
+# every method of pdeforge.julia.methodoflines.ALGORITHMS (a test keeps the two tables equal)
+const ALGORITHMS = Dict{String,Any}(
+    "euler" => Euler, "rk4" => RK4, "ssprk3" => SSPRK33, "rk45" => DP5,
+    "bdf" => FBDF, "scipy-bdf" => FBDF, "rosenbrock23" => Rosenbrock23,
+)
 
 """
     mol_solve(spec_text) -> (t, grids, values)
@@ -753,7 +757,9 @@ function mol_solve(spec_text::AbstractString)
     opts = Dict{Symbol,Any}(Symbol(words[i]) => parse(Float64, words[i + 1]) for i in 2:2:length(words))
     alg = ALGORITHMS[words[1]]()
     sol = if haskey(opts, :dt)
-        solve(prob, alg; dt = opts[:dt], adaptive = false, saveat = saveat)
+        # the save times as stops: a fixed step that does not divide an interval is cut there,
+        # as pdeforge's fixed-step runs and the exported script do
+        solve(prob, alg; dt = opts[:dt], adaptive = false, tstops = saveat, saveat = saveat)
     else
         solve(prob, alg; reltol = get(opts, :rtol, 1e-6), abstol = get(opts, :atol, 1e-9), saveat = saveat)
     end

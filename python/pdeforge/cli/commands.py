@@ -124,13 +124,40 @@ def cmd_run(args) -> int:
         check_plot_path(args.plot)
     if args.movie:
         check_movie_path(args.movie)
-    method = args.method or defaults["method"]
+    from pdeforge.codegen.backends import get_backend
+    from pdeforge.discretize.options import FiniteDifference
+    from pdeforge.solvers.methods import get_method
+    from pdeforge.solvers.run.output import Output
+
+    method = get_method(args.method or defaults["method"])
+    settings = {}
+    if "stability" in method.SETTINGS:
+        settings["stability"] = "error"
     # a model's preferred step is an upper bound; solve() lowers it to the stability limit
-    dt_max = defaults["dt"] if args.dt is None and args.method in (None, defaults["method"]) else None
+    if args.dt is None and args.method in (None, defaults["method"]) and defaults["dt"] is not None \
+            and "dt_max" in method.SETTINGS:
+        settings["dt_max"] = defaults["dt"]
+    method = method.replace(**settings)
     t_end = args.t_end if args.t_end is not None else defaults["t_end"]
     save_every = args.save_every if args.save_every is not None else defaults["save_every"]
     if save_every is not None and save_every > t_end:
         save_every = t_end
+    backend = None
+    if args.backend is not None or args.device is not None or args.dtype not in (None, "float64"):
+        name = args.backend or ("torch" if args.device is not None else None)
+        if name is None:
+            name = "numpy" if getattr(system, "discretization", "fd") == "spectral" else "numba"
+        backend = get_backend(name)
+        if args.device is not None:
+            backend = backend.replace(device=args.device)
+        if args.dtype is not None and "dtype" in backend.SETTINGS:
+            backend = backend.replace(dtype=args.dtype)
+    scheme = args.scheme or defaults["scheme"]
+    discretization = None
+    if getattr(system, "discretization", "fd") != "spectral":
+        discretization = FiniteDifference(order=args.order, scheme=scheme)
+    output = Output(args.out, save_every=save_every, resume=args.resume, in_memory=args.out is None,
+                    variable_attrs=model.variable_attrs)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", BlowUpWarning)
         try:
@@ -141,19 +168,10 @@ def cmd_run(args) -> int:
                 ic=defaults.pop("ic"),
                 method=method,
                 dt=args.dt,
-                dt_max=dt_max,
-                backend=args.backend,
-                save_every=save_every,
-                out=args.out,
-                order=args.order,
-                scheme=args.scheme or defaults["scheme"],
-                stability="error",
+                backend=backend,
+                discretization=discretization,
+                output=output,
                 progress=False if args.quiet else None,
-                in_memory=args.out is None,
-                device=args.device,
-                dtype=args.dtype,
-                resume=args.resume,
-                variable_attrs=model.variable_attrs,
             )
         except RunInterrupted as exc:
             print(f"pdeforge: {interrupted_line(exc, args)}", file=sys.stderr)

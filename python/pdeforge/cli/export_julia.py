@@ -44,18 +44,20 @@ def cmd_export_julia(args) -> int:
         params = parse_params(args.param)
     except UsageError as exc:
         raise PDEForgeError(str(exc)) from None
+    from pdeforge.discretize.options import FiniteDifference
+    from pdeforge.solvers.run.output import Output
+
     text = export_julia(
         args.model,
         grid=args.grid,
         t_span=args.t_end,
         method=args.method,
         dt=args.dt,
-        save_every=args.save_every,
-        order=args.order,
+        discretization=FiniteDifference(order=args.order),
+        output=Output(args.result, save_every=args.save_every),
         params=params,
         seed=args.seed,
-        out=args.out,
-        result=args.result,
+        script=args.out,
     )
     if args.out is None:
         sys.stdout.write(text)

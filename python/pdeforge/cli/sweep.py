@@ -86,16 +86,30 @@ def cmd_sweep(args) -> int:
 
     from pdeforge.cli.options import EXIT_INTERRUPTED
     from pdeforge.ensembles.member import STATUS_BLEW_UP, STATUS_COMPLETED, STATUS_FAILED
-    from pdeforge.ensembles.runner import SweepInterrupted, sweep
+    from pdeforge.ensembles.runner import SweepInterrupted, SweepSpecError, sweep
 
     params = parse_param_values(args.param)
     try:
+        from pdeforge.discretize.options import FiniteDifference
+        from pdeforge.solvers.methods import get_method
+        from pdeforge.solvers.run.output import Output
+
+        method = get_method(args.method) if args.method is not None else None
+        if args.dt is not None:
+            if method is None:
+                from pdeforge.models import get_model
+
+                method = get_method(get_model(args.model).method)
+            method = method.replace(dt=args.dt)
+        if args.scheduler is not None and args.workers is not None:
+            raise SweepSpecError("give either --scheduler (an existing cluster) or --workers (a local one), not both")
         ds = sweep(
             args.model, params=params, seeds=args.seeds, grid=args.grid, t_span=args.t_end,
-            client=args.scheduler, workers=args.workers, out=args.out, overwrite=args.overwrite,
-            retry_failed=not args.skip_failed, method=args.method, dt=args.dt, scheme=args.scheme, backend=args.backend or "numba",
-            save_every=args.save_every, order=args.order, dtype="float32" if args.float32 else "float64",
-            progress=not args.quiet,
+            method=method, backend=args.backend or "numba",
+            discretization=FiniteDifference(order=args.order, scheme=args.scheme),
+            output=Output(args.out, save_every=args.save_every, dtype="float32" if args.float32 else "float64"),
+            client=args.scheduler if args.scheduler is not None else args.workers, overwrite=args.overwrite,
+            retry_failed=not args.skip_failed, progress=not args.quiet,
         )
     except SweepInterrupted as exc:
         from pdeforge.solvers.run.signals import EXIT_STATUS

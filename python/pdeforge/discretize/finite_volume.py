@@ -241,25 +241,58 @@ class FiniteVolume:
         """
         name = self.system.fields[field]
         u_fn = self.system.field_functions[name]
-        others = f.atoms(sp.core.function.AppliedUndef) - {u_fn}
+        coefficients = getattr(self.system, "coefficient_functions", {})
+        data = {c: self._dummies.setdefault(n, sp.Dummy(n, real=True)) for n, c in coefficients.items() if f.has(c)}
+        others = f.atoms(sp.core.function.AppliedUndef) - {u_fn} - set(data)
         if others:
             raise SystemDefinitionError(
                 f"scheme {self.scheme.name!r}: the flux {f} of {name!r} depends on other fields "
                 f"({', '.join(sorted(type(o).__name__ for o in others))}); the finite-volume schemes handle "
-                "scalar fluxes f(u); use scheme='fd'"
+                "scalar fluxes f(u) (with coefficient fields as data); use scheme='fd'"
             )
         u = self._dummies.setdefault(name, sp.Dummy(name, real=True))
-        fu = f.xreplace({u_fn: u})
+        fu = f.xreplace({u_fn: u, **data})
         form = self._forms.get(fu)
         if form is None:
             form = self._forms[fu] = flux_form(fu, u, self.scheme.flux)
         x = self.system.coords[axis]
+        # coordinates and t are exact on the face; coefficient fields (a prescribed velocity, say)
+        # are data at the cell centres, averaged over the two cells that share the face
         shift = {x: x + (k - sp.Rational(1, 2)) * self.h[axis]}
+        names = list(coefficients)
+        shift.update({d: self._face_data(len(self.system.fields) + names.index(type(c).__name__), axis, k)
+                      for c, d in data.items()})
         form = FluxForm(form.kind, form.speed.xreplace(shift), None if form.sonic is None else form.sonic.xreplace(shift))
         um2, um1, u0, up1 = (self._value(field, axis, k + j) for j in (-2, -1, 0, 1))
         uL = um1 + self.limiter(um1 - um2, u0 - um1) / 2
         uR = u0 - self.limiter(u0 - um1, up1 - u0) / 2
+        uL, uR = self._wall_states(name, axis, x + (k - sp.Rational(1, 2)) * self.h[axis], uL, uR)
         return numerical_flux(fu.xreplace(shift), u, uL, uR, form)
+
+    def _face_data(self, row: int, axis: int, k: int) -> sp.Expr:
+        """A coefficient field on the face between cells ``k - 1`` and ``k``: the mean of the two."""
+        return (self._value(row, axis, k - 1) + self._value(row, axis, k)) / 2
+
+    def _wall_states(self, name: str, axis: int, face: sp.Expr, uL: sp.Expr, uR: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
+        """Face states with the outer state on a Dirichlet wall face set to the wall value g.
+
+        The ghost cells of a Dirichlet wall hold the second-order closure ``2g - u_0``, which
+        centred differences need; as the upwind state of an inflow face it would be wrong
+        (first order: the inflow would carry ``2g - u_0``, not ``g``). On the wall face itself
+        the state outside the domain is the prescribed value, for every scheme and limiter.
+        """
+        pair = self.system.bcs.get((name, axis))
+        if pair is None or pair[0].periodic:
+            return uL, uR
+        x = self.system.coords[axis]
+        lo, hi = (sp.Float(v) for v in self.system.domain[axis])
+        half = self.h[axis] / 2
+        low, high = pair
+        if low.kind == "dirichlet" and not low.reflect:
+            uL = sp.Piecewise((low.value.xreplace({x: lo}), face < lo + half), (uL, True))
+        if high.kind == "dirichlet" and not high.reflect:
+            uR = sp.Piecewise((high.value.xreplace({x: hi}), face > hi - half), (uR, True))
+        return uL, uR
 
     def divergence(self, field: int, axis: int, f: sp.Expr) -> sp.Expr:
         """``-(F_{i+1/2} - F_{i-1/2}) / h``: the flux difference of ``f`` at the current cell."""

@@ -20,7 +20,10 @@ physical parts are truncated); the velocity tendencies of an
 
 Wavenumbers appear in multipliers as symbols ``k0, k1, k2`` (odd powers; the Nyquist mode is
 set to zero there, since an odd derivative of it is not a real field) and ``kk0, kk1, kk2``
-(the squares, used for even powers).
+(the squares, used for even powers). ``inv_laplace(g)`` is the multiplier ``-kinv2``
+(``1/|k|^2``, zero at ``k = 0``) and ``mean(g)`` the multiplier ``mode0`` (1 at ``k = 0``): both
+are linear and diagonal in Fourier space, so they act like derivatives (a linear term on a
+field's transform, or a node of a physical part).
 
 The same module builds the spectral *stability plan*: a frozen-coefficient linearization of
 the plan (partial derivatives of the pointwise expressions with respect to the physical
@@ -42,6 +45,14 @@ K_ODD = tuple(sp.Symbol(f"k{a}", real=True) for a in range(3))
 K_SQ = tuple(sp.Symbol(f"kk{a}", nonnegative=True) for a in range(3))
 #: largest retained |k| per axis (stability bounds)
 K_MAX = tuple(sp.Symbol(f"kmax{a}", nonnegative=True) for a in range(3))
+#: ``1/|k|^2`` with the odd-order wavenumbers, zero at ``k = 0`` (the inverse Laplacian is ``-KINV2``)
+KINV2 = sp.Symbol("kinv2", nonnegative=True)
+#: 1 at ``k = 0``, else 0 (the domain mean of a transform, as a multiplier)
+MODE0 = sp.Symbol("mode0", nonnegative=True)
+#: the largest value of ``KINV2`` (stability bounds)
+KINV2_MAX = sp.Symbol("kinv2_max", nonnegative=True)
+#: the non-polynomial multiplier symbols
+MULTIPLIER_SYMBOLS = (KINV2, MODE0)
 AXIS_LETTERS = ("x", "y", "z")
 
 
@@ -67,12 +78,20 @@ class Node:
         source: a field name or a composite's name.
         orders: derivative order per axis (all zero: the field's physical values).
         stage: the stage at which it is computed.
+        factor: a further diagonal multiplier (``-kinv2`` of an inverse Laplacian, ``mode0``
+            of a mean; 1 for a derivative).
     """
 
     symbol: sp.Symbol
     source: str
     orders: tuple[int, ...]
     stage: int
+    factor: sp.Expr = sp.Integer(1)
+
+    @property
+    def multiplier(self) -> sp.Expr:
+        """The node's Fourier multiplier: the derivative's symbol times :attr:`factor`."""
+        return monomial(self.orders) * self.factor
 
 
 @dataclass(frozen=True)
@@ -185,7 +204,11 @@ class SpectralSemiDiscrete:
         lines.append("physical arrays (inverse transforms):")
         for n in self.nodes:
             what = "".join(a * k for a, k in zip(axes, n.orders))
-            lines.append(f"  {n.symbol} = " + (f"d{what}({n.source})" if what else n.source))
+            ops = {KINV2: "inv_laplace", MODE0: "mean"}
+            source = n.source
+            for sym in sorted(n.factor.free_symbols & set(ops), key=str):
+                source = f"{ops[sym]}({source})"
+            lines.append(f"  {n.symbol} = " + (f"d{what}({source})" if what else source))
         if self.composites:
             lines.append("transformed products (forward transforms, dealiased):")
             for c in self.composites:
@@ -219,14 +242,16 @@ class _Planner:
         self.source_stage: dict[str, int] = {f: -1 for f in self.fields}
 
     # naming ------------------------------------------------------------------------------
-    def node(self, source: str, orders: tuple[int, ...]) -> Node:
-        key = (source, orders)
+    def node(self, source: str, orders: tuple[int, ...], factor: sp.Expr = sp.Integer(1)) -> Node:
+        key = (source, orders, factor)
         found = self.nodes.get(key)
         if found is not None:
             return found
         what = "".join(a * n for a, n in zip(AXIS_LETTERS, orders))
         name = f"v_{source}" if not what else f"d_{source}_{what}"
-        node = Node(sp.Symbol(name, real=True), source, orders, self.source_stage[source] + 1)
+        if factor != 1:
+            name += "_" + "_".join(_FACTOR_NAMES[s] for s in sorted(factor.free_symbols, key=str))
+        node = Node(sp.Symbol(name, real=True), source, orders, self.source_stage[source] + 1, factor)
         self.nodes[key] = node
         return node
 
@@ -265,14 +290,30 @@ class _Planner:
         f = field_of(expr)
         if f is not None:
             return self.node(f, (0,) * self.dim).symbol
-        if isinstance(expr, sp.Derivative):
-            orders = self.orders(expr)
-            inner = expr.expr
+        if isinstance(expr, sp.Derivative) or _diagonal_factor(expr) is not None:
+            orders = self.orders(expr) if isinstance(expr, sp.Derivative) else (0,) * self.dim
+            inner = expr.expr if isinstance(expr, sp.Derivative) else expr
+            factor = sp.Integer(1)
+            scale = sp.Integer(1)  # invariant factors pulled out of linear operators: d(c g) = c d(g)
+            while True:
+                if inner.is_Mul and sum(not self.is_invariant(a) for a in inner.args) == 1:
+                    scale *= sp.Mul(*[a for a in inner.args if self.is_invariant(a)])
+                    inner = next(a for a in inner.args if not self.is_invariant(a))
+                if not (_diagonal_factor(inner) is not None or isinstance(inner, sp.Derivative)):
+                    break
+                if isinstance(inner, sp.Derivative):  # d(inv_laplace(d(w, x)), y): one multiplier
+                    orders = tuple(a + b for a, b in zip(orders, self.orders(inner)))
+                    inner = inner.expr
+                else:
+                    factor *= _diagonal_factor(inner)
+                    inner = inner.args[0]
+            if self.is_invariant(inner):  # an operator applied to a constant
+                return sp.Integer(0) if any(orders) or factor.has(KINV2) else scale * inner
             g = field_of(inner)
             if g is not None:
-                return self.node(g, orders).symbol
+                return scale * self.node(g, orders, factor).symbol
             comp = self.composite(self.physical(inner))
-            return self.node(comp.symbol.name, orders).symbol
+            return scale * self.node(comp.symbol.name, orders, factor).symbol
         if not expr.args:
             return expr
         return expr.func(*[self.physical(a) for a in expr.args])
@@ -288,6 +329,23 @@ class _Planner:
             return
         if field_of(expr) is not None:
             linear.append((field_of(expr), coeff * monomial(orders)))
+            return
+        factor = _diagonal_factor(expr)
+        if factor is not None:  # inv_laplace(...), mean(...): linear, diagonal in Fourier space
+            inner = expr.args[0]
+            if self.is_invariant(inner):
+                if not (any(orders) or factor.has(KINV2)):
+                    rest.append(coeff * inner)
+                return
+            if inner.is_Add or field_of(inner) is not None or isinstance(inner, sp.Derivative) \
+                    or _diagonal_factor(inner) is not None:
+                self.split(inner, coeff * factor, orders, linear, rest, fluxes)
+            elif inner.is_Mul and any(self.is_invariant(a) for a in inner.args):
+                inv = sp.Mul(*[a for a in inner.args if self.is_invariant(a)])
+                self.split(expr.func(inner / inv), coeff * inv, orders, linear, rest, fluxes)
+            else:  # a product: one composite, its transform times the multiplier
+                comp = self.composite(self.physical(inner))
+                linear.append((comp.symbol.name, coeff * factor * monomial(orders)))
             return
         if isinstance(expr, sp.Derivative):
             inner_orders = tuple(o + n for o, n in zip(orders, self.orders(expr)))
@@ -325,6 +383,22 @@ class _Planner:
                     coeff, expr = -coeff, -expr
             comp = self.composite(self.physical(expr))
             linear.append((comp.symbol.name, coeff * monomial(orders)))
+
+
+#: names of the diagonal multiplier symbols in node names
+_FACTOR_NAMES = {KINV2: "invlap", MODE0: "mean"}
+
+
+def _diagonal_factor(expr: sp.Basic) -> sp.Expr | None:
+    """The Fourier multiplier of ``inv_laplace(...)`` or ``mean(...)`` (else None)."""
+    from pdeforge.symbolic.global_unknowns import DomainMean
+    from pdeforge.symbolic.operators import InverseLaplacian
+
+    if isinstance(expr, InverseLaplacian):
+        return -KINV2
+    if isinstance(expr, DomainMean):
+        return MODE0
+    return None
 
 
 #: the forms a plan can take (see :func:`spectral_discretize`)
@@ -534,6 +608,25 @@ def _drop_gradient(fluxes: list[dict], velocity: list[int]) -> None:
             fluxes[f].setdefault(unit[i], []).append((sp.Integer(-1), s))
 
 
+def _bounded(orders: tuple[int, ...], factor: sp.Expr) -> tuple[tuple[int, ...], sp.Expr]:
+    """Derivative orders and a bound of ``|factor|`` for the multiplier ``factor * (i k)^orders``.
+
+    ``kinv2`` lowers the order by two where there is one to lower (``|k_a|^2 / |k|^2 <= 1``),
+    else it is bounded by ``kinv2_max``; ``mode0`` keeps the mean only: bounded by 1, order 0.
+    """
+    orders = list(orders)
+    bound = sp.Abs(factor.subs({KINV2: 1, MODE0: 1}))
+    for _ in range(int(sp.degree(factor, KINV2)) if factor.has(KINV2) else 0):
+        a = max(range(len(orders)), key=lambda i: orders[i])
+        if orders[a] >= 2:
+            orders[a] -= 2
+        else:
+            bound *= KINV2_MAX
+    if factor.has(MODE0):
+        orders = [0] * len(orders)
+    return tuple(orders), bound
+
+
 def _radius_plan(semi: SpectralSemiDiscrete, skip_stiff: list[bool] | None = None) -> list[tuple[sp.Expr, sp.Expr]]:
     """Per field, bounds of the real and imaginary extents of the linearized spectrum.
 
@@ -570,10 +663,13 @@ def _radius_plan(semi: SpectralSemiDiscrete, skip_stiff: list[bool] | None = Non
                 continue
             node = by_symbol[sym]
             total = tuple(a + b for a, b in zip(orders, node.orders))
+            scale = sp.Integer(1)
+            if node.factor != 1:  # |-kinv2 k^n| <= kinv2_max kmax^(n-2); |mode0| <= 1 (mode 0 only)
+                total, scale = _bounded(total, node.factor)
             if node.source in composites:
-                through(composites[node.source].expr, coeff * sp.Abs(part), total, own, acc)
+                through(composites[node.source].expr, coeff * scale * sp.Abs(part), total, own, acc)
             elif any(total):
-                add(acc, coeff * sp.Abs(part) * kpow(total), total)
+                add(acc, coeff * scale * sp.Abs(part) * kpow(total), total)
             elif node.source == own and coeff == 1:
                 acc[0] += sp.Max(0, -part)
 
@@ -586,6 +682,9 @@ def _radius_plan(semi: SpectralSemiDiscrete, skip_stiff: list[bool] | None = Non
             poly = sp.Poly(term.multiplier, *k_syms)
             for monom, coeff in poly.terms():
                 orders = tuple(monom[a] + 2 * monom[dim + a] for a in range(dim))
+                if coeff.free_symbols & set(MULTIPLIER_SYMBOLS):
+                    orders, bound = _bounded(orders, coeff)
+                    coeff = sp.sign(coeff.subs({KINV2: 1, MODE0: 1})) * bound
                 if term.source in composites:
                     through(composites[term.source].expr, sp.Abs(coeff), orders, f, acc)
                 elif any(orders):

@@ -127,7 +127,8 @@ class SweepPlan:
             "target": target,
             "params": self.param_values,
             "seeds": self.seeds,
-            "solve": {k: (list(v) if isinstance(v, tuple) else v) for k, v in kw.items()},
+            "solve": {k: (list(v) if isinstance(v, tuple) else v if v is None or isinstance(v, (int, float, str))
+                          else repr(v)) for k, v in kw.items()},
             "ic": describe_ic(c.ic),
             "times": hashlib.sha256(np.ascontiguousarray(c.times, dtype=float).tobytes()).hexdigest()[:16],
             "n_times": int(len(c.times)),
@@ -162,17 +163,10 @@ def make_plan(
     t_span,
     *,
     ic=None,
-    method: str | None = None,
-    dt: float | None = None,
-    dt_max: float | None = None,
-    scheme: str | None = None,
-    backend: str = "numba",
+    method=None,
+    backend=None,
+    discretization=None,
     save_every: float | None = None,
-    order: int = 2,
-    rtol: float = 1e-6,
-    atol: float = 1e-9,
-    stability: str = "error",
-    simplifier: str = "sympy",
     dtype: str = "float64",
 ) -> SweepPlan:
     """Resolve a sweep's members and shared options on the client (see :func:`pdeforge.sweep`)."""
@@ -188,11 +182,20 @@ def make_plan(
     seed_list = check_seeds(seeds) if seeds is not None else None
     if dtype not in DTYPES:
         raise SweepSpecError(f"dtype {dtype!r}: use one of {', '.join(DTYPES)}")
-    check_target(backend)
-    if method is not None:
-        get_method(method)
+    from pdeforge.codegen.backends import get_backend
+    from pdeforge.discretize.options import get_discretization
+
+    backend = get_backend(backend)
+    check_target(backend.name)
+    discretization = get_discretization(discretization)
+    scheme = getattr(discretization, "scheme", None) if discretization is not None else None
     if scheme is not None:
         get_scheme(scheme)
+    if method is not None:
+        method = get_method(method)
+    if method is not None and "stability" in method.SETTINGS and method.stability == "warn":
+        # a dt too large for some parameter values fails those members with the reason, not a blow-up
+        method = method.replace(stability="error")
     first = {n: v[0] for n, v in param_values.items()}
 
     if isinstance(target, str):
@@ -208,9 +211,13 @@ def make_plan(
         # the model's step as the largest automatic one when its own method is used
         if save_every is None and model.save_every is not None:
             save_every = min(model.save_every, t1 - t0)
-        if dt is None and dt_max is None and method in (None, model.method):
-            dt_max = model.dt
-        shown_method, shown_scheme = method or model.method, scheme or model.scheme
+        if method is None:
+            method = get_method(model.method)
+            if model.dt is not None and "dt_max" in method.SETTINGS:
+                method = method.replace(dt_max=model.dt)
+            if "stability" in method.SETTINGS:
+                method = method.replace(stability="error")
+        shown_method, shown_scheme = method.name, scheme or model.scheme
         title = model.name
     elif isinstance(target, PDESystem):
         unknown = [n for n in param_values if n not in target.params]
@@ -229,7 +236,9 @@ def make_plan(
         if t_span is None:
             raise SweepSpecError("t_span: give (t0, t_end) or t_end")
         t0, t1 = _time_span(t_span)
-        shown_method, shown_scheme = method or "rk4", scheme or "fd"
+        if method is None:
+            method = get_method("rk4").replace(stability="error")
+        shown_method, shown_scheme = method.name, scheme or "fd"
         title = target.name
     else:
         raise SweepSpecError(f"model_or_system: expected a model name or a PDESystem, got {type(target).__name__}")
@@ -241,20 +250,15 @@ def make_plan(
         )
     ugrid = grid_of(system, grid)
     times = _save_times(t0, t1, save_every)
+    from pdeforge.solvers.run.output import Output
+
     solve_kwargs = {
         "grid": tuple(int(n) for n in ugrid.shape),
         "t_span": (t0, t1),
         "method": method,
-        "dt": None if dt is None else float(dt),
-        "dt_max": None if dt_max is None else float(dt_max),
-        "scheme": scheme,
         "backend": backend,
-        "save_every": None if save_every is None else float(save_every),
-        "order": int(order),
-        "rtol": float(rtol),
-        "atol": float(atol),
-        "stability": stability,
-        "simplifier": simplifier,
+        "discretization": discretization,
+        "output": Output(save_every=None if save_every is None else float(save_every)),
         "progress": False,
     }
     common = MemberCommon(

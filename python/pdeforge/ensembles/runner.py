@@ -44,24 +44,14 @@ def sweep(
     grid=None,
     t_span: float | tuple[float, float] | None = None,
     *,
+    ic=None,
+    method=None,
+    backend=None,
+    discretization=None,
+    output="runs.zarr",
     client=None,
-    workers: int | None = None,
-    out: str | os.PathLike = "runs.zarr",
     overwrite: bool = False,
     retry_failed: bool = True,
-    ic=None,
-    method: str | None = None,
-    dt: float | None = None,
-    dt_max: float | None = None,
-    scheme: str | None = None,
-    backend: str = "numba",
-    save_every: float | None = None,
-    order: int = 2,
-    rtol: float = 1e-6,
-    atol: float = 1e-9,
-    stability: str = "error",
-    simplifier: str = "sympy",
-    dtype: str = "float64",
     progress: bool | None = None,
 ):
     """Run every combination of parameter values and seeds as one :func:`pdeforge.solve` each,
@@ -85,19 +75,18 @@ def sweep(
             default one. For a system, seeds need ``ic`` as a function ``ic(grid, params, rng)``.
         grid: cells per axis (a model's default grid when None).
         t_span: ``(t0, t_end)`` or ``t_end`` (a model's default when None).
-        client: a ``distributed.Client``, or a scheduler address (``"tcp://host:8786"``);
-            None starts a ``LocalCluster`` of ``workers`` processes for the sweep's duration.
-        workers: worker processes of the local cluster (default: one per CPU core).
-        out: the ``.zarr`` store to create or resume.
+        ic, method, backend, discretization: as in :func:`pdeforge.solve`, shared by every member
+            (a model's defaults when None, as ``pdeforge run`` takes them). A method's
+            ``stability`` defaults to "error" here, so that a dt too large for some parameter
+            values fails those members with the reason instead of blowing up.
+        output: the ``.zarr`` store to create or resume: a path, or ``Output(path,
+            save_every=..., dtype="float32")`` (``dtype``: of the stored fields).
+        client: a ``distributed.Client``, a scheduler address (``"tcp://host:8786"``), or the
+            number of worker processes of a ``LocalCluster`` started for the sweep's duration
+            (None: one per CPU core).
         overwrite: discard an existing store of a different (or the same) sweep at ``out``.
         retry_failed: on a rerun, compute members that failed again (completed and blown-up
             members are always kept).
-        ic, method, dt, dt_max, scheme, backend, save_every, order, rtol, atol, simplifier: as
-            in :func:`pdeforge.solve`, shared by every member (a model's defaults when None, as
-            ``pdeforge run`` takes them).
-        stability: as in :func:`pdeforge.solve`; default "error", so that a dt too large for
-            some parameter values fails those members with the reason instead of blowing up.
-        dtype: "float64" (default) or "float32" for the stored fields.
         progress: show a progress bar over members and print the Dask dashboard address
             (default True; False for silence).
 
@@ -110,17 +99,21 @@ def sweep(
         SweepSpecError: bad values, seeds, options, or a store holding a different sweep.
         SweepInterrupted: on Ctrl-C, after writing every member finished so far.
     """
-    plan = make_plan(
-        model_or_system, params, seeds, grid, t_span, ic=ic, method=method, dt=dt, dt_max=dt_max, scheme=scheme,
-        backend=backend,
-        save_every=save_every, order=order, rtol=rtol, atol=atol, stability=stability, simplifier=simplifier,
-        dtype=dtype,
-    )
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise SweepSpecError(f"workers must be a positive whole number, got {workers!r}")
-    if client is not None and workers is not None:
-        raise SweepSpecError("give either client (an existing cluster) or workers (a local one), not both")
-    store = prepare_store(out, plan, overwrite=overwrite)
+    from pdeforge.solvers.run.output import get_output
+
+    output = get_output(output)
+    if output.path is None:
+        raise SweepSpecError("output: give the .zarr store of the sweep")
+    plan = make_plan(model_or_system, params, seeds, grid, t_span, ic=ic, method=method, backend=backend,
+                     discretization=discretization, save_every=output.save_every, dtype=output.dtype or "float64")
+    workers = None
+    if isinstance(client, int) and not isinstance(client, bool):
+        if client < 1:
+            raise SweepSpecError(f"client: a number of local workers must be positive, got {client!r}")
+        client, workers = None, client
+    elif isinstance(client, bool):
+        raise SweepSpecError(f"client: a distributed.Client, a scheduler address or a number of workers, got {client!r}")
+    store = prepare_store(output.path, plan, overwrite=overwrite)
     todo = store.todo(retry_failed)
     if todo:
         _run(plan, store, todo, client, workers, progress is not False)

@@ -171,8 +171,8 @@ def _create(path: Path, plan: SweepPlan, spec: dict) -> None:
         "domain": json.dumps([list(map(float, d)) for d in system.domain]),
         "method": plan.method,
         "scheme": plan.scheme,
-        "backend": kw["backend"],
-        "order": kw["order"],
+        "backend": kw["backend"].name,
+        "order": getattr(kw["discretization"], "order", 2) if kw["discretization"] is not None else 2,
         "pdeforge_version": __import__("pdeforge").__version__,
         SPEC_ATTR: json.dumps(spec),
     }

@@ -45,6 +45,9 @@ ENV_CONFIG = "PDEFORGE_CONFIG"
 #: Oldest Julia the Julia environment (Project.toml, juliapkg.json) supports: juliacall
 #: 0.9.29-0.9.34 declare ``"julia": "^1.10.3"`` (pysrc/juliacall/juliapkg.json).
 MIN_VERSION = (1, 10, 3)
+#: Oldest juliacall pdeforge drives (pyproject.toml's bound): the first to read
+#: ``PYTHON_JULIACALL_EXE``/``PYTHON_JULIACALL_PROJECT``.
+MIN_JULIACALL = (0, 9, 28)
 JULIACALL_EXE = "PYTHON_JULIACALL_EXE"
 JULIACALL_PROJECT = "PYTHON_JULIACALL_PROJECT"
 
@@ -286,6 +289,39 @@ def juliacall_variables(installation: JuliaInstallation) -> dict[str, str]:
     return out
 
 
+def _installed_juliacall() -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version("juliacall")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def check_juliacall_version(version: str | None) -> None:
+    """Refuse a juliacall older than :data:`MIN_JULIACALL` (``None``: version unknown, accepted).
+
+    juliacall reads ``PYTHON_JULIACALL_EXE``/``PYTHON_JULIACALL_PROJECT`` from 0.9.28 on and
+    starts Julia with threads from 0.9.22; an older one would ignore the Julia pdeforge found
+    (and download its own) and the thread setting.
+
+    Raises:
+        JuliaUnavailable: naming the installed version and the one needed.
+    """
+    if version is None:
+        return
+    parts = []
+    for piece in version.split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit()) or "0"
+        parts.append(int(digits))
+    if tuple(parts) < MIN_JULIACALL:
+        need = ".".join(map(str, MIN_JULIACALL))
+        raise JuliaUnavailable(
+            f"juliacall {version} is too old: pdeforge needs juliacall >= {need} (the first that reads "
+            f"{JULIACALL_EXE}/{JULIACALL_PROJECT}); pip install 'juliacall>={need}'"
+        )
+
+
 def prepare_juliacall(installation: JuliaInstallation) -> None:
     """Check the installation and set juliacall's variables; call just before importing it.
 
@@ -315,6 +351,7 @@ def prepare_juliacall(installation: JuliaInstallation) -> None:
             f"Julia found at {installation.executable}, but the Python package juliacall is missing: "
             "pip install 'pdeforge[julia]'"
         )
+    check_juliacall_version(_installed_juliacall())
     if bypassed:  # after the checks, so that a failure stays one line
         warnings.warn(bypassed, RuntimeWarning, stacklevel=2)
     variables = juliacall_variables(installation)

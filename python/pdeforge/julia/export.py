@@ -97,29 +97,29 @@ def export_julia(
     grid: int | Sequence[int] | UniformGrid | None = None,
     t_span: float | tuple[float, float] | None = None,
     ic: Mapping[str, object] | None = None,
-    method: str | None = None,
+    *,
+    method=None,
     dt: float | None = None,
-    save_every: float | None = None,
-    order: int = 2,
+    discretization=None,
+    output=None,
     params: Mapping[str, float] | None = None,
     seed: int | None = None,
-    out: str | Path | None = None,
-    result: str | None = None,
-    rtol: float = 1e-6,
-    atol: float = 1e-9,
+    script: str | Path | None = None,
 ) -> str:
     """A standalone Julia script that solves the problem with ModelingToolkit + MethodOfLines.
 
     Args:
         system: a :class:`~pdeforge.PDESystem` or a catalogue model name.
-        grid, t_span, ic, method, dt, save_every, order, params, seed, rtol, atol: as in
-            :func:`pdeforge.solve` (model defaults for a model name).
-        out: optional path of the ``.jl`` file to write. Initial-value tables of more than
+        grid, t_span, ic, method, dt, params, seed: as in :func:`pdeforge.solve` (model defaults
+            for a model name); the method's tolerances (``BDF(rtol=..., atol=...)``) go into the script.
+        discretization: ``FiniteDifference(order=...)`` (or "fd"): the order of MethodOfLines' differences.
+        output: the CSV file the script writes its solution to and how often: a path or
+            ``Output("run.csv", save_every=...)`` (default: ``script`` with ``.csv``, or
+            ``<name>_mol.csv``); ``$PDEFORGE_MOL_OUT`` overrides the path when the script runs.
+        script: optional path of the ``.jl`` file to write. Initial-value tables of more than
             :data:`~pdeforge.julia.script.LITERAL_VALUES` cells are written next to it as
-            ``<stem>_<field>_ic.f64`` (little-endian Float64, C order); without ``out`` such
+            ``<stem>_<field>_ic.f64`` (little-endian Float64, C order); without it such
             tables are refused.
-        result: CSV file the script writes its solution to (default: ``out`` with ``.csv``, or
-            ``<name>_mol.csv``); ``$PDEFORGE_MOL_OUT`` overrides it when the script runs.
 
     Returns:
         The script text.
@@ -128,14 +128,29 @@ def export_julia(
         MethodOfLinesUnsupported: for systems MethodOfLines cannot express.
         PDEForgeError: for a bad ``out``, or a large initial-value table without ``out``.
     """
+    from pdeforge.discretize.options import get_discretization
     from pdeforge.julia.script import julia_script, table_files
+    from pdeforge.solvers.methods import Method, with_dt
+    from pdeforge.solvers.run.output import get_output
 
-    path = Path(out) if out is not None else None
+    rtol, atol = 1e-6, 1e-9
+    if isinstance(method, Method):
+        dt = with_dt(method, dt).dt
+        rtol, atol = method.setting("rtol", rtol), method.setting("atol", atol)
+        method = method.name
+    disc = get_discretization(discretization)
+    if disc is not None and disc.family != "fd":
+        raise PDEForgeError("discretization: the MethodOfLines export discretizes with finite differences "
+                            "(FiniteDifference(order=...))")
+    order = disc.order if disc is not None else 2
+    out_csv = get_output(output)
+    save_every, result = out_csv.save_every, (None if out_csv.path is None else str(out_csv.path))
+    path = Path(script) if script is not None else None
     if path is not None:
         if path.suffix != ".jl":
-            raise PDEForgeError(f"out: a Julia script path ending in .jl, got {str(out)!r}")
+            raise PDEForgeError(f"script: a Julia script path ending in .jl, got {str(script)!r}")
         if not path.parent.exists():
-            raise PDEForgeError(f"out: folder {str(path.parent)!r} does not exist")
+            raise PDEForgeError(f"script: folder {str(path.parent)!r} does not exist")
     problem = mol_problem(system, grid, t_span, ic, method, dt, save_every, order, params, seed, rtol, atol)
     if result is None:
         result = str(path.with_suffix(".csv").name) if path is not None else f"{problem.system.name}_mol.csv"

@@ -10,7 +10,9 @@ Grids. pdeforge's grids are cell-centred with boundaries on cell faces. MethodOf
 boundary condition is imposed between the two nearest points), so systems without periodic
 axes use it. A periodic axis needs ``center_align`` (its first and last points coincide):
 the domain is shifted by half a cell, ``[lo + h/2, hi + h/2]``, so that its N + 1 points are
-pdeforge's N cell centres plus the periodic copy. Only systems that mix periodic and
+pdeforge's N cell centres plus the periodic copy. Every axis's ends are then moved by a few
+units in the last place where needed so that Julia's float range ``lo:dx:hi`` is exact
+(:mod:`pdeforge.julia.float_range`): MethodOfLines makes an inexact one non-uniform. Only systems that mix periodic and
 non-periodic axes get a grid that differs from pdeforge's (nodes on the faces).
 """
 
@@ -26,6 +28,8 @@ from sympy.core.function import AppliedUndef
 
 from pdeforge.discretize.grid import UniformGrid
 from pdeforge.errors import PDEForgeError, SolverError
+from pdeforge.julia.float_range import exact_ends
+from pdeforge.symbolic.scalars import has_coupling
 from pdeforge.symbolic.system import PDESystem
 
 #: pdeforge method -> (OrdinaryDiffEq algorithm, the package that exports it)
@@ -38,6 +42,8 @@ ALGORITHMS = {
     "scipy-bdf": ("FBDF", "OrdinaryDiffEq"),
     "rosenbrock23": ("Rosenbrock23", "OrdinaryDiffEq"),
 }
+#: the implicit algorithms of :data:`ALGORITHMS` (they get MethodOfLines' sparse symbolic Jacobian)
+IMPLICIT_ALGORITHMS = ("FBDF", "Rosenbrock23")
 #: discretizations of other helpers' models that are not finite differences
 NOT_FINITE_DIFFERENCES = ("spectral", "fourier", "pseudo-spectral", "pseudospectral")
 
@@ -136,6 +142,7 @@ def check_expressible(system: PDESystem, discretization: str | None = None) -> b
             f"{system.name}: its {kind} discretization has no MethodOfLines equivalent "
             "(MethodOfLines discretizes with finite differences on Cartesian grids only)"
         )
+    _refuse_unwritable(system)
     geometry = getattr(system, "geometry", None)
     if geometry is not None and geometry.curvilinear:
         raise MethodOfLinesUnsupported(
@@ -160,6 +167,41 @@ def check_expressible(system: PDESystem, discretization: str | None = None) -> b
                         "MethodOfLines' upwind scheme cannot discretize products of odd-order derivatives"
                     )
     return mixed
+
+
+def _refuse_unwritable(system: PDESystem) -> None:
+    """Refuse the features of a pdeforge system that the MethodOfLines export does not write.
+
+    Each would otherwise reach the script as an undeclared name (coefficient fields, scalars), as
+    a real variable with ``im`` in its equation (complex fields), or not at all (noise: the
+    script would solve a different, deterministic equation).
+    """
+    coefficients = list(getattr(system, "coefficients", {}) or {})
+    if coefficients:
+        raise MethodOfLinesUnsupported(
+            f"{system.name}: coefficient field(s) {', '.join(coefficients)} have no MethodOfLines form here "
+            "(arrays and callables are grid data); write an expression of the coordinates into the "
+            "equations instead, or solve with pdeforge's own backends"
+        )
+    if has_coupling(system):
+        scalars = list(getattr(system, "scalars", ()) or ())
+        what = f"scalar unknown(s) {', '.join(scalars)}" if scalars else "integral()/mean() of the fields"
+        raise MethodOfLinesUnsupported(
+            f"{system.name}: {what} are not written to MethodOfLines here (MethodOfLines' integral "
+            "terms do not cover pdeforge's couplings); solve with pdeforge's own backends"
+        )
+    noise = list(getattr(system, "noise", {}) or {})
+    if noise:
+        raise MethodOfLinesUnsupported(
+            f"{system.name}: the noise on {', '.join(noise)} has no MethodOfLines form (a PDESystem is "
+            "deterministic); exporting would solve the equations without it. Solve with pdeforge's own "
+            "backends, or drop noise= to export the deterministic system"
+        )
+    if getattr(system, "is_complex", False):
+        raise MethodOfLinesUnsupported(
+            f"{system.name}: complex fields ({', '.join(system.fields)}) are not written to MethodOfLines "
+            "here; export system.real_form() (their real and imaginary parts as real fields) instead"
+        )
 
 
 def face_symbols(system: PDESystem) -> list[tuple[sp.Symbol, sp.Symbol]]:
@@ -268,6 +310,9 @@ def describe(
         else:
             bounds.append((lo, hi))
             points.append(n + 1)
+    # ends within ulps of these for which MethodOfLines' float range lo:dx:hi is exact: otherwise
+    # it appends a point and the axis is non-uniform, which its periodic closure refuses
+    bounds = [exact_ends(lo, hi, n) for (lo, hi), n in zip(bounds, grid.shape)]
     t0, t1 = (float(v) for v in t_span)
     if save_times is None:
         save_times = np.linspace(t0, t1, 11)
@@ -317,13 +362,13 @@ def array_discretization(problem: MOLProblem) -> bool:
 
 
 def sparse_jacobian(problem: MOLProblem) -> bool:
-    """Whether the method is implicit (FBDF), so ``discretize`` should build a sparse Jacobian.
+    """Whether the method is implicit (FBDF, Rosenbrock23), so ``discretize`` should build a sparse Jacobian.
 
     ``discretize(pdesys, disc; jac = true, sparse = true)`` reaches ModelingToolkit's
     ``ODEFunction`` (PDEBase 0.1.32 src/discretization_state.jl:158-182), which then generates
     the symbolic Jacobian and its sparse prototype instead of finite-difference coloring.
     """
-    return problem.method == "bdf"
+    return ALGORITHMS[problem.method][0] in IMPLICIT_ALGORITHMS
 
 
 def applied_fields(problem: MOLProblem) -> list[sp.Expr]:

@@ -31,7 +31,7 @@ def _julia_names(semi: SemiDiscrete) -> dict[sp.Symbol, str]:
     """Julia names of the parameters, cell widths, coordinates and t (keywords renamed)."""
     system = semi.system
     symbols = [*semi.param_symbols, *semi.spacing, *system.coords, system.t]
-    taken = set(semi.fields)
+    taken = set(_rows(semi))
     names = {}
     for s in symbols:
         names[s] = julia_identifier(s.name, taken)
@@ -39,9 +39,15 @@ def _julia_names(semi: SemiDiscrete) -> dict[sp.Symbol, str]:
     return names
 
 
+def _rows(semi: SemiDiscrete) -> list[str]:
+    """Names of the padded state's rows: the fields, then the coefficient fields (data rows that
+    stencils read like fields)."""
+    return [*semi.fields, *semi.coefficients]
+
+
 def _namespace(semi: SemiDiscrete, names: dict[sp.Symbol, str]) -> Namespace:
     system = semi.system
-    markers = {f: sp.Dummy(f) for f in semi.fields}
+    markers = {f: sp.Dummy(f) for f in _rows(semi)}
     index = {m: i for i, m in enumerate(markers.values())}
 
     def stencil(field, *offsets):
@@ -54,7 +60,7 @@ def _namespace(semi: SemiDiscrete, names: dict[sp.Symbol, str]) -> Namespace:
     symbols.update(CONSTANTS)
     functions = dict(MATH_FUNCTIONS)
     functions["stencil"] = stencil
-    return Namespace(symbols, functions, {"fields": list(semi.fields)})
+    return Namespace(symbols, functions, {"fields": _rows(semi)})
 
 
 def _agrees(a: sp.Expr, b: sp.Expr, symbols: list[sp.Symbol], rng: np.random.Generator) -> bool:
@@ -89,11 +95,12 @@ def simplify(semi: SemiDiscrete) -> SemiDiscrete:
 
     jl = session()
     system = semi.system
-    stencil = {sym: (semi.fields[f], off) for sym, (f, off) in semi.symbols.table.items()}
+    rows = _rows(semi)
+    stencil = {sym: (rows[f], off) for sym, (f, off) in semi.symbols.table.items()}
     names = _julia_names(semi)
     printer = JuliaPrinter(names=names, stencil=stencil, exact=True)
     texts = [printer.doprint(e) for e in semi.rhs]
-    pairs = jl.simplify_texts(list(semi.fields), list(names.values()), texts)
+    pairs = jl.simplify_texts(rows, list(names.values()), texts)
     namespace = _namespace(semi, names)
     invariants = invariant_symbols(semi)
     rng = np.random.default_rng(0)

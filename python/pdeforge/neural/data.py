@@ -139,9 +139,11 @@ def generate_dataset(
         u = np.empty((len(table), t.size, x.size))
         options = dict(solver_options or {})
         options.setdefault("progress", False)
+        from pdeforge.solvers.run.output import Output
+
         for i, row in enumerate(table):
-            ds = solve(model_name, grid=int(cells), t_span=(float(t[0]), float(t[-1])), save_every=float(t[1] - t[0]),
-                       params=dict(zip(names, row)), **options)
+            ds = solve(model_name, grid=int(cells), t_span=(float(t[0]), float(t[-1])),
+                       output=Output(save_every=float(t[1] - t[0])), params=dict(zip(names, row)), **options)
             if ds.sizes["t"] != t.size:
                 raise PDEForgeError(f"solver run for {dict(zip(names, row))} stopped early ({ds.attrs.get('status')})")
             u[i] = ds[field].values

@@ -162,16 +162,14 @@ def differentiable_solve(
     grid,
     t_span,
     ic: Mapping[str, object] | None = None,
-    params: Mapping[str, object] | None = None,
-    method: str = "rk4",
+    *,
+    method="rk4",
     dt: float | None = None,
-    save_every: float | None = None,
-    device=None,
-    dtype="float64",
+    backend=None,
+    discretization=None,
+    output=None,
+    params: Mapping[str, object] | None = None,
     checkpoint: bool = True,
-    closures: Mapping[str, Callable] | None = None,
-    order: int = 2,
-    discretization: str | None = None,
     segment: int | None = None,
 ) -> torch.Tensor:
     """Solve with fixed steps in torch and return the frames as a tensor autograd can differentiate.
@@ -183,28 +181,42 @@ def differentiable_solve(
         t_span: ``(t0, t_end)`` or ``t_end``.
         ic: field -> tensor (kept in the graph: give it ``requires_grad`` to get its gradient),
             array, number, callable or expression; fields left out take the system's ``ic``.
+        method: "euler", "ssprk3" or "rk4", or ``Euler``/``SSPRK3``/``RK4`` with their ``dt``.
+        dt: largest step (required, here or on the method): every interval between saved frames
+            is split into equal steps no larger than ``dt``, as :func:`pdeforge.solve` does.
+        backend: ``Torch(device=..., dtype=..., closures=...)`` (or "torch"): the device ("cpu"
+            default, "cuda", ...), "float64" (default) or "float32", and the closure modules of
+            a :class:`~pdeforge.ClosureSystem` (finite differences; their weights get gradients).
+        discretization: "fd" or ``FiniteDifference(order=...)``, or "spectral" (default: the
+            system's own choice, else "fd").
+        output: ``Output(save_every=...)``: interval between frames (default: 50 frames over the span).
         params: parameter -> number or 0-d tensor (tensors stay in the graph); the others keep
             the system's values. Parameters in boundary conditions must be numbers.
-        method: "euler", "ssprk3" or "rk4".
-        dt: largest step (required): every interval between saved frames is split into equal
-            steps no larger than ``dt``, as :func:`pdeforge.solve` does.
-        save_every: interval between frames (default: 50 frames over the span).
-        device: torch device ("cpu" default, "cuda", ...).
-        dtype: "float64" (default) or "float32" (or the torch dtypes).
         checkpoint: recompute the steps in the backward pass, one segment of about
             ``sqrt(steps)`` steps at a time, instead of keeping every stage.
-        closures: closure name -> ``torch.nn.Module`` (finite differences; their weights get
-            gradients).
-        order: accuracy order of the finite differences (2 or 4).
-        discretization: "fd" or "spectral" (default: the system's own choice, else "fd").
         segment: steps per checkpoint segment (default ``ceil(sqrt(steps))``).
 
     Returns:
         Tensor ``(frames, fields, *grid.shape)`` of the fields at the saved times (the first
         frame is the initial state), on ``device`` in ``dtype``.
     """
+    from pdeforge.codegen.backends import get_backend
+    from pdeforge.discretize.options import get_discretization
+    from pdeforge.solvers.methods import Method, with_dt
     from pdeforge.solvers.run.inputs import run_inputs
+    from pdeforge.solvers.run.output import get_output
 
+    if isinstance(method, Method):
+        dt = with_dt(method, dt).dt
+        method = method.name
+    tb = get_backend(backend, default="torch")
+    if tb.name != "torch":
+        raise SolverError(f"backend {tb.name!r}: the differentiable solve runs in torch (backend=pdeforge.Torch(...))")
+    device, dtype, closures = tb.device, tb.dtype, tb.closures
+    disc_obj = get_discretization(discretization)
+    order = getattr(disc_obj, "order", 2)
+    discretization = disc_obj.family if disc_obj is not None else None
+    save_every = get_output(output).save_every
     if method not in METHODS:
         raise SolverError(f"method {method!r}: the differentiable solve has the fixed-step methods {', '.join(METHODS)}")
     if dt is None or not (isinstance(dt, (int, float)) and dt > 0 and math.isfinite(dt)):

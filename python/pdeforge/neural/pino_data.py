@@ -45,7 +45,6 @@ def spun_up_fields(
     """
     import pdeforge as pf
     from pdeforge.models.les import solenoidal_random_field
-    from pdeforge.solvers.spectral.solve import solve_spectral
 
     g = grid if isinstance(grid, pf.UniformGrid) else pf.UniformGrid.from_spec(system.domain, grid)
     rng = np.random.default_rng(seed)
@@ -56,9 +55,9 @@ def spun_up_fields(
         if snapshots == 1 and t_spin == 0:
             out.append(u0[None])
             continue
-        ds = solve_spectral(system, g, (0.0, t_spin), dict(zip(fields, u0)), "rk4", None, backend,
-                            t_spin / max(1, snapshots - 1), None, None, "warn", False, device, "float64",
-                            diagnostics=False)
+        ds = pf.solve(system, g, (0.0, t_spin), dict(zip(fields, u0)), method="rk4",
+                      backend=_backend(backend, device, "float64"), discretization=pf.Spectral(diagnostics=False),
+                      output=pf.Output(save_every=t_spin / max(1, snapshots - 1)), progress=False)
         frames = np.stack([ds[f].values for f in fields], axis=1)
         out.append(frames[-snapshots:])
     return np.concatenate(out).astype(np.float64)
@@ -73,16 +72,23 @@ def solver_reference(system, grid, u0: np.ndarray, horizon: float, dt_out: float
         stepping)`` (compilation and diagnostics excluded: ``diagnostics=False``).
     """
     import pdeforge as pf
-    from pdeforge.solvers.spectral.solve import solve_spectral
 
     g = grid if isinstance(grid, pf.UniformGrid) else pf.UniformGrid.from_spec(system.domain, grid)
     fields = list(system.fields)
     started = time.perf_counter()
-    ds = solve_spectral(system, g, (0.0, horizon), dict(zip(fields, np.asarray(u0))), "rk4", None, backend, dt_out,
-                        None, None, "warn", False, device, dtype, diagnostics=False)
+    ds = pf.solve(system, g, (0.0, horizon), dict(zip(fields, np.asarray(u0))), method="rk4",
+                  backend=_backend(backend, device, dtype), discretization=pf.Spectral(diagnostics=False),
+                  output=pf.Output(save_every=dt_out), progress=False)
     total = time.perf_counter() - started
     frames = np.stack([ds[f].values for f in fields], axis=1)[1:]
     return frames, float(ds.attrs.get("wall_time_s", total))
+
+
+def _backend(name: str, device, dtype: str):
+    """The spectral backend ``name`` ("numpy" or "torch") with its device and precision."""
+    import pdeforge as pf
+
+    return pf.Torch(device=device, dtype=dtype) if name == "torch" else pf.NumPy(dtype=dtype)
 
 
 __all__ = ["spun_up_fields", "solver_reference"]

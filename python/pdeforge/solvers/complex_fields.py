@@ -21,21 +21,27 @@ from pdeforge.solvers.run.initial import initial_state
 _PART_DTYPES = {"complex128": "float64", "complex64": "float32", "float64": "float64", "float32": "float32"}
 
 
-def solve_complex(solve, system, grid=None, ic=None, params=None, dtype="float64", backend=None, **options):
-    """Solve complex ``system`` with ``solve`` (:func:`pdeforge.solvers.solve.solve`) on its real form.
+def solve_complex(run, system, grid, ic, params, backend):
+    """Solve complex ``system`` on its real form with ``run(real_system, real_ic, real_backend)``.
 
-    Arguments are those of ``solve``; ``dtype`` may be "complex128" (default) or, with backend
-    "torch", "complex64" (float32 parts). Returns the Dataset with complex variables.
+    The backend's dtype may be "complex128" (default; "float64" means the same) or, with
+    ``Torch``, "complex64" (float32 parts). Returns the Dataset with complex variables.
     """
-    if dtype not in _PART_DTYPES:
-        raise SolverError(f"dtype {dtype!r}: a complex system runs in 'complex128' (or 'complex64' with backend 'torch')")
-    part_dtype = _PART_DTYPES[dtype]
-    if part_dtype == "float32" and backend != "torch":
-        raise SolverError(f"dtype {dtype!r} needs backend 'torch'; backend {backend or 'numba'!r} runs in complex128")
+    from pdeforge.codegen.backends import Backend, get_backend
+
+    if isinstance(backend, (str, Backend)) or backend is not None:
+        b = get_backend(backend)
+        dtype = b.settings().get("dtype", "float64")
+        part_dtype = _PART_DTYPES.get(dtype)
+        if part_dtype is None:
+            raise SolverError(f"dtype {dtype!r}: a complex system runs in 'complex128' (or 'complex64' with "
+                              "backend Torch)")
+        if part_dtype == "float32" and b.name != "torch":
+            raise SolverError(f"dtype {dtype!r} needs backend 'torch'; backend {b.name!r} runs in complex128")
+        if "dtype" in b.SETTINGS:
+            backend = b.replace(dtype=part_dtype)
     if params:
         system = system.with_params(**params)
-    if grid is None:
-        raise SolverError("grid: give the number of cells per axis")
     grid = grid_of(system, grid)
     cells = initial_state(system, grid, ic, complex_values=True)
     real = system.real_form()
@@ -44,8 +50,7 @@ def solve_complex(solve, system, grid=None, ic=None, params=None, dtype="float64
         re_name, im_name = real.complex_parts[f]
         parts_ic[re_name], parts_ic[im_name] = cells[i].real.copy(), cells[i].imag.copy()
     del cells
-    ds = solve(real, grid=grid, ic=parts_ic, backend=backend, dtype=part_dtype, **options)
-    return combine_parts(ds)
+    return combine_parts(run(real, parts_ic, backend))
 
 
 def combine_parts(ds):

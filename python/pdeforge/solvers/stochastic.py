@@ -30,15 +30,12 @@ from pdeforge.codegen.kernel import BoundKernel
 from pdeforge.discretize.coefficients import coefficient_cells
 from pdeforge.errors import SolverError
 from pdeforge.solvers.run.initial import numpy_modules
-from pdeforge.solvers.methods import Method
+from pdeforge.solvers.methods import EulerMaruyama, Method, Milstein, get_method
 from pdeforge.solvers.stepping import CHECK_EVERY, BlowUp, Stepper, equal_steps
 from pdeforge.symbolic.system import PDESystem
 
-#: the stochastic schemes and their strong order for multiplicative noise
-SCHEMES = {
-    "euler": Method("euler", "fixed", 1, 2.0, 0.0, "Euler-Maruyama (strong order 1/2)"),
-    "milstein": Method("milstein", "fixed", 1, 2.0, 0.0, "Milstein for diagonal noise (strong order 1)"),
-}
+#: the stochastic schemes by the names a system with noise accepts ("euler" is Euler-Maruyama)
+SCHEMES = {"euler": EulerMaruyama, "euler-maruyama": EulerMaruyama, "milstein": Milstein}
 
 
 class NoiseTerms:
@@ -155,12 +152,23 @@ class StochasticStepper(Stepper):
                     progress(self.t)
 
 
-def stochastic_method(name: str | None) -> Method:
-    """The scheme of a system with noise: "euler" (Euler-Maruyama, default) or "milstein"."""
-    name = name or "euler"
-    if name not in SCHEMES:
-        raise SolverError(f"method {name!r}: a system with noise runs with 'euler' (Euler-Maruyama) or 'milstein'")
-    return SCHEMES[name]
+def stochastic_method(method: str | Method | None) -> Method:
+    """The scheme of a system with noise: Euler-Maruyama (default; also ``"euler"``/``Euler(...)``,
+    whose settings it keeps) or Milstein."""
+    if method is None:
+        return EulerMaruyama()
+    if isinstance(method, str):
+        if method not in SCHEMES:
+            raise SolverError(f"method {method!r}: a system with noise runs with 'euler-maruyama' (or 'euler') "
+                              "or 'milstein'")
+        return SCHEMES[method]()
+    method = get_method(method)
+    if isinstance(method, (EulerMaruyama, Milstein)):
+        return method
+    if method.name == "euler":
+        return EulerMaruyama(**method.settings())
+    raise SolverError(f"method {method.name!r}: a system with noise runs with 'euler-maruyama' (or 'euler') "
+                      "or 'milstein'")
 
 
 def noise_attributes(system: PDESystem, seed: int | None) -> dict:

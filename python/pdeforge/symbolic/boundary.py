@@ -24,6 +24,7 @@ strings parsed with the safe parser (coordinates, ``t``, parameters and math fun
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -220,13 +221,38 @@ def _condition(c, where: str, parse_value) -> BoundaryCondition:
             if kind == "robin":
                 return _from_kind(kind, c[1:], where, parse_value)
             if len(c) == 2:
-                return _from_kind(kind, c[1], where, parse_value)
+                if kind not in KINDS:  # two condition names, one of them misspelt
+                    _refuse_misspelt_pair(c, where)
+                try:
+                    return _from_kind(kind, c[1], where, parse_value)
+                except EquationParseError:
+                    _refuse_misspelt_pair(c, where)
+                    raise
     except EquationParseError as exc:
         raise BoundaryConditionError(str(exc)) from None
+    if isinstance(c, tuple) and len(c) == 2:
+        _refuse_misspelt_pair(c, where)
     raise BoundaryConditionError(
         f"{where}: cannot read {c!r} (valid: 'periodic', 'dirichlet', 'neumann', "
         "{'dirichlet': value}, {'neumann': value}, {'robin': (alpha, beta, value)})"
     )
+
+
+def _refuse_misspelt_pair(pair: tuple, where: str) -> None:
+    """Report ``(condition, misspelt condition)`` -- a low/high pair with a typo in its second
+    name, which otherwise reads as ``(kind, value)`` -- as the misspelt name it is."""
+    names = [*_ALIASES, "periodic", "robin"]
+    for name in pair:
+        if not isinstance(name, str) or name.strip().lower() in names:
+            continue
+        close = difflib.get_close_matches(name.strip().lower(), names, n=1, cutoff=0.7)
+        if not close:
+            continue
+        raise BoundaryConditionError(
+            f"{where}: unknown condition {name!r} in {pair!r} (did you mean {close[0]!r}?); a pair gives the "
+            "(low, high) conditions, each one of: periodic, dirichlet, neumann, zero-flux, "
+            "{'dirichlet': value}, {'neumann': value}, {'robin': (alpha, beta, value)}"
+        )
 
 
 def _from_kind(kind: str, value, where: str, parse_value) -> BoundaryCondition:

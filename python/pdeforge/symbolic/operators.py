@@ -17,7 +17,8 @@ from pdeforge.errors import EquationParseError
 def _scalar(arg, op: str) -> sp.Expr:
     if isinstance(arg, sp.MatrixBase):
         raise EquationParseError(f"{op}() takes a scalar expression, got a vector")
-    if isinstance(arg, tuple) or isinstance(arg, sp.logic.boolalg.Boolean):
+    # a SymPy Symbol is also a Boolean: only non-expression Booleans (relations, And, ...) are refused
+    if isinstance(arg, tuple) or (isinstance(arg, sp.logic.boolalg.Boolean) and not isinstance(arg, sp.Expr)):
         raise EquationParseError(f"{op}() takes a scalar expression")
     return sp.sympify(arg)
 
@@ -30,10 +31,25 @@ def _vector(arg, op: str, dim: int) -> sp.ImmutableMatrix:
     return arg
 
 
+class InverseLaplacian(sp.Function):
+    """``inv_laplace(f)``: the periodic solution ``g`` of ``laplace(g) = f - mean(f)`` with mean zero.
+
+    Defined on periodic boxes (the spectral discretization: ``-hat(f) / |k|^2``, zero at
+    ``k = 0``), e.g. the streamfunction of a 2-D vorticity, ``psi = -inv_laplace(w)``.
+    """
+
+    nargs = 1
+    is_real = True
+
+    def _sympystr(self, printer) -> str:
+        return f"inv_laplace({printer.doprint(self.args[0])})"
+
+
 def make_operators(coords: Sequence[sp.Symbol]) -> dict[str, Callable]:
     """The differential operators for a domain with spatial coordinates ``coords``.
 
-    Returns a mapping name -> callable: ``laplace``, ``grad``, ``div``, ``d``, ``dot``, ``vec``.
+    Returns a mapping name -> callable: ``laplace``, ``inv_laplace``, ``grad``, ``div``, ``d``,
+    ``dot``, ``vec``.
     """
     coords = tuple(coords)
     dim = len(coords)
@@ -42,6 +58,10 @@ def make_operators(coords: Sequence[sp.Symbol]) -> dict[str, Callable]:
         """Laplacian: sum of unevaluated second derivatives."""
         f = _scalar(f, "laplace")
         return sp.Add(*[sp.Derivative(f, (c, 2)) for c in coords])
+
+    def inv_laplace(f):
+        """Inverse Laplacian of periodic fields (see :class:`InverseLaplacian`)."""
+        return InverseLaplacian(_scalar(f, "inv_laplace"))
 
     def grad(f):
         """Gradient: a column vector of first derivatives."""
@@ -87,7 +107,7 @@ def make_operators(coords: Sequence[sp.Symbol]) -> dict[str, Callable]:
                 )
         return sp.Derivative(f, *variables)
 
-    return {"laplace": laplace, "grad": grad, "div": div, "dot": dot, "vec": vec, "d": d}
+    return {"laplace": laplace, "inv_laplace": inv_laplace, "grad": grad, "div": div, "dot": dot, "vec": vec, "d": d}
 
 
 def _heaviside(x, h0=None):

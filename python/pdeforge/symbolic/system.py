@@ -30,7 +30,7 @@ from pdeforge.symbolic.global_unknowns import (
 AXES = ("x", "y", "z")
 TIME = sp.Symbol("t", real=True)
 RESERVED = set(AXES) | {"t"} | set(CONSTANTS) | set(MATH_FUNCTIONS) | set(COMPLEX_FUNCTIONS) | {
-    "laplace", "grad", "div", "d", "dot", "vec", "True", "False", *REDUCTIONS,
+    "laplace", "inv_laplace", "grad", "div", "d", "dot", "vec", "True", "False", *REDUCTIONS,
 }
 
 

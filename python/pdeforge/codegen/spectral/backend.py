@@ -4,13 +4,15 @@ A generated module (see :mod:`pdeforge.codegen.spectral.target`) reads everythin
 on the grid, the array library, the device and the precision from one runtime object ``K``:
 
 * ``K.rfft(a)`` / ``K.irfft(A)``: real FFTs over the last ``dim`` axes (any leading batch
-  axes), unnormalized forward and ``1/N`` inverse (NumPy: ``ducc0.fft`` when installed,
-  ``pip install pdeforge[spectral]``, else ``scipy.fft``; ``K.workers`` threads);
+  axes), unnormalized forward and ``1/N`` inverse (NumPy: ``ducc0.fft``, a dependency of
+  pdeforge, else ``scipy.fft`` where it is missing; ``K.workers`` threads);
 * ``K.k[a]``: wavenumbers of axis ``a`` for odd derivative orders (Nyquist mode set to zero:
   an odd derivative of it is not a real field), broadcastable against the transform shape;
   ``K.kk[a]``: squared wavenumbers (Nyquist kept) for even orders;
 * ``K.kinv2``: ``1/|k|^2`` with the odd-order wavenumbers (zero where ``k = 0``), so the Leray
-  projection and the spectral divergence annihilate each other exactly;
+  projection and the spectral divergence annihilate each other exactly (also the inverse
+  Laplacian's multiplier, ``-K.kinv2``); ``K.kinv2_max`` its largest value;
+* ``K.mode0``: 1 at ``k = 0``, else 0 (``mean(g)``'s multiplier);
 * ``K.dealias(A)``: the 2/3 rule: zero every mode with ``3 |n_a| >= N_a`` on some axis;
 * ``K.x[a]``: cell-centre coordinates, broadcastable; ``K.kmax[a]``: largest |k| kept.
 """
@@ -26,9 +28,10 @@ from pdeforge.errors import SolverError
 
 REAL_DTYPES = ("float32", "float64")
 
-#: grids with at least this many points use every physical core in ``scipy.fft`` by default
-#: (measured on 2 loaded cores: 128^2 transforms took 2.4x longer with 2 threads, 256^2 20% less)
-THREADED_POINTS = 2**16
+#: grids with at least this many points use every physical core for their FFTs by default
+#: (on 2 cores of a Zen 4 server with ducc0: 128^2 transforms took 2.4x longer with 2 threads,
+#: a Kolmogorov 256^2 step 7.6 ms with 2 threads against 6.6 ms with one)
+THREADED_POINTS = 2**18
 
 
 def physical_cores() -> int:
@@ -122,6 +125,10 @@ class SpectralRuntime:
         self.k = tuple(self.asarray(k) for k in k_odd)
         self.kk = tuple(self.asarray(k) for k in k_sq)
         self.kinv2 = self.asarray(kinv2)
+        self.kinv2_max = float(np.max(kinv2))
+        mode0 = np.zeros(self.kshape)
+        mode0[(0,) * self.dim] = 1.0
+        self.mode0 = self.asarray(mode0)
         self.ksq = self.asarray(self._np["ksq_full"])
         self.mask = self.asarray(self._np["mask"]) if dealias else None
         self.x = tuple(self.asarray(x) for x in self._np["x"])

@@ -102,7 +102,28 @@ def kernels():
         for m in range(acc.shape[0]):
             acc[m] += h * e[m] * k[m]
 
-    return {"combine": combine, "if_stage": if_stage, "axpy_e": axpy_e}
+    @numba.njit(cache=True)
+    def etd_stage(out, e, y, q, n):  # out = e y + q n
+        for m in range(out.shape[0]):
+            out[m] = e[m] * y[m] + q[m] * n[m]
+
+    @numba.njit(cache=True)
+    def etd_sum(out, e, y, f1, nu, f2, na, nb, f3, nc):  # the ETDRK4 step's end
+        for m in range(out.shape[0]):
+            out[m] = e[m] * y[m] + f1[m] * nu[m] + 2.0 * f2[m] * (na[m] + nb[m]) + f3[m] * nc[m]
+
+    @numba.njit(cache=True)
+    def etd_error(f3, nc, n5, out):  # (sum |f3 (nc - n5)|^2, sum |out|^2): the embedded estimate's norms
+        diff = 0.0
+        size = 0.0
+        for m in range(out.shape[0]):
+            d = f3[m] * (nc[m] - n5[m])
+            diff += d.real * d.real + d.imag * d.imag
+            size += out[m].real * out[m].real + out[m].imag * out[m].imag
+        return diff, size
+
+    return {"combine": combine, "if_stage": if_stage, "axpy_e": axpy_e, "etd_stage": etd_stage, "etd_sum": etd_sum,
+            "etd_error": etd_error}
 
 
 class Combination:

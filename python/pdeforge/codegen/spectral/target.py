@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from pdeforge.discretize.spectral import K_MAX, K_ODD, K_SQ, SpectralSemiDiscrete
+from pdeforge.discretize.spectral import K_MAX, K_ODD, K_SQ, KINV2, KINV2_MAX, MODE0, SpectralSemiDiscrete
 from pdeforge.simplify.lowering import lower
 from pdeforge.codegen.printing import ArrayPrinter, _float
 
@@ -115,6 +115,7 @@ def _names(semi: SpectralSemiDiscrete) -> dict[sp.Symbol, str]:
         names[K_ODD[a]] = f"k{a}"
         names[K_SQ[a]] = f"kk{a}"
         names[K_MAX[a]] = f"kmax{a}"
+    names[KINV2], names[MODE0], names[KINV2_MAX] = "kinv2", "mode0", "kinv2_max"
     return names
 
 
@@ -129,6 +130,8 @@ def _preamble(semi: SpectralSemiDiscrete, used: set[sp.Symbol], indent: str = " 
     for a in range(semi.dim):
         if K_MAX[a] in used:
             lines.append(f"{indent}kmax{a} = K.kmax[{a}]")
+    if KINV2_MAX in used:
+        lines.append(f"{indent}kinv2_max = K.kinv2_max")
     return lines
 
 
@@ -152,16 +155,14 @@ def _used_symbols(exprs) -> set[sp.Symbol]:
 
 
 def _multipliers_source(semi: SpectralSemiDiscrete, target: str) -> list[str]:
-    from pdeforge.discretize.spectral import monomial
-
     printer = _printer(target, _names(semi))
     entries: list[tuple[str, sp.Expr]] = []
     plans = [semi] if semi.radius_plan in (None, semi) else [semi, semi.radius_plan]
     for plan in plans:
         for node in plan.nodes:
             key = _node_multiplier_key(node)
-            if any(node.orders) and all(k != key for k, _ in entries):
-                entries.append((key, monomial(node.orders)))
+            if node.multiplier != 1 and all(k != key for k, _ in entries):
+                entries.append((key, node.multiplier))
     folded = _folded_composites(semi)
     for i, terms in enumerate(semi.linear):
         for term in terms:
@@ -176,6 +177,9 @@ def _multipliers_source(semi: SpectralSemiDiscrete, target: str) -> list[str]:
             lines.append(f"    k{a} = K.k[{a}]")
         if K_SQ[a] in used:
             lines.append(f"    kk{a} = K.kk[{a}]")
+    for sym, name in ((KINV2, "kinv2"), (MODE0, "mode0")):
+        if sym in used:
+            lines.append(f"    {name} = K.{name}")
     lines.append("    M = {}")
     for key, expr in entries:
         value = f"K.constant({printer.doprint(expr)})" if expr.is_Number else printer.doprint(expr)
@@ -226,7 +230,7 @@ def _stage_code(
         for node in (n for n in nodes if n.stage == s):
             src = f"UH[{field_index[node.source]}]" if node.source in field_index else node.source.upper()
             name = node.symbol.name
-            if any(node.orders):
+            if node.multiplier != 1:
                 lines.append(f'    {name} = K.irfft(M["{_node_multiplier_key(node)}"] * {src}{key(name)})')
             else:
                 lines.append(f"    {name} = K.irfft({src}{key(name)})")

@@ -27,7 +27,7 @@ import sympy as sp
 
 from pdeforge.errors import SolverError
 from pdeforge.solvers.implicit.preconditioners import choose_preconditioner
-from pdeforge.solvers.coupled import make_preconditioner
+from pdeforge.solvers.implicit.bordered import make_preconditioner
 from pdeforge.solvers.stepping import Progress, Stepper, StepFailure
 
 LINEAR_SOLVERS = ("auto", "gmres", "bicgstab", "tfqmr", "sparse", "dense")

@@ -19,7 +19,7 @@ import scipy.sparse.linalg as spla
 
 from pdeforge.errors import SolverError
 from pdeforge.solvers.implicit.preconditioners import LU_LIMIT
-from pdeforge.solvers.coupled import make_preconditioner
+from pdeforge.solvers.implicit.bordered import make_preconditioner
 from pdeforge.solvers.stepping import Progress, Stepper, StepFailure
 
 D = 1.0 / (2.0 + math.sqrt(2.0))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pdeforge.errors import BlowUpWarning, RunInterrupted, warn
+from pdeforge.solvers.run.callbacks import Callback, StopRun
 from pdeforge.solvers.run.signals import StopOnSignals, signal_name, signal_of
 from pdeforge.solvers.stepping import BlowUp
 
@@ -95,6 +96,21 @@ def progress_bar(progress: bool | None, t0: float, t1: float):
     return _Bar(bar, t0)
 
 
+def _events(times: Sequence[float], callbacks: Sequence[Callback]) -> list[tuple[float, bool, list[Callback]]]:
+    """``(t, is a frame, callbacks due)`` in time order after ``times[0]``."""
+    frames = [float(t) for t in times[1:]]
+    at_frames = [cb for cb in callbacks if cb.every is None]
+    due: dict[float, list[Callback]] = {t: list(at_frames) for t in frames}
+    t0, t1 = float(times[0]), float(times[-1])
+    tol = 1e-9 * max(1.0, abs(t1))
+    for cb in callbacks:
+        for t in cb.times(t0, t1):
+            near = min(frames, key=lambda f: abs(f - t))
+            due.setdefault(near if abs(near - t) <= tol else float(t), []).append(cb)
+    frame_set = set(frames)
+    return [(t, t in frame_set, due[t]) for t in sorted(due)]
+
+
 @dataclass
 class Marched:
     """How a run through the output times ended: ``status`` text, stopped by a signal or not, wall seconds."""
@@ -114,6 +130,8 @@ def march(
     progress: bool | None,
     kept_in: str | None = None,
     stacklevel: int = 3,
+    callbacks: Sequence[Callback] = (),
+    state: Callable[[], dict] | None = None,
 ) -> Marched:
     """Advance ``stepper`` to each of ``times[1:]`` and ``save(t)`` the frame there.
 
@@ -121,17 +139,29 @@ def march(
     last kept frame; a warning says so (and where, ``kept_in``). Ctrl-C and SIGTERM end the loop
     quietly: a frame being saved is finished, the step in progress is dropped. NumPy's
     overflow and invalid-value warnings are silenced while stepping: a blow-up is reported
-    once, by the :class:`BlowUpWarning`.
+    once, by the :class:`BlowUpWarning`. ``callbacks`` are called with ``(t, state())`` at their
+    own times (and at the frames, those with no interval); one that raises :class:`StopRun`
+    ends the run there, with that state saved as the last frame.
     """
     status, interrupted, signum = "completed", False, 0
+    events = _events(times, callbacks)
     bar = progress_bar(progress, times[0], times[-1])
     started = time.perf_counter()
     try:
         with StopOnSignals() as guard, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            for ts in times[1:]:
-                stepper.advance(float(ts), bar.update_to if bar else None)
-                with guard.critical():
-                    save(float(ts))
+            for ts, is_frame, calls in events:
+                stepper.advance(ts, bar.update_to if bar else None)
+                try:
+                    for cb in calls:
+                        cb(ts, state())
+                except StopRun as stop:
+                    status = stop.reason
+                    with guard.critical():
+                        save(ts)
+                    break
+                if is_frame:
+                    with guard.critical():
+                        save(ts)
     except BlowUp as exc:
         status = f"blew up: {exc}"
         last = keep_last_good(exc)

@@ -244,3 +244,67 @@ def to_dataset(
         coords[name] = (name, grid.coordinates[a], coordinate_attrs(name, variable_attrs))
     variables = {f: (dims, data[:, i], field_attrs(f, variable_attrs)) for i, f in enumerate(fields)}
     return xr.Dataset(variables, coords=coords, attrs=dict(attrs))
+
+
+class Output:
+    """Where and how often a run writes, and whether it continues an earlier one.
+
+    Args:
+        path: a ``.nc`` file written frame by frame while the run goes (None: memory only).
+        save_every: model time between saved frames (default: 50 frames over the span).
+        resume: continue the run in ``path`` from its last complete frame to ``t_span``'s end,
+            appending frames (:mod:`pdeforge.solvers.run.restart`). The options that decide the
+            solution must be those recorded in the file; fixed-step methods continue bit for bit,
+            adaptive and implicit ones from the saved step size.
+        in_memory: keep every frame in memory (default). With a path and ``in_memory=False``
+            frames go only to the file and the returned Dataset reads them lazily from it.
+        variable_attrs: CF attributes per variable (fields, ``t``, ``x``, ...) such as ``units``,
+            ``long_name`` (catalogue models pass theirs).
+        dtype: precision of the stored fields of a sweep's store ("float64" or "float32"; None:
+            the run's). A single run's file holds the run's own precision.
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None, *, save_every: float | None = None,
+                 resume: bool = False, in_memory: bool = True,
+                 variable_attrs: Mapping[str, Mapping[str, str]] | None = None, dtype: str | None = None):
+        if save_every is not None:
+            if isinstance(save_every, bool) or not isinstance(save_every, (int, float)) or not (
+                    save_every > 0 and np.isfinite(save_every)):
+                raise SolverError(f"save_every must be a positive number, got {save_every!r}")
+        if resume and path is None:
+            raise SolverError("resume=True needs a path: Output('run.nc', resume=True) (the file of the run to continue)")
+        if not in_memory and path is None:
+            raise SolverError("in_memory=False needs a path: Output('run.nc', in_memory=False)")
+        self.path = path
+        self.save_every = None if save_every is None else float(save_every)
+        self.resume = bool(resume)
+        self.in_memory = bool(in_memory)
+        self.variable_attrs = variable_attrs
+        if dtype not in (None, "float64", "float32"):
+            raise SolverError(f"Output: dtype {dtype!r} is not valid (valid: 'float64', 'float32', None)")
+        self.dtype = dtype
+
+    def replace(self, **changes) -> Output:
+        """A copy with ``changes`` applied."""
+        values = dict(path=self.path, save_every=self.save_every, resume=self.resume, in_memory=self.in_memory,
+                      variable_attrs=self.variable_attrs, dtype=self.dtype)
+        values.update(changes)
+        path = values.pop("path")
+        return Output(path, **values)
+
+    def __repr__(self) -> str:
+        shown = [repr(str(self.path))] if self.path is not None else []
+        shown += [f"{k}={getattr(self, k)!r}" for k, default in
+                  (("save_every", None), ("resume", False), ("in_memory", True)) if getattr(self, k) != default]
+        return f"Output({', '.join(shown)})"
+
+
+def get_output(output) -> Output:
+    """The :class:`Output` for ``output``: None (memory only), a path, or an object."""
+    if output is None:
+        return Output()
+    if isinstance(output, Output):
+        return output
+    if isinstance(output, (str, os.PathLike)):
+        return Output(output)
+    raise SolverError(f"output: expected a path or pdeforge.Output(path, save_every=...), got {type(output).__name__}")

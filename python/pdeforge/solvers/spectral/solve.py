@@ -12,26 +12,22 @@ from __future__ import annotations
 
 import math
 import os
-import time
-from collections.abc import Mapping
 from contextlib import contextmanager
 
 import numpy as np
 
 from pdeforge.errors import SolverError
-from pdeforge.symbolic.system import PDESystem
 from pdeforge.solvers.run.initial import initial_state
-from pdeforge.solvers.run.driver import finish, march
-from pdeforge.solvers.run.frames import Frames
-from pdeforge.solvers.run.inputs import SAFETY, check_dt_against, run_attributes, run_inputs
-from pdeforge.solvers.run.output import NetCDFWriter, open_writer, to_dataset
-from pdeforge.solvers.run.restart import already_done, begin_resume, check_options, history_of
+from pdeforge.solvers.run.inputs import SAFETY, check_dt_against
+from pdeforge.solvers.run.output import NetCDFWriter
+from pdeforge.solvers.run.pipeline import RunFamily
 from pdeforge.solvers.spectral.diagnostics import FlowDiagnostics
-from pdeforge.solvers.spectral.stepping import (  # noqa: F401  (SpectralRK: its home before issue 13)
-    EVALUATIONS, GROWTH_LIMIT, RECHECK_EVERY, STIFF_METHODS, NumpyRouted, SpectralRK, StiffSpectralStepper,
+from pdeforge.solvers.spectral.stepping import (
+    EVALUATIONS, RECHECK_EVERY, STIFF_METHODS, NumpyRouted, SpectralRK, StiffSpectralStepper,
     numpy_twin, routes_to_numpy,
 )
 
+#: the methods of the spectral discretization
 SPECTRAL_METHODS = ("euler", "ssprk3", "rk4", "ifrk4", "etdrk4", "cnrk4")
 #: the default method when the system has a stiff linear part (else "rk4")
 DEFAULT_STIFF_METHOD = "etdrk4"
@@ -46,137 +42,164 @@ def _check_method(method: str | None) -> str | None:
 
 
 def make_stepper(op, uh, t0: float, method: str | None, dt: float | None, dt_max: float = math.inf,
-                 route: bool = True):
+                 route: bool = True, rtol: float | None = None, atol: float | None = None, warm: bool = True):
     """The spectral time stepper for ``method`` (None: :data:`DEFAULT_STIFF_METHOD` when the
     kernels have a stiff linear part, else "rk4").
 
-    A torch operator on the CPU with no gradient asked for steps with the numpy kernels on
-    the same memory (:class:`~pdeforge.solvers.spectral.stepping.NumpyRouted`; ``route=False``
-    keeps the torch kernels, as on a GPU).
+    Args:
+        op: the bound operator; uh: the initial transforms; t0: the initial time.
+        method: the method's name (None: see above).
+        dt: a fixed step, used exactly as given (None: "etdrk4" controls its step by the
+            error estimate of :mod:`pdeforge.solvers.spectral.adaptive`, the other methods take
+            the CFL step).
+        dt_max: largest step.
+        route: a torch operator on the CPU with no gradient asked for steps with the numpy
+            kernels on the same memory (:class:`~pdeforge.solvers.spectral.stepping.NumpyRouted`;
+            ``route=False`` keeps the torch kernels, as on a GPU).
+        rtol, atol: tolerances of the error-controlled "etdrk4" step (None: its defaults,
+            :data:`~pdeforge.solvers.spectral.adaptive.DEFAULT_RTOL` and ``DEFAULT_ATOL``).
+        warm: take one throw-away step (:meth:`~pdeforge.solvers.spectral.stepping.SpectralRK.warm`)
+            so that loading kernels and building the first step's coefficients happen here,
+            not in the first :meth:`advance`.
     """
     if method is None:
         method = DEFAULT_STIFF_METHOD if any(k is not None for k in op.module.STIFF) else "rk4"
+    adaptive = method == "etdrk4" and dt is None
+    if (rtol is not None or atol is not None) and not adaptive:
+        raise SolverError(f"rtol/atol control the step of etdrk4 without a fixed dt; method {method!r} "
+                          f"{'with dt ' + repr(dt) if dt is not None else ''} does not read them")
     if route and routes_to_numpy(op, uh):
         twin = numpy_twin(op)
-        inner = make_stepper(twin, uh.detach().contiguous().numpy(), t0, method, dt, dt_max, route=False)
+        inner = make_stepper(twin, uh.detach().contiguous().numpy(), t0, method, dt, dt_max, route=False,
+                             rtol=rtol, atol=atol, warm=warm)
         return NumpyRouted(inner, op.K.torch)
-    if method in STIFF_METHODS:
-        return StiffSpectralStepper(op, uh, t0, method, dt, dt_max=dt_max)
-    return SpectralRK(op, uh, t0, method, dt, dt_max=dt_max)
+    if adaptive:
+        from pdeforge.solvers.spectral.adaptive import DEFAULT_ATOL, DEFAULT_RTOL, AdaptiveETDRK4
+
+        stepper = AdaptiveETDRK4(op, uh, t0, DEFAULT_RTOL if rtol is None else rtol,
+                                 DEFAULT_ATOL if atol is None else atol, dt_max=dt_max)
+    elif method in STIFF_METHODS:
+        stepper = StiffSpectralStepper(op, uh, t0, method, dt, dt_max=dt_max)
+    else:
+        stepper = SpectralRK(op, uh, t0, method, dt, dt_max=dt_max)
+    if warm:
+        stepper.warm()
+    return stepper
 
 
-def solve_spectral(
-    system: PDESystem,
-    grid,
-    t_span,
-    ic: Mapping[str, object] | None = None,
-    method: str | None = None,
-    dt: float | None = None,
-    backend: str | None = None,
-    save_every: float | None = None,
-    out: str | None = None,
-    params: Mapping[str, float] | None = None,
-    stability: str = "warn",
-    progress: bool | None = None,
-    device=None,
-    dtype: str = "float64",
-    diagnostics: bool = True,
-    in_memory: bool = True,
-    constants: Mapping[str, float] | None = None,
-    workers: int | None = None,
-    resume: bool = False,
-    variable_attrs=None,
-    call: str = "",
-):
-    """Solve a periodic system with the generated pseudo-spectral kernels.
+class SpectralFamily(RunFamily):
+    """Periodic systems with the generated pseudo-spectral kernels in the run driver: the state is
+    the dealiased half spectrum; frames are its physical values, plus flow diagnostics for
+    systems with a velocity (``energy``, ``enstrophy``, ``dissipation``, ``energy_rate``, ``E_k``).
 
-    Called by :func:`pdeforge.solve` for systems whose discretization is "spectral"
-    (incompressible systems choose it; ``discretization="spectral"`` asks for it); the
-    arguments mean what they mean there. Additionally:
-
-    Args:
-        method: "euler", "ssprk3", "rk4", or with the stiff linear part (viscosity,
-            hyperviscosity, damping) exact or implicit "ifrk4", "etdrk4", "cnrk4"
-            (:mod:`pdeforge.solvers.spectral.stepping`). Default: "etdrk4" when the
-            equations have such a part (its CFL step does not depend on the viscosity),
-            else "rk4".
-        backend: "numpy" (default) or "torch".
-        device: torch device for backend "torch" ("cpu", "cuda", ...). On the CPU the
-            solver runs torch on one intra-op thread unless ``OMP_NUM_THREADS`` (or
-            ``MKL_NUM_THREADS``, ``PDEFORGE_TORCH_THREADS``) is set or
-            ``torch.set_num_threads`` was given another value than torch's default (its
-            OpenMP threads spin against each other on a loaded machine), and restores the
-            setting afterwards. With no gradient asked for, a CPU run steps with the numpy
-            kernels on the tensors' own memory (the same generated code and results; torch's
-            per-operation dispatch made it 1.1-1.3x slower), see :func:`make_stepper`.
-        dtype: "float32" or "float64" (the Dataset is float64 either way).
-        diagnostics: add kinetic energy, enstrophy, dissipation, energy rate and the energy
-            spectrum ``E_k(t, k)`` for systems with a velocity.
-        in_memory: keep every frame in memory (default); with ``out`` and ``in_memory=False``
-            frames and diagnostics go only to the file, which the returned Dataset reads lazily.
-        constants: parameters fixed before code generation, e.g. ``{"Cs": 0}`` (the terms
-            they remove are not generated: fewer transforms).
-        workers: threads of ``scipy.fft`` (backend "numpy"); None: see
-            :meth:`pdeforge.codegen.spectral.compile.SpectralKernel.bind`.
-        resume: continue the run in ``out`` from its last complete frame (see :func:`pdeforge.solve`).
-        variable_attrs: CF attributes per variable (see :func:`pdeforge.solve`).
-        call: the call that produced the run, as text (recorded in the attributes).
-
-    Returns:
-        The Dataset of :func:`pdeforge.solve` plus, with a velocity, the variables
-        ``energy``, ``enstrophy``, ``dissipation``, ``energy_rate`` (dimension ``t``) and
-        ``E_k`` (dimensions ``t``, ``k``).
+    The method defaults to "etdrk4" when the equations have a stiff linear part (viscosity,
+    hyperviscosity, damping; its CFL step does not depend on the viscosity), else "rk4"; the
+    backend to "numpy" ("torch" too: on the CPU with no gradient asked for it steps with the numpy
+    kernels on the tensors' own memory, see :func:`make_stepper`).
     """
-    from pdeforge.codegen.spectral.compile import SPECTRAL_TARGETS
 
-    backend = backend or "numpy"
-    if backend not in SPECTRAL_TARGETS:
-        raise SolverError(f"backend {backend!r} is not available for spectral kernels (valid: {', '.join(SPECTRAL_TARGETS)})")
-    method = _check_method(method)
-    inputs = run_inputs(system, grid, t_span, save_every, params, dt, out, in_memory, stability)
-    system, grid = inputs.system, inputs.grid
-    interval = float(inputs.times[1] - inputs.times[0])
-    inputs, restart = begin_resume(inputs, resume, system.fields, save_every)
+    def prepare(self, inputs, restart, done) -> dict:
+        from pdeforge.codegen.spectral.compile import SPECTRAL_TARGETS
 
-    t_compile = time.perf_counter()
-    kernel, op, cells0, uh = _compile_and_project(
-        system, grid, ic if restart is None else dict(zip(system.fields, restart.cells)), backend, device, dtype,
-        constants, workers)
-    stepper = make_stepper(op, uh, inputs.t0, method, dt, dt_max=interval)
-    m = stepper.method
-    if dt is not None and restart is None:
-        limit = stepper.cfl_dt() / SAFETY
-        check_dt_against(dt, limit, stability, f"{m.name} CFL limit {limit:.4g} of the spectral discretization",
-                         stacklevel=4)
-    compile_time = system.parse_time_s + time.perf_counter() - t_compile
-    diag = _flow_diagnostics(system, grid, op) if diagnostics else None
-    attrs = run_attributes(
-        system, grid, backend, m.name, dt, compile_time, kernel.cache_hit,
-        device=str(op.device) if op.device is not None else "cpu",
-        dtype=op.dtype,
-        discretization="fourier pseudo-spectral",
-        dealias="2/3 rule",
-        order="spectral",
-        bcs="periodic",
-        dt_rule="fixed" if dt is not None else (
-            f"CFL, {SAFETY:g} of the limit" + (" of the explicit part" if m.name in ("ifrk4", "etdrk4", "cnrk4") else "")
-            + f", re-estimated every {RECHECK_EVERY} steps"),
-        initial_divergence_removed=float(np.max(np.abs(op.K.to_numpy(op.divergence(cells0))))) if op.velocity else 0.0,
-        transforms_per_rhs=f"{op.transform_counts['inverse']} inverse + {op.transform_counts['forward']} forward",
-        constants=";".join(f"{k}={v!r}" for k, v in sorted(getattr(op.system, "constants", {}).items())),
-        call=call,
-        save_every=float(save_every) if save_every is not None else float("nan"),
-    )
-    if restart is not None:
-        attrs["initial_divergence_removed"] = restart.attrs.get("initial_divergence_removed", 0.0)
-        check_options(restart, attrs)
-        if len(inputs.times) == 1:  # the file already reaches t_end
-            return already_done(restart, in_memory)
-        stepper.restore(restart.state)
-        attrs["history"] = history_of(restart, attrs)
-    with torch_cpu_threads(op):
-        return _march_and_write(stepper, op, diag, inputs, attrs, progress, in_memory, m.name, restart,
-                                variable_attrs)
+        job = self.job
+        system, grid, backend = job.system, inputs.grid, job.backend
+        if backend.name not in SPECTRAL_TARGETS:
+            raise SolverError(f"backend {backend.name!r} is not available for spectral kernels "
+                              f"(valid: {', '.join(SPECTRAL_TARGETS)})")
+        m = job.method
+        if m is not None and "spectral" not in m.families:
+            raise SolverError(f"method {m.name!r} is not available with the spectral discretization "
+                              f"(valid: {', '.join(SPECTRAL_METHODS)})")
+        settings = backend.settings()
+        interval = float(inputs.times[1] - inputs.times[0])
+        kernel, op, cells0, uh = _compile_and_project(
+            system, grid, job.ic if restart is None else dict(zip(system.fields, restart.cells)), backend.name,
+            settings.get("device"), settings.get("dtype", "float64"), None, settings.get("workers"))
+        dt = m.dt if m is not None else job.dt
+        dt_max = interval
+        if m is not None and m.setting("dt_max") is not None:
+            dt_max = min(interval, float(m.dt_max))
+        tolerances = {k: m.setting(k) for k in ("rtol", "atol")} if m is not None else {}
+        stepper = make_stepper(op, uh, inputs.t0, m.name if m is not None else None, dt, dt_max=dt_max, **tolerances)
+        self.t0 = inputs.t0
+        self.method = stepper.method
+        if dt is not None and restart is None:
+            limit = stepper.cfl_dt() / SAFETY
+            check_dt_against(dt, limit, m.stability if m is not None else "warn", f"{self.method.name} CFL limit {limit:.4g} of the spectral "
+                             "discretization", stacklevel=6)
+        self.op, self.stepper, self.cells0 = op, stepper, cells0
+        self.cell_shape = (len(system.fields), *grid.shape)
+        self.diag = _flow_diagnostics(system, grid, op) if job.discretization.diagnostics else None
+        self.records: dict[str, list] = {k: [] for k in ("energy", "enstrophy", "dissipation", "energy_rate", "E_k")}
+        name = self.method.name
+        attrs = dict(
+            backend=backend.name, method=name, dt=dt, cache_hit=kernel.cache_hit,
+            device=str(op.device) if op.device is not None else "cpu",
+            dtype=op.dtype,
+            discretization="fourier pseudo-spectral",
+            dealias="2/3 rule",
+            order="spectral",
+            bcs="periodic",
+            dt_rule="fixed" if dt is not None else (
+                f"CFL, {SAFETY:g} of the limit" + (" of the explicit part" if name in STIFF_METHODS else "")
+                + f", re-estimated every {RECHECK_EVERY} steps"),
+            initial_divergence_removed=(float(np.max(np.abs(op.K.to_numpy(op.divergence(cells0)))))
+                                        if op.velocity else 0.0),
+            transforms_per_rhs=f"{op.transform_counts['inverse']} inverse + {op.transform_counts['forward']} forward",
+            constants=";".join(f"{k}={v!r}" for k, v in sorted(getattr(op.system, "constants", {}).items())),
+        )
+        if restart is not None:
+            attrs["initial_divergence_removed"] = restart.attrs.get("initial_divergence_removed", 0.0)
+        return attrs
+
+    def initial_frame(self):
+        self.cells0 = None
+        return self.stepper.y
+
+    def frame(self):
+        return self.stepper.y
+
+    def on_frame(self, t, state_hat, fresh=False):
+        op = self.op
+        cells = np.asarray(op.K.to_numpy(op.to_physical(state_hat)), dtype=float)
+        if t is not None and self.diag is not None:
+            self._diagnose(state_hat, t)
+        return cells
+
+    def _diagnose(self, state_hat, t: float) -> None:
+        op, diag, records = self.op, self.diag, self.records
+        h = op.K.to_numpy(state_hat)
+        records["energy"].append(diag.energy(h))
+        records["enstrophy"].append(diag.enstrophy(h))
+        records["dissipation"].append(diag.dissipation(h))
+        records["energy_rate"].append(diag.energy_rate(h, op.K.to_numpy(op.rhs_hat(state_hat, t))))
+        records["E_k"].append(diag.spectrum(h))
+        if not self.job.output.in_memory:  # the file holds them; keep only the latest for the writer
+            for values in records.values():
+                del values[:-1]
+
+    def keep_last_good(self, exc, frames) -> float:
+        return frames.keep_last_good(exc, lambda t, c: self._record_raw(t, self.op.to_spectral(c)))
+
+    def define_variables(self, writer) -> None:
+        if self.diag is not None:
+            _define_diagnostics(writer, self.diag)
+
+    def write_variables(self, writer, index: int) -> None:
+        if self.diag is not None:
+            _write_diagnostics(writer, self.records, self.diag, index)
+
+    def attach(self, ds):
+        return _attach_diagnostics(ds, self.records, self.diag) if self.diag is not None else ds
+
+    def after(self, run) -> dict:
+        stepper = self.stepper
+        attrs = {"rhs_evaluations": int(stepper.steps * EVALUATIONS[self.method.name])}
+        attrs.update(stepper.run_attributes(stepper.t - self.t0))
+        return attrs
+
+    def marching(self):
+        return torch_cpu_threads(self.op)
 
 
 @contextmanager
@@ -221,61 +244,6 @@ def _flow_diagnostics(system, grid, op) -> FlowDiagnostics | None:
     from pdeforge.codegen.spectral.backend import SpectralRuntime
 
     return FlowDiagnostics(SpectralRuntime(grid), op.velocity_index, system.params.get("nu"))
-
-
-def _march_and_write(stepper, op, diag, inputs, attrs, progress, in_memory: bool, method: str, restart=None,
-                     variable_attrs=None):
-    """Step to every output time, recording frames and flow diagnostics; the Dataset."""
-    grid, system, out_path = inputs.grid, inputs.system, inputs.out_path
-    records: dict[str, list] = {k: [] for k in ("energy", "enstrophy", "dissipation", "energy_rate", "E_k")}
-    writer = open_writer(out_path, grid, system.fields, attrs | {"status": "running"}, restart, variable_attrs,
-                         stepper.restart_state)
-    if writer is not None and diag is not None:
-        if restart is None:
-            _define_diagnostics(writer, diag)
-        writer.on_frame = lambda i: _write_diagnostics(writer, records, diag, i)
-
-    def diagnose(t: float, state_hat) -> None:
-        h = op.K.to_numpy(state_hat)
-        records["energy"].append(diag.energy(h))
-        records["enstrophy"].append(diag.enstrophy(h))
-        records["dissipation"].append(diag.dissipation(h))
-        records["energy_rate"].append(diag.energy_rate(h, op.K.to_numpy(op.rhs_hat(state_hat, t))))
-        records["E_k"].append(diag.spectrum(h))
-        if not in_memory:  # the file holds them; keep only the latest for the writer
-            for values in records.values():
-                del values[:-1]
-
-    frames = Frames(writer, in_memory and restart is None, (len(system.fields), *grid.shape))
-
-    def record(t: float, state_hat) -> None:
-        cells = np.asarray(op.K.to_numpy(op.to_physical(state_hat)), dtype=float)
-        if diag is not None:
-            diagnose(t, state_hat)
-        frames.record(t, cells, copy=False)
-
-    if restart is None:
-        record(inputs.t0, stepper.y)
-    else:
-        frames.continue_from(restart.t, restart.frames)
-    run = march(stepper, inputs.times, lambda t: record(t, stepper.y),
-                lambda exc: frames.keep_last_good(exc, lambda t, c: record(t, op.to_spectral(c))),
-                system.name, progress, out_path if writer else None, stacklevel=5)
-    attrs.update(
-        steps=int(stepper.steps),
-        wall_time_s=run.wall_s,
-        status=run.status,
-        dt_min=float(min(stepper.dt_used)) if stepper.dt_used else float("nan"),
-        dt_max=float(max(stepper.dt_used)) if stepper.dt_used else float("nan"),
-        rhs_evaluations=int(stepper.steps * EVALUATIONS[method]),
-    )
-
-    def dataset():
-        ds = to_dataset(grid, system.fields, frames.times, frames.states, attrs, variable_attrs)
-        return _attach_diagnostics(ds, records, diag) if diag is not None else ds
-
-    return finish(writer, attrs, dataset if in_memory and restart is None else None, out_path, run, stepper.t,
-                  len(frames), load=in_memory)
 
 
 _DIAG_META = {

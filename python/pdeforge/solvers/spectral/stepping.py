@@ -38,14 +38,7 @@ RECHECK_EVERY = 10
 GROWTH_LIMIT = 1e6
 
 #: stiff-linear-part methods of the spectral solver; their explicit part is bounded by RK4's region
-STIFF_METHODS: dict[str, Method] = {
-    "ifrk4": Method("ifrk4", "fixed", 4, get_method("rk4").real_extent, get_method("rk4").imag_extent,
-                    "integrating-factor RK4 (linear part exact)"),
-    "etdrk4": Method("etdrk4", "fixed", 4, get_method("rk4").real_extent, get_method("rk4").imag_extent,
-                     "exponential time differencing RK4, Cox-Matthews / Kassam-Trefethen"),
-    "cnrk4": Method("cnrk4", "fixed", 2, get_method("rk4").real_extent, get_method("rk4").imag_extent,
-                    "Crank-Nicolson + Carpenter-Kennedy low-storage RK4 (IMEX, as JAX-CFD)"),
-}
+STIFF_METHODS: dict[str, Method] = {name: get_method(name) for name in ("ifrk4", "etdrk4", "cnrk4")}
 #: right-hand side evaluations per step
 EVALUATIONS = {"euler": 1, "ssprk3": 3, "rk4": 4, "ifrk4": 4, "etdrk4": 4, "cnrk4": 5}
 
@@ -57,7 +50,7 @@ CK_GAMMA = (0.1496590219993, 0.3792103129999, 0.8229550293869, 0.6994504559488, 
 #: contour points of the Kassam-Trefethen phi functions
 CONTOUR_POINTS = 32
 #: coefficient sets kept (one per step size)
-KEEP_COEFFICIENTS = 4
+KEEP_COEFFICIENTS = 8
 
 
 def etd_coefficients(z: np.ndarray, points: int = CONTOUR_POINTS) -> tuple[np.ndarray, ...]:
@@ -69,6 +62,8 @@ def etd_coefficients(z: np.ndarray, points: int = CONTOUR_POINTS) -> tuple[np.nd
     up to the trapezoid rule's spectral accuracy, and free of the cancellation at small ``z``).
     The values are computed once per distinct ``z``.
     """
+    if not np.iscomplexobj(z) or not np.any(np.imag(z)):
+        return tuple(a + 0j for a in _etd_coefficients_real(np.real(np.asarray(z, dtype=complex))))
     flat = np.asarray(z, dtype=complex).ravel()
     values, inverse = np.unique(flat, return_inverse=True)
     r = np.exp(2j * np.pi * (np.arange(points) + 0.5) / points)
@@ -76,7 +71,7 @@ def etd_coefficients(z: np.ndarray, points: int = CONTOUR_POINTS) -> tuple[np.nd
     for rj in r:
         w = values + rj
         ew = np.exp(w)
-        w3 = w**3
+        w3 = w * w * w
         acc[0] += (np.exp(w / 2) - 1.0) / w
         acc[1] += (-4.0 - w + ew * (4.0 - 3.0 * w + w * w)) / w3
         acc[2] += (2.0 + w + ew * (w - 2.0)) / w3
@@ -89,6 +84,40 @@ def etd_coefficients(z: np.ndarray, points: int = CONTOUR_POINTS) -> tuple[np.nd
             a = a.real + 0j  # real L: the mean is real up to round-off
         out.append(a[inverse].reshape(shape))
     return tuple(out)
+
+
+#: below this |z| the phi functions are summed as Taylor series (closed forms lose digits to cancellation)
+TAYLOR_BELOW = 0.5
+
+
+def _phi123(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``phi_1, phi_2, phi_3`` of real ``z`` (``phi_k(z) = sum_j z^j / (j + k)!``)."""
+    small = np.abs(z) < TAYLOR_BELOW
+    zb = np.where(small, 1.0, z)  # the closed forms where |z| is not small
+    ez = np.exp(zb)
+    p1 = (ez - 1.0) / zb
+    p2 = (ez - 1.0 - zb) / (zb * zb)
+    p3 = (ez - 1.0 - zb - 0.5 * zb * zb) / (zb * zb * zb)
+    if np.any(small):
+        zs = z[small]
+        series = [np.zeros_like(zs) for _ in range(3)]
+        power = np.ones_like(zs)
+        for j in range(18):  # 0.5^18 / 18! ~ 1e-21
+            for k in range(3):
+                series[k] += power / math.factorial(j + k + 1)
+            power = power * zs
+        p1[small], p2[small], p3[small] = series
+    return p1, p2, p3
+
+
+def _etd_coefficients_real(z: np.ndarray) -> tuple[np.ndarray, ...]:
+    """:func:`etd_coefficients` of real ``z``: phi functions by closed forms and Taylor series."""
+    shape = np.shape(z)
+    values, inverse = np.unique(np.ravel(z), return_inverse=True)
+    p1, p2, p3 = _phi123(values)
+    q = 0.5 * _phi123(0.5 * values)[0]  # (exp(z/2) - 1) / z
+    out = (q, p1 - 3.0 * p2 + 4.0 * p3, p2 - 2.0 * p3, -p2 + 4.0 * p3)
+    return tuple(a[inverse].reshape(shape) for a in out)
 
 
 class SpectralRK:
@@ -120,6 +149,7 @@ class SpectralRK:
         self.acc = self._empty() if method in ("rk4", "ssprk3") else None
         self.stage = self._empty() if method in ("rk4", "ssprk3") else None
         self.steps = 0
+        self._steps_before = 0  # steps of the run this one continues
         self.dt_used: list[float] = []
         self._good = self.y.clone() if self.K.library == "torch" else self.y.copy()
         self._good_t = self.t
@@ -153,6 +183,7 @@ class SpectralRK:
     def restore(self, state: dict) -> None:
         """Continue the step count of a saved run (a CFL step is re-estimated from the state)."""
         self.steps = int(state.get("steps", 0))
+        self._steps_before = self.steps
 
     def cfl_dt(self) -> float:
         """The CFL step at the current state (``safety`` times the stability limit)."""
@@ -229,15 +260,19 @@ class SpectralRK:
             return float(math.sqrt(np.vdot(a, a).real)) if np.isfinite(np.vdot(a, a).real) else math.inf
 
     def advance(self, t_target: float, progress=None) -> None:
-        """Step to ``t_target`` exactly, in blocks of at most ``recheck`` equal steps.
+        """Step to ``t_target`` exactly, in blocks of at most ``recheck`` steps.
 
-        Before each block the step is re-estimated from the CFL bound (unless fixed) and the
-        rest of the interval is split into equal steps no larger than it; after each block the
-        state is checked for non-finite values and kept as the last good state.
+        A fixed step is used as given (:meth:`_advance_fixed`). Otherwise, before each block
+        the step is re-estimated from the CFL bound and the rest of the interval is split into
+        equal steps no larger than it. After each block the state is checked for non-finite
+        values and kept as the last good state.
         """
+        if self.fixed_dt is not None:
+            self._advance_fixed(t_target, progress)
+            return
         while t_target - self.t > 1e-12 * max(1.0, abs(t_target)):
             span = t_target - self.t
-            h = self.fixed_dt if self.fixed_dt is not None else self.cfl_dt()
+            h = self.cfl_dt()
             if not (h > 0):  # NaN bound: the state went bad
                 raise BlowUp(self.t, self._good_t, self.op.to_physical(self._good))
             n = max(1, math.ceil(span / h - 1e-9))
@@ -254,6 +289,67 @@ class SpectralRK:
             if progress is not None:
                 progress(self.t)
 
+    def _advance_fixed(self, t_target: float, progress=None) -> None:
+        """Step to ``t_target`` with the fixed step exactly as given.
+
+        As many whole steps as fit (a span of ``n`` steps up to rounding counts as ``n``), then,
+        only where the span is not a whole number of steps, one shorter step to ``t_target``
+        (its length rounded to 12 significant digits, so that every segment with the same
+        remainder shares one set of step coefficients). Times are ``t_start + i h``: no drift.
+        """
+        h = float(self.fixed_dt)
+        start = self.t
+        span = t_target - start
+        whole = max(0, math.floor(span / h + 1e-9))
+        rest = span - whole * h
+        done = 0
+        while done < whole:
+            block = min(whole - done, self.recheck)
+            for _ in range(block):
+                self.step(h)
+                done += 1
+                self.t = start + done * h
+            self.steps += block
+            self.dt_used.append(h)
+            self._check()
+            if progress is not None:
+                progress(self.t)
+        if rest > 1e-9 * h:
+            last = float(f"{rest:.12g}")
+            self.step(last)
+            self.steps += 1
+            self.dt_used.append(last)
+            self._check()
+        self.t = float(t_target)
+        if progress is not None:
+            progress(self.t)
+
+    def warm(self) -> None:
+        """One throw-away step from the current state (which is kept): loads the compiled
+        kernels and FFT plans and builds the coefficients of the first step, so that the
+        first call of :meth:`advance` measures stepping only (the solver counts this as
+        compile time)."""
+        h = self.fixed_dt if self.fixed_dt is not None else self.cfl_dt()
+        if not (h > 0 and math.isfinite(h)):
+            return
+        saved = self.y.clone() if self.K.library == "torch" else self.y.copy()
+        with np.errstate(all="ignore"):
+            self.step(h)
+        self._copy_into(self.y, saved)
+
+    def run_attributes(self, t_span: float) -> dict:
+        """Dataset attributes of the stepping so far: steps, the step sizes used and what the
+        recorded ``dt`` means (``t_span``: the model time stepped over)."""
+        used = self.dt_used
+        fixed = self.fixed_dt is not None
+        taken = self.steps - self._steps_before
+        return {
+            "steps": int(self.steps),
+            "dt": float(self.fixed_dt) if fixed else (float(t_span / taken) if taken else math.nan),
+            "dt_meaning": "the fixed step as given" if fixed else "mean step (time stepped / steps)",
+            "dt_min": float(min(used)) if used else math.nan,
+            "dt_max": float(max(used)) if used else math.nan,
+        }
 
 
 class StiffSpectralStepper(SpectralRK):
@@ -280,7 +376,11 @@ class StiffSpectralStepper(SpectralRK):
         multipliers = op.stiff_multipliers()
         self._L = np.stack([np.broadcast_to(K.to_numpy(m) if m is not None else np.zeros(1, complex), kshape)
                             for m in multipliers]).astype(complex)
+        # the distinct values of L (few: L depends on |k| only, mostly), once for every step size
+        self._L_values, self._L_index = np.unique(self._L.ravel(), return_inverse=True)
         self._coefficients: dict[float, tuple] = {}
+        #: coefficient sets built so far (one per distinct step size still cached)
+        self.coefficient_builds = 0
         extra = {"ifrk4": 1, "etdrk4": 4, "cnrk4": 1}[method]
         self._buffers = [self._empty() for _ in range(extra)]
         self._on_support = self._start_on_support()
@@ -324,7 +424,9 @@ class StiffSpectralStepper(SpectralRK):
         found = self._coefficients.get(h)
         if found is not None:
             return found
-        K, L, name = self.K, self._L, self.stiff_method.name
+        K, name = self.K, self.stiff_method.name
+        self.coefficient_builds += 1
+        L = self._L_values  # on the distinct values; spread to the modes below
         if name == "ifrk4":
             half = np.exp(0.5 * h * L)
             arrays = (half, half * half)
@@ -338,6 +440,8 @@ class StiffSpectralStepper(SpectralRK):
                 inv = 1.0 / (1.0 - mu * L)
                 arrays += [(1.0 + mu * L) * inv, CK_GAMMA[k] * h * inv]
             arrays = tuple(arrays)
+        shape = self._L.shape
+        arrays = tuple(np.asarray(a)[self._L_index].reshape(shape) for a in arrays)
         if K.library == "numpy":  # the fused passes: real arrays for a real L (half the memory traffic)
             out = tuple(np.ascontiguousarray(a.real if not np.any(a.imag) else a, dtype=K.real_dtype
                                              if not np.any(a.imag) else K.complex_dtype) for a in arrays)

@@ -1,0 +1,63 @@
+"""How space is discretized: finite differences (or finite volumes) and Fourier pseudo-spectral.
+
+``discretization="fd"`` is shorthand for ``FiniteDifference()``, ``"spectral"`` for ``Spectral()``.
+"""
+
+from __future__ import annotations
+
+from pdeforge.errors import SolverError
+from pdeforge.options import OptionError, Options
+
+
+class Discretization(Options):
+    """A spatial discretization and its settings (``family``: "fd" or "spectral")."""
+
+    kind = "discretization"
+    family = ""
+
+
+class FiniteDifference(Discretization):
+    """Finite differences on a uniform (or curvilinear) grid, or a conservative finite-volume scheme.
+
+    Settings:
+        order: accuracy order of the differences, 2 (default) or 4.
+        scheme: "fd" (flux-form finite differences, default) or a finite-volume scheme
+            ("fv-upwind", "fv-upwind-mc", "fv-upwind1", "fv-rusanov"; see
+            :mod:`pdeforge.discretize.finite_volume`). With a finite-volume scheme the default
+            step of the explicit methods is 0.8 of the scheme's CFL limit. None: the model's, else "fd".
+    """
+
+    family = "fd"
+    SETTINGS = {"order": 2, "scheme": None}
+
+    def check(self) -> None:
+        if self.order not in (2, 4):
+            raise OptionError(f"FiniteDifference: order must be 2 or 4, got {self.order!r}")
+
+
+class Spectral(Discretization):
+    """Fourier pseudo-spectral on periodic domains (2/3 dealiasing; Leray projection for
+    incompressible systems).
+
+    Settings:
+        diagnostics: add kinetic energy, enstrophy, dissipation, energy rate and the energy
+            spectrum for systems with a velocity (default True).
+    """
+
+    family = "spectral"
+    SETTINGS = {"diagnostics": True}
+
+
+DISCRETIZATIONS = {"fd": FiniteDifference, "spectral": Spectral}
+
+
+def get_discretization(value: str | Discretization | None) -> Discretization | None:
+    """The :class:`Discretization` for ``value`` (None stays None: the system chooses)."""
+    if value is None or isinstance(value, Discretization):
+        return value
+    if isinstance(value, type) and issubclass(value, Discretization):
+        return value()
+    if value in DISCRETIZATIONS:
+        return DISCRETIZATIONS[value]()
+    raise SolverError(f"discretization {value!r} is not available (valid: 'fd', 'spectral', "
+                      "pdeforge.FiniteDifference(order=..., scheme=...), pdeforge.Spectral())")
