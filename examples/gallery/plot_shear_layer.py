@@ -25,7 +25,7 @@ def shear(x, y, rho=15.0):
     return np.where(y <= np.pi, np.tanh(rho * (y - np.pi / 2)), np.tanh(rho * (3 * np.pi / 2 - y)))
 
 
-ds = pf.solve(flow, grid=(64, 64), t_span=6.0,
+ds = pf.solve(flow, grid=(64, 64), t_span=6.0, method="etdrk4",
               ic={"u": shear, "v": lambda x, y: 0.05 * np.sin(x)})
 vorticity = ds.v.differentiate("x") - ds.u.differentiate("y")
 ds["omega"] = vorticity.assign_attrs(long_name="vorticity")
