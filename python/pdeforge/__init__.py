@@ -65,6 +65,8 @@ _LAZY = {
     "compile_spectral": ("pdeforge.codegen.spectral.compile", "compile_spectral"),
     "spectral_operator": ("pdeforge.codegen.spectral.compile", "spectral_operator"),
     "ClosureSystem": ("pdeforge.symbolic.closure_terms", "ClosureSystem"),
+    "plot": ("pdeforge.plotting", "plot"),
+    "animate": ("pdeforge.plotting", "animate"),
 }
 
 __all__ = ["__version__", *_LAZY]

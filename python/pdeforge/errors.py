@@ -63,3 +63,28 @@ class RunInterrupted(KeyboardInterrupt):
         self.dataset = dataset
         self.signum = signum
         self.out = out
+
+
+def warn(message: str, category: type[Warning] = UserWarning) -> None:
+    """Issue a warning at the user's line: the first frame outside the pdeforge package.
+
+    A warning that points into pdeforge's own sources tells a user nothing about which of
+    their calls caused it, and Python's default filter shows each location once, so a
+    warning from a loop over runs would hide behind the first one.
+
+    Args:
+        message: the warning text.
+        category: the warning class (e.g. :class:`StabilityWarning`).
+    """
+    import os
+    import sys
+    import warnings
+
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    if sys.version_info >= (3, 12):
+        warnings.warn(message, category, stacklevel=2, skip_file_prefixes=(package,))
+        return
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level + 1)

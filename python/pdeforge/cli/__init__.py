@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from pdeforge.errors import PDEForgeError
 from pdeforge.solvers.run.signals import EXIT_STATUS, StopOnSignals, signal_name, signal_of
-from pdeforge.cli import export_julia, sweep
+from pdeforge.cli import export_julia, plot_command, sweep
 from pdeforge.cli.commands import cmd_list, cmd_run, cmd_show
 from pdeforge.cli.options import (
     EXIT_BLOWUP,
@@ -42,7 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     from pdeforge.discretize.finite_volume import SCHEMES
     from pdeforge.codegen.spectral.compile import SPECTRAL_TARGETS
 
+    from pdeforge import __version__
+
     parser = _Parser(prog="pdeforge", description="Symbolic PDE systems to fast solvers.")
+    parser.add_argument("--version", action="version", version=f"pdeforge {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     sub.required = True
 
@@ -50,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("show", help="equations, simplified stencils, operation counts and kernels of a model")
-    p.add_argument("model")
+    p.add_argument("model", help="a catalogue model or a system file (.toml, .py)")
     p.add_argument("--param", action="append", metavar="NAME=VALUE")
     p.add_argument("--order", type=int, choices=(2, 4), default=2)
     p.add_argument("--code", choices=sorted(set(TARGETS) | set(SPECTRAL_TARGETS)),
@@ -58,12 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheme", choices=list(SCHEMES), help="spatial scheme (default: the model's)")
     p.set_defaults(func=cmd_show)
 
-    p = sub.add_parser("run", help="run a model and write its results")
-    p.add_argument("model")
+    p = sub.add_parser("run", help="run a model, or your own system from a .toml or .py file, and write its results")
+    p.add_argument("model", help="a catalogue model (pdeforge list) or a system file: my_system.toml, my_system.py")
     p.add_argument("--param", action="append", metavar="NAME=VALUE", help="parameter value (repeatable)")
     add_simulation_options(p)
     p.add_argument("--out", metavar="FILE.nc")
-    p.add_argument("--plot", metavar="FILE.png")
+    p.add_argument("--plot", metavar="FILE.png", help="a quick-look picture of the last frame and the field means")
+    p.add_argument("--movie", metavar="FILE.gif|FILE.mp4", help="a movie of every frame (mp4 needs imageio-ffmpeg)")
     p.add_argument("--seed", type=_seed)
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.add_argument("--resume", action="store_true",
@@ -77,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMAND_MODULES = (export_julia, sweep)
+COMMAND_MODULES = (plot_command, export_julia, sweep)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -25,9 +25,9 @@ def cmd_show(args) -> int:
     from pdeforge.simplify.rewrite import simplify
     from pdeforge.codegen.build import compile_system
     from pdeforge.discretize.semidiscrete import discretize
-    from pdeforge.models import get_model
+    from pdeforge.cli.user_system import resolve_model
 
-    model = get_model(args.model)
+    model = resolve_model(args.model)
     system = model.system(**parse_params(args.param))
     print(model.describe())
     print("\nparsed equations:")
@@ -107,12 +107,13 @@ def cmd_run(args) -> int:
     import warnings
 
     from pdeforge.errors import BlowUpWarning
-    from pdeforge.models import get_model
     from pdeforge.cli.plotting import check_plot_path, plot_run
+    from pdeforge.cli.user_system import resolve_model
+    from pdeforge.plotting.movie import check_movie_path
     from pdeforge.solvers.run.output import check_output_path
     from pdeforge.models.run import solve
 
-    model = get_model(args.model)
+    model = resolve_model(args.model)
     params = parse_params(args.param)
     system, defaults = model.setup(params=params, grid=args.grid, seed=args.seed)
     if args.out:
@@ -121,6 +122,8 @@ def cmd_run(args) -> int:
         raise UsageError("--resume needs --out FILE.nc (the file of the run to continue)")
     if args.plot:
         check_plot_path(args.plot)
+    if args.movie:
+        check_movie_path(args.movie)
     from pdeforge.codegen.backends import get_backend
     from pdeforge.discretize.options import FiniteDifference
     from pdeforge.solvers.methods import get_method
@@ -195,6 +198,12 @@ def cmd_run(args) -> int:
         plot_run(ds, args.plot)
         if not args.quiet:
             print(f"  picture: {args.plot}")
+    if args.movie:
+        from pdeforge.plotting import animate
+
+        animate(ds, args.movie)
+        if not args.quiet:
+            print(f"  movie: {args.movie}")
     if args.out and not args.quiet:
         print(f"  data: {args.out}")
     if blew_up:

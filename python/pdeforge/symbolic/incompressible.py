@@ -170,8 +170,9 @@ class IncompressibleSystem(PDESystem):
         return h.hexdigest()
 
     def __repr__(self) -> str:
-        core = super().__repr__()[len("PDESystem("):-1]
-        return f"IncompressibleSystem({core}, velocity={self.velocity})"
+        head, _, rest = super().__repr__().partition("\n")
+        return (f"Incompressible{head} (velocity {', '.join(self.velocity)}, divergence-free by a Leray projection)"
+                f"\n{rest}")
 
 
 def filter_width(spacing: Sequence[float]) -> float:

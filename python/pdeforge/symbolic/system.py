@@ -485,9 +485,19 @@ class PDESystem:
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     def __repr__(self) -> str:
-        eqs = "; ".join(f"{f}_t = {self.equation_text[f]}" for f in self.fields)
-        where = f"{self.dim}-D" if not self.geometry.curvilinear else f"{self.geometry.name} ({', '.join(self.axes)})"
-        return f"PDESystem({self.name!r}, {where}, {eqs}, params={self.params})"
+        from pdeforge.symbolic.display import plain
+
+        return plain(self)
+
+    def _repr_markdown_(self) -> str:
+        from pdeforge.symbolic.display import markdown
+
+        return markdown(self)
+
+    def _repr_latex_(self) -> str:
+        from pdeforge.symbolic.display import latex
+
+        return latex(self)
 
 
 def check_not_fixed(system: PDESystem, values: Mapping[str, object]) -> None:

@@ -9,13 +9,12 @@ and the Dataset of what was computed is returned (or carried by :class:`RunInter
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from pdeforge.errors import BlowUpWarning, RunInterrupted
+from pdeforge.errors import BlowUpWarning, RunInterrupted, warn
 from pdeforge.solvers.run.callbacks import Callback, StopRun
 from pdeforge.solvers.run.signals import StopOnSignals, signal_name, signal_of
 from pdeforge.solvers.stepping import BlowUp
@@ -35,16 +34,62 @@ class _Bar:
         self.bar.close()
 
 
+class _LogLines:
+    """Progress for a log file: a plain line at each tenth of the run, no ``\\r`` updates.
+
+    A terminal's bar rewrites one line hundreds of times; in a file (a batch job's stderr) each
+    rewrite would stay, so a run that is not watched gets a few lines it can be grepped for.
+    """
+
+    def __init__(self, t0: float, t1: float, delay: float, stream):
+        self.t0, self.t1, self.delay, self.stream = t0, t1, delay, stream
+        self.started = time.perf_counter()
+        self.next_tenth = 1
+
+    def update_to(self, t: float) -> None:
+        span = self.t1 - self.t0
+        done = (t - self.t0) / span if span > 0 else 1.0
+        elapsed = time.perf_counter() - self.started
+        if done * 10 < self.next_tenth or elapsed < self.delay:
+            return
+        self.next_tenth = int(done * 10) + 1
+        left = elapsed * (1 - done) / done if done > 0 else float("nan")
+        print(f"pdeforge: t = {t:.4g} of {self.t1:.4g} ({100 * done:.0f}%), {elapsed:.1f} s, about {left:.0f} s left",
+              file=self.stream, flush=True)
+
+    def close(self) -> None:
+        pass
+
+
+def _in_notebook() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
 def progress_bar(progress: bool | None, t0: float, t1: float):
-    """A tqdm bar over model time (shown after 2 s unless ``progress`` is True; none if False)."""
+    """Progress over model time (shown after 2 s unless ``progress`` is True; none if False).
+
+    A terminal gets a tqdm bar, a Jupyter notebook tqdm's widget (``tqdm.auto``), and a stderr
+    that is neither (a log file, a pipe) a plain line at each tenth of the run.
+    """
+    import sys
+
     if progress is False:
         return None
+    delay = 0 if progress else 2.0
+    interactive = _in_notebook() or bool(getattr(sys.stderr, "isatty", lambda: False)())
+    if not interactive:
+        return _LogLines(t0, t1, delay, sys.stderr)
     from tqdm.auto import tqdm
 
     bar = tqdm(
         total=t1 - t0,
         unit="t",
-        delay=0 if progress else 2.0,
+        delay=delay,
         bar_format="{l_bar}{bar}| t={n:.4g}/{total:.4g} [{elapsed}<{remaining}]",
         leave=False,
     )
@@ -122,12 +167,8 @@ def march(
         last = keep_last_good(exc)
         what = (f"{exc.reason} near t = {exc.t_bad:g}" if getattr(exc, "reason", None)
                 else f"solution became non-finite by t = {exc.t_bad:g}")
-        warnings.warn(
-            f"{name}: {what}; stopped, last finite state "
-            f"(t = {last:g}) kept" + (f" in {kept_in}" if kept_in else ""),
-            BlowUpWarning,
-            stacklevel=stacklevel,
-        )
+        warn(f"{name}: {what}; stopped, last finite state "
+             f"(t = {last:g}) kept" + (f" in {kept_in}" if kept_in else ""), BlowUpWarning)
     except KeyboardInterrupt as exc:
         signum = signal_of(exc)
         status = f"interrupted ({signal_name(signum)}) at t = {stepper.t:g}"

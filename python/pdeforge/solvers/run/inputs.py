@@ -13,13 +13,12 @@ import math
 import shlex
 import sys
 import time
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from pdeforge.discretize.grid import UniformGrid, grid_of
-from pdeforge.errors import SolverError, StabilityWarning
+from pdeforge.errors import SolverError, StabilityWarning, warn
 from pdeforge.solvers.run.output import CONVENTIONS, check_output_path
 from pdeforge.symbolic.system import PDESystem
 
@@ -118,7 +117,7 @@ def check_dt_against(dt: float, limit: float, stability: str, what: str, stackle
     msg = f"dt = {dt:g} exceeds the estimated {what}; try dt <= {SAFETY * limit:.3g}"
     if stability == "error":
         raise SolverError(msg)
-    warnings.warn(msg, StabilityWarning, stacklevel=stacklevel + 1)
+    warn(msg, StabilityWarning)
 
 
 def run_attributes(system: PDESystem, grid: UniformGrid, backend: str, method: str, dt, compile_time: float,
