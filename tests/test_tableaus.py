@@ -114,3 +114,28 @@ def test_differentiable_step_is_the_stability_polynomial(method):
     u = frames[:, 0].detach().numpy()
     np.testing.assert_allclose(u[1], _amplification(method) * u[0], rtol=2e-15, atol=1e-15)
     assert frames.dtype == torch.float64
+
+
+def test_a_new_method_is_a_tableau_and_a_class(monkeypatch):
+    """Heun's method, added as one tableau and one registered class, steps on every backend by
+    its own stability polynomial (1 + z + z^2/2); Numba steps it stage by stage."""
+    from pdeforge import tableaus
+    from pdeforge.solvers import finite_differences, methods
+
+    heun = tableaus.Tableau("heun", 2, ((), (F(1),)), (F(1, 2), F(1, 2)), (F(0), F(1)))
+    monkeypatch.setitem(tableaus.TABLEAUS, "heun", heun)
+
+    class Heun(methods._ExplicitFixed):
+        name = "heun"
+        tableau = heun
+        description = "Heun's method"
+
+    monkeypatch.setitem(methods.METHODS, "heun", Heun)
+    monkeypatch.setitem(finite_differences.STEPPERS, "heun", finite_differences.STEPPERS["rk4"])
+    assert Heun.order == 2 and Heun.real_extent == 2.0
+    z = LAM * DT
+    for backend in ("numpy", "numba"):
+        u = _one_step(method=Heun(), backend=backend)
+        np.testing.assert_allclose(u[1], (1 + z + z * z / 2) * u[0], rtol=2e-15, atol=1e-15)
+    u = _one_step(method="heun", discretization="spectral")
+    np.testing.assert_allclose(u[1], (1 + z + z * z / 2) * u[0], rtol=2e-15, atol=1e-15)

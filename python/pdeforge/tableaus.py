@@ -126,6 +126,14 @@ TABLEAUS: dict[str, Tableau] = {
 }
 
 
+def work_arrays(tab: Tableau) -> int:
+    """Arrays a fixed-step stepper of ``tab`` holds, the state included: two for a one-stage
+    method, three for a two-register (Shu-Osher) form, five for the accumulator form."""
+    if tab.shu_osher is not None:
+        return 2 if tab.stages == 1 else 3
+    return 5
+
+
 def coefficient_text(value: F, dt: str = "dt") -> str:
     """``value * dt`` as Python source that rounds as the hand-written forms do (``dt / 6.0``)."""
     value = F(value)

@@ -49,7 +49,7 @@ def rk_step(f: Callable, method: str, y, t, dt):
     numbers or 0-d tensors.
     """
     # the sums run in the fused stages' order, so both solvers round alike
-    if method not in METHODS:
+    if method not in TABLEAUS or TABLEAUS[method].b_error is not None:
         raise ValueError(f"method {method!r}: one of {', '.join(METHODS)}")
     tab = TABLEAUS[method]
     if tab.shu_osher is not None:  # u_{i+1} = keep u_0 + mix u_i + weight dt f(u_i)

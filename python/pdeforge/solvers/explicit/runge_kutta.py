@@ -10,8 +10,9 @@ import numpy as np
 
 from pdeforge.codegen.kernel import BoundKernel
 from pdeforge.errors import SolverError
+from pdeforge.codegen.numba.stepping import STEP_METHODS
 from pdeforge.codegen.numba.threads import ThreadChoice
-from pdeforge.tableaus import TABLEAUS, accumulating_stages, convex_stages, times_dt
+from pdeforge.tableaus import TABLEAUS, accumulating_stages, convex_stages, times_dt, work_arrays
 from pdeforge.solvers.stepping import CHECK_EVERY, BlowUp, Progress, Stepper, equal_steps  # noqa: F401
 
 #: Target duration of one compiled block of steps, and the largest block.
@@ -19,8 +20,14 @@ BLOCK_SECONDS = 0.1
 MAX_BLOCK = 100_000
 
 
-#: work arrays of each fixed-step method's two-register or accumulator form (state included)
-BUFFERS = {"euler": 2, "ssprk3": 3, "rk4": 5}
+class _WorkArrays(dict):
+    """Method name -> work arrays of its two-register or accumulator form (state included)."""
+
+    def __missing__(self, method: str) -> int:
+        return work_arrays(TABLEAUS[method])
+
+
+BUFFERS = _WorkArrays()
 
 
 def stepping_rule(method: str):
@@ -54,7 +61,9 @@ class FixedStepRK(Stepper):
         # new_padded writes every page (coefficient rows included, np.zeros maps them lazily):
         # the pages are faulted in at setup, not while stepping
         # the compiled loops get line-aligned rows and page-staggered arrays (BoundKernel.new_aligned)
-        new = bound.new_aligned if bound.has_compiled_stepping and hasattr(bound, "new_aligned") else bound.new_padded
+        # the compiled step loops are printed for the methods of STEP_METHODS; others step stage by stage
+        self._compiled = bool(bound.has_compiled_stepping) and method in STEP_METHODS
+        new = bound.new_aligned if self._compiled and hasattr(bound, "new_aligned") else bound.new_padded
         self.buf = [new() for _ in range(nbuf)]
         for b in self.buf[1:]:
             b[bound.interior] = 0.0
@@ -70,7 +79,7 @@ class FixedStepRK(Stepper):
         wave = bound.wavefront(True) if method == "euler" and hasattr(bound, "wavefront") and bound.parallel else None
         # a threaded loop to compile (not yet in Numba's disk cache) compiles in a helper thread
         # while the serial loop steps (nogil); one on disk loads in a fraction of a second, here
-        enabled = bound.parallel and bound.has_compiled_stepping
+        enabled = bound.parallel and self._compiled
         self._threads = ThreadChoice(enabled, lambda: bound.warm_up((f"{method}:parallel",)), key,
                                      threads=key[-1] if key else 2,
                                      probe_steps=3 * wave.levels if wave is not None else 1,
@@ -89,7 +98,7 @@ class FixedStepRK(Stepper):
         return stats
 
     def kernels_used(self) -> tuple[str, ...]:
-        if self.bound.has_compiled_stepping:
+        if self._compiled:
             return (f"{self.method}:serial",)  # the threaded loop is compiled once a run needs it
         return ("stage_axpy",) if self.method != "rk4" else ("stage_axpy", "stage_two")
 
@@ -129,7 +138,7 @@ class FixedStepRK(Stepper):
         n, dt = equal_steps(self.t, t_target, self.dt)
         t_start = self.t
         done = 0
-        compiled = self.bound.has_compiled_stepping
+        compiled = self._compiled
         while done < n:
             block = min(self._block if compiled else CHECK_EVERY, n - done)
             if compiled:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pdeforge.errors import SolverError
+from pdeforge.codegen.numba.stepping import STEP_METHODS
 from pdeforge.solvers.explicit.runge_kutta import BUFFERS, DormandPrince, FixedStepRK, Stepper, ThreadChoice, stepping_rule
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ class TorchFixedStepRK(FixedStepRK):
             raise SolverError(f"dt must be a positive number, got {dt!r}")
         self.dt = float(dt)
         self.method = method
+        self._compiled = bool(bound.has_compiled_stepping) and method in STEP_METHODS
         nbuf = BUFFERS[method]
         self.buf = [bound.new_padded() for _ in range(nbuf)]
         bound.cells(self.buf[0]).copy_(bound.tensor(np.asarray(cells)))

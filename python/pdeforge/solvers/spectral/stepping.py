@@ -40,8 +40,17 @@ GROWTH_LIMIT = 1e6
 
 #: stiff-linear-part methods of the spectral solver; their explicit part is bounded by RK4's region
 STIFF_METHODS: dict[str, Method] = {name: get_method(name) for name in ("ifrk4", "etdrk4", "cnrk4")}
+
+
+class _Evaluations(dict):
+    """Method name -> right-hand sides per step (an explicit tableau's stage count by default)."""
+
+    def __missing__(self, method: str) -> int:
+        return TABLEAUS[method].stages
+
+
 #: right-hand side evaluations per step
-EVALUATIONS = {"euler": 1, "ssprk3": 3, "rk4": 4, "ifrk4": 4, "etdrk4": 4, "cnrk4": 5}
+EVALUATIONS = _Evaluations({"euler": 1, "ssprk3": 3, "rk4": 4, "ifrk4": 4, "etdrk4": 4, "cnrk4": 5})
 
 #: Carpenter & Kennedy (1994) 2N-storage RK4 with Crank-Nicolson (the coefficients of JAX-CFD)
 CK_ALPHA = (0.0, 0.1496590219993, 0.3704009573644, 0.6222557631345, 0.9582821306748, 1.0)
@@ -147,8 +156,9 @@ class SpectralRK:
         self.dt_max = dt_max
         self.y = uh
         self.k = self._empty()
-        self.acc = self._empty() if method in ("rk4", "ssprk3") else None
-        self.stage = self._empty() if method in ("rk4", "ssprk3") else None
+        registers = TABLEAUS[method].stages > 1 if method in TABLEAUS else True
+        self.acc = self._empty() if registers else None
+        self.stage = self._empty() if registers else None
         self.steps = 0
         self._steps_before = 0  # steps of the run this one continues
         self.dt_used: list[float] = []
