@@ -180,7 +180,8 @@ class Constraint:
         times: the times ``t_j``.
         grid: the quadrature points and weights.
         law: the conservation law.
-        source: where ``b`` came from: "exact" (the model's U(t)), "boundary conditions"
+        source: where ``b`` came from: "exact" (the model's U(t)), "quadrature of the exact
+            solution" (the same weights applied to the exact profile), "boundary conditions"
             (U(0) plus the boundary flux the BCs fix) or "solution" (U(0) plus the boundary
             flux of a computed solution, integrated in time over its frames).
     """

@@ -97,8 +97,13 @@ def constraint(
         ic: initial condition for ``U(0)`` when ``b`` is not exact and no solution is given
             (as :func:`pdeforge.solve` takes it; default the system's or model's).
         t0: initial time.
-        b_from: "auto" (exact when the model has U(t), else boundary flux), "exact" or
-            "boundary-flux".
+        b_from: "auto" (exact when the model has U(t), else boundary flux), "exact",
+            "boundary-flux", or "quadrature": ``b`` is the quadrature of the model's exact
+            solution on the constraint's own points, so the exact profile satisfies
+            ``G u = b`` to round-off. For a discontinuous profile (the Stefan front) the
+            quadrature misses ``U(t)`` by up to half a cell times the jump; conditioning a
+            prediction on ``U(t)`` would then pull it towards a mass that no profile sampled on
+            these points can have.
 
     Returns:
         :class:`Constraint` (unpacks as ``G, b``).
@@ -124,10 +129,17 @@ def constraint(
     ts = np.asarray(times, dtype=float).ravel()
     if ts.size == 0 or not np.all(np.isfinite(ts)):
         raise PDEForgeError("times: give at least one finite time")
-    if b_from not in ("auto", "exact", "boundary-flux"):
-        raise PDEForgeError(f"b_from: 'auto', 'exact' or 'boundary-flux', got {b_from!r}")
+    if b_from not in ("auto", "exact", "boundary-flux", "quadrature"):
+        raise PDEForgeError(f"b_from: 'auto', 'exact', 'boundary-flux' or 'quadrature', got {b_from!r}")
 
-    if b_from in ("auto", "exact") and model is not None and model.mass is not None:
+    if b_from == "quadrature":
+        if model is None or model.exact is None:
+            raise PDEForgeError("b_from='quadrature' needs a catalogue model with an exact solution")
+        mesh, w = qgrid.mesh(), qgrid.weights.ravel()
+        b = np.array([np.asarray(model.exact_solution(float(t), mesh, values)[law.field], dtype=float).ravel() @ w
+                      for t in ts])
+        origin = "quadrature of the exact solution"
+    elif b_from in ("auto", "exact") and model is not None and model.mass is not None:
         b = np.array([float(model.mass(float(t), values)) for t in ts])
         origin = "exact"
     elif b_from == "exact":

@@ -27,6 +27,7 @@ step (see :mod:`pdeforge.discretize.finite_volume`).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 
@@ -93,12 +94,14 @@ register(
 # Stefan: k(u) = 1 for u >= p_star, 0 below
 
 
+@functools.lru_cache(maxsize=4096)
 def stefan_constants(p_star: float) -> tuple[float, float, float]:
     """``(z1, alpha, c1)`` of the exact Stefan solution for threshold ``p_star`` in (0, 1).
 
     ``z1`` is the root in (0, 10) of ``p_star erf(z) z exp(z^2) - (1 - p_star)/sqrt(pi)``;
     the front sits at ``x = alpha sqrt(t)`` with ``alpha = 2 z1``, and behind it
-    ``u = 1 - c1 erf(x / (2 sqrt(t)))`` with ``c1 = (1 - p_star) / erf(z1)``.
+    ``u = 1 - c1 erf(x / (2 sqrt(t)))`` with ``c1 = (1 - p_star) / erf(z1)``. Cached per
+    ``p_star``: sampling thousands of solutions evaluates the same threshold at many times.
     """
     if not 0.0 < p_star < 1.0:
         raise ValueError(f"p_star must lie in (0, 1), got {p_star}")

@@ -96,7 +96,8 @@ def sample_gaussian(mean, cov, n_samples: int, seed: int | None = 0) -> torch.Te
     if seed is not None:
         gen = torch.Generator(device=mean.device).manual_seed(int(seed))
     z = torch.randn(shape, generator=gen, dtype=torch.float64, device=mean.device)
-    return mean + (root @ z[..., None])[..., 0]
+    # a batched product: broadcasting root against the samples would copy it once per sample
+    return mean + torch.einsum("...ij,s...j->s...i", root, z)
 
 
 def front_positions(profiles, x, threshold: float) -> torch.Tensor:
