@@ -77,6 +77,8 @@ def solve(
     preconditioner: str = "auto",
     resume: bool = False,
     variable_attrs: Mapping[str, Mapping[str, str]] | None = None,
+    comm=None,
+    decomposition: Sequence[int] | None = None,
 ):
     """Solve a PDE system in time and return an ``xarray.Dataset``.
 
@@ -148,6 +150,13 @@ def solve(
             bit, adaptive and implicit ones from the saved step size.
         variable_attrs: per variable (fields, ``t``, ``x``, ...) CF attributes such as
             ``units``, ``long_name``, ``standard_name`` (models pass theirs).
+        comm: the mpi4py communicator of a distributed run. Default: ``COMM_WORLD`` when the
+            process was started by ``mpiexec``/``srun`` with more than one rank, else none (one
+            process, no MPI). Each rank holds its block of the grid plus halos; ``out`` is then
+            one zarr store (``.zarr``) written by every rank, and the returned Dataset is the
+            same on every rank (see :mod:`pdeforge.solvers.distributed` for what runs distributed).
+        decomposition: blocks per axis of a distributed run, e.g. ``(2, 2)`` (0 entries are
+            chosen; default ``MPI.Compute_dims``). Ignored on one process.
 
     Returns:
         Dataset with dimension ``t`` plus ``x``, ``y``, ``z``, one variable per field (complex
@@ -162,7 +171,20 @@ def solve(
     """
     if not isinstance(system, PDESystem):
         raise SolverError(f"system: expected a PDESystem or a model name, got {type(system).__name__}")
+    from pdeforge.parallel.comm import communicator
+
+    comm = communicator(comm)
     options = dict(locals())  # the arguments, as given
+    del options["communicator"]
+    if comm is not None:
+        from pdeforge.solvers import distributed
+        from pdeforge.symbolic.global_unknowns import has_coupling
+
+        if has_coupling(system):
+            raise distributed.refuse("a system with scalars, integral() or mean()")
+        distributed.check_distributable(system, None, backend, "fd", options)
+    else:
+        options.pop("comm"), options.pop("decomposition")
     if system.is_complex:
         from pdeforge.solvers.complex_fields import solve_complex
 
@@ -194,10 +216,23 @@ def solve(
         except PDEForgeError as exc:
             raise SolverError(str(exc)) from None
     if discretization_of(system, discretization, device, dtype, backend) == "spectral":
+        if comm is not None:
+            from pdeforge.solvers.distributed import refuse
+
+            raise refuse("the spectral discretization")
         return solve_spectral(system, grid, t_span, ic, method, dt, backend, save_every, out, params, stability,
                               progress, device, dtype, in_memory=in_memory, workers=workers, resume=resume,
                               variable_attrs=variable_attrs, call=call)
     backend = backend or "numba"
+    if comm is not None:
+        from pdeforge.solvers import distributed
+
+        inputs = run_inputs(system, grid, t_span, save_every, params, dt, None, True, stability)
+        m = get_method(method or "rk4")
+        distributed.check_distributable(system, m, backend, "fd", options)
+        return distributed.solve_distributed(comm, inputs.system, inputs, m, ic, dt, dt_max, backend, order, simplifier,
+                                             scheme or "fd", stability, rtol, atol, progress, out, in_memory,
+                                             variable_attrs, call, decomposition)
     inputs = run_inputs(system, grid, t_span, save_every, params, dt, out, in_memory, stability)
     system, grid = inputs.system, inputs.grid
     m = stochastic_method(method) if system.noise else get_method(method or "rk4")

@@ -69,6 +69,7 @@ def march(
     progress: bool | None,
     kept_in: str | None = None,
     stacklevel: int = 3,
+    reductions=None,
 ) -> Marched:
     """Advance ``stepper`` to each of ``times[1:]`` and ``save(t)`` the frame there.
 
@@ -77,27 +78,35 @@ def march(
     quietly: a frame being saved is finished, the step in progress is dropped. NumPy's
     overflow and invalid-value warnings are silenced while stepping: a blow-up is reported
     once, by the :class:`BlowUpWarning`.
+
+    ``reductions`` (a :class:`~pdeforge.parallel.reduce.Reductions` of several ranks): a signal
+    stops every rank after the same frame, and only rank 0 warns.
     """
+    distributed = reductions is not None and reductions.distributed
     status, interrupted, signum = "completed", False, 0
     bar = progress_bar(progress, times[0], times[-1])
     started = time.perf_counter()
     try:
-        with StopOnSignals() as guard, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        with StopOnSignals(defer=distributed) as guard, np.errstate(over="ignore", invalid="ignore",
+                                                                      divide="ignore"):
             for ts in times[1:]:
                 stepper.advance(float(ts), bar.update_to if bar else None)
                 with guard.critical():
                     save(float(ts))
+                if distributed:
+                    guard.agree(reductions.max)
     except BlowUp as exc:
         status = f"blew up: {exc}"
         last = keep_last_good(exc)
         what = (f"{exc.reason} near t = {exc.t_bad:g}" if getattr(exc, "reason", None)
                 else f"solution became non-finite by t = {exc.t_bad:g}")
-        warnings.warn(
-            f"{name}: {what}; stopped, last finite state "
-            f"(t = {last:g}) kept" + (f" in {kept_in}" if kept_in else ""),
-            BlowUpWarning,
-            stacklevel=stacklevel,
-        )
+        if not distributed or reductions.comm.Get_rank() == 0:
+            warnings.warn(
+                f"{name}: {what}; stopped, last finite state "
+                f"(t = {last:g}) kept" + (f" in {kept_in}" if kept_in else ""),
+                BlowUpWarning,
+                stacklevel=stacklevel,
+            )
     except KeyboardInterrupt as exc:
         signum = signal_of(exc)
         status = f"interrupted ({signal_name(signum)}) at t = {stepper.t:g}"
