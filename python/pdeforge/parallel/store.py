@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from functools import reduce
 from pathlib import Path
@@ -66,6 +67,9 @@ class ZarrWriter:
         restart_state: called after each frame; its JSON-able dict is saved as ``restart``.
     """
 
+    #: a distributed run does not resume yet (one process resumes from netCDF files)
+    resumable = False
+
     def __init__(self, path: str | os.PathLike, decomposition: Decomposition, fields: Sequence[str],
                  times: Sequence[float], attrs: Mapping[str, object], coordinate_attrs: Callable,
                  field_attrs: Callable, variable_attrs: Mapping[str, Mapping[str, str]] | None = None,
@@ -99,7 +103,9 @@ class ZarrWriter:
                 for f in self.fields}
         ds = xr.Dataset(data, coords=coords, attrs=_plain(attrs) | {FRAMES_ATTR: 0})
         encoding = {f: {"chunks": chunks} for f in self.fields} | {"t": {"chunks": (max(nt, 1),)}}
-        ds.to_zarr(str(self.path), mode="w", compute=False, encoding=encoding, consolidated=True)
+        with warnings.catch_warnings():  # consolidated metadata: what xarray.open_zarr reads first
+            warnings.simplefilter("ignore", UserWarning)
+            ds.to_zarr(str(self.path), mode="w", compute=False, encoding=encoding, consolidated=True)
 
     def append(self, t: float, cells: np.ndarray) -> None:
         """Write this rank's block of one frame at time ``t``; rank 0 counts it once all have."""
@@ -130,7 +136,9 @@ class ZarrWriter:
                 arr = self.group[name]
                 if arr.shape[0] != self.count:
                     arr.resize((self.count, *arr.shape[1:]))
-            zarr.consolidate_metadata(str(self.path))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                zarr.consolidate_metadata(str(self.path))
         self.comm.Barrier()
 
 

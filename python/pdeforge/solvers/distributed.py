@@ -81,12 +81,14 @@ def gather_cells(decomposition, cells: np.ndarray, root: int | None = None) -> n
     return out
 
 
-def solve_distributed(comm, system, inputs, m, ic, dt, dt_max, backend: str, order: int, simplifier: str,
+def solve_distributed(helpers, comm, system, inputs, m, ic, dt, dt_max, backend: str, order: int, simplifier: str,
                       scheme: str, stability: str, rtol: float, atol: float, progress, out, in_memory: bool,
                       variable_attrs, call: str, dims=None):
     """Run ``system`` on the ranks of ``comm`` and return the Dataset (the same on every rank).
 
     Args:
+        helpers: the one-process solver's ``(choose_dt, stepper, attributes)`` functions (the
+            same step choice, stepper and attributes as one process).
         comm: the communicator (more than one rank).
         inputs: the checked run inputs (:func:`pdeforge.solvers.run.inputs.run_inputs`, without
             an output path: ``out`` is the zarr store).
@@ -101,7 +103,7 @@ def solve_distributed(comm, system, inputs, m, ic, dt, dt_max, backend: str, ord
     from pdeforge.solvers.run.driver import finish, march
     from pdeforge.solvers.run.frames import Frames
     from pdeforge.solvers.run.output import coordinate_attrs, field_attrs, to_dataset
-    from pdeforge.solvers.solve import _attributes, _choose_dt, _stepper
+    _choose_dt, _stepper, _attributes = helpers
 
     rank = comm.Get_rank()
     out_path = check_store_path(out) if out is not None else None

@@ -230,7 +230,8 @@ def solve(
         inputs = run_inputs(system, grid, t_span, save_every, params, dt, None, True, stability)
         m = get_method(method or "rk4")
         distributed.check_distributable(system, m, backend, "fd", options)
-        return distributed.solve_distributed(comm, inputs.system, inputs, m, ic, dt, dt_max, backend, order, simplifier,
+        return distributed.solve_distributed((_choose_dt, _stepper, _attributes), comm, inputs.system, inputs, m, ic,
+                                             dt, dt_max, backend, order, simplifier,
                                              scheme or "fd", stability, rtol, atol, progress, out, in_memory,
                                              variable_attrs, call, decomposition)
     inputs = run_inputs(system, grid, t_span, save_every, params, dt, out, in_memory, stability)
