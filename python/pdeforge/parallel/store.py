@@ -22,24 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from pdeforge.errors import SolverError
 from pdeforge.parallel.decomposition import Decomposition
 
 FRAMES_ATTR = "frames_complete"
 RESTART_ATTR = "restart"
-
-
-def check_store_path(path: str | os.PathLike) -> Path:
-    """Validate a ``.zarr`` output path before any work is done."""
-    p = Path(path)
-    if p.suffix != ".zarr":
-        raise SolverError(f"output {str(p)!r}: a distributed run writes one zarr store; use a .zarr name")
-    folder = p.parent if str(p.parent) else Path(".")
-    if not folder.is_dir():
-        raise SolverError(f"output {str(p)!r}: folder {str(folder)!r} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise SolverError(f"output {str(p)!r}: folder {str(folder)!r} is not writable")
-    return p
 
 
 def chunks_of(decomposition: Decomposition) -> tuple[int, ...]:

@@ -22,7 +22,12 @@ from typing import Any
 import numpy as np
 
 from pdeforge.errors import SolverError
-from pdeforge.solvers.finite_differences import FiniteDifferences, choose_dt, compile_kernel, make_stepper
+from pdeforge.solvers.finite_differences import (
+    FiniteDifferences,
+    choose_dt,
+    compile_kernel,
+    make_stepper,
+)
 from pdeforge.solvers.run.pipeline import Job
 
 #: What a message about an unsupported option says runs distributed.
@@ -67,7 +72,7 @@ def check_distributable(family: str, job: Job) -> None:
 
 def store_path(path):
     """The checked ``.zarr`` path of a distributed run's output (None: memory only)."""
-    from pdeforge.parallel.store import check_store_path
+    from pdeforge.solvers.run.output import check_store_path
 
     return None if path is None else check_store_path(path)
 

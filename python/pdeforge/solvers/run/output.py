@@ -61,14 +61,27 @@ def check_output_path(path: str | os.PathLike) -> Path:
     p = Path(path)
     if p.suffix not in (".nc", ".nc4"):
         raise SolverError(f"output {str(p)!r}: use a .nc file name (netCDF)")
+    _check_folder(p)
+    if p.is_dir():
+        raise SolverError(f"output {str(p)!r} is a folder")
+    return p
+
+
+def check_store_path(path: str | os.PathLike) -> Path:
+    """Validate the ``.zarr`` store of a run on several MPI ranks before any work is done."""
+    p = Path(path)
+    if p.suffix != ".zarr":
+        raise SolverError(f"output {str(p)!r}: a distributed run writes one zarr store; use a .zarr name")
+    _check_folder(p)
+    return p
+
+
+def _check_folder(p: Path) -> None:
     folder = p.parent if str(p.parent) else Path(".")
     if not folder.is_dir():
         raise SolverError(f"output {str(p)!r}: folder {str(folder)!r} does not exist")
     if not os.access(folder, os.W_OK):
         raise SolverError(f"output {str(p)!r}: folder {str(folder)!r} is not writable")
-    if p.is_dir():
-        raise SolverError(f"output {str(p)!r} is a folder")
-    return p
 
 
 class NetCDFWriter:
@@ -226,7 +239,7 @@ def open_writer(path, grid: UniformGrid, fields: Sequence[str], attrs: Mapping[s
     if path is None:
         return None
     if decomposition is not None:
-        from pdeforge.parallel.store import ZarrWriter, check_store_path
+        from pdeforge.parallel.store import ZarrWriter
 
         if restart is not None:
             raise SolverError("resume runs on one process only: a zarr store of several MPI ranks is not continued")
