@@ -34,6 +34,8 @@ BELONGS = {
     "order": "the discretization pf.FiniteDifference(order=...)",
     "scheme": "the discretization pf.FiniteDifference(scheme=...)",
     "diagnostics": "the discretization pf.Spectral(diagnostics=...)",
+    "decomposition": "the discretization pf.FiniteDifference(decomposition=...) (a run on several MPI ranks)",
+    "comm": "the discretization pf.FiniteDifference(comm=...) (a run on several MPI ranks)",
     "save_every": "the output, e.g. output=pf.Output('run.nc', save_every=...)",
     "out": "the output: output='run.nc' or output=pf.Output('run.nc', ...)",
     "path": "the output: output=pf.Output(path, ...)",

@@ -93,7 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with StopOnSignals():  # SIGTERM stops a command as Ctrl-C does, wherever it lands
             return int(args.func(args) or 0)
     except (UsageError, PDEForgeError) as exc:
-        print(f"pdeforge: error: {_one_line(exc)}", file=sys.stderr)
+        if _launched_rank() == 0:  # under mpiexec every rank meets the same error: one line, rank 0's
+            print(f"pdeforge: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:
         print(f"pdeforge: error: {_one_line(exc)}", file=sys.stderr)
@@ -108,6 +109,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pdeforge: internal error: {type(exc).__name__}: {_one_line(exc)} (set PDEFORGE_DEBUG=1 for the traceback)",
               file=sys.stderr)
         return 1
+
+
+def _launched_rank() -> int:
+    from pdeforge.parallel.comm import launched_rank
+
+    return launched_rank()
 
 
 def _one_line(exc: BaseException) -> str:

@@ -6,9 +6,9 @@ import math
 import shlex
 import sys
 
+from pdeforge.cli.options import EXIT_BLOWUP, EXIT_INTERRUPTED, UsageError, parse_params
 from pdeforge.errors import RunInterrupted
 from pdeforge.solvers.run.signals import EXIT_STATUS
-from pdeforge.cli.options import EXIT_BLOWUP, EXIT_INTERRUPTED, UsageError, parse_params
 
 
 def cmd_list(args) -> int:
@@ -22,10 +22,10 @@ def cmd_list(args) -> int:
 def cmd_show(args) -> int:
     import sympy as sp
 
-    from pdeforge.simplify.rewrite import simplify
     from pdeforge.codegen.build import compile_system
     from pdeforge.discretize.semidiscrete import discretize
     from pdeforge.cli.user_system import resolve_model
+    from pdeforge.simplify.rewrite import simplify
 
     model = resolve_model(args.model)
     system = model.system(**parse_params(args.param))
@@ -106,18 +106,23 @@ def interrupted_line(exc: RunInterrupted, args) -> str:
 def cmd_run(args) -> int:
     import warnings
 
-    from pdeforge.errors import BlowUpWarning
     from pdeforge.cli.plotting import check_plot_path, plot_run
+    from pdeforge.errors import BlowUpWarning
     from pdeforge.cli.user_system import resolve_model
     from pdeforge.plotting.movie import check_movie_path
-    from pdeforge.solvers.run.output import check_output_path
     from pdeforge.models.run import solve
+    from pdeforge.parallel.comm import launched_rank, launched_size
+    from pdeforge.solvers.run.output import check_output_path, check_store_path
 
     model = resolve_model(args.model)
     params = parse_params(args.param)
     system, defaults = model.setup(params=params, grid=args.grid, seed=args.seed)
+    # under mpiexec with several ranks the run is one simulation across them: one zarr store,
+    # and the summary, warnings and picture come from rank 0
+    distributed = launched_size() > 1
+    quiet = args.quiet or launched_rank() != 0
     if args.out:
-        check_output_path(args.out)
+        (check_store_path if distributed else check_output_path)(args.out)
     elif args.resume:
         raise UsageError("--resume needs --out FILE.nc (the file of the run to continue)")
     if args.plot:
@@ -171,17 +176,18 @@ def cmd_run(args) -> int:
                 backend=backend,
                 discretization=discretization,
                 output=output,
-                progress=False if args.quiet else None,
+                progress=False if quiet else None,
             )
         except RunInterrupted as exc:
-            print(f"pdeforge: {interrupted_line(exc, args)}", file=sys.stderr)
+            if launched_rank() == 0:
+                print(f"pdeforge: {interrupted_line(exc, args)}", file=sys.stderr)
             return EXIT_STATUS.get(exc.signum, EXIT_INTERRUPTED)
     blew_up = [w for w in caught if issubclass(w.category, BlowUpWarning)]
-    for w in caught:
+    for w in caught if launched_rank() == 0 else ():
         if not issubclass(w.category, BlowUpWarning):
             print(f"pdeforge: warning: {w.message}", file=sys.stderr)
     a = ds.attrs
-    if not args.quiet:
+    if not quiet:
         cells = math.prod(ds[system.fields[0]].shape[1:])
         rate = cells * a["steps"] / a["wall_time_s"] / 1e6 if a["wall_time_s"] > 0 else float("nan")
         print(f"{model.name}: {a['grid']} cells, {a['method']} ({a['backend']}), {a['steps']} steps to t = {float(ds.t[-1]):g}")
@@ -194,20 +200,21 @@ def cmd_run(args) -> int:
             last = ds[f].isel(t=-1)
             mean = last.mean() if weights is None else last.weighted(weights).mean()
             print(f"  {f}: min {float(last.min()):.4g}  mean {float(mean):.4g}  max {float(last.max()):.4g}")
-    if args.plot:
+    if args.plot and launched_rank() == 0:
         plot_run(ds, args.plot)
-        if not args.quiet:
+        if not quiet:
             print(f"  picture: {args.plot}")
-    if args.movie:
+    if args.movie and launched_rank() == 0:
         from pdeforge.plotting import animate
 
         animate(ds, args.movie)
-        if not args.quiet:
+        if not quiet:
             print(f"  movie: {args.movie}")
-    if args.out and not args.quiet:
+    if args.out and not quiet:
         print(f"  data: {args.out}")
     if blew_up:
         where = f"; last finite state saved in {args.out}" if args.out else ""
-        print(f"pdeforge: {blew_up[0].message}{where}", file=sys.stderr)
+        if launched_rank() == 0:
+            print(f"pdeforge: {blew_up[0].message}{where}", file=sys.stderr)
         return EXIT_BLOWUP
     return 0

@@ -25,14 +25,32 @@ class FiniteDifference(Discretization):
             ("fv-upwind", "fv-upwind-mc", "fv-upwind1", "fv-rusanov"; see
             :mod:`pdeforge.discretize.finite_volume`). With a finite-volume scheme the default
             step of the explicit methods is 0.8 of the scheme's CFL limit. None: the model's, else "fd".
+        decomposition: blocks per axis of a run on several MPI ranks, e.g. ``(2, 2)`` (0 entries
+            are chosen; None: ``MPI.Compute_dims``). Not read by a run on one process.
+        comm: the mpi4py communicator of a run on several ranks. None: ``COMM_WORLD`` when the
+            process was started by ``mpiexec``/``srun`` with more than one rank, else one process
+            and MPI is never loaded. A communicator of one rank is one process too.
+
+    Under several ranks each rank holds its block of the grid plus halos, the output is one zarr
+    store (``.zarr``) written by every rank, and the returned Dataset is the same on every rank
+    (:mod:`pdeforge.solvers.distributed` says what runs distributed).
     """
 
     family = "fd"
-    SETTINGS = {"order": 2, "scheme": None}
+    SETTINGS = {"order": 2, "scheme": None, "decomposition": None, "comm": None}
 
     def check(self) -> None:
         if self.order not in (2, 4):
             raise OptionError(f"FiniteDifference: order must be 2 or 4, got {self.order!r}")
+        d = self.decomposition
+        if d is not None:
+            if isinstance(d, (str, bytes)) or not hasattr(d, "__iter__") or not all(
+                    isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in d):
+                raise OptionError(f"FiniteDifference: decomposition must be blocks per axis, e.g. (2, 2) "
+                                  f"(0: chosen), got {d!r}")
+            object.__getattribute__(self, "_values")["decomposition"] = tuple(d)
+        if self.comm is not None and not hasattr(self.comm, "Get_size"):
+            raise OptionError(f"FiniteDifference: comm must be an mpi4py communicator, got {type(self.comm).__name__}")
 
 
 class Spectral(Discretization):

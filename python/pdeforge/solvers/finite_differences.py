@@ -97,15 +97,22 @@ def make_stepper(backend: str, m: Method, bound, cells, inputs: RunInputs, dt):
     return builder(bound, cells, inputs, m, dt, backend == "torch")
 
 
-def compile_and_bind(system, grid, backend: Backend, order: int, scheme: str):
-    """The kernel of ``system`` for ``backend`` (from the disk cache when it is there), bound to ``grid``."""
+def compile_kernel(system, backend: Backend, order: int, scheme: str):
+    """The kernel of ``system`` for ``backend`` (from the disk cache when it is there)."""
     target = backend.name
     check_target(target)
     settings = backend.settings()
     dtype = settings.get("dtype", "float64")
-    kernel = compile_system(system, target=target, order=order, simplifier=backend.simplifier, scheme=scheme,
-                            closures=settings.get("closures"),
-                            dtype=dtype if target == "numba" and dtype else "float64")
+    return compile_system(system, target=target, order=order, simplifier=backend.simplifier, scheme=scheme,
+                          closures=settings.get("closures"),
+                          dtype=dtype if target == "numba" and dtype else "float64")
+
+
+def compile_and_bind(system, grid, backend: Backend, order: int, scheme: str):
+    """The kernel of ``system`` for ``backend`` (from the disk cache when it is there), bound to ``grid``."""
+    target = backend.name
+    dtype = backend.settings().get("dtype", "float64")
+    kernel = compile_kernel(system, backend, order, scheme)
     options = {}
     if target == "torch":
         options = {"device": backend.device, "dtype": dtype, "torch_compile": backend.compile}

@@ -66,7 +66,10 @@ def solve(
             Default: "numba" for finite differences, "numpy" for the spectral discretization.
         discretization: ``FiniteDifference(order=2, scheme="fd")`` (or "fd"), ``Spectral()`` (or
             "spectral": periodic systems, Fourier pseudo-spectral). Default: the system's own choice
-            (spectral for incompressible systems), else finite differences.
+            (spectral for incompressible systems), else finite differences. Under ``mpiexec -n P``
+            (P > 1) finite differences run as one simulation across the ranks, each holding its
+            block of the grid (``FiniteDifference(decomposition=..., comm=...)``; output: a ``.zarr``
+            store); :mod:`pdeforge.solvers.distributed` says what runs distributed.
         output: where and how often to write: a path ("run.nc") or ``Output(path, save_every=...,
             resume=..., in_memory=...)``. Default: every frame in memory, 50 frames over the span.
         params: parameter values overriding the system's.
@@ -104,6 +107,10 @@ def solve(
     call = call_text("pdeforge.solve", system, grid=grid, t_span=t_span, method=method, dt=dt, backend=backend,
                      discretization=discretization, output=None if output.path is None else output, params=params,
                      seed=seed)
+    if system.is_complex and _communicator(disc) is not None:
+        from pdeforge.solvers.distributed import refuse
+
+        raise refuse("a complex system")
     if system.is_complex:
         from pdeforge.solvers.complex_fields import solve_complex
 
@@ -146,10 +153,19 @@ def _run(system, grid, t_span, ic, method, dt, backend, disc, output, params, co
             raise SolverError(f"method {m.name!r} is available with the spectral discretization only; "
                               f"with finite differences use one of euler, ssprk3, rk4, rk45, bdf, scipy-bdf, "
                               "rosenbrock23, imex")
+    comm = _communicator(disc)
+    # a run on several ranks writes one zarr store, checked below (the netCDF check is one process's)
     inputs = run_inputs(system, grid, t_span, output.save_every, params, m.dt if m is not None else None,
-                        output.path, output.in_memory, m.setting("stability", "warn") if m is not None else "warn")
+                        output.path if comm is None else None, output.in_memory or comm is not None,
+                        m.setting("stability", "warn") if m is not None else "warn")
     job = Job(inputs.system, inputs, m, b, disc, output, ic=ic, dt=dt if m is None else None, seed=seed, progress=progress,
               callbacks=get_callbacks(callbacks), call=call)
+    if comm is not None:
+        from pdeforge.solvers import distributed
+
+        distributed.check_distributable(family, job)
+        inputs.out_path = distributed.store_path(output.path)
+        return execute(job, distributed.DistributedFiniteDifferences(job, comm))
     if family == "spectral":
         from pdeforge.solvers.spectral.solve import SpectralFamily
 
@@ -161,6 +177,13 @@ def _run(system, grid, t_span, ic, method, dt, backend, disc, output, params, co
     from pdeforge.solvers.finite_differences import FiniteDifferences
 
     return execute(job, FiniteDifferences(job))
+
+
+def _communicator(disc: Discretization | None):
+    """The MPI communicator of a run on several ranks, else None (mpi4py is not imported then)."""
+    from pdeforge.solvers.distributed import run_communicator
+
+    return run_communicator(disc)
 
 
 def _family_of(system: PDESystem, disc: Discretization | None, backend) -> str:

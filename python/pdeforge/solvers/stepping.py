@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from pdeforge.parallel.reduce import LOCAL
+
 if TYPE_CHECKING:
     from pdeforge.codegen.kernel import BoundKernel
 
@@ -62,6 +64,8 @@ class Stepper:
         self.bound = bound
         self.t = float(t0)
         self.steps = 0
+        #: sums and the blow-up check over the run's ranks (the local values on one process)
+        self.reductions = getattr(bound, "reductions", LOCAL)
 
     def cells(self) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError

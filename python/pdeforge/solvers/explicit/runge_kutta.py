@@ -155,7 +155,7 @@ class FixedStepRK(Stepper):
             self.steps += block
             self.t = t_start + done * dt if done < n else t_target
             state = self.cells()
-            if not math.isfinite(float(np.sum(state))):
+            if not self.reductions.all_finite(state):  # every rank of a distributed run stops alike
                 raise BlowUp(self.t, self._good_t, self._good.copy())
             np.copyto(self._good, state)
             self._good_t = self.t
@@ -216,18 +216,18 @@ class DormandPrince(Stepper):
 
     def _norm(self, e, y0, y1):
         scale = self.atol + self.rtol * np.maximum(np.abs(y0), np.abs(y1))
-        return float(np.sqrt(np.mean((e / scale) ** 2)))
+        return self.reductions.rms(e / scale)  # over every rank's cells: one step size for all
 
     def _initial_step(self) -> float:
         # Hairer, Norsett & Wanner, Solving ODEs I, section II.4
         y, f0 = self.y, self.k[0]
         scale = self.atol + self.rtol * np.abs(y)
-        d0 = float(np.sqrt(np.mean((y / scale) ** 2)))
-        d1 = float(np.sqrt(np.mean((f0 / scale) ** 2)))
+        d0 = self.reductions.rms(y / scale)
+        d1 = self.reductions.rms(f0 / scale)
         h0 = 1e-6 if d0 < 1e-5 or d1 < 1e-5 else 0.01 * d0 / d1
         f1 = np.empty_like(y)
         self._f(y + h0 * f0, self.t + h0, f1)
-        d2 = float(np.sqrt(np.mean(((f1 - f0) / scale) ** 2))) / h0
+        d2 = self.reductions.rms((f1 - f0) / scale) / h0
         h1 = max(1e-6, h0 * 1e-3) if max(d1, d2) <= 1e-15 else (0.01 / max(d1, d2)) ** (1 / 5)
         return min(100 * h0, h1, self.dt_max)
 

@@ -132,6 +132,7 @@ def march(
     stacklevel: int = 3,
     callbacks: Sequence[Callback] = (),
     state: Callable[[], dict] | None = None,
+    reductions=None,
 ) -> Marched:
     """Advance ``stepper`` to each of ``times[1:]`` and ``save(t)`` the frame there.
 
@@ -142,33 +143,50 @@ def march(
     once, by the :class:`BlowUpWarning`. ``callbacks`` are called with ``(t, state())`` at their
     own times (and at the frames, those with no interval); one that raises :class:`StopRun`
     ends the run there, with that state saved as the last frame.
+
+    ``reductions`` (a :class:`~pdeforge.parallel.reduce.Reductions` of several ranks): a signal
+    or a callback's stop on any rank stops every rank at the same event, and only rank 0 warns.
     """
+    distributed = reductions is not None and reductions.distributed
+    if distributed and reductions.comm.Get_rank() != 0:
+        progress = False  # one progress bar: rank 0's
     status, interrupted, signum = "completed", False, 0
     events = _events(times, callbacks)
     bar = progress_bar(progress, times[0], times[-1])
     started = time.perf_counter()
     try:
-        with StopOnSignals() as guard, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        with StopOnSignals(defer=distributed) as guard, np.errstate(over="ignore", invalid="ignore",
+                                                                      divide="ignore"):
             for ts, is_frame, calls in events:
                 stepper.advance(ts, bar.update_to if bar else None)
+                stop = None
+                # several ranks gather the state once per event: every rank makes the same collective calls
+                shared = state() if distributed and calls else None
                 try:
                     for cb in calls:
-                        cb(ts, state())
-                except StopRun as stop:
-                    status = stop.reason
+                        cb(ts, shared if shared is not None else state())
+                except StopRun as exc:
+                    stop = exc.reason
+                if distributed and calls:  # a stop on one rank stops all of them at this event
+                    stop = reductions.first(stop)
+                if stop is not None:
+                    status = stop
                     with guard.critical():
                         save(ts)
                     break
                 if is_frame:
                     with guard.critical():
                         save(ts)
+                if distributed:
+                    guard.agree(reductions.max)
     except BlowUp as exc:
         status = f"blew up: {exc}"
         last = keep_last_good(exc)
         what = (f"{exc.reason} near t = {exc.t_bad:g}" if getattr(exc, "reason", None)
                 else f"solution became non-finite by t = {exc.t_bad:g}")
-        warn(f"{name}: {what}; stopped, last finite state "
-             f"(t = {last:g}) kept" + (f" in {kept_in}" if kept_in else ""), BlowUpWarning)
+        if not distributed or reductions.comm.Get_rank() == 0:
+            warn(f"{name}: {what}; stopped, last finite state "
+                 f"(t = {last:g}) kept" + (f" in {kept_in}" if kept_in else ""), BlowUpWarning)
     except KeyboardInterrupt as exc:
         signum = signal_of(exc)
         status = f"interrupted ({signal_name(signum)}) at t = {stepper.t:g}"
@@ -200,7 +218,8 @@ def finish(writer, attrs: dict, dataset: Callable | None, out_path, run: Marched
             ds.close()
     if run.interrupted:
         how = signal_name(run.signum) if run.signum else "interrupted"
-        hint = f"; continue it with resume=True (out={str(out_path)!r})" if writer else ""
+        resumable = writer and getattr(writer, "resumable", True)
+        hint = f"; continue it with resume=True (out={str(out_path)!r})" if resumable else ""
         raise RunInterrupted(
             f"run stopped ({how}) at t = {t:g}; {n_frames} frames kept" + (f" in {out_path}" if writer else "") + hint,
             ds, run.signum or 2, out_path if writer else None,

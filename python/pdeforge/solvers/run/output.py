@@ -61,14 +61,27 @@ def check_output_path(path: str | os.PathLike) -> Path:
     p = Path(path)
     if p.suffix not in (".nc", ".nc4"):
         raise SolverError(f"output {str(p)!r}: use a .nc file name (netCDF)")
+    _check_folder(p)
+    if p.is_dir():
+        raise SolverError(f"output {str(p)!r} is a folder")
+    return p
+
+
+def check_store_path(path: str | os.PathLike) -> Path:
+    """Validate the ``.zarr`` store of a run on several MPI ranks before any work is done."""
+    p = Path(path)
+    if p.suffix != ".zarr":
+        raise SolverError(f"output {str(p)!r}: a distributed run writes one zarr store; use a .zarr name")
+    _check_folder(p)
+    return p
+
+
+def _check_folder(p: Path) -> None:
     folder = p.parent if str(p.parent) else Path(".")
     if not folder.is_dir():
         raise SolverError(f"output {str(p)!r}: folder {str(folder)!r} does not exist")
     if not os.access(folder, os.W_OK):
         raise SolverError(f"output {str(p)!r}: folder {str(folder)!r} is not writable")
-    if p.is_dir():
-        raise SolverError(f"output {str(p)!r} is a folder")
-    return p
 
 
 class NetCDFWriter:
@@ -215,11 +228,23 @@ def drop_torn_frames(path: Path, frames: int) -> None:
 
 def open_writer(path, grid: UniformGrid, fields: Sequence[str], attrs: Mapping[str, object], restart=None,
                 variable_attrs: Mapping[str, Mapping[str, str]] | None = None,
-                restart_state: Callable[[], dict] | None = None) -> NetCDFWriter | None:
+                restart_state: Callable[[], dict] | None = None, decomposition=None,
+                times: Sequence[float] | None = None):
     """The writer of a run's file: a new one, or (``restart``, a :class:`~pdeforge.solvers.run.restart.Restart`)
-    the file reopened after its last complete frame; None without a path."""
+    the file reopened after its last complete frame; None without a path.
+
+    A run on several MPI ranks (``decomposition``, the process grid) writes one zarr store
+    (:class:`~pdeforge.parallel.store.ZarrWriter`), sized for the output ``times``, each rank its block.
+    """
     if path is None:
         return None
+    if decomposition is not None:
+        from pdeforge.parallel.store import ZarrWriter
+
+        if restart is not None:
+            raise SolverError("resume runs on one process only: a zarr store of several MPI ranks is not continued")
+        return ZarrWriter(check_store_path(path), decomposition, fields, times, attrs, coordinate_attrs, field_attrs,
+                          variable_attrs, restart_state)
     if restart is None:
         return NetCDFWriter(path, grid, fields, attrs, variable_attrs, restart_state)
     return NetCDFWriter.reopen(path, grid, fields, restart.frames, attrs, restart_state)

@@ -78,6 +78,10 @@ class RunFamily:
     stepper = None
     #: shape of one frame, (fields, *grid.shape)
     cell_shape: tuple[int, ...] = ()
+    #: a run on several MPI ranks: the process grid (:class:`~pdeforge.parallel.decomposition.Decomposition`)
+    #: and the reductions over the ranks (:class:`~pdeforge.parallel.reduce.Reductions`); None: one process
+    decomposition = None
+    reductions = None
 
     def __init__(self, job: Job):
         self.job = job
@@ -159,7 +163,7 @@ def execute(job: Job, family: RunFamily):
     out_path, grid = inputs.out_path, inputs.grid
     stepper = family.stepper
     writer = open_writer(out_path, grid, system.fields, attrs | {"status": "running"}, restart,
-                         output.variable_attrs, stepper.restart_state)
+                         output.variable_attrs, stepper.restart_state, family.decomposition, inputs.times)
     if writer is not None:
         if restart is None:
             family.define_variables(writer)
@@ -181,7 +185,7 @@ def execute(job: Job, family: RunFamily):
     with family.marching():
         run = march(stepper, inputs.times, save, lambda exc: family.keep_last_good(exc, frames), system.name,
                     job.progress, out_path if writer else None, stacklevel=5, callbacks=job.callbacks,
-                    state=family.fields)
+                    state=family.fields, reductions=family.reductions)
     # compiling or loading a loop during the run (the threaded one, once it is probed) is not stepping
     loading = getattr(stepper, "compile_s", 0.0)
     attrs.update(wall_time_s=run.wall_s - loading, status=run.status,

@@ -36,12 +36,18 @@ def signal_name(signum: int) -> str:
 
 
 class StopOnSignals:
-    """Turn SIGINT and SIGTERM into :class:`Stopped`, deferred while inside :meth:`critical`."""
+    """Turn SIGINT and SIGTERM into :class:`Stopped`, deferred while inside :meth:`critical`.
+
+    With ``defer=True`` (a run on several MPI ranks) a signal is only recorded in
+    :attr:`pending`: the ranks agree at the next frame to stop together (:meth:`agree`), so
+    that none is left waiting for a halo from a rank that stopped mid-step.
+    """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self):
+    def __init__(self, defer: bool = False):
         self.active = threading.current_thread() is threading.main_thread()
+        self.defer = defer
         self.in_critical = False
         self.pending: int | None = None
         self.previous: dict[int, object] = {}
@@ -59,7 +65,7 @@ class StopOnSignals:
         return False
 
     def _handler(self, signum, frame):
-        if self.in_critical:
+        if self.in_critical or self.defer:
             self.pending = signum
         else:
             raise Stopped(signum)
@@ -75,6 +81,14 @@ class StopOnSignals:
             yield
         finally:
             self.in_critical = False
-        if self.pending is not None:
+        if self.pending is not None and not self.defer:
             signum, self.pending = self.pending, None
+            raise Stopped(signum)
+
+    def agree(self, largest) -> None:
+        """Raise :class:`Stopped` on every rank if a signal reached any (``largest``: the
+        maximum over the ranks, :meth:`pdeforge.parallel.reduce.Reductions.max`)."""
+        signum = int(largest(self.pending or 0))
+        if signum:
+            self.pending = None
             raise Stopped(signum)

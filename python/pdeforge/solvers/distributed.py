@@ -1,0 +1,187 @@
+"""One finite-difference run across the ranks of an MPI communicator: a family of the run driver.
+
+:class:`DistributedFiniteDifferences` is the finite-difference family
+(:class:`~pdeforge.solvers.finite_differences.FiniteDifferences`) on one rank's block of the
+grid: each rank binds the same generated kernels to its block
+(:class:`~pdeforge.parallel.block.BlockKernel`), steps it with the same Runge-Kutta stepper a
+single process uses, and exchanges halos inside every ghost fill; the step size, the error norm
+of rk45 and the blow-up check are reductions over all ranks, so every rank takes the same
+steps. Resume, attributes, the output store, frames, signals and the end of the run are the
+one driver's (:func:`pdeforge.solvers.run.pipeline.execute`).
+
+What runs distributed: finite differences (backends "numba" and "numpy", float64) with the
+explicit methods euler, ssprk3, rk4 and rk45, written to one zarr store. The rest is refused
+before any work is done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from pdeforge.errors import SolverError
+from pdeforge.solvers.finite_differences import (
+    FiniteDifferences,
+    choose_dt,
+    compile_kernel,
+    make_stepper,
+)
+from pdeforge.solvers.run.pipeline import Job
+
+#: What a message about an unsupported option says runs distributed.
+WHAT_RUNS = ("under more than one MPI rank, finite differences with backend 'numba' or 'numpy' and the "
+             "explicit methods euler, ssprk3, rk4 and rk45 run distributed")
+
+
+def refuse(what: str) -> SolverError:
+    """The error for an option that does not run on several ranks."""
+    return SolverError(f"{what} runs on one process only; {WHAT_RUNS} (run it without mpiexec, or with -n 1)")
+
+
+def run_communicator(discretization) -> Any | None:
+    """The communicator of a run with ``discretization`` (None: one process).
+
+    ``FiniteDifference(comm=...)`` names it; otherwise ``COMM_WORLD`` when the process was
+    started by an MPI launcher with more than one rank. mpi4py is imported only then.
+    """
+    from pdeforge.parallel.comm import communicator
+
+    return communicator(getattr(discretization, "comm", None))
+
+
+def check_distributable(family: str, job: Job) -> None:
+    """Refuse what does not run distributed, naming what does (``family``: the one chosen)."""
+    system, m, backend, output = job.system, job.method, job.backend, job.output
+    if family == "spectral":
+        raise refuse("the spectral discretization")
+    if family == "coupled":
+        raise refuse("a system with scalars, integral() or mean()")
+    if system.noise:
+        raise refuse("a system with noise")
+    if backend.name not in ("numba", "numpy"):
+        raise refuse(f"backend {backend.name!r}")
+    if backend.settings().get("dtype", "float64") != "float64":
+        raise refuse(f"dtype {backend.dtype!r}")
+    if m.kind not in ("fixed", "adaptive"):
+        raise refuse(f"method {m.name!r} ({m.kind})")
+    if output.resume:
+        raise refuse("resume (Output(resume=True))")
+
+
+def store_path(path):
+    """The checked ``.zarr`` path of a distributed run's output (None: memory only)."""
+    from pdeforge.solvers.run.output import check_store_path
+
+    return None if path is None else check_store_path(path)
+
+
+def periodic_axes(system) -> tuple[bool, ...]:
+    """Per axis, whether every field is periodic along it (only then does the process grid wrap)."""
+    out = []
+    for a in range(system.dim):
+        kinds = {bc.periodic for (f, ax), pair in system.bcs.items() if ax == a for bc in pair}
+        out.append(kinds == {True})
+    return tuple(out)
+
+
+def local_initial_state(system, decomposition, ic) -> np.ndarray:
+    """This rank's block of the initial condition: arrays of the global grid are cut, callables
+    and expressions are evaluated on the block's own coordinates."""
+    from pdeforge.solvers.run.initial import initial_state
+
+    ic = system.ic if ic is None else ic
+    grid, block = decomposition.grid, decomposition.block
+    if isinstance(ic, Mapping):
+        ic = {f: (np.asarray(v)[block.slices] if isinstance(v, np.ndarray) and v.shape == grid.shape else v)
+              for f, v in ic.items()}
+    return initial_state(system, block, ic)
+
+
+def gather_cells(decomposition, cells: np.ndarray, root: int | None = None) -> np.ndarray | None:
+    """The global cell array from every rank's block: on every rank (``root=None``) or on ``root``."""
+    comm = decomposition.comm
+    part = np.ascontiguousarray(cells)
+    parts = comm.allgather(part) if root is None else comm.gather(part, root=root)
+    if parts is None:
+        return None
+    out = np.empty((cells.shape[0], *decomposition.grid.shape), dtype=cells.dtype)
+    for rank, part in enumerate(parts):
+        out[(slice(None), *decomposition.block_of(rank))] = part
+    return out
+
+
+class DistributedFiniteDifferences(FiniteDifferences):
+    """The finite-difference family on this rank's block of a grid decomposed over ``comm``.
+
+    Frames kept in memory are gathered on every rank (the returned Dataset is the same on
+    each); the store gets each rank's block. Callbacks see the whole state on every rank.
+
+    Args:
+        job: the run.
+        comm: the communicator (more than one rank).
+    """
+
+    def __init__(self, job: Job, comm):
+        super().__init__(job)
+        self.comm = comm
+        self.gather_frames = job.output.in_memory
+
+    def prepare(self, inputs, restart, done) -> dict:
+        from pdeforge.parallel.block import BlockKernel
+        from pdeforge.parallel.comm import one_rank_first
+        from pdeforge.parallel.decomposition import decompose
+
+        if restart is not None:  # pragma: no cover - refused by check_distributable
+            raise refuse("resume")
+        job, comm = self.job, self.comm
+        system, grid, m, backend = job.system, inputs.grid, job.method, job.backend
+        order, scheme = job.discretization.order, job.discretization.scheme or "fd"
+        # rank 0 generates the module and Numba's machine code into the disk caches, the others load them
+        kernel = one_rank_first(comm, lambda: compile_kernel(system, backend, order, scheme))
+        widths = [max(kernel.ghost[a], kernel.module.CLOSURE_POINTS) for a in range(grid.dim)]
+        self.decomposition = decompose(grid, comm, kernel.ghost, periodic_axes(system),
+                                       job.discretization.decomposition, widths=widths)
+        bound = BlockKernel(kernel, self.decomposition)
+        self.reductions = bound.reductions
+        cells0 = local_initial_state(system, self.decomposition, job.ic)
+        dt = m.dt
+        if m.kind == "fixed":  # the stability estimate reads the whole state: on rank 0, then shared
+            whole = gather_cells(self.decomposition, cells0, root=0)
+            result = None
+            if comm.Get_rank() == 0:
+                try:
+                    result = choose_dt(system, grid, kernel, whole, inputs, m, dt, order, scheme)
+                except SolverError as exc:
+                    result = exc
+            del whole
+            result = comm.bcast(result, root=0)
+            if isinstance(result, Exception):
+                raise result
+            dt = result
+        self.cell_shape = bound.cell_shape
+        self.cells0 = cells0
+        self.bound = bound
+        self.stepper = make_stepper(backend.name, m, bound, cells0, inputs, dt)
+        one_rank_first(comm, lambda: bound.warm_up(self.stepper.kernels_used()))
+        attrs = self._attributes(system, backend, bound, kernel, m, dt, order, scheme)
+        attrs.update(mpi_ranks=comm.Get_size(), decomposition="x".join(map(str, self.decomposition.dims)))
+        return attrs
+
+    def on_frame(self, t, state, fresh: bool = False) -> np.ndarray:
+        block = state if fresh else np.array(state, copy=True)
+        return gather_cells(self.decomposition, block) if self.gather_frames else block
+
+    def fields(self) -> dict[str, np.ndarray]:
+        cells = gather_cells(self.decomposition, self.frame())
+        return {f: cells[i] for i, f in enumerate(self.job.system.fields)}
+
+    def after(self, run) -> dict:
+        attrs = super().after(run)
+        steps = max(int(self.stepper.steps), 1)
+        counters = self.bound.halo.counters
+        loading = getattr(self.stepper, "compile_s", 0.0)
+        attrs.update(wall_time_s=self.reductions.max(run.wall_s - loading),
+                     halo_messages_per_step=counters.messages / steps, halo_bytes_per_step=counters.bytes / steps)
+        return attrs

@@ -1,0 +1,157 @@
+"""Cases run under ``mpiexec -n P python mpi_cases.py RESULT.json CASE...`` by test_mpi.py.
+
+Each case runs a distributed solve and, on rank 0, the same solve on one process
+(``FiniteDifference(comm=MPI.COMM_SELF)``), and records the largest difference; rank 0 writes the JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+
+import numpy as np
+from mpi4py import MPI
+
+import pdeforge as pf
+from pdeforge.errors import PDEForgeError
+from pdeforge.solvers.methods import get_method
+
+COMM = MPI.COMM_WORLD
+RANK = COMM.Get_rank()
+
+
+def walls_3d() -> pf.PDESystem:
+    """Dirichlet (time-dependent), Robin, Neumann and periodic walls, mixed derivatives."""
+    return pf.PDESystem(
+        {"u": "0.1*laplace(u) + 0.05*d(d(u, x), y) + 0.1*u*v",
+         "v": "0.05*laplace(v) - 0.1*u + 0.02*d(d(v, y), z)"},
+        domain=[(0, 1), (0, 1.5), (0, 2)],
+        bcs={"x": ({"dirichlet": "sin(3*t)*y + z"}, {"robin": (2, 1, "cos(y)")}), "y": "neumann", "z": "periodic"},
+        ic={"u": "sin(pi*x)*cos(y) + z", "v": "x*y*z"}, name="walls3d")
+
+
+def compare(ds, ref) -> float:
+    return max(float(np.max(np.abs(ds[f].values - ref[f].values))) for f in ref.data_vars)
+
+
+def run(system, decomposition, order=2, **kw):
+    ds = pf.solve(system, discretization=pf.FiniteDifference(order=order, decomposition=decomposition),
+                  progress=False, **kw)
+    ref = pf.solve(system, discretization=pf.FiniteDifference(order=order, comm=MPI.COMM_SELF), progress=False,
+                   **kw) if RANK == 0 else None
+    if RANK:
+        return None
+    return {"maxdiff": compare(ds, ref), "steps": [int(ds.attrs["steps"]), int(ref.attrs["steps"])],
+            "decomposition": ds.attrs["decomposition"], "frames": int(ds.sizes["t"]),
+            "halo_bytes_per_step": float(ds.attrs["halo_bytes_per_step"]),
+            "one_process_attrs": sorted(k for k in ("mpi_ranks", "decomposition") if k in ref.attrs)}
+
+
+def gray_scott(decomposition, method, grid=(37, 29)):
+    m = pf.RK45() if method == "rk45" else get_method(method).replace(dt=0.5)
+    return run("gray-scott", decomposition, grid=grid, t_span=20.0, method=m, output=pf.Output(save_every=5.0),
+               seed=1)
+
+
+def walls(decomposition, method, order=4):
+    return run(walls_3d(), decomposition, order=order, grid=(13, 11, 9), t_span=0.03,
+               method=get_method(method).replace(dt=1e-3), output=pf.Output(save_every=0.01))
+
+
+def store(path):
+    """A zarr store of a distributed run beside the netCDF file of one process."""
+    import xarray as xr
+
+    kw = dict(grid=(24, 20), t_span=10.0, method=pf.RK4(dt=0.5), seed=1, progress=False)
+    pf.solve("gray-scott", output=pf.Output(path + "/run.zarr", save_every=2.5, in_memory=False), **kw)
+    if RANK:
+        return None
+    pf.solve("gray-scott", discretization=pf.FiniteDifference(comm=MPI.COMM_SELF),
+             output=pf.Output(path + "/one.nc", save_every=2.5), **kw)
+    z = xr.open_zarr(path + "/run.zarr")
+    nc = xr.open_dataset(path + "/one.nc")
+    same_attrs = sorted(set(nc.attrs) - set(z.attrs))
+    return {"maxdiff": compare(z, nc), "variables": sorted(z.variables) == sorted(nc.variables),
+            "missing_attrs": same_attrs, "frames": [int(z.sizes["t"]), int(nc.sizes["t"])],
+            "times": float(np.max(np.abs(z.t.values - nc.t.values))), "status": z.attrs["status"]}
+
+
+def in_memory_and_store(path):
+    """In memory and into a store at once: the gathered Dataset equals the store; a callback
+    sees the whole state on every rank and its stop ends every rank at the same time."""
+    import xarray as xr
+
+    seen = []
+
+    def watch(t, state):
+        seen.append(state["u"].shape)
+        if t >= 5.0 and RANK == 0:  # one rank asks: every rank stops there
+            raise pf.StopRun("stopped by watch")
+
+    ds = pf.solve("gray-scott", grid=(24, 20), t_span=10.0, method=pf.RK4(dt=0.5), seed=1, progress=False,
+                  output=pf.Output(path + "/both.zarr", save_every=2.5), callbacks=[watch])
+    z = xr.open_zarr(path + "/both.zarr")
+    shapes = COMM.allgather(sorted(set(seen)))
+    if RANK:
+        return None
+    return {"maxdiff": compare(ds, z), "frames": [int(ds.sizes["t"]), int(z.sizes["t"])],
+            "status": ds.attrs["status"], "shapes": shapes}
+
+
+def refused(what):
+    kw = dict(grid=(16, 16), t_span=1.0, progress=False)
+    try:
+        if what == "bdf":
+            pf.solve("gray-scott", method="bdf", **kw)
+        elif what == "narrow":
+            pf.solve("gray-scott", grid=(COMM.Get_size() + 1, 16), t_span=1.0, method=pf.RK4(dt=0.1),
+                     discretization=pf.FiniteDifference(order=4, decomposition=(COMM.Get_size(), 1)), progress=False)
+        elif what == "netcdf":
+            pf.solve("gray-scott", output="/tmp/never.nc", method=pf.RK4(dt=0.1), **kw)
+        elif what == "resume":
+            pf.solve("gray-scott", output=pf.Output("/tmp/never.zarr", resume=True), method=pf.RK4(dt=0.1), **kw)
+        elif what == "spectral":
+            pf.solve("les-hit", grid=8, t_span=0.01, progress=False)
+    except PDEForgeError as exc:
+        return {"message": str(exc)}
+    return {"message": None}
+
+
+CASES = {
+    "gs-2x1-rk4": lambda: gray_scott((2, 1), "rk4"),
+    "gs-1x2-euler": lambda: gray_scott((1, 2), "euler"),
+    "gs-auto-ssprk3": lambda: gray_scott(None, "ssprk3"),
+    "gs-rk45": lambda: gray_scott(None, "rk45"),
+    "gs-2x2-rk4": lambda: gray_scott((2, 2), "rk4"),
+    "gs-4x1-uneven-euler": lambda: gray_scott((4, 1), "euler", grid=(38, 29)),
+    "walls-2x1-rk4": lambda: walls((2, 1, 1), "rk4"),
+    "walls-1x1x2-ssprk3": lambda: walls((1, 1, 2), "ssprk3"),
+    "walls-2x2-rk4": lambda: walls((2, 2, 1), "rk4"),
+    "walls-1x2x2-euler": lambda: walls((1, 2, 2), "euler", order=2),
+    "refuse-bdf": lambda: refused("bdf"),
+    "refuse-narrow": lambda: refused("narrow"),
+    "refuse-netcdf": lambda: refused("netcdf"),
+    "refuse-resume": lambda: refused("resume"),
+    "refuse-spectral": lambda: refused("spectral"),
+}
+
+
+def main() -> None:
+    out, names = sys.argv[1], sys.argv[2:]
+    results = {}
+    warnings.simplefilter("ignore")
+    for name in names:
+        if name.startswith("store:"):
+            results[name] = store(name.split(":", 1)[1])
+        elif name.startswith("both:"):
+            results[name] = in_memory_and_store(name.split(":", 1)[1])
+        else:
+            results[name] = CASES[name]()
+    if RANK == 0:
+        with open(out, "w") as fh:
+            json.dump(results, fh)
+
+
+if __name__ == "__main__":
+    main()
