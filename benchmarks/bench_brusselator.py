@@ -47,8 +47,7 @@ def initial(grid) -> dict:
 def run_pdeforge(system, grid, rtol, atol):
     import pdeforge as pf
 
-    ds = pf.solve(system, grid=grid, t_span=(0, 11.5), ic=initial(grid), method="bdf", rtol=rtol, atol=atol,
-                  save_every=11.5, progress=False)
+    ds = pf.solve(system, grid=grid, t_span=(0, 11.5), ic=initial(grid), method=pf.BDF(rtol=rtol, atol=atol), progress=False, output=pf.Output(save_every=11.5))
     assert ds.attrs["status"] == "completed", ds.attrs["status"]
     y = np.stack([ds[f].isel(t=-1).values for f in ("u", "v")])
     return ds.attrs["wall_time_s"], y, ds.attrs

@@ -160,12 +160,12 @@ class Pdeforge:
     def solve(self, t_end: float, dt: float | None, method: str | None = None):
         """(final vorticity, stepping seconds, total seconds, attrs); vorticity inf if it blew up."""
         started = time.perf_counter()
-        extra = {"workers": self.workers} if self.backend == "numpy" else {}
+        backend = self.pf.NumPy(workers=self.workers) if self.backend == "numpy" else self.backend
+        chosen = self.pf.methods.with_settings(method or self.method, stability="ignore")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ds = self.pf.solve(MODEL, grid=self.n, seed=SEED, t_span=(0.0, t_end), method=method or self.method,
-                               dt=dt, save_every=t_end, progress=False, stability="ignore", backend=self.backend,
-                               **extra)
+            ds = self.pf.solve(MODEL, grid=self.n, seed=SEED, t_span=(0.0, t_end), method=chosen, dt=dt,
+                               output=self.pf.Output(save_every=t_end), progress=False, backend=backend)
         total = time.perf_counter() - started
         a = ds.attrs
         if a["status"] != "completed" or abs(float(ds.t[-1]) - t_end) > 1e-9:
@@ -179,7 +179,8 @@ class Pdeforge:
 
         Returns (final vorticity, stepping seconds, total seconds, attrs)."""
         started = time.perf_counter()
-        ds = self.pf.solve(MODEL, grid=self.n, seed=SEED, t_span=(0.0, t_end), save_every=t_end, progress=False)
+        ds = self.pf.solve(MODEL, grid=self.n, seed=SEED, t_span=(0.0, t_end),
+                           output=self.pf.Output(save_every=t_end), progress=False)
         total = time.perf_counter() - started
         w = vorticity(ds.u.isel(t=-1).values, ds.v.isel(t=-1).values)
         return w, ds.attrs["wall_time_s"], total, ds.attrs

@@ -54,16 +54,14 @@ def rhs_overhead(n: int = 256, calls: int = 20, rounds: int = 5) -> dict:
 def preconditioners(n: int = 64, rounds: int = 2) -> list[dict]:
     s = pf.PDESystem({"u": "D*laplace(u) - u + A", "A": "mean(u) - 2*A"}, scalars=("A",), params={"D": 0.05},
                      domain=[(0, 1), (0, 1)], bcs="neumann", ic={"u": "1 + cos(pi*x)*cos(pi*y)", "A": 0.0})
-    ref = pf.solve(s, grid=(n, n), t_span=1.0, method="rk45", rtol=1e-10, atol=1e-12, save_every=1.0,
-                   progress=False)
+    ref = pf.solve(s, grid=(n, n), t_span=1.0, method=pf.RK45(rtol=1e-10, atol=1e-12), progress=False, output=pf.Output(save_every=1.0))
     rows = {}
     for _ in range(rounds):
         for pc in ("split", "lu", "none"):
             out = {}
 
             def run():
-                out["ds"] = pf.solve(s, grid=(n, n), t_span=1.0, method="bdf", rtol=1e-6, atol=1e-9,
-                                     save_every=1.0, preconditioner=pc, progress=False)
+                out["ds"] = pf.solve(s, grid=(n, n), t_span=1.0, method=pf.BDF(rtol=1e-6, atol=1e-9, preconditioner=pc), progress=False, output=pf.Output(save_every=1.0))
 
             w, c = _time(run)
             ds = out["ds"]

@@ -37,8 +37,7 @@ def main():
     n = args.grid
     print(f"{machine()}; load average at start {os.getloadavg()}")
     t0 = time.perf_counter()
-    ds = pf.solve(system, grid=n, t_span=(0, args.t_end), ic={"A": 0.0, "B": 0.0, "C": 0.0}, method="bdf",
-                  rtol=args.rtol, atol=args.atol, save_every=args.t_end, progress=False)
+    ds = pf.solve(system, grid=n, t_span=(0, args.t_end), ic={"A": 0.0, "B": 0.0, "C": 0.0}, method=pf.BDF(rtol=args.rtol, atol=args.atol), progress=False, output=pf.Output(save_every=args.t_end))
     total = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     row = {"N": n, "unknowns": 3 * n ** 3, "status": ds.attrs["status"], "stepping_s": ds.attrs["wall_time_s"],

@@ -56,8 +56,7 @@ def main():
     n = args.grid
     def ours_run(method):
         t0 = time.perf_counter()
-        ds = pf.solve("symbolics-rd", grid=n, t_span=(0, 10), method=method, rtol=args.rtol, atol=args.atol,
-                      save_every=10, progress=False)
+        ds = pf.solve("symbolics-rd", grid=n, t_span=(0, 10), method=pf.methods.with_settings(method, rtol=args.rtol, atol=args.atol), progress=False, output=pf.Output(save_every=10))
         return ds, time.perf_counter() - t0
 
     ours_run("bdf"), ours_run("scipy-bdf")  # compile both outside the timings

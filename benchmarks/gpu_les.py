@@ -104,8 +104,7 @@ def taylor_green(device: str) -> None:
     ic = get_model("taylor-green").initial_condition(grid)
     errors = []
     for dt in (0.5, 0.25, 0.125):
-        ds = pf.solve(system, grid=grid, t_span=4.0, ic=ic, method="rk4", dt=dt, save_every=4.0, progress=False,
-                      stability="ignore", backend="torch", device=device)
+        ds = pf.solve(system, grid=grid, t_span=4.0, ic=ic, method=pf.RK4(stability="ignore"), dt=dt, progress=False, backend=pf.Torch(device=device), output=pf.Output(save_every=4.0))
         e = ds.energy.values
         errors.append(abs(e[-1] / (e[0] * math.exp(-4 * nu * 4.0)) - 1))
     orders = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
@@ -118,9 +117,9 @@ def hit_run(device: str, n: int) -> None:
 
     import pdeforge as pf
 
-    kw = dict(grid=n, t_span=0.2, save_every=0.1, progress=False, seed=0, dt=0.01)
+    kw = dict(grid=n, t_span=0.2, output=pf.Output(save_every=0.1), progress=False, seed=0, dt=0.01)
     a = pf.solve("les-hit", backend="numpy", **kw)
-    b = pf.solve("les-hit", backend="torch", device=device, **kw)
+    b = pf.solve("les-hit", backend=pf.Torch(device=device), **kw)
     err = max(float(np.abs(a[f] - b[f]).max()) / float(np.abs(a[f]).max()) for f in "uvw")
     op = pf.spectral_operator(pf.les_system(3), n)
     u = np.stack([b[c].values for c in "uvw"], axis=1)
@@ -153,10 +152,10 @@ def solver_wall(device: str, n: int, t_end: float) -> None:
 
     rows = []
     for backend, dev, dtype in (("numpy", None, "float64"), ("torch", device, "float64"), ("torch", device, "float32")):
-        pf.solve("les-hit", grid=n, t_span=0.02, progress=False, backend=backend, device=dev, dtype=dtype)  # warm
+        chosen = pf.NumPy(dtype=dtype) if backend == "numpy" else pf.Torch(device=dev, dtype=dtype)
+        pf.solve("les-hit", grid=n, t_span=0.02, progress=False, backend=chosen)  # warm
         t0 = time.perf_counter()
-        ds = pf.solve("les-hit", grid=n, t_span=t_end, save_every=t_end / 5, progress=False, backend=backend,
-                      device=dev, dtype=dtype)
+        ds = pf.solve("les-hit", grid=n, t_span=t_end, progress=False, backend=chosen, output=pf.Output(save_every=t_end / 5))
         wall = time.perf_counter() - t0
         rows.append((f"{backend} {dev or 'cpu'} {dtype}", wall, ds.attrs["steps"], float(ds.energy[-1])))
     print(f"\nles-hit {n}^3 to t = {t_end:g} (CFL steps, diagnostics every frame)")

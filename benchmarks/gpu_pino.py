@@ -60,9 +60,9 @@ def torch_target_checks(device: str, failures: list) -> None:
         e32 = np.abs(out32 - r).max() / np.abs(r).max()
         check(f"torch kernel {m.name} on {device}", e64 < 1e-12 and e32 < 1e-4, f"float64 {e64:.1e}, float32 {e32:.1e}", failures)
 
-    kw = dict(grid=64, t_span=40, method="rk4", dt=1.0, save_every=20, progress=False)
+    kw = dict(grid=64, t_span=40, method="rk4", dt=1.0, output=pf.Output(save_every=20), progress=False)
     a = pf.solve("gray-scott", backend="numba", **kw)
-    b = pf.solve("gray-scott", backend="torch", device=device, **kw)
+    b = pf.solve("gray-scott", backend=pf.Torch(device=device), **kw)
     err = max(float(np.abs(a[f] - b[f]).max()) for f in ("u", "v"))
     check(f"gray-scott solve torch ({device}) vs numba", err < 1e-12, f"max diff {err:.1e}", failures)
 

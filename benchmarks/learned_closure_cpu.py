@@ -36,7 +36,7 @@ def main(argv=None) -> dict:
 
     model = get_model("burgers-les")
     params = model.params
-    run = pf.solve("burgers-les", grid=args.grid, t_span=1.0, save_every=0.5, seed=1, progress=False)
+    run = pf.solve("burgers-les", grid=args.grid, t_span=1.0, seed=1, progress=False, output=pf.Output(save_every=0.5))
     inputs = gradient_samples(run)
     targets = SmagorinskyViscosity(params["Cs"], params["Delta"])(torch.as_tensor(inputs)).numpy()
     net = MLPClosure(4, hidden=args.hidden, layers=args.layers, activation=args.activation, seed=0)

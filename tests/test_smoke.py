@@ -16,7 +16,7 @@ def test_gray_scott_example_dataset_contract():
     )
     ic = {"u": lambda x, y: 1 - 0.5 * (np.hypot(x - 1.25, y - 1.25) < 0.2),
           "v": lambda x, y: 0.25 * (np.hypot(x - 1.25, y - 1.25) < 0.2)}
-    ds = pf.solve(gs, grid=(32, 32), t_span=(0, 20), ic=ic, method="rk4", dt=1.0, backend="numba", save_every=5)
+    ds = pf.solve(gs, grid=(32, 32), t_span=(0, 20), ic=ic, method="rk4", dt=1.0, backend="numba", output=pf.Output(save_every=5))
     assert list(ds.data_vars) == ["u", "v"]
     assert ds.u.dims == ("t", "x", "y")
     np.testing.assert_allclose(ds.t.values, [0, 5, 10, 15, 20])

@@ -27,7 +27,7 @@ BELONGS = {
     "device": "the backend pf.Torch(device=...)",
     "compile": "the backend pf.Torch(compile=...)",
     "torch_compile": "the backend pf.Torch(compile=...)",
-    "closures": "the backend pf.Torch(closures=...)",
+    "closures": "the backend: pf.Torch(closures=...) or pf.Numba(closures=...) (dense networks)",
     "dtype": "the backend, e.g. backend=pf.Numba(dtype='float32') or pf.Torch(dtype=...)",
     "workers": "the backend pf.NumPy(workers=...) (FFT threads of the spectral discretization)",
     "simplifier": "the backend, e.g. backend=pf.Numba(simplifier='julia')",

@@ -60,9 +60,9 @@ def test_numba_kernel_with_network_equals_torch_kernel(activation, rng):
 def test_solve_with_numba_network_equals_torch_solve(setup):
     system, grid, ic, _ = setup
     net = _net("relu")
-    kw = dict(grid=grid, t_span=0.2, save_every=0.1, method="rk4", dt=0.01, ic=ic, progress=False)
-    a = pf.solve(system, backend="numba", closures={"nu_t": net}, **kw)
-    b = pf.solve(system, backend="torch", closures={"nu_t": net}, **kw)
+    kw = dict(grid=grid, t_span=0.2, output=pf.Output(save_every=0.1), method="rk4", dt=0.01, ic=ic, progress=False)
+    a = pf.solve(system, backend=pf.Numba(closures={"nu_t": net}), **kw)
+    b = pf.solve(system, backend=pf.Torch(closures={"nu_t": net}), **kw)
     assert a.attrs["steps"] == b.attrs["steps"] == 20
     for f in ("u", "v"):
         np.testing.assert_allclose(a[f].values, b[f].values, rtol=0, atol=1e-13)
@@ -74,7 +74,7 @@ def test_solve_with_numba_network_equals_torch_solve(setup):
     assert "_w0_0 = p[1]" in rhs_source and "nu_t(" not in rhs_source
     # new weights are data: the same compiled kernel, a different answer
     other = _net("relu", seed=2)
-    c = pf.solve(system, backend="numba", closures={"nu_t": other}, **kw)
+    c = pf.solve(system, backend=pf.Numba(closures={"nu_t": other}), **kw)
     assert c.attrs["kernel_cache_hit"] == 1 and np.abs(c.u.values[-1] - a.u.values[-1]).max() > 1e-6
 
 

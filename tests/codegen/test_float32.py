@@ -62,8 +62,7 @@ def test_heat_converges_to_the_analytic_solution_in_float32(method, order, rate)
             g = pf.UniformGrid.from_spec(system.domain, n)
             x = g.coordinates[0]
             dt = 0.05 * (2 * math.pi / n) ** 2
-            ds = pf.solve(system, grid=g, ic={"u": np.sin(x)}, t_span=(0, 0.5), method=method, dt=dt, order=order,
-                          dtype=dtype, progress=False)
+            ds = pf.solve(system, grid=g, ic={"u": np.sin(x)}, t_span=(0, 0.5), method=method, dt=dt, progress=False, backend=pf.Numba(dtype=dtype), discretization=pf.FiniteDifference(order=order))
             assert ds.attrs["dtype"] == dtype
             exact = np.sin(x) * math.exp(-0.5 * 0.5)
             errors[dtype, n] = float(np.abs(ds.u[-1].values - exact).max())
@@ -80,8 +79,7 @@ def test_gray_scott_float32_follows_float64():
     system = model.system()
     g = pf.UniformGrid.from_spec(system.domain, 48)
     ic = model.initial_condition(g, seed=1)
-    runs = {d: pf.solve(system, grid=g, ic=ic, t_span=(0, 200), method="rk4", dt=1.0, save_every=200, dtype=d,
-                        progress=False) for d in ("float64", "float32")}
+    runs = {d: pf.solve(system, grid=g, ic=ic, t_span=(0, 200), method="rk4", dt=1.0, progress=False, backend=pf.Numba(dtype=d), output=pf.Output(save_every=200)) for d in ("float64", "float32")}
     u64, u32 = runs["float64"].u[-1].values, runs["float32"].u[-1].values
     assert runs["float32"].u.dtype == np.float64  # float64 copies of the float32 states
     assert np.abs(u64 - u32).max() < 200 * EPS32  # 200 steps, values of order one
@@ -117,9 +115,9 @@ def test_blocked_float32_loops_equal_the_plain_float32_loop(order, rng):
 def test_float32_limits_are_clear_errors():
     system = pf.models.get_model("gray-scott").system()
     with pytest.raises(SolverError, match="fixed-step methods.*'rk45'"):
-        pf.solve(system, grid=16, t_span=(0, 1), method="rk45", dtype="float32", ic={"u": 1.0, "v": 0.0})
+        pf.solve(system, grid=16, t_span=(0, 1), method="rk45", ic={"u": 1.0, "v": 0.0}, backend=pf.Numba(dtype="float32"))
     with pytest.raises(SolverError, match="float32 needs backend 'numba'"):
-        pf.solve(system, grid=16, t_span=(0, 1), backend="numpy", dtype="float32", ic={"u": 1.0, "v": 0.0})
+        pf.solve(system, grid=16, t_span=(0, 1), backend=pf.NumPy(dtype="float32"), ic={"u": 1.0, "v": 0.0})
     with pytest.raises(SolverError, match="'float32' with the 'numba' target"):
         pf.compile(system, target="numpy", dtype="float32")
     with pytest.raises(SolverError, match="dtype 'float16'"):

@@ -172,7 +172,6 @@ def test_compiled_stepping_equals_python_stepping(method, rng):
     system = JACOBIAN_CASES["robin-nonlinear-2d"]
     grid = pf.UniformGrid.from_spec(system.domain, (7, 6))
     ic = {"u": 1 + 0.1 * rng.random(grid.shape), "v": 1 + 0.1 * rng.random(grid.shape)}
-    runs = [pf.solve(system, grid=grid, t_span=(0, 0.05), ic=ic, method=method, dt=1e-3, backend=backend,
-                     save_every=0.05, progress=False) for backend in ("numba", "numpy")]
+    runs = [pf.solve(system, grid=grid, t_span=(0, 0.05), ic=ic, method=method, dt=1e-3, backend=backend, progress=False, output=pf.Output(save_every=0.05)) for backend in ("numba", "numpy")]
     np.testing.assert_allclose(runs[0].u.values, runs[1].u.values, rtol=1e-11, atol=1e-12)
     np.testing.assert_allclose(runs[0].v.values, runs[1].v.values, rtol=1e-11, atol=1e-12)

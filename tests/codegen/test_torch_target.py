@@ -119,9 +119,9 @@ def test_generated_source_is_torch_only():
 
 @pytest.mark.parametrize("method", ["rk4", "ssprk3", "euler", "rk45"])
 def test_solve_with_torch_equals_numba(method):
-    kwargs = dict(grid=24, t_span=40, method=method, dt=1.0, save_every=20, progress=False)
+    kwargs = dict(grid=24, t_span=40, method=method, dt=1.0, output=pf.Output(save_every=20), progress=False)
     a = pf.solve("gray-scott", backend="numba", **kwargs)
-    b = pf.solve("gray-scott", backend="torch", device="cpu", **kwargs)
+    b = pf.solve("gray-scott", backend=pf.Torch(device="cpu"), **kwargs)
     assert b.attrs["backend"] == "torch" and b.attrs["device"] == "cpu" and b.attrs["dtype"] == "float64"
     assert a.attrs["steps"] == b.attrs["steps"]
     for f in ("u", "v"):
@@ -129,7 +129,7 @@ def test_solve_with_torch_equals_numba(method):
 
 
 def test_implicit_solve_with_torch_kernels_and_exact_jacobian():
-    kwargs = dict(grid=(8, 8), t_span=1.0, method="bdf", save_every=0.5, progress=False)
+    kwargs = dict(grid=(8, 8), t_span=1.0, method="bdf", output=pf.Output(save_every=0.5), progress=False)
     a = pf.solve("symbolics-rd", backend="numba", **kwargs)
     b = pf.solve("symbolics-rd", backend="torch", **kwargs)
     for f in ("A", "B", "C"):
@@ -139,9 +139,9 @@ def test_implicit_solve_with_torch_kernels_and_exact_jacobian():
 def test_heat_semidiscrete_exact_solution_with_torch_float64_and_float32():
     # sin x is an eigenvector of the periodic 3-point Laplacian: u = exp(-k lam_h t) sin x exactly
     # in space, lam_h = (2 - 2 cos h) / h**2, so only the RK4 error (and rounding) remains
-    kwargs = dict(grid=64, t_span=0.5, method="rk4", dt=0.005, backend="torch", save_every=0.5, progress=False)
-    d64 = pf.solve("heat", **kwargs)
-    d32 = pf.solve("heat", dtype="float32", **kwargs)
+    kwargs = dict(grid=64, t_span=0.5, method="rk4", dt=0.005, output=pf.Output(save_every=0.5), progress=False)
+    d64 = pf.solve("heat", backend="torch", **kwargs)
+    d32 = pf.solve("heat", backend=pf.Torch(dtype="float32"), **kwargs)
     x = d64.x.values
     h = x[1] - x[0]
     lam = (2 - 2 * np.cos(h)) / h**2
@@ -161,5 +161,6 @@ def test_bad_device_dtype_and_backend_errors():
     if not torch.cuda.is_available():
         with pytest.raises(SolverError, match="CUDA is not available"):
             kernel.bind(grid, device="cuda")
-    with pytest.raises(SolverError, match="backend 'torch'"):
-        pf.solve("heat", grid=8, t_span=0.1, backend="numba", device="cpu", progress=False)
+    # device is a setting of the torch backend alone: the Numba backend refuses it when it is made
+    with pytest.raises(SolverError, match=r"Numba: takes no setting 'device'; it belongs to the backend pf\.Torch\(device=\.\.\.\)"):
+        pf.solve("heat", grid=8, t_span=0.1, backend=pf.Numba(device="cpu"), progress=False)

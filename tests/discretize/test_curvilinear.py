@@ -77,8 +77,7 @@ def test_manufactured_solutions_converge_at_second_order(geometry, domain):
         grid = grid_of(system, n)
         mesh = grid.mesh()
         r, z = mesh[0], (mesh[1] if len(mesh) > 1 else 0.0)
-        ds = pf.solve(system, grid=grid, t_span=(0, T), ic={"u": exact(r, z, 0.0)}, method="rk4", backend="numpy",
-                      save_every=T, progress=False)
+        ds = pf.solve(system, grid=grid, t_span=(0, T), ic={"u": exact(r, z, 0.0)}, method="rk4", backend="numpy", progress=False, output=pf.Output(save_every=T))
         errors.append(np.abs(ds.u[-1].values - exact(r, z, T)).max())
     order = observed_order(cells, errors)
     assert 1.9 < order < 2.3, (errors, order)
@@ -91,7 +90,7 @@ def test_exact_bessel_and_sinc_modes(name, order, cells, expected):
     model = get_model(name)
     errors = []
     for n in cells:
-        ds = pf.solve(name, grid=n, order=order, backend="numpy", dt=0.05 / n**2, save_every=None, progress=False)
+        ds = pf.solve(name, grid=n, backend="numpy", dt=0.05 / n**2, progress=False, discretization=pf.FiniteDifference(order=order), output=pf.Output(save_every=None))
         assert ds.u.dims == ("t", "r") and ds.attrs["geometry"] == model.geometry
         exact = model.exact_solution(float(ds.t[-1]), grid_of(model.system(), n))["u"]
         errors.append(np.abs(ds.u[-1].values - exact).max())
@@ -112,8 +111,7 @@ def test_mass_is_conserved_to_round_off_with_closed_walls(geometry, domain, cell
     system = pf.PDESystem({"u": "div((1 + u**2)*grad(u))"}, domain=domain, geometry=geometry, bcs="neumann")
     grid = grid_of(system, cells)
     backends = ("numpy", "numba") if geometry == "cylindrical" else ("numpy",)  # numba 1-D: the CLI test
-    runs = {b: pf.solve(system, grid=grid, t_span=(0, 0.05), ic={"u": ic}, backend=b, method="rk4", dt=1e-4,
-                        save_every=0.025, progress=False) for b in backends}
+    runs = {b: pf.solve(system, grid=grid, t_span=(0, 0.05), ic={"u": ic}, backend=b, method="rk4", dt=1e-4, progress=False, output=pf.Output(save_every=0.025)) for b in backends}
     ds = runs["numpy"]
     volumes = grid.cell_volumes()
     mass = np.array([(volumes * ds.u[k].values).sum() for k in range(ds.t.size)])
@@ -169,8 +167,7 @@ def test_matches_py_pde_symmetric_grids_to_round_off(tmp_path):
                               geometry=geometry, bcs={"r": "dirichlet", "z": "neumann"} if cylinder else {"r": "dirichlet"})
         grid = grid_of(system, (n, n // 2) if cylinder else n)
         np.testing.assert_allclose(grid.cell_volumes(), ref[geometry + "_volumes"], rtol=1e-14)
-        ds = pf.solve(system, grid=grid, t_span=(0, steps * dt), ic={"u": ref[geometry + "_ic"]}, method="euler",
-                      dt=dt, backend="numpy", save_every=None, progress=False)
+        ds = pf.solve(system, grid=grid, t_span=(0, steps * dt), ic={"u": ref[geometry + "_ic"]}, method="euler", dt=dt, backend="numpy", progress=False, output=pf.Output(save_every=None))
         assert ds.attrs["steps"] == steps
         assert np.abs(ds.u[-1].values - ref[geometry]).max() < 1e-14, geometry
 
@@ -220,8 +217,7 @@ def test_noise_is_scaled_by_each_shell_volume():
     system = pf.PDESystem({"u": "0*laplace(u)"}, domain=[(0, 1)], geometry="spherical", bcs="neumann",
                           noise={"u": "0.5"})
     grid = grid_of(system, 200)
-    ds = pf.solve(system, grid=grid, t_span=(0, 0.02), ic={"u": "0"}, method="euler", dt=1e-3, seed=7,
-                  backend="numpy", save_every=None, progress=False)
+    ds = pf.solve(system, grid=grid, t_span=(0, 0.02), ic={"u": "0"}, method="euler", dt=1e-3, seed=7, backend="numpy", progress=False, output=pf.Output(save_every=None))
     z = ds.u[-1].values / (0.5 * np.sqrt(0.02 / grid.cell_volumes()))
     for part in (z[:100], z[100:]):  # inner and outer shells alike
         assert 0.8 < part.std() < 1.2 and abs(part.mean()) < 0.3, (part.std(), part.mean())

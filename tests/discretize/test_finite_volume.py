@@ -84,8 +84,7 @@ def test_explicit_run_mass_balance_step_by_step():
     system = model.system()
     n, dt = 20, 2e-4
     grid = pf.UniformGrid.from_spec(model.domain, n)
-    ds = pf.solve(system, grid=grid, t_span=0.02, ic={"u": np.zeros(n)}, method="euler", dt=dt, save_every=dt,
-                  backend="numpy", progress=False)
+    ds = pf.solve(system, grid=grid, t_span=0.02, ic={"u": np.zeros(n)}, method="euler", dt=dt, backend="numpy", progress=False, output=pf.Output(save_every=dt))
     law = conservation_law(system)
     mass = ds.u.values.sum(axis=1) / n
     outflow = np.array([discrete_boundary_flux(law, grid, ds.u.values[k], float(ds.t[k]))["total"]
@@ -98,8 +97,7 @@ def test_explicit_run_mass_balance_step_by_step():
 def test_closed_and_periodic_domains_keep_their_mass():
     # Burgers on a periodic domain through shock formation (fv-upwind, ssprk3 at CFL 0.4)
     s = pf.PDESystem({"u": "-d(u**2/2, x)"}, domain=[(0, 2 * np.pi)], bcs="periodic")
-    ds = pf.solve(s, grid=64, t_span=3.0, ic={"u": "1 + sin(x)"}, method="ssprk3", scheme="fv-upwind",
-                  save_every=0.5, backend="numpy", progress=False)
+    ds = pf.solve(s, grid=64, t_span=3.0, ic={"u": "1 + sin(x)"}, method="ssprk3", backend="numpy", progress=False, discretization=pf.FiniteDifference(scheme="fv-upwind"), output=pf.Output(save_every=0.5))
     mass = ds.u.values.sum(axis=1) * 2 * np.pi / 64
     assert np.abs(mass - mass[0]).max() < 1e-14 * mass[0]
     assert ds.u.values.max() <= 2.0 + 1e-12 and ds.u.values.min() >= -1e-12  # no new extrema
@@ -107,15 +105,13 @@ def test_closed_and_periodic_domains_keep_their_mass():
     s = pf.PDESystem({"u": "-d(a*u, x) - d(b*u, y)"}, params={"a": 1.0, "b": -0.5},
                      domain=[(0, 1), (0, 1)], bcs="periodic")
     ic = {"u": lambda X, Y: ((np.abs(X - 0.5) < 0.2) & (np.abs(Y - 0.5) < 0.2)).astype(float)}
-    ds = pf.solve(s, grid=(24, 24), t_span=0.5, ic=ic, method="ssprk3", scheme="fv-upwind", save_every=0.25,
-                  backend="numpy", progress=False)
+    ds = pf.solve(s, grid=(24, 24), t_span=0.5, ic=ic, method="ssprk3", backend="numpy", progress=False, discretization=pf.FiniteDifference(scheme="fv-upwind"), output=pf.Output(save_every=0.25))
     mass = ds.u.values.sum(axis=(1, 2)) / 24**2
     assert np.abs(mass - mass[0]).max() < 1e-14
     assert ds.u.values.max() <= 1 + 1e-12 and ds.u.values.min() >= -1e-12
     # porous medium with zero-flux ends, implicit BDF
     s = pf.PDESystem({"u": "div(max(u, 0)**m*grad(u))"}, params={"m": 2.0}, bcs="neumann")
-    ds = pf.solve(s, grid=32, t_span=0.05, ic={"u": "Piecewise((1, x < 0.3), (0, True))"}, method="bdf",
-                  save_every=0.025, backend="numpy", progress=False)
+    ds = pf.solve(s, grid=32, t_span=0.05, ic={"u": "Piecewise((1, x < 0.3), (0, True))"}, method="bdf", backend="numpy", progress=False, output=pf.Output(save_every=0.025))
     mass = ds.u.values.sum(axis=1) / 32
     assert np.abs(mass - mass[0]).max() < 1e-13
 
@@ -135,7 +131,10 @@ def test_cfl_limit_of_the_finite_volume_schemes():
     est1 = explicit_dt_limit(system, grid, cells, 0.0, ssprk3, scheme="fv-upwind1", t_end=0.4)
     assert est1.dt_max == pytest.approx(1.0 / 50)
     ds = pf.solve("advection", grid=50, t_span=0.1, backend="numpy", progress=False)
-    assert ds.attrs["dt"] == pytest.approx(0.8 * 0.5 / 50)
+    assert ds.attrs["dt_chosen"] == pytest.approx(0.8 * 0.5 / 50)  # 0.8 of the CFL limit
+    # the step taken: each output interval split into equal steps no larger than the chosen one
+    interval = float(ds.t[1] - ds.t[0])
+    assert ds.attrs["dt"] == pytest.approx(interval / np.ceil(interval / (0.8 * 0.5 / 50) - 1e-9))
     # Burgers: the speed is max |u| over the state and the inflow value a
     model = get_model("burgers")
     grid = pf.UniformGrid.from_spec(model.domain, 40)
@@ -216,7 +215,7 @@ def test_scheme_keyword_errors_and_cache_key():
         compile_system(coupled, "numpy", scheme="fv-upwind")
     assert set(SCHEMES) >= {"fd", "fv-upwind", "fv-upwind-mc", "fv-upwind1", "fv-rusanov"}
     with pytest.raises(PDEForgeError):
-        pf.solve(system, grid=16, t_span=0.1, ic={"u": "0"}, scheme="nope", backend="numpy")
+        pf.solve(system, grid=16, t_span=0.1, ic={"u": "0"}, backend="numpy", discretization=pf.FiniteDifference(scheme="nope"))
 
 
 def test_numba_and_numpy_finite_volume_kernels_agree():

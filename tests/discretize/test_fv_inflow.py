@@ -18,8 +18,8 @@ def test_inflow_mass_is_exact_for_every_scheme(scheme):
     # before the front reaches x = 1 the mass is the time integral of the inflow flux g(t) = 1 + t:
     # 0.5 + 0.125 at t = 0.5; SSP-RK3 integrates the quadratic flux history exactly
     n = 100
-    ds = pf.solve(_transport("1 + t"), n, (0, 0.5), {"u": "0"}, method="ssprk3", dt=0.25 / n, scheme=scheme,
-                  backend="numpy")
+    ds = pf.solve(_transport("1 + t"), n, (0, 0.5), {"u": "0"}, method="ssprk3", dt=0.25 / n,
+                  discretization=pf.FiniteDifference(scheme=scheme), backend="numpy")
     mass = float(ds["u"].isel(t=-1).sum()) / n
     assert mass == pytest.approx(0.625, rel=1e-9)
 
@@ -29,6 +29,6 @@ def test_inflow_state_is_the_wall_value_with_a_source_at_the_wall():
     system = pf.PDESystem({"u": "-d(u, x) + 10*Heaviside(0.01 - x)"}, domain=[(0, 1)],
                           bcs={"x": ("dirichlet", "neumann")})
     for backend in ("numpy", "numba"):
-        ds = pf.solve(system, 100, (0, 0.5), {"u": "0"}, method="ssprk3", dt=0.002, scheme="fv-upwind1",
-                      backend=backend)
+        ds = pf.solve(system, 100, (0, 0.5), {"u": "0"}, method="ssprk3", dt=0.002,
+                      discretization=pf.FiniteDifference(scheme="fv-upwind1"), backend=backend)
         assert float(ds["u"].isel(t=-1).sum()) / 100 == pytest.approx(0.05, rel=1e-9)

@@ -12,7 +12,8 @@ N = 24
 
 
 def _rotate(system: pf.PDESystem, scheme: str) -> np.ndarray:
-    ds = pf.solve(system, (N, N), (0, 0.5), BLOB, method="ssprk3", dt=0.02, scheme=scheme, backend="numpy")
+    ds = pf.solve(system, (N, N), (0, 0.5), BLOB, method="ssprk3", dt=0.02,
+                  discretization=pf.FiniteDifference(scheme=scheme), backend="numpy")
     return ds.c.values
 
 

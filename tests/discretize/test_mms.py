@@ -52,8 +52,7 @@ def errors(dim, kind, order, nonlinear=False, backend="numpy"):
     errs = []
     for n in GRIDS[dim]:
         grid = pf.UniformGrid.from_spec(system.domain, n)
-        ds = pf.solve(system, grid=grid, t_span=(0, T), ic={"u": lambda *X: exact(*X, 0.0)}, method="rk4",
-                      backend=backend, save_every=T, order=order, progress=False)
+        ds = pf.solve(system, grid=grid, t_span=(0, T), ic={"u": lambda *X: exact(*X, 0.0)}, method="rk4", backend=backend, progress=False, discretization=pf.FiniteDifference(order=order), output=pf.Output(save_every=T))
         errs.append(np.abs(ds.u[-1].values - exact(*grid.mesh(), T)).max())
     errs = np.array(errs)
     # least-squares slope of log(error) against log(h) over all grids

@@ -9,7 +9,6 @@ import pytest
 
 import pdeforge as pf
 from pdeforge.discretize.spectral import spectral_discretize
-from pdeforge.solvers.spectral.solve import solve_spectral
 
 #: 2-D Navier-Stokes in vorticity form, the streamfunction psi = -inv_laplace(w), u = d(psi, y),
 #: v = -d(psi, x); plus a linear damping of the mean vorticity, -mean(w)
@@ -32,8 +31,8 @@ def test_taylor_green_vortex_decays_as_the_exact_solution(method, dt):
     # w = 2 A sin x sin y e^(-2 nu t) is an exact solution (its advection vanishes); the constant
     # 0.5 added to it is damped by -mean(w) alone: w_mean = 0.5 e^(-t)
     nu, t_end, n = 0.1, 1.0, 32
-    ds = solve_spectral(_system(nu), n, (0.0, t_end), {"w": "2*sin(x)*sin(y) + 0.5"}, method=method, dt=dt,
-                        save_every=0.5, progress=False)
+    ds = pf.solve(_system(nu), n, (0.0, t_end), {"w": "2*sin(x)*sin(y) + 0.5"}, method=method, dt=dt,
+                  discretization="spectral", output=pf.Output(save_every=0.5), progress=False)
     x = (np.arange(n) + 0.5) * 2 * math.pi / n
     X, Y = np.meshgrid(x, x, indexing="ij")
     exact = 2 * np.sin(X) * np.sin(Y) * math.exp(-2 * nu * t_end) + 0.5 * math.exp(-t_end)

@@ -31,8 +31,7 @@ def _observed_order(dim, eq, op, grids, bcs="neumann", hinged=False, T=5e-5):
     errs = []
     for n in grids:
         grid = pf.UniformGrid.from_spec(system.domain, n)
-        ds = pf.solve(system, grid=grid, t_span=(0, T), ic={"u": lambda *X: exact(*X, 0.0)}, method="rk4",
-                      save_every=T, backend="numpy", progress=False)
+        ds = pf.solve(system, grid=grid, t_span=(0, T), ic={"u": lambda *X: exact(*X, 0.0)}, method="rk4", backend="numpy", progress=False, output=pf.Output(save_every=T))
         errs.append(np.abs(ds.u[-1].values - exact(*grid.mesh(), T)).max())
     return np.polyfit(np.log(1.0 / np.array(grids)), np.log(errs), 1)[0], errs
 
@@ -66,8 +65,7 @@ def test_cahn_hilliard_conserves_mass_to_round_off(dim, order):
     system = pf.PDESystem({"c": CH}, domain=[(0, 20)] * dim, bcs="neumann")
     n = 32 if dim == 1 else 16
     c0 = 0.1 * np.random.default_rng(0).standard_normal((n,) * dim)
-    ds = pf.solve(system, grid=n, t_span=(0, 2), ic={"c": c0}, method="rk4", save_every=1, order=order,
-                  backend="numpy", progress=False)
+    ds = pf.solve(system, grid=n, t_span=(0, 2), ic={"c": c0}, method="rk4", backend="numpy", progress=False, discretization=pf.FiniteDifference(order=order), output=pf.Output(save_every=1))
     mean = ds.c.mean(dim=list(system.axes)).values
     assert np.abs(ds.c[-1].values - c0).max() > 0.05  # it evolved, it did not freeze
     assert np.abs(mean - c0.mean()).max() < 1e-14
@@ -90,8 +88,7 @@ def test_cahn_hilliard_matches_py_pde():
         ref = eq.solve(pde.ScalarField(grid, c0.copy()), t_range=0.5, dt=1e-3, solver="euler", adaptive=False,
                        tracker=None, backend="numpy")
         system = pf.PDESystem({"c": CH}, domain=[(0, 20)] * dim, bcs="neumann")
-        ds = pf.solve(system, grid=n, t_span=(0, 0.5), ic={"c": c0}, method="euler", dt=1e-3, save_every=0.5,
-                      backend="numpy", progress=False)
+        ds = pf.solve(system, grid=n, t_span=(0, 0.5), ic={"c": c0}, method="euler", dt=1e-3, backend="numpy", progress=False, output=pf.Output(save_every=0.5))
         assert np.abs(ds.c[-1].values - ref.data).max() < 1e-13 * max(1.0, np.abs(ref.data).max())
 
 

@@ -14,8 +14,7 @@ SMALL_GRID = {1: 64, 2: 16, 3: 8}
 def test_model_runs_with_defaults(model):
     system = model.system()
     dt = model.dt
-    ds = pf.solve(model.name, grid=SMALL_GRID[system.dim], t_span=min(model.t_end, 20 * (dt or 0.01)),
-                  save_every=None, progress=False)
+    ds = pf.solve(model.name, grid=SMALL_GRID[system.dim], t_span=min(model.t_end, 20 * (dt or 0.01)), progress=False, output=pf.Output(save_every=None))
     assert ds.attrs["status"] == "completed"
     assert set(ds.data_vars) >= set(system.fields)
     assert all(np.isfinite(ds[f].values).all() for f in system.fields)
@@ -29,7 +28,7 @@ def test_model_names_are_lower_case_hyphenated():
 
 
 def test_fisher_kpp_front_speed_tends_to_two_sqrt_Dr():
-    ds = pf.solve("fisher-kpp", grid=800, t_span=(0, 40), save_every=5, progress=False)
+    ds = pf.solve("fisher-kpp", grid=800, t_span=(0, 40), progress=False, output=pf.Output(save_every=5))
     x = ds.x.values
     front = [x[np.argmin(np.abs(ds.u.sel(t=t).values - 0.5))] for t in (30.0, 40.0)]
     speed = (front[1] - front[0]) / 10.0
@@ -47,7 +46,7 @@ def test_heat_matches_exact_solution():
 
 
 def test_brusselator_noise_grows_into_turing_pattern():
-    ds = pf.solve("brusselator", grid=32, t_span=(0, 40), save_every=20, progress=False, seed=1)
+    ds = pf.solve("brusselator", grid=32, t_span=(0, 40), progress=False, seed=1, output=pf.Output(save_every=20))
     spread = [float(ds.u.sel(t=t).std()) for t in (0.0, 40.0)]
     assert spread[1] > 20 * spread[0]
 

@@ -156,7 +156,7 @@ def test_numerical_solution_meets_the_midpoint_constraint_to_round_off():
     # (advection, Burgers) or a periodic domain (heat) the scheme reproduces U(t) exactly
     for name, t_end in [("advection", 0.1), ("burgers", 1.5), ("heat", 0.5)]:
         model = get_model(name)
-        ds = pf.solve(name, grid=64, t_span=t_end, save_every=t_end / 5, backend="numpy", progress=False)
+        ds = pf.solve(name, grid=64, t_span=t_end, backend="numpy", progress=False, output=pf.Output(save_every=t_end / 5))
         con = constraint(name, pf.UniformGrid.from_spec(model.domain, 64), ds.t.values, rule="midpoint")
         residual = con.residual(ds.u.values)
         assert np.abs(residual).max() < 1e-13 * max(1.0, np.abs(con.b).max()), (name, residual)
@@ -193,8 +193,7 @@ def test_b_from_a_solution():
     # heat on [0, 1] with u = 0 at both ends, u(0) = sin(pi x): U(t) = 2/pi exp(-pi^2 t); the
     # boundary flux -u_x is taken from the solution's frames and integrated in time
     s = pf.PDESystem({"u": "laplace(u)"}, bcs="dirichlet")
-    ds = pf.solve(s, grid=64, t_span=0.2, ic={"u": "sin(pi*x)"}, method="rk4", save_every=0.002,
-                  backend="numpy", progress=False)
+    ds = pf.solve(s, grid=64, t_span=0.2, ic={"u": "sin(pi*x)"}, method="rk4", backend="numpy", progress=False, output=pf.Output(save_every=0.002))
     con = constraint(s, 64, [0.0, 0.1, 0.2], solution=ds, rule="midpoint")
     assert con.source == "solution"
     exact = 2 / np.pi * np.exp(-np.pi**2 * np.array([0.0, 0.1, 0.2]))

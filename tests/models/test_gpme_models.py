@@ -26,13 +26,15 @@ def cell_averages(model, t: float, n: int, params=None, sub: int = 64) -> np.nda
     return model.exact_solution(t, x, params)["u"].reshape(n, sub).mean(axis=1)
 
 
-def study(name: str, sizes, t_end: float, **kwargs):
+def study(name: str, sizes, t_end: float, method=None, scheme=None):
     """(L1 errors, mass errors, final states) of ``name`` on each grid size."""
     model = get_model(name)
     (lo, hi), = model.domain
     errors, mass_errors, states = [], [], []
     for n in sizes:
-        ds = pf.solve(name, grid=n, t_span=t_end, save_every=t_end, progress=False, backend="numpy", **kwargs)
+        disc = None if scheme is None else pf.FiniteDifference(scheme=scheme)
+        ds = pf.solve(name, grid=n, t_span=t_end, output=pf.Output(save_every=t_end), progress=False, backend="numpy",
+                      method=method, discretization=disc)
         assert ds.attrs["status"] == "completed"
         h = (hi - lo) / n
         u = ds.u.values[-1]
@@ -117,7 +119,7 @@ def test_stefan_converges_with_its_jump():
 def test_stefan_implicit_bdf_matches_explicit():
     model = get_model("stefan")
     n = 50
-    ds = pf.solve("stefan", grid=n, t_span=0.05, save_every=0.05, progress=False, backend="numpy")
+    ds = pf.solve("stefan", grid=n, t_span=0.05, progress=False, backend="numpy", output=pf.Output(save_every=0.05))
     assert ds.attrs["method"] == "bdf" and ds.attrs["status"] == "completed"
     err = np.abs(ds.u.values[-1] - cell_averages(model, 0.05, n)).sum() / n
     assert err < 4e-4  # measured 3.0e-4 (explicit: 3.2e-4)

@@ -15,8 +15,7 @@ def test_numpy_kernels_blow_up_with_one_warning(method):
     system = pf.PDESystem({"u": "laplace(u) + u**3"}, domain=[(0, 1)], bcs="neumann", name="cubic")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        ds = pf.solve(system, grid=32, t_span=(0, 1.0), ic={"u": "10 + cos(pi*x)"}, method=method, dt=2e-3,
-                      save_every=0.01, stability="ignore", progress=False, backend="numpy")
+        ds = pf.solve(system, grid=32, t_span=(0, 1.0), ic={"u": "10 + cos(pi*x)"}, method=pf.methods.with_settings(method, stability="ignore"), dt=2e-3, progress=False, backend="numpy", output=pf.Output(save_every=0.01))
     assert [w.category for w in caught] == [BlowUpWarning], [str(w.message) for w in caught]
     assert ds.attrs["status"].startswith("blew up") and np.isfinite(ds.u.values).all()
     assert np.geterr()["over"] == "warn"  # the silencing ends with the run

@@ -50,7 +50,7 @@ def _cf_check(path, tmp_path) -> str:
 
 def test_model_runs_carry_cf_attributes_version_and_command(tmp_path):
     out = tmp_path / "gs.nc"
-    pf.solve("gray-scott", grid=(16, 16), t_span=20.0, save_every=10.0, out=str(out), progress=False, backend="numpy")
+    pf.solve("gray-scott", grid=(16, 16), t_span=20.0, progress=False, backend="numpy", output=pf.Output(str(out), save_every=10.0))
     with xr.open_dataset(out) as ds:
         a = ds.attrs
         assert a["Conventions"] == "CF-1.10" and a["source"] == f"pdeforge {pf.__version__}"
@@ -61,7 +61,7 @@ def test_model_runs_carry_cf_attributes_version_and_command(tmp_path):
         assert ds.x.attrs["axis"] == "X" and ds.y.attrs["axis"] == "Y" and ds.x.attrs["units"] == "1"
         # dimensionless time is no CF time coordinate (that needs units "... since <date>")
         assert ds.t.attrs["units"] == "1" and "axis" not in ds.t.attrs
-    in_memory = pf.solve("gray-scott", grid=(16, 16), t_span=20.0, save_every=10.0, progress=False, backend="numpy")
+    in_memory = pf.solve("gray-scott", grid=(16, 16), t_span=20.0, progress=False, backend="numpy", output=pf.Output(save_every=10.0))
     assert in_memory.v.attrs["long_name"] == "concentration of the autocatalyst V"
 
 
@@ -70,8 +70,7 @@ def test_physical_units_give_standard_names_and_a_time_axis(tmp_path):
     meta = {"theta": {"units": "K", "standard_name": "air_temperature", "long_name": "temperature"},
             "x": {"units": "m"}, "t": {"units": "s since 2000-01-01 00:00:00"}}
     out = tmp_path / "heat.nc"
-    pf.solve(heat, grid=16, t_span=10.0, ic={"theta": "280 + x"}, save_every=5.0, out=str(out), progress=False, backend="numpy",
-             variable_attrs=meta)
+    pf.solve(heat, grid=16, t_span=10.0, ic={"theta": "280 + x"}, progress=False, backend="numpy", output=pf.Output(str(out), save_every=5.0, variable_attrs=meta))
     with xr.open_dataset(out, decode_times=False) as ds:
         assert ds.x.attrs["standard_name"] == "projection_x_coordinate" and ds.x.attrs["units"] == "m"
         assert ds.t.attrs["axis"] == "T" and ds.t.attrs["standard_name"] == "time"
@@ -93,7 +92,8 @@ def _has(module: str) -> bool:
 ])
 def test_the_cf_checker_finds_no_error(model, kw, tmp_path):
     out = tmp_path / f"{model}.nc"
-    pf.solve(model, out=str(out), progress=False, **kw)
+    kw = dict(kw)
+    pf.solve(model, output=pf.Output(str(out), save_every=kw.pop("save_every")), progress=False, **kw)
     _assert_cf_clean(_cf_check(out, tmp_path))
 
 
@@ -102,7 +102,7 @@ def test_cf_xarray_finds_the_axes(tmp_path):
     import cf_xarray  # noqa: F401  (registers the .cf accessor)
 
     out = tmp_path / "gs.nc"
-    pf.solve("gray-scott", grid=(16, 16), t_span=20.0, save_every=10.0, out=str(out), progress=False, backend="numpy")
+    pf.solve("gray-scott", grid=(16, 16), t_span=20.0, progress=False, backend="numpy", output=pf.Output(str(out), save_every=10.0))
     with xr.open_dataset(out) as ds:
         assert ds.cf.axes == {"X": ["x"], "Y": ["y"]}
         assert ds.cf["X"].name == "x"

@@ -24,8 +24,7 @@ def _periodic_error(n: int, backend: str = "numpy") -> float:
     system = pf.PDESystem({"u": "div(k*grad(u)) + exp(-t)*g"},
                           params={"k": "1 + 0.5*sin(x)", "g": np.sin(x) * np.cos(x)},
                           domain=[(0, TWO_PI)], bcs="periodic")
-    ds = pf.solve(system, grid=n, t_span=(0, 0.5), ic={"u": "cos(x)"}, method="rk4", dt=0.8 / n**2,
-                  backend=backend, save_every=0.5)
+    ds = pf.solve(system, grid=n, t_span=(0, 0.5), ic={"u": "cos(x)"}, method="rk4", dt=0.8 / n**2, backend=backend, output=pf.Output(save_every=0.5))
     return float(np.max(np.abs(ds.u.isel(t=-1).values - np.exp(-0.5) * np.cos(x))))
 
 
@@ -58,12 +57,10 @@ def test_walled_array_coefficient_converges_and_numba_matches_numpy():
     errors = []
     for n in (8, 16, 32):
         system, grid = _walled(n, "numpy", g)
-        ds = pf.solve(system, grid=grid, t_span=(0, 0.1), ic={"u": "sin(pi*x)*sin(pi*y)"}, method="rk4",
-                      dt=0.1 / n**2, backend="numpy", save_every=0.1)
+        ds = pf.solve(system, grid=grid, t_span=(0, 0.1), ic={"u": "sin(pi*x)*sin(pi*y)"}, method="rk4", dt=0.1 / n**2, backend="numpy", output=pf.Output(save_every=0.1))
         errors.append(float(np.max(np.abs(ds.u.isel(t=-1).values - exact(*grid.mesh(), 0.1)))))
         if n == 8:  # the compiled stepping loops keep the coefficient rows of every buffer
-            numba = pf.solve(system, grid=grid, t_span=(0, 0.1), ic={"u": "sin(pi*x)*sin(pi*y)"}, method="rk4",
-                             dt=0.1 / n**2, backend="numba", save_every=0.1)
+            numba = pf.solve(system, grid=grid, t_span=(0, 0.1), ic={"u": "sin(pi*x)*sin(pi*y)"}, method="rk4", dt=0.1 / n**2, backend="numba", output=pf.Output(save_every=0.1))
             assert np.max(np.abs(numba.u.values - ds.u.values)) < 1e-12
     errors = np.array(errors)
     orders = np.log2(errors[:-1] / errors[1:])
@@ -147,6 +144,5 @@ def test_matches_py_pde_with_field_constants():
     theirs = peer.solve(pde.ScalarField(grid, np.cos(x)), t_range=64 * dt, dt=dt, solver="euler", tracker=None,
                         backend="numpy")
     system = pf.PDESystem({"u": "k*laplace(u) + s"}, params={"s": s, "k": k}, domain=[(0, TWO_PI)], bcs="periodic")
-    ours = pf.solve(system, grid=n, t_span=(0, 64 * dt), ic={"u": np.cos(x)}, method="euler", dt=dt,
-                    backend="numpy", save_every=64 * dt)
+    ours = pf.solve(system, grid=n, t_span=(0, 64 * dt), ic={"u": np.cos(x)}, method="euler", dt=dt, backend="numpy", output=pf.Output(save_every=64 * dt))
     assert np.max(np.abs(ours.u.isel(t=-1).values - theirs.data)) < 1e-13

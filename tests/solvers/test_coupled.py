@@ -35,8 +35,7 @@ def exchange_exact(t):
                                            ("rk45", None, 1e-6), ("bdf", None, 1e-5), ("scipy-bdf", None, 1e-5),
                                            ("rosenbrock23", None, 1e-3)])
 def test_exchange_matches_closed_form_and_conserves_mass(method, dt, tol):
-    ds = pf.solve(exchange(), grid=24, t_span=2.0, method=method, dt=dt, backend="numpy", save_every=0.5,
-                  rtol=1e-8, atol=1e-10, progress=False)
+    ds = pf.solve(exchange(), grid=24, t_span=2.0, method=pf.methods.with_settings(method, rtol=1e-8, atol=1e-10), dt=dt, backend="numpy", progress=False, output=pf.Output(save_every=0.5))
     assert ds["A"].dims == ("t",)
     err = float(np.max(np.abs(ds["A"].values - exchange_exact(ds.t.values))))
     assert err < tol, (method, err)
@@ -46,13 +45,12 @@ def test_exchange_matches_closed_form_and_conserves_mass(method, dt, tol):
 
 def test_default_step_and_torch_backend():
     """Fixed steps take 0.8 of the lifted fields' stability limit; torch kernels step alike."""
-    ds = pf.solve(exchange(), grid=32, t_span=0.5, method="rk4", backend="numpy", save_every=0.5, progress=False)
+    ds = pf.solve(exchange(), grid=32, t_span=0.5, method="rk4", backend="numpy", progress=False, output=pf.Output(save_every=0.5))
     h = L / 32
     assert 0.5 * (2.78 * h**2 / (4 * D)) < ds.attrs["dt"] < 2.78 * h**2 / (4 * D)  # rk4 on D u_xx: |z| <= 2.78
     assert abs(float(ds["A"][-1]) - exchange_exact(0.5)) < 1e-6
     pytest.importorskip("torch")
-    dt = pf.solve(exchange(), grid=32, t_span=0.5, method="rk45", backend="torch", save_every=0.5, progress=False,
-                  rtol=1e-9, atol=1e-11)
+    dt = pf.solve(exchange(), grid=32, t_span=0.5, method=pf.RK45(rtol=1e-9, atol=1e-11), backend="torch", progress=False, output=pf.Output(save_every=0.5))
     assert abs(float(dt["A"][-1]) - exchange_exact(0.5)) < 1e-8
 
 
@@ -61,8 +59,7 @@ def test_observed_order_in_time():
     for method, order in (("euler", 1), ("rk4", 4)):
         e = []
         for dt in (0.1, 0.05):
-            ds = pf.solve(exchange(), grid=8, t_span=1.0, method=method, dt=dt, backend="numpy", save_every=1.0,
-                          progress=False, stability="ignore")
+            ds = pf.solve(exchange(), grid=8, t_span=1.0, method=pf.methods.with_settings(method, stability="ignore"), dt=dt, backend="numpy", progress=False, output=pf.Output(save_every=1.0))
             e.append(abs(float(ds["A"][-1]) - exchange_exact(1.0)))
         errors.append(e)
         observed = math.log2(e[0] / e[1])
@@ -92,8 +89,7 @@ def test_global_feedback_against_hand_written_reference():
     y0 = np.append(1 + 0.5 * np.sin(2 * np.pi * x), 0.1)
     ref = solve_ivp(f, (0, 1.5), y0, method="DOP853", rtol=1e-12, atol=1e-13, t_eval=[0.5, 1.0, 1.5])
     for method in ("rk45", "bdf"):
-        ds = pf.solve(_feedback_system(), grid=n, t_span=1.5, method=method, backend="numpy", save_every=0.5,
-                      rtol=1e-9, atol=1e-11, progress=False)
+        ds = pf.solve(_feedback_system(), grid=n, t_span=1.5, method=pf.methods.with_settings(method, rtol=1e-9, atol=1e-11), backend="numpy", progress=False, output=pf.Output(save_every=0.5))
         assert np.max(np.abs(ds.u.values[1:] - ref.y[:n].T)) < 2e-6, method
         assert np.max(np.abs(ds["A"].values[1:] - ref.y[n])) < 2e-6, method
 
@@ -104,8 +100,7 @@ def test_space_order_with_feedback():
                         bcs="neumann", scalars=("A",), ic={"u": "cos(pi*x) + 1", "A": 0.0})
     finals = {}
     for n in (16, 32, 64):
-        ds = pf.solve(sys_, grid=n, t_span=0.2, method="rk45", backend="numba", rtol=1e-11, atol=1e-12,
-                      save_every=0.2, progress=False)
+        ds = pf.solve(sys_, grid=n, t_span=0.2, method=pf.RK45(rtol=1e-11, atol=1e-12), backend="numba", progress=False, output=pf.Output(save_every=0.2))
         finals[n] = float(ds["A"][-1])
     e1, e2 = abs(finals[16] - finals[32]), abs(finals[32] - finals[64])
     assert 1.8 < math.log2(e1 / e2) < 2.2, (e1, e2)
@@ -157,11 +152,9 @@ def test_targets_agree():
 def test_bdf_preconditioners_in_2d():
     s = pf.PDESystem({"u": "0.01*laplace(u) - u + A", "A": "mean(u) - 2*A"}, domain=[(0.0, 1.0), (0.0, 1.0)],
                      bcs="neumann", scalars=("A",), ic={"u": "1 + cos(pi*x)*cos(pi*y)", "A": 0.0})
-    ref = pf.solve(s, grid=(24, 24), t_span=1.0, method="rk45", backend="numba", rtol=1e-10, atol=1e-12,
-                   save_every=1.0, progress=False)
+    ref = pf.solve(s, grid=(24, 24), t_span=1.0, method=pf.RK45(rtol=1e-10, atol=1e-12), backend="numba", progress=False, output=pf.Output(save_every=1.0))
     for pc in ("split", "lu"):
-        ds = pf.solve(s, grid=(24, 24), t_span=1.0, method="bdf", backend="numba", rtol=1e-8, atol=1e-10,
-                      save_every=1.0, preconditioner=pc, progress=False)
+        ds = pf.solve(s, grid=(24, 24), t_span=1.0, method=pf.BDF(rtol=1e-8, atol=1e-10, preconditioner=pc), backend="numba", progress=False, output=pf.Output(save_every=1.0))
         assert ds.attrs["preconditioner"] == pc
         assert abs(float(ds["A"][-1] - ref["A"][-1])) < 1e-6
         assert float(np.max(np.abs(ds.u[-1] - ref.u[-1]))) < 1e-6
@@ -171,18 +164,14 @@ def test_out_file_and_resume(tmp_path):
     import xarray as xr
 
     path = tmp_path / "run.nc"
-    full = pf.solve(exchange(), grid=16, t_span=1.0, method="rk4", dt=0.01, backend="numpy", save_every=0.25,
-                    progress=False)
-    pf.solve(exchange(), grid=16, t_span=0.5, method="rk4", dt=0.01, backend="numpy", save_every=0.25,
-             out=str(path), progress=False)
+    full = pf.solve(exchange(), grid=16, t_span=1.0, method="rk4", dt=0.01, backend="numpy", progress=False, output=pf.Output(save_every=0.25))
+    pf.solve(exchange(), grid=16, t_span=0.5, method="rk4", dt=0.01, backend="numpy", progress=False, output=pf.Output(str(path), save_every=0.25))
     with xr.open_dataset(path) as ds:
         assert ds["A"].dims == ("t",) and len(ds.t) == 3
-    resumed = pf.solve(exchange(), grid=16, t_span=1.0, method="rk4", dt=0.01, backend="numpy", save_every=0.25,
-                       out=str(path), resume=True, progress=False)
+    resumed = pf.solve(exchange(), grid=16, t_span=1.0, method="rk4", dt=0.01, backend="numpy", progress=False, output=pf.Output(str(path), save_every=0.25, resume=True))
     assert np.array_equal(resumed["A"].values, full["A"].values)
     assert np.array_equal(resumed.u.values, full.u.values)
-    again = pf.solve(exchange(), grid=16, t_span=1.0, method="rk4", dt=0.01, backend="numpy", save_every=0.25,
-                     out=str(path), resume=True, progress=False)  # the file already reaches t_end
+    again = pf.solve(exchange(), grid=16, t_span=1.0, method="rk4", dt=0.01, backend="numpy", progress=False, output=pf.Output(str(path), save_every=0.25, resume=True))  # the file already reaches t_end
     assert np.array_equal(again["A"].values, full["A"].values)
 
 
@@ -283,7 +272,7 @@ def test_exchange_on_curvilinear_grids_conserves_with_shell_volumes(geometry, do
         params={"D": 0.1, "a": 1.0, "b": 0.5, "V": float(volumes.sum())}, domain=domain, bcs="neumann",
         ic={"u": "1 + cos(3*r)", "A": "0"}, scalars=("A",), geometry=geometry,
     )
-    ds = pf.solve(system, grid=12, t_span=(0, 0.5), method="rk4", dt=2e-3, save_every=0.25)
+    ds = pf.solve(system, grid=12, t_span=(0, 0.5), method="rk4", dt=2e-3, output=pf.Output(save_every=0.25))
     totals = [(volumes * ds["u"].isel(t=i).values).sum() + float(ds["A"].isel(t=i)) for i in range(ds.sizes["t"])]
     assert ds["u"].dims[1] == "r"
     assert float(ds["A"].isel(t=-1)) > 0.1  # the reservoir really filled

@@ -66,8 +66,9 @@ def test_implicit_methods_meet_the_exact_semi_discrete_solution(bcs, method, opt
     # Rosenbrock 2(3) is the method for moderate tolerances; the BDF routes for tight ones
     rtols = (1e-3, 1e-5) if method == "rosenbrock23" else (1e-4, 1e-6)
     for rtol in rtols:
-        ds = pf.solve(system, grid=grid, t_span=(0, 1), ic={"u": u0}, method=method, rtol=rtol, atol=rtol * 1e-2,
-                      save_every=0.5, progress=False, **options)
+        ds = pf.solve(system, grid=grid, t_span=(0, 1), ic={"u": u0},
+                      method=pf.methods.with_settings(method, rtol=rtol, atol=rtol * 1e-2, **options),
+                      output=pf.Output(save_every=0.5), progress=False)
         assert ds.attrs["status"] == "completed"
         errors.append(float(np.abs(ds.u.isel(t=-1).values - exact).max() / np.abs(exact).max()))
     # each tolerance is met (with the usual slack of local error control) and tightening helps
@@ -105,8 +106,7 @@ def test_imex_is_second_order_in_dt():
     exact = _semi_discrete_exact(system, grid, u0, 1.0)
     errs = []
     for dt in (0.1, 0.05, 0.025):
-        ds = pf.solve(system, grid=grid, t_span=(0, 1), ic={"u": u0}, method="imex", dt=dt, save_every=0.5,
-                      progress=False)
+        ds = pf.solve(system, grid=grid, t_span=(0, 1), ic={"u": u0}, method="imex", dt=dt, progress=False, output=pf.Output(save_every=0.5))
         errs.append(float(np.abs(ds.u.isel(t=-1).values - exact).max()))
     orders = np.log2(np.array(errs[:-1]) / np.array(errs[1:]))
     assert np.all(np.abs(orders - 2) < 0.2), orders
@@ -132,10 +132,8 @@ def test_imex_refuses_a_state_dependent_transport():
 
 def test_bdf_agrees_with_scipy_on_the_symbolics_rd_model():
     # 768 unknowns would take the exact LU preconditioner by default: ask for the split one
-    a = pf.solve("symbolics-rd", grid=16, t_span=(0, 10), method="bdf", rtol=1e-8, atol=1e-10, save_every=10,
-                 progress=False, preconditioner="split")
-    b = pf.solve("symbolics-rd", grid=16, t_span=(0, 10), method="scipy-bdf", rtol=1e-8, atol=1e-10, save_every=10,
-                 progress=False)
+    a = pf.solve("symbolics-rd", grid=16, t_span=(0, 10), method=pf.BDF(rtol=1e-8, atol=1e-10, preconditioner="split"), progress=False, output=pf.Output(save_every=10))
+    b = pf.solve("symbolics-rd", grid=16, t_span=(0, 10), method=pf.ScipyBDF(rtol=1e-8, atol=1e-10), progress=False, output=pf.Output(save_every=10))
     for f in ("A", "B", "C"):
         np.testing.assert_allclose(a[f].values, b[f].values, rtol=1e-5, atol=1e-7)
     assert a.attrs["transport_solver"] == "dct"
@@ -154,7 +152,7 @@ def test_a_failed_implicit_run_keeps_its_last_good_state_and_says_why():
     system = pf.PDESystem({"u": "0.01*laplace(u) + u**2"}, domain=[(0, 1)], bcs="periodic")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        ds = pf.solve(system, grid=8, t_span=(0, 1), ic={"u": 2.0}, method="bdf", save_every=0.1, progress=False)
+        ds = pf.solve(system, grid=8, t_span=(0, 1), ic={"u": 2.0}, method="bdf", progress=False, output=pf.Output(save_every=0.1))
     assert ds.attrs["status"].startswith("blew up")
     assert np.all(np.isfinite(ds.u.values))
     assert ds.t.values[-1] < 0.5 + 1e-9
@@ -164,7 +162,8 @@ def test_a_failed_implicit_run_keeps_its_last_good_state_and_says_why():
 
 def test_bad_solver_options_name_the_valid_ones():
     system = _heat("periodic")
-    with pytest.raises(SolverError, match="linear_solver 'cholesky' is unknown.*gmres"):
-        pf.solve(system, grid=8, t_span=1, ic={"u": "sin(x)"}, method="bdf", linear_solver="cholesky", progress=False)
-    with pytest.raises(SolverError, match="preconditioner 'jacobi' is unknown.*split"):
-        pf.solve(system, grid=8, t_span=1, ic={"u": "sin(x)"}, method="bdf", preconditioner="jacobi", progress=False)
+    # the method checks its settings when it is made
+    with pytest.raises(SolverError, match="BDF: linear_solver 'cholesky' is not valid.*gmres"):
+        pf.solve(system, grid=8, t_span=1, ic={"u": "sin(x)"}, method=pf.BDF(linear_solver="cholesky"), progress=False)
+    with pytest.raises(SolverError, match="BDF: preconditioner 'jacobi' is not valid.*split"):
+        pf.solve(system, grid=8, t_span=1, ic={"u": "sin(x)"}, method=pf.BDF(preconditioner="jacobi"), progress=False)

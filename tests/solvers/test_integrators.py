@@ -25,9 +25,10 @@ def semi_discrete_exact(x, t):
     return np.exp(-K * lam * t) * np.sin(3 * x)
 
 
-def final_error(system, method, backend="numba", **kw):
-    ds = pf.solve(system, grid=N, t_span=(0, T), ic={"u": lambda x: np.sin(3 * x)}, method=method,
-                  backend=backend, save_every=T, progress=False, **kw)
+def final_error(system, method, backend="numba", dt=None, **settings):
+    ds = pf.solve(system, grid=N, t_span=(0, T), ic={"u": lambda x: np.sin(3 * x)},
+                  method=pf.methods.with_settings(method, **settings), dt=dt, backend=backend,
+                  output=pf.Output(save_every=T), progress=False)
     x = ds.x.values
     return np.abs(ds.u[-1].values - semi_discrete_exact(x, T)).max(), ds
 
@@ -63,7 +64,6 @@ def test_against_the_pde_solution(method):
     errs = []
     for n in (32, 64):
         dt = 0.2 * (2 * np.pi / n) ** 2 if method in ("euler", "ssprk3", "rk4") else None
-        ds = pf.solve(system, grid=n, t_span=(0, T), ic={"u": lambda x: np.sin(3 * x)}, method=method, dt=dt,
-                      save_every=T, progress=False, rtol=1e-9, atol=1e-12)
+        ds = pf.solve(system, grid=n, t_span=(0, T), ic={"u": lambda x: np.sin(3 * x)}, method=pf.methods.with_settings(method, rtol=1e-9, atol=1e-12), dt=dt, progress=False, output=pf.Output(save_every=T))
         errs.append(np.abs(ds.u[-1].values - np.exp(-9 * K * T) * np.sin(3 * ds.x.values)).max())
     assert abs(np.log2(errs[0] / errs[1]) - 2) < 0.15, errs

@@ -19,8 +19,7 @@ from pdeforge.models.les import KOLMOGOROV_N, solenoidal_random_field
 
 
 def _energy_error(system, ic, method, dt, t_end, nu):
-    ds = pf.solve(system, grid=16, t_span=t_end, ic=ic, method=method, dt=dt, save_every=t_end,
-                  progress=False, stability="ignore")
+    ds = pf.solve(system, grid=16, t_span=t_end, ic=ic, method=pf.methods.with_settings(method, stability="ignore"), dt=dt, progress=False, output=pf.Output(save_every=t_end))
     energy = ds.energy.values
     return abs(energy[-1] / (energy[0] * math.exp(-2 * nu * 2 * t_end)) - 1)
 
@@ -40,7 +39,7 @@ def test_taylor_green_energy_decays_exactly_to_the_integrators_order(method, ord
 
 def test_taylor_green_fields_match_the_exact_solution():
     model = get_model("taylor-green")
-    ds = pf.solve("taylor-green", grid=16, t_span=2.0, save_every=1.0, progress=False)
+    ds = pf.solve("taylor-green", grid=16, t_span=2.0, progress=False, output=pf.Output(save_every=1.0))
     grid = pf.UniformGrid.from_spec(model.domain, 16)
     exact = model.exact_solution(2.0, grid)
     for f in ("u", "v"):
@@ -56,15 +55,14 @@ def test_inviscid_truncated_system_conserves_energy_up_to_time_stepping(dim, n, 
     ic = dict(zip("uvw", solenoidal_random_field(grid, np.random.default_rng(1), kp=3)))
     drift = []
     for dt in (0.02, 0.01):
-        ds = pf.solve(system, grid=grid, t_span=t_end, ic=ic, method="rk4", dt=dt, save_every=t_end,
-                      progress=False, stability="ignore")
+        ds = pf.solve(system, grid=grid, t_span=t_end, ic=ic, method=pf.RK4(stability="ignore"), dt=dt, progress=False, output=pf.Output(save_every=t_end))
         drift.append(abs(ds.energy.values[-1] / ds.energy.values[0] - 1))
     assert drift[0] < 2e-6
     assert drift[0] / drift[1] > 2**4 * 0.9, drift  # shrinks with dt at least at fourth order
 
 
 def test_les_hit_stays_divergence_free_and_diagnostics_are_consistent():
-    ds = pf.solve("les-hit", grid=12, t_span=0.2, save_every=0.02, progress=False, seed=3)
+    ds = pf.solve("les-hit", grid=12, t_span=0.2, progress=False, seed=3, output=pf.Output(save_every=0.02))
     op = pf.spectral_operator(pf.les_system(3), 12)
     u = np.stack([ds[c].values for c in "uvw"], axis=1)
     div = np.abs(op.divergence(u)).max()
@@ -84,13 +82,13 @@ def test_les_hit_stays_divergence_free_and_diagnostics_are_consistent():
 
 def test_numpy_and_torch_solvers_agree_to_round_off():
     pytest.importorskip("torch")
-    kw = dict(grid=8, t_span=0.1, save_every=0.05, progress=False, seed=2, dt=0.01)
+    kw = dict(grid=8, t_span=0.1, output=pf.Output(save_every=0.05), progress=False, seed=2, dt=0.01)
     a = pf.solve("les-hit", backend="numpy", **kw)
-    b = pf.solve("les-hit", backend="torch", device="cpu", **kw)
+    b = pf.solve("les-hit", backend=pf.Torch(device="cpu"), **kw)
     for f in ("u", "v", "w", "energy"):
         scale = float(np.abs(a[f]).max())
         assert float(np.abs(a[f] - b[f]).max()) <= 1e-12 * scale
-    c = pf.solve("les-hit", backend="torch", dtype="float32", **kw)
+    c = pf.solve("les-hit", backend=pf.Torch(dtype="float32"), **kw)
     assert float(np.abs(a.u - c.u).max()) <= 1e-4 * float(np.abs(a.u).max())
     assert b.attrs["backend"] == "torch" and c.attrs["dtype"] == "float32"
 
@@ -102,7 +100,7 @@ def test_laminar_kolmogorov_flow_is_steady():
     grid = pf.UniformGrid.from_spec(system.domain, 16)
     x, y = grid.mesh()
     laminar = F / (nu * KOLMOGOROV_N**2) * np.sin(KOLMOGOROV_N * y)
-    ds = pf.solve(system, grid=grid, t_span=1.0, ic={"u": laminar, "v": 0 * y}, save_every=0.5, progress=False)
+    ds = pf.solve(system, grid=grid, t_span=1.0, ic={"u": laminar, "v": 0 * y}, progress=False, output=pf.Output(save_every=0.5))
     assert np.abs(ds.u.isel(t=-1).values - laminar).max() < 1e-12
     op = pf.spectral_operator(system, grid)
     R, _ = op.residual(np.stack([np.stack([laminar, 0 * y])] * 3), 0.1)
@@ -115,8 +113,7 @@ def test_blow_up_keeps_the_last_finite_state():
     ic = dict(zip("uv", solenoidal_random_field(grid, np.random.default_rng(0))))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        ds = pf.solve(system, grid=grid, t_span=5000.0, ic=ic, dt=5.0, save_every=5.0, progress=False,
-                      stability="ignore")
+        ds = pf.solve(system, grid=grid, t_span=5000.0, ic=ic, dt=5.0, progress=False, method=pf.ETDRK4(stability="ignore"), output=pf.Output(save_every=5.0))
     assert ds.attrs["status"].startswith("blew up")
     assert any(issubclass(w.category, BlowUpWarning) for w in caught)
     assert np.isfinite(ds.u.values).all() and 2 <= len(ds.t) and float(ds.t[-1]) < 5000.0
@@ -132,12 +129,12 @@ def test_spectral_input_errors():
     with pytest.raises(PDEForgeError, match="compile_spectral"):
         pf.compile(pf.les_system(2))
     with pytest.raises(PDEForgeError, match="CFL limit"):
-        pf.solve("taylor-green", grid=8, t_span=1.0, dt=1.0, stability="error")
+        pf.solve("taylor-green", grid=8, t_span=1.0, dt=1.0, method=pf.ETDRK4(stability="error"))
 
 
 def test_periodic_reaction_diffusion_runs_spectrally_too():
     """discretization='spectral' works for any periodic system: heat equation, exact decay."""
-    ds = pf.solve("heat", grid=32, t_span=0.5, discretization="spectral", dt=0.01, save_every=0.5, progress=False)
+    ds = pf.solve("heat", grid=32, t_span=0.5, discretization="spectral", dt=0.01, progress=False, output=pf.Output(save_every=0.5))
     x = ds.x.values
     assert np.abs(ds.u.isel(t=-1).values - math.exp(-0.5) * np.sin(x)).max() < 1e-9
     assert "E_k" not in ds  # no velocity, no flow diagnostics

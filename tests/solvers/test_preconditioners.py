@@ -103,9 +103,9 @@ def test_cross_diffusion_is_preconditioned_by_the_field_sweep_as_well_as_by_an_e
 
 def test_keller_segel_by_bdf_matches_the_direct_solver():
     system = _keller_segel()
-    kw = dict(save_every=0.5, progress=False, rtol=1e-8, atol=1e-10, method="bdf")
-    a = pf.solve(system, 16, (0, 0.5), KS_IC, preconditioner="split", **kw)
-    b = pf.solve(system, 16, (0, 0.5), KS_IC, linear_solver="sparse", **kw)
+    kw = dict(output=pf.Output(save_every=0.5), progress=False)
+    a = pf.solve(system, 16, (0, 0.5), KS_IC, method=pf.BDF(rtol=1e-8, atol=1e-10, preconditioner="split"), **kw)
+    b = pf.solve(system, 16, (0, 0.5), KS_IC, method=pf.BDF(rtol=1e-8, atol=1e-10, linear_solver="sparse"), **kw)
     assert a.attrs["transport_solver"] == "sweep"
     np.testing.assert_allclose(a.u.isel(t=-1).values, b.u.isel(t=-1).values, rtol=1e-6)
     # the sweep keeps CVODE's steps near the direct solver's (a poor preconditioner multiplies them)

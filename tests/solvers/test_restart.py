@@ -19,7 +19,8 @@ def forced():
                         name="forced-heat")
 
 
-RUN = dict(grid=32, ic={"u": "cos(pi*x) + x"}, save_every=0.01, progress=False, backend="numpy")
+RUN = dict(grid=32, ic={"u": "cos(pi*x) + x"}, progress=False, backend="numpy")
+EVERY = 0.01  # model time between saved frames
 
 
 def _interrupted_at(n_advance: int, monkeypatch, stepper_cls=steppers.FixedStepRK):
@@ -39,16 +40,16 @@ def _interrupted_at(n_advance: int, monkeypatch, stepper_cls=steppers.FixedStepR
 
 @pytest.mark.parametrize("method", ["rk4", "ssprk3"])
 def test_fixed_step_resume_after_ctrl_c_is_bit_for_bit(forced, tmp_path, monkeypatch, method):
-    full = pf.solve(forced, t_span=(0, 0.1), method=method, **RUN)
+    full = pf.solve(forced, t_span=(0, 0.1), method=method, output=pf.Output(save_every=EVERY), **RUN)
     out = tmp_path / "run.nc"
     original = _interrupted_at(5, monkeypatch)
     with pytest.raises(RunInterrupted) as info:
-        pf.solve(forced, t_span=(0, 0.1), method=method, out=str(out), **RUN)
+        pf.solve(forced, t_span=(0, 0.1), method=method, output=pf.Output(str(out), save_every=EVERY), **RUN)
     assert info.value.out == out and "resume=True" in str(info.value)
     monkeypatch.setattr(steppers.FixedStepRK, "advance", original)
     with xr.open_dataset(out) as part:
         assert part.sizes["t"] == part.attrs["frames_complete"] == 5
-    resumed = pf.solve(forced, t_span=(0, 0.1), method=method, out=str(out), resume=True, **RUN)
+    resumed = pf.solve(forced, t_span=(0, 0.1), method=method, output=pf.Output(str(out), save_every=EVERY, resume=True), **RUN)
     assert resumed.sizes["t"] == full.sizes["t"] == 11
     np.testing.assert_allclose(resumed.u.values, full.u.values, rtol=0, atol=1e-12)
     np.testing.assert_array_equal(resumed.t.values, full.t.values)
@@ -58,13 +59,13 @@ def test_fixed_step_resume_after_ctrl_c_is_bit_for_bit(forced, tmp_path, monkeyp
 
 def test_resume_to_a_later_end_continues_the_output_times(forced, tmp_path):
     out = tmp_path / "run.nc"
-    full = pf.solve(forced, t_span=(0, 0.1), method="rk4", **RUN)
-    pf.solve(forced, t_span=(0, 0.05), method="rk4", out=str(out), **RUN)
-    resumed = pf.solve(forced, t_span=(0, 0.1), method="rk4", out=str(out), resume=True, in_memory=False, **RUN)
+    full = pf.solve(forced, t_span=(0, 0.1), method="rk4", output=pf.Output(save_every=EVERY), **RUN)
+    pf.solve(forced, t_span=(0, 0.05), method="rk4", output=pf.Output(str(out), save_every=EVERY), **RUN)
+    resumed = pf.solve(forced, t_span=(0, 0.1), method="rk4", output=pf.Output(str(out), save_every=EVERY, resume=True, in_memory=False), **RUN)
     np.testing.assert_allclose(resumed.u.values, full.u.values, rtol=0, atol=1e-12)
     resumed.close()
     # already at t_end: nothing to step, the file is returned as it is
-    again = pf.solve(forced, t_span=(0, 0.1), method="rk4", out=str(out), resume=True, **RUN)
+    again = pf.solve(forced, t_span=(0, 0.1), method="rk4", output=pf.Output(str(out), save_every=EVERY, resume=True), **RUN)
     np.testing.assert_array_equal(again.u.values, full.u.values)
 
 
@@ -73,21 +74,21 @@ def test_adaptive_and_implicit_resume_from_the_saved_step(forced, tmp_path, meth
     """rk45 restarts with its saved step and PI-controller memory, so it takes the steps it would
     have taken; BDF restarts at order 1 with its saved step: within 10 rtol (rtol = 1e-6)."""
     out = tmp_path / "run.nc"
-    full = pf.solve(forced, t_span=(0, 0.1), method=method, **RUN)
-    pf.solve(forced, t_span=(0, 0.05), method=method, out=str(out), **RUN)
+    full = pf.solve(forced, t_span=(0, 0.1), method=method, output=pf.Output(save_every=EVERY), **RUN)
+    pf.solve(forced, t_span=(0, 0.05), method=method, output=pf.Output(str(out), save_every=EVERY), **RUN)
     state = json.loads(xr.open_dataset(out).attrs["restart"])
     assert state["dt"] > 0 and state["steps"] > 0
-    resumed = pf.solve(forced, t_span=(0, 0.1), method=method, out=str(out), resume=True, **RUN)
+    resumed = pf.solve(forced, t_span=(0, 0.1), method=method, output=pf.Output(str(out), save_every=EVERY, resume=True), **RUN)
     assert resumed.sizes["t"] == 11
     assert np.max(np.abs(resumed.u.values - full.u.values)) <= tol
 
 
 def test_spectral_resume_is_bit_for_bit(tmp_path):
-    kw = dict(grid=(16, 16), dt=0.01, save_every=0.05, progress=False)
-    full = pf.solve("taylor-green", t_span=0.3, **kw)
+    kw = dict(grid=(16, 16), dt=0.01, progress=False)
+    full = pf.solve("taylor-green", t_span=0.3, output=pf.Output(save_every=0.05), **kw)
     out = tmp_path / "tg.nc"
-    pf.solve("taylor-green", t_span=0.15, out=str(out), **kw)
-    resumed = pf.solve("taylor-green", t_span=0.3, out=str(out), resume=True, **kw)
+    pf.solve("taylor-green", t_span=0.15, output=pf.Output(str(out), save_every=0.05), **kw)
+    resumed = pf.solve("taylor-green", t_span=0.3, output=pf.Output(str(out), save_every=0.05, resume=True), **kw)
     assert resumed.sizes["t"] == full.sizes["t"] == 7
     for f in ("u", "v"):
         np.testing.assert_allclose(resumed[f].values, full[f].values, rtol=0, atol=1e-12)
@@ -97,23 +98,22 @@ def test_spectral_resume_is_bit_for_bit(tmp_path):
 
 def test_mismatched_options_are_one_error_naming_each_difference(forced, tmp_path):
     out = tmp_path / "run.nc"
-    pf.solve(forced, t_span=(0, 0.05), method="rk4", dt=1e-4, out=str(out), **RUN)
+    pf.solve(forced, t_span=(0, 0.05), method="rk4", dt=1e-4, output=pf.Output(str(out), save_every=EVERY), **RUN)
     with pytest.raises(SolverError) as info:
-        pf.solve(forced, t_span=(0, 0.1), method="ssprk3", dt=2e-4, params={"k": 2.0}, out=str(out),
-                 resume=True, **RUN)
+        pf.solve(forced, t_span=(0, 0.1), method="ssprk3", dt=2e-4, params={"k": 2.0}, output=pf.Output(str(out), save_every=EVERY, resume=True), **RUN)
     msg = str(info.value)
     assert "\n" not in msg and "options differ" in msg
     assert "method is 'rk4' in the file but 'ssprk3' now" in msg and "dt is 0.0001 in the file but 0.0002 now" in msg
     assert '"k": 2.0' in msg
     with pytest.raises(SolverError, match="grid is '32' in the file but '16' now"):
-        pf.solve(forced, t_span=(0, 0.1), method="rk4", out=str(out), resume=True, **(RUN | {"grid": 16}))
-    with pytest.raises(SolverError, match="resume=True needs out="):
-        pf.solve(forced, t_span=(0, 0.1), method="rk4", resume=True, **RUN)
+        pf.solve(forced, t_span=(0, 0.1), method="rk4", output=pf.Output(str(out), save_every=EVERY, resume=True), **(RUN | {"grid": 16}))
+    with pytest.raises(SolverError, match="resume=True needs a path"):
+        pf.solve(forced, t_span=(0, 0.1), method="rk4", output=pf.Output(save_every=EVERY, resume=True), **RUN)
 
 
 def test_damaged_and_foreign_files_are_refused_in_one_line(forced, tmp_path):
     out = tmp_path / "run.nc"
-    pf.solve(forced, t_span=(0, 0.05), method="rk4", out=str(out), **RUN)
+    pf.solve(forced, t_span=(0, 0.05), method="rk4", output=pf.Output(str(out), save_every=EVERY), **RUN)
     cut = tmp_path / "cut.nc"
     cut.write_bytes(out.read_bytes()[:2000])  # a file truncated by a full disk or a killed copy
     foreign = tmp_path / "foreign.nc"
@@ -121,19 +121,19 @@ def test_damaged_and_foreign_files_are_refused_in_one_line(forced, tmp_path):
     for path, reason in ((cut, "damaged or not netCDF"), (foreign, "no 'frames_complete'"),
                          (tmp_path / "missing.nc", "no such file")):
         with pytest.raises(SolverError) as info:
-            pf.solve(forced, t_span=(0, 0.1), method="rk4", out=str(path), resume=True, **RUN)
+            pf.solve(forced, t_span=(0, 0.1), method="rk4", output=pf.Output(str(path), save_every=EVERY, resume=True), **RUN)
         assert reason in str(info.value) and "\n" not in str(info.value)
 
 
 def test_a_frame_cut_by_a_crash_is_not_counted_and_is_dropped_on_resume(forced, tmp_path):
     out = tmp_path / "run.nc"
-    full = pf.solve(forced, t_span=(0, 0.1), method="rk4", **RUN)
-    pf.solve(forced, t_span=(0, 0.05), method="rk4", out=str(out), **RUN)
+    full = pf.solve(forced, t_span=(0, 0.1), method="rk4", output=pf.Output(save_every=EVERY), **RUN)
+    pf.solve(forced, t_span=(0, 0.05), method="rk4", output=pf.Output(str(out), save_every=EVERY), **RUN)
     with netCDF4.Dataset(out, "a") as nc:  # what kill -9 in the middle of a write leaves: t written, fields not
         n = len(nc.variables["t"])
         nc.variables["t"][n] = 0.06
         assert nc.getncattr("frames_complete") == n
-    resumed = pf.solve(forced, t_span=(0, 0.1), method="rk4", out=str(out), resume=True, **RUN)
+    resumed = pf.solve(forced, t_span=(0, 0.1), method="rk4", output=pf.Output(str(out), save_every=EVERY, resume=True), **RUN)
     np.testing.assert_allclose(resumed.u.values, full.u.values, rtol=0, atol=1e-12)
     with xr.open_dataset(out) as on_disk:
         assert on_disk.sizes["t"] == on_disk.attrs["frames_complete"] == 11

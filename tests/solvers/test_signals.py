@@ -63,7 +63,7 @@ def test_sigterm_keeps_a_valid_file_and_resume_completes_it_bit_for_bit(tmp_path
     done = subprocess.run([sys.executable, "-m", "pdeforge.cli", *argv], env=_env(), capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr
-    full = pf.solve("heat", grid=256, t_span=1.0, save_every=0.01, backend="numpy", progress=False)
+    full = pf.solve("heat", grid=256, t_span=1.0, backend="numpy", progress=False, output=pf.Output(save_every=0.01))
     with xr.open_dataset(out) as resumed:
         assert resumed.sizes["t"] == 101 and resumed.attrs["status"] == "completed"
         np.testing.assert_allclose(resumed.u.values, full.u.values, rtol=0, atol=1e-12)

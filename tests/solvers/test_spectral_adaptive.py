@@ -40,7 +40,8 @@ def test_fixed_dt_is_used_exactly_with_one_coefficient_build_per_step_size():
 
 
 def test_fixed_dt_in_the_dataset_is_the_one_given():
-    ds = pf.solve("kolmogorov-flow", grid=16, seed=0, t_span=(0, 0.2), dt=0.01, save_every=0.05, progress=False)
+    ds = pf.solve("kolmogorov-flow", grid=16, seed=0, t_span=(0, 0.2), dt=0.01, output=pf.Output(save_every=0.05),
+                  progress=False)
     assert ds.attrs["dt"] == ds.attrs["dt_min"] == ds.attrs["dt_max"] == 0.01 and ds.attrs["steps"] == 20
 
 
@@ -72,7 +73,8 @@ def test_adaptive_step_rejects_an_unstable_step():
 
 
 def test_default_solve_records_its_steps_error_and_a_truthful_dt():
-    ds = pf.solve("kolmogorov-flow", grid=16, seed=0, t_span=(0, 1.0), save_every=0.5, progress=False)
+    ds = pf.solve("kolmogorov-flow", grid=16, seed=0, t_span=(0, 1.0), output=pf.Output(save_every=0.5),
+                  progress=False)
     a = ds.attrs
     assert a["method"] == "etdrk4" and a["dt_rule"].startswith("error control")
     assert a["dt"] == pytest.approx(1.0 / a["steps"]) and a["steps_rejected"] >= 0

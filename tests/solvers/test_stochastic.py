@@ -20,7 +20,7 @@ def test_ornstein_uhlenbeck_stationary_variance():
     n, theta, sigma, length = 2000, 1.0, 0.5, 500.0
     system = pf.PDESystem({"u": "-theta*u"}, params={"theta": theta, "sigma": sigma}, noise={"u": "sigma"},
                           domain=[(0, length)], bcs="periodic")
-    ds = pf.solve(system, grid=n, t_span=(0, 25), ic={"u": 0}, dt=0.01, backend="numpy", save_every=1.0, seed=1)
+    ds = pf.solve(system, grid=n, t_span=(0, 25), ic={"u": 0}, dt=0.01, backend="numpy", seed=1, output=pf.Output(save_every=1.0))
     samples = ds.u.sel(t=slice(5, None)).values  # 21 frames, one relaxation time apart
     exact = sigma**2 / (2 * theta * length / n)
     # 42000 samples, correlated over about two frames: relative standard error about 1%
@@ -36,7 +36,7 @@ def _gbm(n=4000):
 
 def test_geometric_brownian_motion_mean():
     n = 4000
-    ds = pf.solve(_gbm(n), grid=n, t_span=(0, 1), ic={"u": 1}, dt=1e-3, backend="numpy", save_every=1.0, seed=2)
+    ds = pf.solve(_gbm(n), grid=n, t_span=(0, 1), ic={"u": 1}, dt=1e-3, backend="numpy", seed=2, output=pf.Output(save_every=1.0))
     final = ds.u.isel(t=-1).values
     mean, std_of_mean = np.exp(0.5), np.exp(0.5) * np.sqrt(np.exp(0.25) - 1) / np.sqrt(n)
     assert abs(final.mean() - mean) < 4 * std_of_mean
@@ -49,8 +49,7 @@ def test_strong_order_on_the_same_brownian_path(method, order):
     errors = []
     for k in steps:
         dt = 1.0 / k
-        ds = pf.solve(_gbm(n), grid=n, t_span=(0, 1), ic={"u": 1}, method=method, dt=dt, backend="numpy",
-                      save_every=1.0, seed=seed)
+        ds = pf.solve(_gbm(n), grid=n, t_span=(0, 1), ic={"u": 1}, method=method, dt=dt, backend="numpy", seed=seed, output=pf.Output(save_every=1.0))
         rng = np.random.default_rng(seed)
         w = np.sqrt(dt) * np.sum([rng.standard_normal((1, n))[0] for _ in range(k)], axis=0)
         exact = np.exp((0.5 - 0.5 * 0.5**2) + 0.5 * w)
@@ -62,7 +61,7 @@ def test_strong_order_on_the_same_brownian_path(method, order):
 def test_same_seed_same_run_on_every_backend():
     system = pf.PDESystem({"u": "D*laplace(u) - u"}, params={"D": 0.01, "s": 0.3}, noise={"u": "s*(1 + u**2)"},
                           domain=[(0, 1)], bcs="neumann")
-    run = dict(grid=24, t_span=(0, 0.2), ic={"u": "cos(pi*x)"}, method="milstein", dt=2e-3, save_every=0.1, seed=5)
+    run = dict(grid=24, t_span=(0, 0.2), ic={"u": "cos(pi*x)"}, method="milstein", dt=2e-3, output=pf.Output(save_every=0.1), seed=5)
     ref = pf.solve(system, backend="numpy", **run)
     assert np.max(np.abs(ref.u.values - pf.solve(system, backend="numpy", **run).u.values)) == 0
     assert np.max(np.abs(ref.u.values - pf.solve(system, backend="numba", **run).u.values)) < 1e-12

@@ -39,10 +39,13 @@ class Numba(Backend):
 
     Settings:
         dtype: "float64" (default) or "float32" (fixed-step methods; the Dataset holds float64 copies).
+        closures: closure name -> a dense network (:mod:`pdeforge.codegen.dense_network`) compiled
+            into the kernels, for the closure terms of a :class:`~pdeforge.ClosureSystem`.
         simplifier: "sympy" (default), "julia" (Symbolics.jl) or "none".
     """
 
     target = "numba"
+    SETTINGS = {"dtype": "float64", "closures": None, "simplifier": "sympy"}
 
 
 class NumPy(Backend):

@@ -33,7 +33,7 @@ class BlockKernel(BoundKernel):
 
     Attributes:
         halo: the exchange (its ``counters`` hold messages, bytes and seconds).
-        reductions: sums, minima and the blow-up check over every rank.
+        rank_reductions: sums, minima and the blow-up check over every rank.
     """
 
     def __init__(self, kernel: Kernel, decomposition: Decomposition, params: Mapping[str, object] | None = None):
@@ -43,7 +43,7 @@ class BlockKernel(BoundKernel):
                               "callable of the coordinates or an expression string (each rank evaluates its block)")
         super().__init__(kernel, decomposition.block, params)
         self.decomposition = decomposition
-        self.reductions = Reductions(decomposition.comm)
+        self.rank_reductions = Reductions(decomposition.comm)
         self.halo = HaloExchange(decomposition, self.layout.ghost, self.padded_shape[1:], self.nfields)
         self.parallel = False  # one thread per rank by default: the ranks are the parallelism
         self._rhs = kernel.module.KERNELS[("rhs", False)]

@@ -57,9 +57,6 @@ class CoupledFamily(RunFamily):
         if m.name == "imex" or m.kind == "stochastic":
             raise SolverError(f"method {m.name!r} is not available for systems with scalars or integral()/mean(); "
                               "use euler, ssprk3, rk4, rk45, bdf, scipy-bdf or rosenbrock23")
-        if job.backend.name not in ("numba", "numpy"):
-            raise SolverError(f"backend {job.backend.name!r}: systems with scalars or integral()/mean() run with "
-                              "backend 'numba' or 'numpy'")
         order, scheme = job.discretization.order, job.discretization.scheme or "fd"
         kernel, bound = compile_and_bind(system, grid, job.backend, order, scheme)
         dt = m.dt

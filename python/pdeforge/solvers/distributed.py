@@ -144,28 +144,34 @@ class DistributedFiniteDifferences(FiniteDifferences):
         self.decomposition = decompose(grid, comm, kernel.ghost, periodic_axes(system),
                                        job.discretization.decomposition, widths=widths)
         bound = BlockKernel(kernel, self.decomposition)
-        self.reductions = bound.reductions
+        self.reductions = bound.rank_reductions
         cells0 = local_initial_state(system, self.decomposition, job.ic)
         dt = m.dt
+        self.report = {}
         if m.kind == "fixed":  # the stability estimate reads the whole state: on rank 0, then shared
             whole = gather_cells(self.decomposition, cells0, root=0)
             result = None
             if comm.Get_rank() == 0:
                 try:
-                    result = choose_dt(system, grid, kernel, whole, inputs, m, dt, order, scheme)
+                    report: dict = {}
+                    # the accuracy estimate steps the whole state, as one process does
+                    whole_bound = kernel.bind(grid) if m.setting("rtol") is not None and dt is None else None
+                    result = (choose_dt(system, grid, kernel, whole, inputs, m, dt, order, scheme, bound=whole_bound,
+                                        report=report), report)
                 except SolverError as exc:
                     result = exc
             del whole
             result = comm.bcast(result, root=0)
             if isinstance(result, Exception):
                 raise result
-            dt = result
+            dt, self.report = result
         self.cell_shape = bound.cell_shape
         self.cells0 = cells0
         self.bound = bound
         self.stepper = make_stepper(backend.name, m, bound, cells0, inputs, dt)
         one_rank_first(comm, lambda: bound.warm_up(self.stepper.kernels_used()))
         attrs = self._attributes(system, backend, bound, kernel, m, dt, order, scheme)
+        attrs.update(self.step_attributes(inputs, m, dt))
         attrs.update(mpi_ranks=comm.Get_size(), decomposition="x".join(map(str, self.decomposition.dims)))
         return attrs
 

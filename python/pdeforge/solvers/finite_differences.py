@@ -220,9 +220,16 @@ class FiniteDifferences(RunFamily):
                 self.stepper = make_stepper(backend.name, m, bound, cells0, inputs, dt)
             bound.warm_up(self.stepper.kernels_used())
         attrs = self._attributes(system, backend, bound, kernel, m, dt, order, scheme)
+        attrs.update(self.step_attributes(inputs, m, dt))
+        return attrs
+
+    def step_attributes(self, inputs, m, dt) -> dict:
+        """How the step was chosen (``dt_rule``, ``error_estimate``) and, for fixed steps, the step
+        taken as ``dt`` (output times split each interval into equal steps no larger than the
+        chosen one, recorded as ``dt_chosen``)."""
+        attrs = dict(self.report)
         if m.kind in ("fixed", "stochastic") and dt is not None and len(inputs.times) > 1:
-            attrs["dt"] = largest_step(inputs.times, dt)  # the step taken, not only the one allowed
-        attrs.update(self.report)
+            attrs.update(dt=largest_step(inputs.times, dt), dt_chosen=float(dt))
         return attrs
 
     def initial_frame(self):

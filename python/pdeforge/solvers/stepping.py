@@ -65,7 +65,7 @@ class Stepper:
         self.t = float(t0)
         self.steps = 0
         #: sums and the blow-up check over the run's ranks (the local values on one process)
-        self.reductions = getattr(bound, "reductions", LOCAL)
+        self.reductions = getattr(bound, "rank_reductions", LOCAL)
 
     def cells(self) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError

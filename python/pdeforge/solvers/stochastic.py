@@ -159,16 +159,16 @@ def stochastic_method(method: str | Method | None) -> Method:
         return EulerMaruyama()
     if isinstance(method, str):
         if method not in SCHEMES:
-            raise SolverError(f"method {method!r}: a system with noise runs with 'euler-maruyama' (or 'euler') "
-                              "or 'milstein'")
+            raise SolverError(f"method {method!r}: a system with noise runs with 'euler' (Euler-Maruyama, also "
+                              "'euler-maruyama') or 'milstein'")
         return SCHEMES[method]()
     method = get_method(method)
     if isinstance(method, (EulerMaruyama, Milstein)):
         return method
     if method.name == "euler":
         return EulerMaruyama(**method.settings())
-    raise SolverError(f"method {method.name!r}: a system with noise runs with 'euler-maruyama' (or 'euler') "
-                      "or 'milstein'")
+    raise SolverError(f"method {method.name!r}: a system with noise runs with 'euler' (Euler-Maruyama, also "
+                      "'euler-maruyama') or 'milstein'")
 
 
 def noise_attributes(system: PDESystem, seed: int | None) -> dict:
