@@ -25,6 +25,25 @@ CHECK_EVERY = 32
 #: Target duration of one compiled block of steps, and the largest block.
 BLOCK_SECONDS = 0.1
 MAX_BLOCK = 100_000
+#: A step that multiplies the state's largest magnitude by more than this is a blow-up, not a
+#: solution: no resolved step grows that much, an unstable or singular one does (and its own
+#: error estimate can still pass when it is scaled by the new, huge state).
+GROWTH_LIMIT = 1e6
+
+
+def runaway(y: np.ndarray, f: np.ndarray, dt: float, y_new: np.ndarray, scale: float = 0.0) -> bool:
+    """Whether the step ``y -> y_new`` of size ``dt`` blew up: ``y_new`` is not finite, or its
+    largest magnitude exceeds :data:`GROWTH_LIMIT` times that of ``y`` and of ``scale`` (the
+    initial state's; ``f``, the tendency at ``y``, gives the reference ``dt max|f|`` of a step
+    from rest, where both are zero)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        top = float(np.max(np.abs(y_new))) if np.size(y_new) else 0.0
+        if not math.isfinite(top):
+            return True
+        reach = max(float(np.max(np.abs(y))) if np.size(y) else 0.0, abs(float(scale)))
+        if reach == 0.0:
+            reach = abs(dt) * float(np.max(np.abs(f))) if np.size(f) else 0.0
+    return math.isfinite(reach) and top > GROWTH_LIMIT * reach
 
 
 class BlowUp(Exception):
@@ -240,6 +259,7 @@ class DormandPrince(Stepper):
         super().__init__(bound, cells, t0)
         self.rtol, self.atol, self.dt_max = float(rtol), float(atol), float(dt_max)
         self.y = np.array(cells, dtype=float, copy=True)
+        self._scale = float(np.max(np.abs(self.y))) if self.y.size else 0.0
         self.U = bound.new_padded()
         self.k = [np.empty(bound.cell_shape) for _ in range(7)]
         self.rejected = 0
@@ -303,7 +323,7 @@ class DormandPrince(Stepper):
                 if e:
                     err += (dt * e) * k[j]
             en = self._norm(err, y, y_new)
-            if not math.isfinite(en):
+            if not math.isfinite(en) or runaway(y, k[0], dt, y_new, self._scale):
                 if dt < 1e-14 * max(1.0, abs(self.t)):
                     raise BlowUp(self.t + dt, self.t, self.y.copy())
                 self.dt = dt * 0.1
