@@ -188,6 +188,7 @@ class BoundKernel:
             set(m.BC_TIME_DEPENDENT),
             self.p,
             self.frozen,
+            t=system.t,
         )
         self.cell_shape = (self.nfields, *grid.shape)
         self.padded_shape = self.layout.padded_shape
@@ -461,7 +462,7 @@ class BoundKernel:
         self.fill_ghosts(U, t)
         if n:
             self._jac(U, self._scratch_jac, t, self.p, self.h, *self.coords)
-        return self.assembler.assemble(self._scratch_jac)
+        return self.assembler.assemble(self._scratch_jac, t)
 
     def jacobian(self, t: float, y: np.ndarray) -> "sps.csr_matrix":
         """SciPy-style exact sparse Jacobian (CSR) of :meth:`rhs` at flat state ``y``."""

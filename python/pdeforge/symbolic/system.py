@@ -12,7 +12,7 @@ import numpy as np
 import sympy as sp
 
 from pdeforge.errors import BoundaryConditionError, EquationParseError, SystemDefinitionError
-from pdeforge.symbolic.boundary import BoundarySpec, parse_bcs
+from pdeforge.symbolic.boundary import BoundarySpec, check_coefficients, parse_bcs
 from pdeforge.symbolic.geometry import (
     axis_names, check_domain_for, check_radial_orders, curvilinear_operators, get_geometry, regular_centre,
 )
@@ -191,6 +191,7 @@ class PDESystem:
         )
         if self.geometry.curvilinear and self.domain[0][0] == 0:
             self.bcs = regular_centre(self.bcs, bcs, self.fields, self.axes, self._parse_bc_value)
+        check_coefficients(self.bcs, {self.t, *self.param_symbols.values()}, self.axes)
         self.ic = dict(ic) if ic is not None else None
         self.noise: dict[str, sp.Expr] = self._parse_noise(noise)
         #: seconds spent parsing and checking the equations (part of a run's compile time)
