@@ -354,6 +354,17 @@ class TorchBoundKernel(BoundKernel):
                 self._call(self._jac, U, vals, t)
         return self.assembler.assemble(np.asarray(self.to_numpy(vals), dtype=float), t)
 
+    def jacobian_values(self, t: float, y) -> np.ndarray:
+        """The Jacobian kernel's values at flat cell values ``y``, as a NumPy array (entries, *grid.shape)."""
+        torch = self.torch
+        n = len(self.kernel.module.JAC_ENTRIES)
+        vals = torch.zeros((n, *self.grid.shape), dtype=self.dtype, device=self.device)
+        with torch.no_grad():
+            U = self.pad(self.tensor(y).reshape(self.cell_shape), t, self._scratch_pad)
+            if n:
+                self._call(self._jac, U, vals, t)
+        return np.asarray(self.to_numpy(vals), dtype=float)
+
     def jacobian(self, t: float, y):
         """SciPy-style exact sparse Jacobian (CSR) at flat cell values ``y`` (array or tensor)."""
         U = self.pad(self.tensor(y).reshape(self.cell_shape), t, self._scratch_pad)

@@ -179,18 +179,7 @@ class GhostLayout:
         stamp = self.param_vector.tobytes() if self.param_vector is not None else b""
         if not c.time_dependent and c.cached is not None and c.cached[0] == stamp:
             return c.cached[1]
-        a = c.axis
-        face = self.grid.domain[a][c.side]
-        coords = []
-        for b in range(self.grid.dim):
-            if b == a:
-                coords.append(np.float64(face))
-            else:
-                shape = [1] * (self.grid.dim - 1)
-                shape[b if b < a else b - 1] = -1
-                coords.append(self.padded_coords[b].reshape(shape))
-        face_shape = tuple(s for b, s in enumerate(self.shape) if b != a)
-        value = np.broadcast_to(np.asarray(c.value(*coords, t, self.param_vector), dtype=float), face_shape)
+        value = self.face_values(c.value, c, t)
         if not c.time_dependent:
             c.cached = (stamp, value)
         return value
@@ -203,6 +192,20 @@ class GhostLayout:
             t: the time of the closure weights that depend on t; None: their pattern (every
                 weight of such a closure a one), which contains the pattern at every time.
         """
+        P, _ = self._embeddings(t, values=False)
+        return P
+
+    def value_embedding(self, t: float | None = None):
+        """The boundary-value terms of :meth:`embedding` as a matrix: ``padded.ravel() = P @
+        cells.ravel() + Q @ gvec`` with ``gvec`` the boundary values of every closure that has
+        them, each over its side's padded face (``face_shape``, C order), one after the other.
+
+        Returns:
+            ``(Q, where)``: Q as CSR, and (field, axis, side) -> (first column, face shape).
+        """
+        return self._embeddings(t, values=True)
+
+    def _embeddings(self, t: float | None, values: bool):
         import scipy.sparse as sps
 
         dim = self.grid.dim
@@ -211,8 +214,16 @@ class GhostLayout:
         pad_index = np.arange(npad).reshape(self.padded_shape)
         interior_pad = pad_index[self.cells_index].ravel()
         P = sps.csr_matrix((np.ones(ncell), (interior_pad, np.arange(ncell))), shape=(npad, ncell))
+        where, nv = {}, 0
+        for c in self.closures:
+            if c.value is not None:
+                face = tuple(m for b, m in enumerate(self.shape) if b != c.axis)
+                where[(c.field, c.axis, c.side)] = (nv, face)
+                nv += int(np.prod(face))
+        Q = sps.csr_matrix((npad, nv))
         for a in range(dim):
             rows, cols, vals = [], [], []
+            qrows, qcols, qvals = [], [], []
             replaced = []
             g, n = self.ghost[a], self.grid.shape[a]
             for f in range(self.nfields):
@@ -225,9 +236,10 @@ class GhostLayout:
             for c in self.closures:
                 if c.axis != a:
                     continue
+                key = (c.field, c.axis, c.side)
                 if c.weights is not None:
                     c = self.at(c, t) if t is not None else _Closure(
-                        c.field, c.axis, c.side, np.ones_like(c.A), np.ones_like(c.B), None, False)
+                        c.field, c.axis, c.side, np.ones_like(c.A), np.ones_like(c.B), c.value, False)
                 idx = pad_index[c.field]
                 for layer in range(1, g + 1):
                     dst = g - layer if c.side == 0 else g + n - 1 + layer
@@ -237,6 +249,9 @@ class GhostLayout:
                         src = g + j if c.side == 0 else g + n - 1 - j
                         s = idx[axis_index(dim, a, src)].ravel()
                         rows.append(d), cols.append(s), vals.append(np.full(d.size, c.A[layer - 1, j]))
+                    if values and key in where:
+                        qrows.append(d), qcols.append(where[key][0] + np.arange(d.size))
+                        qvals.append(np.full(d.size, c.B[layer - 1]))
             if not rows:
                 continue
             keep = np.ones(npad)
@@ -244,10 +259,35 @@ class GhostLayout:
             F = sps.diags(keep, format="csr") + sps.csr_matrix(
                 (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(npad, npad)
             )
-            P = (F @ P).tocsr()
+            if values:
+                Q = F @ Q
+                if qrows:
+                    Q = Q + sps.csr_matrix((np.concatenate(qvals), (np.concatenate(qrows), np.concatenate(qcols))),
+                                           shape=(npad, nv))
+                Q = Q.tocsr()
+            else:
+                P = (F @ P).tocsr()
+        if values:
+            return Q, where
         if t is None or not self.time_dependent_weights:
             P.eliminate_zeros()
-        return P
+        return P, where
+
+    def face_values(self, fn: Callable, c: _Closure, t: float) -> np.ndarray:
+        """``fn(*face coordinates, t, param_vector)`` on closure ``c``'s padded face (the
+        points its boundary values are taken at), as an array of the face's shape."""
+        a = c.axis
+        face = self.grid.domain[a][c.side]
+        coords = []
+        for b in range(self.grid.dim):
+            if b == a:
+                coords.append(np.float64(face))
+            else:
+                shape = [1] * (self.grid.dim - 1)
+                shape[b if b < a else b - 1] = -1
+                coords.append(self.padded_coords[b].reshape(shape))
+        face_shape = tuple(s for b, s in enumerate(self.shape) if b != a)
+        return np.broadcast_to(np.asarray(fn(*coords, t, self.param_vector), dtype=float), face_shape)
 
     def padded_index(self) -> np.ndarray:
         """Flat padded index of every cell, shape (fields, *grid.shape)."""

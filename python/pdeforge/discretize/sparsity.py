@@ -50,6 +50,7 @@ class JacobianAssembler:
             r = np.zeros(0, dtype=np.int64)
             k = np.zeros(0, dtype=np.int64)
         e = np.arange(r.size)
+        self._rows, self._cols = r, k
         P = layout.embedding().tocsr()
         P.sort_indices()
         # expand every J_pad entry (r, k) through row k of P
@@ -104,3 +105,20 @@ class JacobianAssembler:
             self.at(float(t))
         data = self.map @ np.ascontiguousarray(values).reshape(-1)
         return sps.csr_matrix((data, self.indices, self.indptr), shape=self.shape)
+
+    def padded(self, values: np.ndarray) -> sps.csr_matrix:
+        """The Jacobian with respect to the padded values (cells and ghosts, before the closures
+        are applied), CSR of shape (unknowns, padded size), from the kernel's values."""
+        npad = int(np.prod(self.layout.padded_shape))
+        return sps.csr_matrix((np.ascontiguousarray(values, dtype=float).reshape(-1), (self._rows, self._cols)),
+                              shape=(self.shape[0], npad))
+
+    def boundary(self, values: np.ndarray, t: float | None = None):
+        """Derivatives of the right-hand side with respect to the boundary values.
+
+        Returns:
+            ``(JB, where)``: ``JB`` (CSR, unknowns x boundary values) and the columns of each
+            side, as :meth:`~pdeforge.discretize.padding.GhostLayout.value_embedding`.
+        """
+        Q, where = self.layout.value_embedding(t)
+        return (self.padded(values) @ Q).tocsr(), where

@@ -175,7 +175,11 @@ def check_coefficients(spec: BoundarySpec, allowed: set, axes: Sequence[str]) ->
         for side, bc in zip(("low", "high"), pair):
             if bc.periodic:
                 continue
+            from pdeforge.symbolic.scalars import REDUCTION_TYPES
+
             bad = sorted(map(str, (bc.alpha.free_symbols | bc.beta.free_symbols) - set(allowed)))
+            if any(e.atoms(*REDUCTION_TYPES) for e in (bc.alpha, bc.beta)):
+                bad = ["integral()/mean()"]
             if bad or bc.alpha.atoms(sp.core.function.AppliedUndef) or bc.beta.atoms(sp.core.function.AppliedUndef):
                 raise BoundaryConditionError(
                     f"bcs for field {fname!r} on axis {axes[a]!r} ({side} side): {bc.describe()}: the coefficients alpha "
