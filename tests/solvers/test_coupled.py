@@ -183,8 +183,8 @@ def test_out_file_and_resume(tmp_path):
     (dict(equations={"u": "laplace(u)", "A": "u"}, scalars=("A",)), "outside integral()/mean()"),
     (dict(equations={"u": "laplace(u)", "A": "integral(u*mean(u))"}, scalars=("A",)), "nested"),
     (dict(equations={"u": "laplace(u)", "A": "integral(grad(u))"}, scalars=("A",)), "scalar expression"),
-    (dict(equations={"u": "laplace(u)", "A": "1"}, scalars=("A",), bcs={"u": {"dirichlet": "2*A"}}),
-     "scalar 'A' in a boundary value is not supported"),
+    (dict(equations={"u": "laplace(u)", "A": "1"}, scalars=("A",), bcs={"u": {"dirichlet": "2*A*u"}}),
+     "outside integral()/mean()"),
 ])
 def test_errors(kwargs, message):
     with pytest.raises(PDEForgeError, match=message.replace("(", r"\(").replace(")", r"\)")):

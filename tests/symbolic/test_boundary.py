@@ -39,7 +39,7 @@ def test_per_field():
         ({"q": "periodic"}, "not an axis"),
         ({"x": "periodic"}, "missing"),
         ({"x": ("periodic", "neumann"), "y": "periodic"}, "both sides"),
-        ({"x": {"dirichlet": "u"}, "y": "periodic"}, "unknown name 'u'"),
+        ({"x": {"dirichlet": "u"}, "y": "periodic"}, r"not on \['u'\] outside integral"),
         ({"x": {"robin": (0, 0, 1)}, "y": "periodic"}, "alpha = beta = 0"),
         ({"x": {"robin": (1, 2)}, "y": "periodic"}, "robin takes"),
         (None, "no boundary conditions"),

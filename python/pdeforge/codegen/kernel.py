@@ -188,6 +188,7 @@ class BoundKernel:
             set(m.BC_TIME_DEPENDENT),
             self.p,
             self.frozen,
+            t=system.t,
         )
         self.cell_shape = (self.nfields, *grid.shape)
         self.padded_shape = self.layout.padded_shape
@@ -461,11 +462,25 @@ class BoundKernel:
         self.fill_ghosts(U, t)
         if n:
             self._jac(U, self._scratch_jac, t, self.p, self.h, *self.coords)
-        return self.assembler.assemble(self._scratch_jac)
+        return self.assembler.assemble(self._scratch_jac, t)
 
     def jacobian(self, t: float, y: np.ndarray) -> "sps.csr_matrix":
         """SciPy-style exact sparse Jacobian (CSR) of :meth:`rhs` at flat state ``y``."""
         return self.jacobian_padded(self._pad_cells(y, t), t)
+
+    def jacobian_values(self, t: float, y) -> np.ndarray:
+        """The Jacobian kernel's values (stencil derivatives with respect to the padded values)
+        at flat state ``y``, shape (entries, *grid.shape)."""
+        U = self._pad_cells(y, t)
+        values = np.zeros((len(self.kernel.module.JAC_ENTRIES), *self.grid.shape))
+        if len(values):
+            self._jac(U, values, t, self.p, self.h, *self.coords)
+        return values
+
+    def boundary_jacobian(self, t: float, y) -> tuple:
+        """Derivatives of :meth:`rhs` at flat state ``y`` with respect to the boundary values:
+        ``(JB, where)`` of :meth:`~pdeforge.discretize.sparsity.JacobianAssembler.boundary`."""
+        return self.assembler.boundary(self.jacobian_values(t, y), t)
 
     def sparsity(self) -> "sps.csr_matrix":
         """Sparsity pattern of the Jacobian (CSR of ones)."""

@@ -5,7 +5,9 @@ ghost layers per side. Before each right-hand-side evaluation the ghost layers a
 axis by axis (so corners are filled from already-filled edges): periodic axes copy the
 opposite cells, the others apply the linear closures of :mod:`pdeforge.discretize.closure`.
 The same fill, written as a sparse matrix, maps cell values to padded values exactly; the
-Jacobian assembler uses it.
+Jacobian assembler uses it. A Robin condition whose coefficients depend on t has closure
+weights that depend on t: they are recomputed for the time of each fill (and the matrix is
+that of the time asked for).
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ class _Closure:
     value: Callable | None  # None: homogeneous
     time_dependent: bool
     cached: object = None
+    #: t -> (A, B) where the condition's coefficients depend on t (else None: A, B are fixed)
+    weights: Callable | None = None
+    weights_t: float | None = None
 
 
 class GhostLayout:
@@ -48,6 +53,7 @@ class GhostLayout:
         closure_points: cells used by each closure polynomial (reflections read as many cells as
             there are ghost layers; :attr:`width` is the widest).
         params: parameter name -> value (for Robin coefficients).
+        t: the time symbol (Robin coefficients may depend on it).
         param_symbols: parameter name -> SymPy symbol.
         values: compiled boundary-value functions for every non-homogeneous side.
         time_dependent: keys of ``values`` whose value depends on t.
@@ -70,6 +76,7 @@ class GhostLayout:
         time_dependent: set,
         param_vector: np.ndarray,
         frozen: np.ndarray | None = None,
+        t=None,
     ):
         self.nfields = nfields
         self.grid = grid
@@ -103,18 +110,16 @@ class GhostLayout:
                     A, B = reflection_weights(bc.reflect, self.ghost[a])
                     self.closures.append(_Closure(f, a, side, A, B, None, False))
                     continue
-                alpha = float(bc.alpha.xreplace(subs))
-                beta = float(bc.beta.xreplace(subs))
-                try:
-                    A, B = ghost_weights(alpha, beta, grid.spacing[a], closure_points, self.ghost[a])
-                except ZeroDivisionError:
-                    raise BoundaryConditionError(
-                        f"bcs for field {f} on axis {grid.axes[a]!r} ({SIDES[side]}): {bc.describe()} does not "
-                        "determine the boundary values on this grid"
-                    ) from None
+                where = f"bcs for field {f} on axis {grid.axes[a]!r} ({SIDES[side]})"
+                weights = _weights_function(bc, subs, t, grid.spacing[a], closure_points, self.ghost[a], where)
+                if weights is None:
+                    A, B = _weights(float(bc.alpha.xreplace(subs)), float(bc.beta.xreplace(subs)),
+                                    grid.spacing[a], closure_points, self.ghost[a], where)
+                else:  # the pattern: every weight of the polynomial closure (values follow each fill)
+                    A, B = np.ones((self.ghost[a], closure_points)), np.ones(self.ghost[a])
                 key = (f, a, side)
                 self.closures.append(
-                    _Closure(f, a, side, A, B, values.get(key), key in time_dependent)
+                    _Closure(f, a, side, A, B, values.get(key), key in time_dependent, weights=weights)
                 )
 
     # numerical fill -----------------------------------------------------------------------
@@ -153,32 +158,54 @@ class GhostLayout:
 
     def _apply(self, U: np.ndarray, c: _Closure, t: float) -> None:
         a = c.axis
-        apply_closure(U[c.field], c, self.ghost[a], self.grid.shape[a], self._boundary_value(c, t))
+        apply_closure(U[c.field], self.at(c, t), self.ghost[a], self.grid.shape[a], self._boundary_value(c, t))
+
+    @property
+    def time_dependent_weights(self) -> bool:
+        """Whether some closure's weights depend on t (Robin coefficients of t)."""
+        return any(c.weights is not None for c in self.closures)
+
+    def at(self, c: _Closure, t: float) -> _Closure:
+        """Closure ``c`` with its weights ``A``, ``B`` for time ``t`` (fixed weights: as is)."""
+        if c.weights is not None and c.weights_t != t:
+            c.A, c.B = c.weights(t)
+            c.weights_t = t
+        return c
 
     def _boundary_value(self, c: _Closure, t: float):
         if c.value is None:
             return None
-        if not c.time_dependent and c.cached is not None:
-            return c.cached
-        a = c.axis
-        face = self.grid.domain[a][c.side]
-        coords = []
-        for b in range(self.grid.dim):
-            if b == a:
-                coords.append(np.float64(face))
-            else:
-                shape = [1] * (self.grid.dim - 1)
-                shape[b if b < a else b - 1] = -1
-                coords.append(self.padded_coords[b].reshape(shape))
-        face_shape = tuple(s for b, s in enumerate(self.shape) if b != a)
-        value = np.broadcast_to(np.asarray(c.value(*coords, t, self.param_vector), dtype=float), face_shape)
+        # a value without t may still read parameters that change between calls (scalars)
+        stamp = self.param_vector.tobytes() if self.param_vector is not None else b""
+        if not c.time_dependent and c.cached is not None and c.cached[0] == stamp:
+            return c.cached[1]
+        value = self.face_values(c.value, c, t)
         if not c.time_dependent:
-            c.cached = value
+            c.cached = (stamp, value)
         return value
 
     # the same fill as a matrix ---------------------------------------------------------------
-    def embedding(self):
-        """Sparse matrix P (CSR) with ``padded.ravel() = P @ cells.ravel() + (boundary-value terms)``."""
+    def embedding(self, t: float | None = None):
+        """Sparse matrix P (CSR) with ``padded.ravel() = P @ cells.ravel() + (boundary-value terms)``.
+
+        Args:
+            t: the time of the closure weights that depend on t; None: their pattern (every
+                weight of such a closure a one), which contains the pattern at every time.
+        """
+        P, _ = self._embeddings(t, values=False)
+        return P
+
+    def value_embedding(self, t: float | None = None):
+        """The boundary-value terms of :meth:`embedding` as a matrix: ``padded.ravel() = P @
+        cells.ravel() + Q @ gvec`` with ``gvec`` the boundary values of every closure that has
+        them, each over its side's padded face (``face_shape``, C order), one after the other.
+
+        Returns:
+            ``(Q, where)``: Q as CSR, and (field, axis, side) -> (first column, face shape).
+        """
+        return self._embeddings(t, values=True)
+
+    def _embeddings(self, t: float | None, values: bool):
         import scipy.sparse as sps
 
         dim = self.grid.dim
@@ -187,8 +214,16 @@ class GhostLayout:
         pad_index = np.arange(npad).reshape(self.padded_shape)
         interior_pad = pad_index[self.cells_index].ravel()
         P = sps.csr_matrix((np.ones(ncell), (interior_pad, np.arange(ncell))), shape=(npad, ncell))
+        where, nv = {}, 0
+        for c in self.closures:
+            if c.value is not None:
+                face = tuple(m for b, m in enumerate(self.shape) if b != c.axis)
+                where[(c.field, c.axis, c.side)] = (nv, face)
+                nv += int(np.prod(face))
+        Q = sps.csr_matrix((npad, nv))
         for a in range(dim):
             rows, cols, vals = [], [], []
+            qrows, qcols, qvals = [], [], []
             replaced = []
             g, n = self.ghost[a], self.grid.shape[a]
             for f in range(self.nfields):
@@ -201,6 +236,10 @@ class GhostLayout:
             for c in self.closures:
                 if c.axis != a:
                     continue
+                key = (c.field, c.axis, c.side)
+                if c.weights is not None:
+                    c = self.at(c, t) if t is not None else _Closure(
+                        c.field, c.axis, c.side, np.ones_like(c.A), np.ones_like(c.B), c.value, False)
                 idx = pad_index[c.field]
                 for layer in range(1, g + 1):
                     dst = g - layer if c.side == 0 else g + n - 1 + layer
@@ -210,6 +249,9 @@ class GhostLayout:
                         src = g + j if c.side == 0 else g + n - 1 - j
                         s = idx[axis_index(dim, a, src)].ravel()
                         rows.append(d), cols.append(s), vals.append(np.full(d.size, c.A[layer - 1, j]))
+                    if values and key in where:
+                        qrows.append(d), qcols.append(where[key][0] + np.arange(d.size))
+                        qvals.append(np.full(d.size, c.B[layer - 1]))
             if not rows:
                 continue
             keep = np.ones(npad)
@@ -217,14 +259,66 @@ class GhostLayout:
             F = sps.diags(keep, format="csr") + sps.csr_matrix(
                 (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(npad, npad)
             )
-            P = (F @ P).tocsr()
-        P.eliminate_zeros()
-        return P
+            if values:
+                Q = F @ Q
+                if qrows:
+                    Q = Q + sps.csr_matrix((np.concatenate(qvals), (np.concatenate(qrows), np.concatenate(qcols))),
+                                           shape=(npad, nv))
+                Q = Q.tocsr()
+            else:
+                P = (F @ P).tocsr()
+        if values:
+            return Q, where
+        if t is None or not self.time_dependent_weights:
+            P.eliminate_zeros()
+        return P, where
+
+    def face_values(self, fn: Callable, c: _Closure, t: float) -> np.ndarray:
+        """``fn(*face coordinates, t, param_vector)`` on closure ``c``'s padded face (the
+        points its boundary values are taken at), as an array of the face's shape."""
+        a = c.axis
+        face = self.grid.domain[a][c.side]
+        coords = []
+        for b in range(self.grid.dim):
+            if b == a:
+                coords.append(np.float64(face))
+            else:
+                shape = [1] * (self.grid.dim - 1)
+                shape[b if b < a else b - 1] = -1
+                coords.append(self.padded_coords[b].reshape(shape))
+        face_shape = tuple(s for b, s in enumerate(self.shape) if b != a)
+        return np.broadcast_to(np.asarray(fn(*coords, t, self.param_vector), dtype=float), face_shape)
 
     def padded_index(self) -> np.ndarray:
         """Flat padded index of every cell, shape (fields, *grid.shape)."""
         pad_index = np.arange(int(np.prod(self.padded_shape))).reshape(self.padded_shape)
         return pad_index[self.cells_index]
+
+
+def _weights(alpha: float, beta: float, h: float, m: int, layers: int, where: str):
+    try:
+        return ghost_weights(alpha, beta, h, m, layers)
+    except ZeroDivisionError:
+        raise BoundaryConditionError(
+            f"{where}: robin({alpha:g}*u + {beta:g}*du/dn) does not determine the boundary values on this grid "
+            f"(cell width {h:g})"
+        ) from None
+
+
+def _weights_function(bc, subs: Mapping, t, h: float, m: int, layers: int, where: str) -> Callable | None:
+    """t -> closure weights (A, B) of a condition whose coefficients depend on ``t``; None if they do not."""
+    alpha, beta = bc.alpha.xreplace(subs), bc.beta.xreplace(subs)
+    if t is None or t not in (alpha.free_symbols | beta.free_symbols):
+        return None
+    import sympy as sp
+
+    coefficients = sp.lambdify(t, (alpha, beta), modules="math")
+
+    def weights(time: float):
+        a, b = coefficients(float(time))
+        return _weights(float(a), float(b), h, m, layers, f"{where} at t = {float(time):g}")
+
+    return weights
 
 
 def apply_closure(Uf, c: _Closure, g: int, n: int, value=None) -> None:

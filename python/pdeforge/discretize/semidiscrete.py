@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from pdeforge.errors import BoundaryConditionError, SystemDefinitionError
+from pdeforge.errors import SystemDefinitionError
 from pdeforge.symbolic.boundary import BoundaryCondition
 from pdeforge.symbolic.calculus import piecewise_diff
 from pdeforge.symbolic.system import PDESystem
@@ -210,19 +210,7 @@ def discretize(system: PDESystem, order: int = 2, scheme: str = "fd") -> SemiDis
         for _, off in symbols.offsets_in(expr):
             for a, o in enumerate(off):
                 ghost[a] = max(ghost[a], abs(o))
-    bcs = {}
-    for (fname, a), pair in system.bcs.items():
-        f = system.fields.index(fname)
-        for bc in pair:
-            if bc.periodic:
-                continue
-            bad = (bc.alpha.free_symbols | bc.beta.free_symbols) - set(system.param_symbols.values())
-            if bad:
-                raise BoundaryConditionError(
-                    f"bcs for field {fname!r} on axis {system.axes[a]!r}: robin coefficients may depend on "
-                    f"parameters only, not on {sorted(map(str, bad))}"
-                )
-        bcs[(f, a)] = pair
+    bcs = {(system.fields.index(fname), a): pair for (fname, a), pair in system.bcs.items()}
     return SemiDiscrete(
         system=system,
         order=order,

@@ -174,4 +174,5 @@ class TracedSystem:
         self._jac(self.id, U.ctypes.data, U.size, nz.ctypes.data, nz.size, float(t),
                   b.p.ctypes.data, b.p.size, b.h.ctypes.data, b.h.size)
         J_pad = sps.csc_matrix((nz, rowval, colptr), shape=shape)
-        return (J_pad @ self._P).tocsr()
+        P = b.layout.embedding(float(t)) if b.layout.time_dependent_weights else self._P  # Robin of t
+        return (J_pad @ P).tocsr()

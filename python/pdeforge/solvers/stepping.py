@@ -89,3 +89,24 @@ class Stepper:
 
     def advance(self, t_target: float, progress: Progress | None = None) -> None:  # pragma: no cover
         raise NotImplementedError
+
+
+#: A step that multiplies the state's largest magnitude by more than this is a blow-up, not a
+#: solution: no resolved step grows that much, an unstable or singular one does (and its own
+#: error estimate can still pass when it is scaled by the new, huge state).
+GROWTH_LIMIT = 1e6
+
+
+def runaway(y: np.ndarray, f: np.ndarray, dt: float, y_new: np.ndarray, scale: float = 0.0) -> bool:
+    """Whether the step ``y -> y_new`` of size ``dt`` blew up: ``y_new`` is not finite, or its
+    largest magnitude exceeds :data:`GROWTH_LIMIT` times that of ``y`` and of ``scale`` (the
+    initial state's; ``f``, the tendency at ``y``, gives the reference ``dt max|f|`` of a step
+    from rest, where both are zero)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        top = float(np.max(np.abs(y_new))) if np.size(y_new) else 0.0
+        if not math.isfinite(top):
+            return True
+        reach = max(float(np.max(np.abs(y))) if np.size(y) else 0.0, abs(float(scale)))
+        if reach == 0.0:
+            reach = abs(dt) * float(np.max(np.abs(f))) if np.size(f) else 0.0
+    return math.isfinite(reach) and top > GROWTH_LIMIT * reach

@@ -4,8 +4,10 @@ Every non-periodic side carries one linear condition
 
     alpha * u + beta * du/dn = g        (n the outward normal)
 
-with ``alpha``, ``beta`` and ``g`` SymPy expressions of the coordinates, ``t`` and the
-parameters: Dirichlet is (1, 0, g), Neumann (0, 1, g), Robin (alpha, beta, g).
+with ``g`` a SymPy expression of the coordinates, ``t`` and the parameters, and ``alpha``,
+``beta`` expressions of ``t`` and the parameters (constant along the side; the ghost-cell
+closure's weights follow them in time): Dirichlet is (1, 0, g), Neumann (0, 1, g), Robin
+(alpha, beta, g).
 
 Accepted specifications (``bcs=`` of :class:`~pdeforge.PDESystem`):
 
@@ -156,6 +158,34 @@ def parse_bcs(
             if lo.periodic != hi.periodic:
                 raise BoundaryConditionError(f"{where}: periodic must be set on both sides or neither")
     return result
+
+
+def check_coefficients(spec: BoundarySpec, allowed: set, axes: Sequence[str]) -> None:
+    """Refuse Robin coefficients that depend on anything but ``allowed`` (t and the parameters).
+
+    Args:
+        spec: canonical conditions, (field, axis index) -> (low, high).
+        allowed: the symbols alpha and beta may contain.
+        axes: axis names (for the message).
+
+    Raises:
+        BoundaryConditionError: naming the side and the symbols that are not allowed.
+    """
+    for (fname, a), pair in spec.items():
+        for side, bc in zip(("low", "high"), pair):
+            if bc.periodic:
+                continue
+            from pdeforge.symbolic.global_unknowns import REDUCTION_TYPES
+
+            bad = sorted(map(str, (bc.alpha.free_symbols | bc.beta.free_symbols) - set(allowed)))
+            if any(e.atoms(*REDUCTION_TYPES) for e in (bc.alpha, bc.beta)):
+                bad = ["integral()/mean()"]
+            if bad or bc.alpha.atoms(sp.core.function.AppliedUndef) or bc.beta.atoms(sp.core.function.AppliedUndef):
+                raise BoundaryConditionError(
+                    f"bcs for field {fname!r} on axis {axes[a]!r} ({side} side): {bc.describe()}: the coefficients alpha "
+                    f"and beta may depend on t and parameters only, not on {bad or 'fields'} (a coordinate "
+                    "or a scalar may go into the value g)"
+                )
 
 
 def _axis_spec(fspec, axis: str, axes: Sequence[str], where: str):

@@ -5,6 +5,11 @@ A *scalar* is an unknown without space dimensions: ``PDESystem(equations={"u": "
 reductions ``integral(expr)`` (over the whole box) and ``mean(expr)`` (``integral / volume``) of
 expressions of the fields; field equations may use the scalars and the reductions too.
 
+Boundary values may use the scalars and the reductions too (an inflow that is an integral of
+the solution, as in age-structured population models): ``bcs={"x": ({"dirichlet": "S"},
+"neumann")}``. The kernels read them as parameters set before each evaluation; the exact
+Jacobian adds the boundary's dependence on them (:mod:`pdeforge.codegen.coupled`).
+
 Downstream the system is *lifted* (:func:`lift`): every scalar and every distinct reduction
 becomes a field that is constant in space (its equation is 0, its walls zero-flux), so the
 field right-hand sides are ordinary stencils that every target compiles, and their derivatives
@@ -123,19 +128,14 @@ def parse_scalar_equations(system, equations: Mapping) -> dict[str, sp.Expr]:
     return out
 
 
-def refuse_scalars_in_boundary(value: str, scalars: Sequence[str], what: str) -> None:
-    """One clear error for a scalar named in a boundary value (not supported: boundary values
-    are functions of coordinates, t and parameters)."""
-    import re
+def boundary_outside_reductions(expr: sp.Expr) -> sp.Expr:
+    """``expr`` with every ``integral``/``mean`` replaced by a dummy (what remains must be free of fields)."""
+    return _outside_reductions(expr)
 
-    used = [s for s in scalars if re.search(rf"\b{re.escape(s)}\b", value)]
-    if used:
-        from pdeforge.errors import BoundaryConditionError
 
-        raise BoundaryConditionError(
-            f"{what}: scalar {used[0]!r} in a boundary value is not supported (boundary values depend on "
-            "coordinates, t and parameters); couple the scalar through a term of the field's equation instead"
-        )
+def check_integrand(node: sp.Expr, where: str) -> None:
+    """Refuse what a reduction's integrand may not hold (nested reductions, ...)."""
+    _check_integrand(node, where)
 
 
 def _outside_reductions(expr: sp.Expr) -> sp.Expr:
@@ -163,7 +163,20 @@ def has_coupling(system) -> bool:
     """Whether ``system`` has scalars or reductions (it is then solved as a lifted system)."""
     if getattr(system, "scalars", None):
         return True
-    return any(e.atoms(*REDUCTION_TYPES) for e in getattr(system, "rhs", {}).values())
+    if any(e.atoms(*REDUCTION_TYPES) for e in getattr(system, "rhs", {}).values()):
+        return True
+    return any(bc.value.atoms(*REDUCTION_TYPES) for pair in getattr(system, "bcs", {}).values() for bc in pair)
+
+
+def boundary_nodes(system) -> list[sp.Expr]:
+    """The reductions in the boundary values of ``system``, in a fixed order."""
+    nodes: list[sp.Expr] = []
+    for _, pair in sorted(getattr(system, "bcs", {}).items()):
+        for bc in pair:
+            for node in sorted(bc.value.atoms(*REDUCTION_TYPES), key=sp.default_sort_key):
+                if node not in nodes:
+                    nodes.append(node)
+    return nodes
 
 
 @dataclass
@@ -210,6 +223,7 @@ def coupling_of(system) -> Coupling:
         for node in sorted(expr.atoms(*REDUCTION_TYPES), key=sp.default_sort_key):
             if node not in nodes:
                 nodes.append(node)
+    nodes += [node for node in boundary_nodes(system) if node not in nodes]
     taken = set(system.fields) | set(scalars) | set(system.params) | set(getattr(system, "coefficients", {}))
     names = []
     for k, node in enumerate(nodes):
@@ -220,7 +234,7 @@ def coupling_of(system) -> Coupling:
     symbols = [sp.Symbol(n, real=True) for n in names]
     as_symbols = dict(zip(nodes, symbols))
     scalar_fields = {system.scalar_symbols[s]: sp.Function(s, real=True)(*system.coords) for s in scalars}
-    feedback = any(system.rhs[f].atoms(*REDUCTION_TYPES) for f in system.fields)
+    feedback = any(system.rhs[f].atoms(*REDUCTION_TYPES) for f in system.fields) or bool(boundary_nodes(system))
     return Coupling(
         fields=list(system.fields),
         scalars=scalars,
@@ -259,7 +273,11 @@ def lift(system, coupling: Coupling, integrands: bool = False):
     else:
         new.rhs = {**{f: system.rhs[f].xreplace(sub) for f in system.fields}, **{n: sp.Integer(0) for n in extra}}
     new.equation_text = {f: str(e).replace(f"({', '.join(system.axes)})", "") for f, e in new.rhs.items()}
-    bcs = dict(system.bcs)
+    # boundary values read scalars and reductions as parameters (set before each evaluation)
+    wall = boundary_parameters(coupling)
+    new.params = {**system.params, **{n: 0.0 for n in wall.values()}}
+    new.param_symbols = {**system.param_symbols, **{n: sp.Symbol(n, real=True) for n in wall.values()}}
+    bcs = _bcs_with_parameters(system, coupling, wall)
     for a in range(system.dim):
         periodic = all(system.bcs[(f, a)][0].periodic for f in system.fields)
         for n in extra:
@@ -287,7 +305,41 @@ def parametrize(system, coupling: Coupling):
     new.param_symbols = {**system.param_symbols, **{n: sp.Symbol(n, real=True) for n in extra}}
     sub = dict(zip(coupling.reductions, coupling.reduction_symbols))
     new.rhs = {f: system.rhs[f].xreplace(sub) for f in system.fields}
+    new.bcs = _bcs_with_parameters(system, coupling, {n: n for n in extra})
     new.scalars, new.scalar_symbols, new.scalar_rhs = [], {}, {}
     new.noise = {}
     new.ic = None
     return new
+
+
+def boundary_parameters(coupling: Coupling) -> dict[str, str]:
+    """Scalar or reduction name -> the parameter that carries its value into the boundary values
+    of the lifted systems (whose fields already use the plain names)."""
+    return {n: f"{n}_wall_" for n in (*coupling.scalars, *coupling.reduction_names)}
+
+
+def _bcs_with_parameters(system, coupling: Coupling, names: Mapping[str, str]) -> dict:
+    """``system.bcs`` with scalars and reductions in the boundary values as the parameters ``names``."""
+    import dataclasses
+
+    sub = {system.scalar_symbols[s]: sp.Symbol(names[s], real=True) for s in coupling.scalars}
+    sub.update({node: sp.Symbol(names[n], real=True) for node, n in zip(coupling.reductions, coupling.reduction_names)})
+    return {key: tuple(dataclasses.replace(bc, value=bc.value.xreplace(sub)) if not bc.periodic else bc for bc in pair)
+            for key, pair in system.bcs.items()}
+
+
+def boundary_derivatives(system, coupling: Coupling) -> dict[tuple[str, int, int], list]:
+    """(field, axis, side) -> the derivative of that side's value with respect to each scalar,
+    then each reduction (SymPy expressions in the coordinates, t, parameters, scalars and
+    the reductions' symbols), for the sides whose value depends on one."""
+    sub = dict(zip(coupling.reductions, coupling.reduction_symbols))
+    unknowns = [*(system.scalar_symbols[s] for s in coupling.scalars), *coupling.reduction_symbols]
+    out = {}
+    for (f, a), pair in sorted(system.bcs.items()):
+        for side, bc in enumerate(pair):
+            if bc.periodic:
+                continue
+            value = bc.value.xreplace(sub)
+            if value.free_symbols & set(unknowns):
+                out[(f, a, side)] = [sp.diff(value, u) for u in unknowns]
+    return out

@@ -12,7 +12,7 @@ import numpy as np
 import sympy as sp
 
 from pdeforge.errors import BoundaryConditionError, EquationParseError, SystemDefinitionError
-from pdeforge.symbolic.boundary import BoundarySpec, parse_bcs
+from pdeforge.symbolic.boundary import BoundarySpec, check_coefficients, parse_bcs
 from pdeforge.symbolic.geometry import (
     axis_names, check_domain_for, check_radial_orders, curvilinear_operators, get_geometry, regular_centre,
 )
@@ -21,10 +21,12 @@ from pdeforge.symbolic.walls import SecondSpec, close_walls, normal_orders
 from pdeforge.symbolic.operators import CONSTANTS, MATH_FUNCTIONS, make_operators
 from pdeforge.symbolic.parser import Namespace, parse_expression
 from pdeforge.symbolic.global_unknowns import (
+    REDUCTION_TYPES,
     REDUCTIONS,
+    boundary_outside_reductions,
+    check_integrand,
     check_scalar_names,
     parse_scalar_equations,
-    refuse_scalars_in_boundary,
 )
 
 AXES = ("x", "y", "z")
@@ -191,6 +193,7 @@ class PDESystem:
         )
         if self.geometry.curvilinear and self.domain[0][0] == 0:
             self.bcs = regular_centre(self.bcs, bcs, self.fields, self.axes, self._parse_bc_value)
+        check_coefficients(self.bcs, {self.t, *self.param_symbols.values()}, self.axes)
         self.ic = dict(ic) if ic is not None else None
         self.noise: dict[str, sp.Expr] = self._parse_noise(noise)
         #: seconds spent parsing and checking the equations (part of a run's compile time)
@@ -307,20 +310,31 @@ class PDESystem:
         return parse_expression(text, self.namespace(with_fields, with_operators=with_fields), what)
 
     def _parse_bc_value(self, value, what: str) -> sp.Expr:
-        if isinstance(value, str) and getattr(self, "scalars", None):
-            refuse_scalars_in_boundary(value, self.scalars, what)
+        """A boundary value: coordinates, t, parameters, and (ODE-PDE systems) scalars and
+        ``integral``/``mean`` of the fields; fields themselves only inside a reduction."""
         if isinstance(value, str):
-            expr = parse_expression(value, self.namespace(with_fields=False, with_operators=False), what)
+            expr = parse_expression(value, self.namespace(), what)
         elif isinstance(value, (int, float)):
             expr = sp.Float(value) if isinstance(value, float) else sp.Integer(value)
         elif isinstance(value, sp.Basic):
             expr = self._from_sympy(value, what)
         else:
             raise EquationParseError(f"{what}: expected a number, string or SymPy expression, got {value!r}")
-        allowed = set(self.coords) | {self.t} | set(self.param_symbols.values())
-        bad = [s for s in expr.free_symbols if s not in allowed]
-        if bad or expr.atoms(sp.core.function.AppliedUndef):
-            raise EquationParseError(f"{what}: may depend on coordinates, t and parameters only, not on {bad or 'fields'}")
+        if isinstance(expr, (sp.MatrixBase, tuple)) or (
+                isinstance(expr, sp.logic.boolalg.Boolean) and not isinstance(expr, sp.Symbol)):
+            raise EquationParseError(f"{what}: must be a scalar expression")
+        expr = sp.sympify(expr)
+        outside = boundary_outside_reductions(expr)
+        allowed = set(self.coords) | {self.t} | set(self.param_symbols.values()) | set(self.scalar_symbols.values())
+        bad = sorted(str(s) for s in outside.free_symbols if s not in allowed and not isinstance(s, sp.Dummy))
+        fields = sorted(type(f).__name__ for f in outside.atoms(sp.core.function.AppliedUndef))
+        if bad or fields or outside.has(sp.Derivative):
+            raise EquationParseError(
+                f"{what}: may depend on coordinates, t, parameters, scalars and integral()/mean() of the fields, "
+                f"not on {bad or fields or 'derivatives'} outside integral()/mean()"
+            )
+        for node in expr.atoms(*REDUCTION_TYPES):
+            check_integrand(node, what)
         return expr
 
     def _second_conditions(self, bcs) -> tuple[object, SecondSpec]:

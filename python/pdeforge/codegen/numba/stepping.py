@@ -8,17 +8,23 @@ Python work and no allocation per step.
 Closure weights depend on the grid and the parameters, so they arrive as arrays: ``W`` of
 shape (fields, dim, 2, ghost, m) and ``B`` of shape (fields, dim, 2, ghost), filled by the
 bound kernel from the same :class:`~pdeforge.discretize.padding.GhostLayout` the NumPy path uses.
+A Robin condition whose coefficients depend on t has weights that change with t: they are
+printed inline instead, as the closure's symbolic weights
+(:func:`~pdeforge.discretize.closure.ghost_closure`) in its coefficients at the fill's time.
 """
 
 from __future__ import annotations
 
 import itertools
 
+import sympy as sp
+
 from pdeforge.tableaus import TABLEAUS, accumulating_stages, coefficient_text, convex_stages
 from pdeforge.codegen.module import KernelSpec
 from pdeforge.codegen.numba.tiling import tiled_source
 from pdeforge.codegen.numba.wavefront import wavefront_source
 from pdeforge.codegen.printing import ScalarPrinter
+from pdeforge.discretize.closure import ghost_closure
 
 STEP_METHODS = ("euler", "ssprk3", "rk4")
 
@@ -39,7 +45,8 @@ def _fill_lines(spec: KernelSpec, name: str = "_fill", axes: tuple[int, ...] | N
     for pair in semi.bcs.values():
         for bc in pair:
             if not bc.periodic:
-                used_params |= bc.value.free_symbols & set(semi.param_symbols)
+                used_params |= (bc.value.free_symbols | bc.alpha.free_symbols | bc.beta.free_symbols) \
+                    & set(semi.param_symbols)
     for i, p in enumerate(semi.param_symbols):
         if p in used_params:
             lines.append(f"    {spec.names[p]} = p[{i}]")
@@ -80,15 +87,21 @@ def _fill_lines(spec: KernelSpec, name: str = "_fill", axes: tuple[int, ...] | N
                     names[system.coords[b]] = f"p{system.axes[b]}[j{b}]"
                 names[system.coords[a]] = f"dom[{a}, {side}]"
                 value = None if bc.value == 0 else ScalarPrinter(names).doprint(bc.value)
+                timed = _timed_weights(bc, system.t, f, a, side, g, semi.closure_points, names) \
+                    if not bc.reflect else None
+                if timed is not None:  # before the loops: the weights are the same along the side
+                    lines[len(lines) - len(loop):len(lines) - len(loop)] = timed[0]
                 if value is not None:
                     lines.append(f"{indent}gv = {value}")
                 for layer in range(1, g + 1):
                     terms = []
-                    for j in range(semi.closure_width):
+                    for j in range(semi.closure_points if timed is not None else semi.closure_width):
                         src = f"{g + j}" if side == 0 else f"n{a} + {g - 1 - j}"
-                        terms.append(f"W[{f}, {a}, {side}, {layer - 1}, {j}] * {at(src)}")
+                        weight = timed[1][layer - 1][j] if timed is not None else f"W[{f}, {a}, {side}, {layer - 1}, {j}]"
+                        terms.append(f"{weight} * {at(src)}")
                     if value is not None:
-                        terms.append(f"B[{f}, {a}, {side}, {layer - 1}] * gv")
+                        weight = timed[2][layer - 1] if timed is not None else f"B[{f}, {a}, {side}, {layer - 1}]"
+                        terms.append(f"{weight} * gv")
                     dst = f"{g - layer}" if side == 0 else f"n{a} + {g - 1 + layer}"
                     lines.append(f"{indent}{at(dst)} = " + " + ".join(terms))
                 body = True
@@ -101,6 +114,31 @@ def _fill_lines(spec: KernelSpec, name: str = "_fill", axes: tuple[int, ...] | N
 def _at(node) -> str:
     """``t + node * dt`` as printed in the step loops."""
     return "t" if node == 0 else f"t + {coefficient_text(node)}"
+
+
+def _timed_weights(bc, t, f: int, a: int, side: int, g: int, m: int, names: dict):
+    """For a side whose Robin coefficients depend on ``t``: the lines computing its closure
+    weights at the fill's time, and the names of the cell weights ``[layer][j]`` and of the
+    boundary-value weights ``[layer]``; None for fixed coefficients."""
+    if t not in (bc.alpha.free_symbols | bc.beta.free_symbols):
+        return None
+    tag = f"{f}_{a}_{side}"
+    alpha, beta, h = (sp.Symbol(f"{n}{tag}") for n in ("ra", "rb", "rh"))
+    A, B = ghost_closure(alpha, beta, h, m, g)
+    printer = ScalarPrinter(names)
+    lines = [f"    {alpha} = {printer.doprint(bc.alpha)}",
+             f"    {beta} = {printer.doprint(bc.beta)}",
+             f"    {h} = (dom[{a}, 1] - dom[{a}, 0]) / n{a}"]
+    cell_names, value_names = [], []
+    for layer in range(g):
+        row = []
+        for j in range(m):
+            row.append(f"rw{tag}_{layer}_{j}")
+            lines.append(f"    {row[-1]} = {printer.doprint(A[layer][j])}")
+        cell_names.append(row)
+        value_names.append(f"rv{tag}_{layer}")
+        lines.append(f"    {value_names[-1]} = {printer.doprint(B[layer])}")
+    return lines, cell_names, value_names
 
 
 def _advance_lines(spec: KernelSpec, method: str, parallel: bool) -> list[str]:

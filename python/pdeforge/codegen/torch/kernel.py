@@ -120,11 +120,13 @@ class TorchGhostFill:
     def _value(self, i: int, c, t: float):
         if c.value is None:
             return None
-        if not c.time_dependent and i in self._values:
-            return self._values[i]
+        # a value without t may still read parameters that change between calls (scalars)
+        stamp = self.layout.param_vector.tobytes()
+        if not c.time_dependent and i in self._values and self._values[i][0] == stamp:
+            return self._values[i][1]
         v = self.torch.as_tensor(np.array(self.layout._boundary_value(c, t)), dtype=self.dtype, device=self.device)
         if not c.time_dependent:
-            self._values[i] = v
+            self._values[i] = (stamp, v)
         return v
 
     def fill(self, U, t: float) -> None:
@@ -145,7 +147,7 @@ class TorchGhostFill:
             for i, c in enumerate(lay.closures):
                 if c.axis != a:
                     continue
-                apply_closure(U[c.field], c, g, n, self._value(i, c, t))
+                apply_closure(U[c.field], lay.at(c, t), g, n, self._value(i, c, t))
 
 
 class TorchBoundKernel(BoundKernel):
@@ -274,7 +276,8 @@ class TorchBoundKernel(BoundKernel):
         (default: the bound values). Autograd follows ``Y``, ``p`` and closure modules.
         Boundary values, when they depend on time, are evaluated at ``float(t)``.
         """
-        t_fill = float(t) if self.layout.closures and any(c.time_dependent for c in self.layout.closures) else 0.0
+        timed = self.layout.time_dependent_weights or any(c.time_dependent for c in self.layout.closures)
+        t_fill = float(t) if timed else 0.0
         U = self.padded(Y, t_fill)
         out = Y.new_empty(self.cell_shape)
         self._rhs_ad(U, out, self.scalar(t), self._p_t if p is None else p, self._h_t, *self.coords_t, self.closures)
@@ -349,7 +352,18 @@ class TorchBoundKernel(BoundKernel):
             self.fill_ghosts(U, t)
             if n:
                 self._call(self._jac, U, vals, t)
-        return self.assembler.assemble(np.asarray(self.to_numpy(vals), dtype=float))
+        return self.assembler.assemble(np.asarray(self.to_numpy(vals), dtype=float), t)
+
+    def jacobian_values(self, t: float, y) -> np.ndarray:
+        """The Jacobian kernel's values at flat cell values ``y``, as a NumPy array (entries, *grid.shape)."""
+        torch = self.torch
+        n = len(self.kernel.module.JAC_ENTRIES)
+        vals = torch.zeros((n, *self.grid.shape), dtype=self.dtype, device=self.device)
+        with torch.no_grad():
+            U = self.pad(self.tensor(y).reshape(self.cell_shape), t, self._scratch_pad)
+            if n:
+                self._call(self._jac, U, vals, t)
+        return np.asarray(self.to_numpy(vals), dtype=float)
 
     def jacobian(self, t: float, y):
         """SciPy-style exact sparse Jacobian (CSR) at flat cell values ``y`` (array or tensor)."""

@@ -13,7 +13,7 @@ from pdeforge.errors import SolverError
 from pdeforge.codegen.numba.stepping import STEP_METHODS
 from pdeforge.codegen.numba.threads import ThreadChoice
 from pdeforge.tableaus import TABLEAUS, accumulating_stages, convex_stages, times_dt, work_arrays
-from pdeforge.solvers.stepping import CHECK_EVERY, BlowUp, Progress, Stepper, equal_steps  # noqa: F401
+from pdeforge.solvers.stepping import CHECK_EVERY, BlowUp, Progress, Stepper, equal_steps, runaway  # noqa: F401
 
 #: Target duration of one compiled block of steps, and the largest block.
 BLOCK_SECONDS = 0.1
@@ -189,6 +189,7 @@ class DormandPrince(Stepper):
         super().__init__(bound, cells, t0)
         self.rtol, self.atol, self.dt_max = float(rtol), float(atol), float(dt_max)
         self.y = np.array(cells, dtype=float, copy=True)
+        self._scale = float(np.max(np.abs(self.y))) if self.y.size else 0.0
         self.U = bound.new_padded()
         self.k = [np.empty(bound.cell_shape) for _ in range(7)]
         self.rejected = 0
@@ -252,7 +253,7 @@ class DormandPrince(Stepper):
                 if e:
                     err += (dt * e) * k[j]
             en = self._norm(err, y, y_new)
-            if not math.isfinite(en):
+            if not math.isfinite(en) or runaway(y, k[0], dt, y_new, self._scale):
                 if dt < 1e-14 * max(1.0, abs(self.t)):
                     raise BlowUp(self.t + dt, self.t, self.y.copy())
                 self.dt = dt * 0.1

@@ -23,7 +23,7 @@ import scipy.sparse.linalg as spla
 
 from pdeforge.errors import SolverError
 from pdeforge.solvers.implicit.preconditioners import JacobianSplit, detect_transform
-from pdeforge.solvers.stepping import Progress, Stepper, StepFailure
+from pdeforge.solvers.stepping import GROWTH_LIMIT, Progress, Stepper, StepFailure, runaway
 
 
 class IMEXSBDF2(Stepper):
@@ -59,6 +59,7 @@ class IMEXSBDF2(Stepper):
             raise SolverError(f"dt must be a positive number, got {dt!r}")
         self.dt = float(dt) if dt else reaction_dt(R)  # inf without reactions: one step per output
         self.y = y
+        self._scale = float(np.max(np.abs(y))) if y.size else 0.0
         self.prev: tuple[np.ndarray, np.ndarray] | None = None  # (u_{n-1}, N(u_{n-1}))
         self._solvers: dict[tuple[float, float], object] = {}
         self.nfev = 0
@@ -106,8 +107,9 @@ class IMEXSBDF2(Stepper):
             else:
                 y_old, N_old = self.prev
                 y_new = self._solve(2.0 * h / 3.0, (4.0 * y - y_old + 2.0 * h * (2.0 * N - N_old)) / 3.0)
-            if not np.all(np.isfinite(y_new)):
-                raise StepFailure(t + h, t, self.cells().copy(), "non-finite values")
+            if runaway(y, N + self.T @ y, h, y_new, self._scale):
+                raise StepFailure(t + h, t, self.cells().copy(),
+                                  f"non-finite values or growth beyond {GROWTH_LIMIT:g} times in one step")
             self.prev, self.prev_h = (y, N), h
             self.y, self.t = y_new, t + h
             self.steps += 1
