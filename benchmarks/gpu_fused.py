@@ -138,7 +138,10 @@ def differentiable(n: int, steps: int, device, dtype: str) -> dict:
     ic = {f: torch.as_tensor(defaults["ic"][f]) for f in system.fields}
     F = torch.tensor(0.04, dtype=getattr(torch, dtype), requires_grad=True)
     dt = 1.0
-    kw = dict(method="rk4", dt=dt, save_every=steps * dt, device=device, dtype=dtype)
+    import pdeforge as pf
+
+    kw = dict(method="rk4", dt=dt, output=pf.Output(save_every=steps * dt),
+              backend=pf.Torch(device=device, dtype=dtype))
     state = len(system.fields) * n * n * (4 if dtype == "float32" else 8)
     best_f = best_b = math.inf
     for _ in range(2):
@@ -146,7 +149,7 @@ def differentiable(n: int, steps: int, device, dtype: str) -> dict:
             torch.cuda.reset_peak_memory_stats(device)
         _sync(device)
         t0 = time.perf_counter()
-        out = differentiable_solve(system, n, steps * dt, ic, {"F": F}, **kw)
+        out = differentiable_solve(system, n, steps * dt, ic, params={"F": F}, **kw)
         loss = (out[-1, 1] ** 2).sum()
         _sync(device)
         t1 = time.perf_counter()
@@ -158,14 +161,15 @@ def differentiable(n: int, steps: int, device, dtype: str) -> dict:
     with torch.no_grad():
         _sync(device)
         t0 = time.perf_counter()
-        differentiable_solve(system, n, steps * dt, ic, {"F": F.detach()}, **kw)
+        differentiable_solve(system, n, steps * dt, ic, params={"F": F.detach()}, **kw)
         _sync(device)
         plain = time.perf_counter() - t0
     with saved_bytes() as outer:
-        differentiable_solve(system, n, steps * dt, ic, {"F": F}, **kw)
+        differentiable_solve(system, n, steps * dt, ic, params={"F": F}, **kw)
     seg = math.ceil(math.sqrt(steps))
     with saved_bytes() as one:
-        differentiable_solve(system, n, seg * dt, ic, {"F": F}, **{**kw, "save_every": seg * dt, "checkpoint": False})
+        differentiable_solve(system, n, seg * dt, ic, params={"F": F},
+                             **{**kw, "output": pf.Output(save_every=seg * dt), "checkpoint": False})
     row = {"grid": n, "steps": steps, "forward_s": best_f, "backward_s": best_b, "no_grad_forward_s": plain,
            "saved_bytes_peak": outer["bytes"] + one["bytes"], "state_bytes": state,
            "sqrt_steps": math.sqrt(steps)}

@@ -100,8 +100,7 @@ def main(argv=None) -> dict:
 
     def reference(seed: int) -> np.ndarray:
         ic = random_velocity(fine_grid, np.random.default_rng(seed))
-        ds = pf.solve("burgers-les", grid=args.fine, t_span=args.t_end, save_every=args.every, ic=ic, method="rk4",
-                      dt=dt_f, params={"Delta": 2 * L / args.fine, "Cs": cs0}, backend="numba", progress=False)
+        ds = pf.solve("burgers-les", grid=args.fine, t_span=args.t_end, ic=ic, method="rk4", dt=dt_f, params={"Delta": 2 * L / args.fine, "Cs": cs0}, backend="numba", progress=False, output=pf.Output(save_every=args.every))
         return box_filter(np.stack([ds.u.values, ds.v.values], axis=1), r)  # (frames, 2, nc, nc)
 
     refs = {s: reference(s) for s in train_seeds + test_seeds}
@@ -109,9 +108,7 @@ def main(argv=None) -> dict:
 
     def smagorinsky_run(seed: int, cs: float) -> np.ndarray:
         ic0 = refs[seed][0]
-        ds = pf.solve("burgers-les", grid=args.coarse, t_span=args.t_end, save_every=args.every,
-                      ic={"u": ic0[0], "v": ic0[1]}, method="rk4", dt=dt_c, params={"Delta": delta_c, "Cs": cs},
-                      backend="numba", progress=False, stability="ignore")
+        ds = pf.solve("burgers-les", grid=args.coarse, t_span=args.t_end, ic={"u": ic0[0], "v": ic0[1]}, method=pf.RK4(stability="ignore"), dt=dt_c, params={"Delta": delta_c, "Cs": cs}, backend="numba", progress=False, output=pf.Output(save_every=args.every))
         out = np.full((n_frames, 2, args.coarse, args.coarse), np.nan)
         got = np.stack([ds.u.values, ds.v.values], axis=1)
         out[: len(got)] = got
@@ -144,7 +141,8 @@ def main(argv=None) -> dict:
         ic0 = torch.as_tensor(refs[seed][0])
         with torch.no_grad():
             out = differentiable_solve(les, args.coarse, args.t_end, {"u": ic0[0], "v": ic0[1]},
-                                       dt=dt_c, save_every=args.every, device=args.device, closures={"nu_t": net})
+                                       dt=dt_c, output=pf.Output(save_every=args.every),
+                                       backend=pf.Torch(device=args.device, closures={"nu_t": net}))
         return out.cpu().numpy()
 
     # a posteriori: the prior's weights trained through short rollouts of the solver
@@ -161,7 +159,8 @@ def main(argv=None) -> dict:
         target = torch.as_tensor(refs[seed][start + 1 : start + window + 1], device=args.device)
         ic0 = torch.as_tensor(refs[seed][start], device=args.device)
         traj = differentiable_solve(les, args.coarse, args.rollout, {"u": ic0[0], "v": ic0[1]},
-                                    dt=dt_c, save_every=args.every, device=args.device, closures={"nu_t": post})
+                                    dt=dt_c, output=pf.Output(save_every=args.every),
+                                    backend=pf.Torch(device=args.device, closures={"nu_t": post}))
         loss = ((traj[1:] - target) ** 2).mean() / (target**2).mean()
         opt.zero_grad()
         with threads(thread_count(args.coarse**2) if args.device == "cpu" else None):

@@ -64,7 +64,7 @@ def main(argv=None) -> dict:
         torch.set_num_threads(args.threads)
     model = get_model("burgers-les")
     params = model.params
-    kw = dict(grid=args.grid, t_span=args.t_end, save_every=args.t_end / 4, progress=False)
+    kw = dict(grid=args.grid, t_span=args.t_end, output=pf.Output(save_every=args.t_end / 4), progress=False)
     train_runs = [pf.solve("burgers-les", seed=s, **kw) for s in range(1, 1 + args.train_runs)]
     reference = pf.solve("burgers-les", seed=0, **kw)
     smagorinsky = SmagorinskyViscosity(params["Cs"], params["Delta"])
@@ -91,17 +91,17 @@ def main(argv=None) -> dict:
 
     system = closure_system(params["nu"])
     ic = {"u": reference.u.values[0], "v": reference.v.values[0]}
-    solve_kw = dict(grid=args.grid, t_span=args.t_end, save_every=args.t_end / 4, method="rk4", dt=model.dt,
-                    ic=ic, progress=False)
+    solve_kw = dict(grid=args.grid, t_span=args.t_end, output=pf.Output(save_every=args.t_end / 4), method="rk4",
+                    dt=model.dt, ic=ic, progress=False)
     runs = {
         "formula (numba)": lambda: pf.solve("burgers-les", seed=0, **kw),
-        "learned (numba)": lambda: pf.solve(system, backend="numba", closures={"nu_t": net}, **solve_kw),
+        "learned (numba)": lambda: pf.solve(system, backend=pf.Numba(closures={"nu_t": net}), **solve_kw),
     }
     if args.torch or args.compile:
-        runs["learned (torch eager)"] = lambda: pf.solve(system, backend="torch", closures={"nu_t": net}, **solve_kw)
+        runs["learned (torch eager)"] = lambda: pf.solve(system, backend=pf.Torch(closures={"nu_t": net}), **solve_kw)
     if args.compile:
-        runs["learned (torch.compile)"] = lambda: pf.solve(system, backend="torch", closures={"nu_t": net},
-                                                           torch_compile=True, **solve_kw)
+        runs["learned (torch.compile)"] = lambda: pf.solve(system, backend=pf.Torch(closures={"nu_t": net}, compile=True),
+                                                           **solve_kw)
     results: dict[str, dict] = {}
     loads = [os.getloadavg()[0]]
     for _ in range(args.rounds):

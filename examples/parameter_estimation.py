@@ -45,8 +45,7 @@ def main(argv=None) -> dict:
     truth = {"F": 0.04, "k": 0.06, "Du": 2e-5}
     system, defaults = model.setup(params=truth, grid=args.grid, seed=args.seed)
     every = args.t_end / args.frames
-    obs = pf.solve(system, grid=args.grid, t_span=args.t_end, ic=defaults["ic"], method="rk4", dt=args.dt,
-                   save_every=every, backend="numba", progress=False)
+    obs = pf.solve(system, grid=args.grid, t_span=args.t_end, ic=defaults["ic"], method="rk4", dt=args.dt, backend="numba", progress=False, output=pf.Output(save_every=every))
     clean = np.stack([obs.u.values, obs.v.values], axis=1)  # (frames, fields, nx, ny)
     rng = np.random.default_rng(args.seed)
     scale = clean[1:].std(axis=(0, 2, 3), keepdims=True)
@@ -61,8 +60,8 @@ def main(argv=None) -> dict:
 
     def misfit():
         values = {n: theta[i].exp() for i, n in enumerate(names)}
-        traj = differentiable_solve(system, args.grid, args.t_end, ic, values, method="rk4", dt=args.dt,
-                                    save_every=every, device=args.device)
+        traj = differentiable_solve(system, args.grid, args.t_end, ic, params=values, method="rk4", dt=args.dt,
+                                    output=pf.Output(save_every=every), backend=pf.Torch(device=args.device))
         return ((traj[1:] - noisy.to(traj.device)) ** 2 * weight.to(traj.device)).mean()
 
     opt = torch.optim.LBFGS([theta], lr=1.0, max_iter=args.iters, line_search_fn="strong_wolfe",

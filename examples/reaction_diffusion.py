@@ -34,14 +34,13 @@ def main() -> None:
 
     fig, axes = plt.subplots(1, 5, figsize=(22, 4.2))
     for ax, (name, (F, k)) in zip(axes, REGIMES.items()):
-        ds = pf.solve("gray-scott", grid=args.grid, t_span=args.t_end, params={"F": F, "k": k}, seed=7,
-                      save_every=args.t_end)
+        ds = pf.solve("gray-scott", grid=args.grid, t_span=args.t_end, params={"F": F, "k": k}, seed=7, output=pf.Output(save_every=args.t_end))
         ax.imshow(ds.v.isel(t=-1).T, origin="lower", cmap="magma", extent=(0, 2.5, 0, 2.5))
         ax.set_title(f"Gray-Scott {name}: F={F}, k={k}")
         print(f"gray-scott {name:6s}: {ds.attrs['steps']} rk4 steps in {ds.attrs['wall_time_s']:.2f} s "
               f"(compile {ds.attrs['compile_time_s']:.2f} s)")
 
-    ds = pf.solve("fisher-kpp", t_span=40, save_every=1)
+    ds = pf.solve("fisher-kpp", t_span=40, output=pf.Output(save_every=1))
     x = ds.x.values
     front = np.array([x[np.argmin(np.abs(ds.u.sel(t=t).values - 0.5))] for t in ds.t.values])
     speed = np.gradient(front, ds.t.values)
@@ -54,8 +53,8 @@ def main() -> None:
     axes[3].set_title("Fisher-KPP front speed")
     print(f"fisher-kpp: front speed over the last 10 time units {np.mean(speed[-10:]):.3f} (theory -> 2)")
 
-    bdf = pf.solve("symbolics-rd", save_every=0.5)
-    rk = pf.solve("symbolics-rd", method="rk45", save_every=0.5)
+    bdf = pf.solve("symbolics-rd", output=pf.Output(save_every=0.5))
+    rk = pf.solve("symbolics-rd", method="rk45", output=pf.Output(save_every=0.5))
     diff = float(np.abs(bdf.A.isel(t=-1) - rk.A.isel(t=-1)).max())
     print(f"symbolics-rd: BDF {bdf.attrs['steps']} steps / {bdf.attrs['rhs_evaluations']} rhs / "
           f"{bdf.attrs['jacobian_evaluations']} exact Jacobians in {bdf.attrs['wall_time_s']:.2f} s; "

@@ -31,7 +31,7 @@ def main() -> None:
     import pdeforge as pf
 
     ds = pf.sweep("fitzhugh-nagumo", params={"k": "0:0.01:3"}, seeds=range(8), grid=(32, 32), t_span=1.0,
-                  save_every=0.05, workers=args.workers, out=args.out)
+                  output=pf.Output(args.out, save_every=0.05), client=args.workers)
     print(f"{args.out}: {ds.sizes['member']} members, status counts {np.bincount(ds.status.values, minlength=4)[1:]}"
           " (completed, blew up, failed)")
 

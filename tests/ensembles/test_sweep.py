@@ -41,16 +41,23 @@ def client():
         cluster.close()
 
 
-def _serial(member, **kw):
+def _output(path, save_every=None, **kw):
+    """A sweep's keywords for the store at ``path`` saving every ``save_every`` (the rest passed through)."""
+    return dict(output=pf.Output(str(path), save_every=save_every), **kw)
+
+
+def _serial(member, save_every=None, **kw):
     params = {n: float(member[n]) for n in ("F", "k") if n in member.coords}
     seed = int(member.seed) if "seed" in member.coords else None
-    return pf.solve("gray-scott", params=params, seed=seed, progress=False, stability="error", **kw)
+    # gray-scott's default method with its preferred step (dt 1.0, an upper bound) and stability="error"
+    return pf.solve("gray-scott", params=params, seed=seed, progress=False,
+                    method=pf.RK4(dt_max=1.0, stability="error"), output=pf.Output(save_every=save_every), **kw)
 
 
 def test_store_has_every_member_and_equals_serial_solves(client, tmp_path):
     out = tmp_path / "gs.zarr"
     ds = pf.sweep("gray-scott", params={"F": [0.03, 0.04], "k": "0.055:0.065:3"}, seeds=range(2), client=client,
-                  out=str(out), progress=False, **GS)
+                  progress=False, **_output(out, **GS))
     assert dict(ds.sizes) == {"member": 12, "t": 5, "x": 16, "y": 16}
     np.testing.assert_array_equal(ds.member, np.arange(12))
     np.testing.assert_array_equal(ds.F, np.repeat([0.03, 0.04], 6))
@@ -78,7 +85,7 @@ def test_store_has_every_member_and_equals_serial_solves(client, tmp_path):
 def test_sweep_on_a_scheduler_given_by_address(client, tmp_path):
     address = client.scheduler.address  # as a user passes --scheduler tcp://host:8786
     ds = pf.sweep("heat", params={"k": [0.5, 1.0]}, grid=16, t_span=0.2, client=address,
-                  out=str(tmp_path / "addr.zarr"), progress=False)
+                  output=str(tmp_path / "addr.zarr"), progress=False)
     assert (ds.status == 1).all()
     # sin x is an eigenvector of the 3-point Laplacian: u = exp(-k (2 - 2 cos h)/h^2 t) sin x exactly
     h = ds.x.values[1] - ds.x.values[0]
@@ -93,7 +100,7 @@ def test_workers_load_the_kernels_the_client_compiled(client, tmp_path):
                           ic={"u": "sin(2*pi*x)"})
     before = kernel_compile_counts()
     ds = pf.sweep(system, params={"D": [0.05, 0.1, 0.2, 0.3]}, grid=32, t_span=0.5, client=client,
-                  out=str(tmp_path / "k.zarr"), progress=False)
+                  output=str(tmp_path / "k.zarr"), progress=False)
     assert (ds.status == 1).all()
     assert kernel_compile_counts()[1] > before[1], "the client compiled the new kernels itself"
     assert (ds.kernel_cache_hit == 1).all(), "workers found the generated module in the cache"
@@ -129,7 +136,7 @@ def test_killed_worker_is_retried_and_the_sweep_completes(client, tmp_path):
     killer = threading.Thread(target=kill_a_busy_worker)
     killer.start()
     ds = pf.sweep("gray-scott", params={"F": [0.03, 0.04, 0.05]}, seeds=range(2), client=client,
-                  out=str(tmp_path / "kill.zarr"), progress=False, **SLOW_GS)
+                  progress=False, **_output(tmp_path / "kill.zarr", **SLOW_GS))
     killer.join()
     assert killed, "no worker was killed"
     assert (ds.status == 1).all(), ds.error.values
@@ -154,8 +161,9 @@ def test_failing_members_are_recorded_and_the_sweep_goes_on(client, tmp_path):
     heat = pf.PDESystem({"u": "k*laplace(u)"}, params={"k": 1.0}, domain=[(0, 2 * np.pi)], bcs="periodic")
     # k = 100: dt exceeds the stability limit (a bad parameter); k = -1: backward diffusion,
     # whose grid-scale modes grow like exp(415 t) and overflow before t = 3 (a blow-up)
-    ds = pf.sweep(heat, params={"k": [0.5, 100.0, -1.0]}, seeds=[0, 1], grid=64, t_span=3.0, dt=1e-3, ic=_heat_ic,
-                  save_every=0.5, client=client, out=str(tmp_path / "fail.zarr"), progress=False)
+    ds = pf.sweep(heat, params={"k": [0.5, 100.0, -1.0]}, seeds=[0, 1], grid=64, t_span=3.0,
+                  method=pf.RK4(dt=1e-3), ic=_heat_ic, client=client,
+                  output=pf.Output(str(tmp_path / "fail.zarr"), save_every=0.5), progress=False)
     status = ds.status.values
     np.testing.assert_array_equal(status, [1, 1, 3, 3, 2, 2])
     err = ds.error.values
@@ -194,8 +202,8 @@ def test_member_whose_workers_all_died_is_recorded_as_failed():
 
 def test_interrupted_sweep_resumes_with_every_member_once(client, tmp_path):
     out = tmp_path / "int.zarr"
-    kw = dict(params={"F": [0.03, 0.035, 0.04, 0.045]}, seeds=range(2), client=client, out=str(out), progress=False,
-              **SLOW_GS)
+    kw = dict(params={"F": [0.03, 0.035, 0.04, 0.045]}, seeds=range(2), client=client, progress=False,
+              **_output(out, **SLOW_GS))
     main = threading.main_thread().ident
 
     def interrupt_after_two():

@@ -54,12 +54,14 @@ def test_members_are_the_cartesian_product_with_seeds_fastest():
 def test_model_defaults_are_resolved_like_pdeforge_run():
     plan = make_plan("gray-scott", {"F": [0.03]}, None, None, None)
     kw = plan.common.solve_kwargs
-    assert kw["grid"] == (256, 256) and kw["t_span"] == (0.0, 5000.0) and kw["save_every"] == 250.0
-    assert kw["method"] is None and kw["dt"] is None and kw["dt_max"] == 1.0  # solve picks the model's
+    assert kw["grid"] == (256, 256) and kw["t_span"] == (0.0, 5000.0) and kw["output"].save_every == 250.0
+    # the model's method, with its step as the largest automatic one (no fixed dt) and stability="error"
+    assert kw["method"] == pf.RK4(dt_max=1.0, stability="error")
+    assert kw["method"].dt is None and kw["method"].dt_max == 1.0
     assert plan.method == "rk4" and plan.scheme == "fd"
     assert len(plan.common.times) == 21
     short = make_plan("gray-scott", {"F": [0.03]}, None, (8, 8), 100.0, method="ssprk3").common.solve_kwargs
-    assert short["save_every"] == 100.0 and short["dt_max"] is None and short["method"] == "ssprk3"
+    assert short["output"].save_every == 100.0 and short["method"].dt_max is None and short["method"].name == "ssprk3"
 
 
 def test_bad_sweep_input_is_one_clear_error(tmp_path):
@@ -75,15 +77,15 @@ def test_bad_sweep_input_is_one_clear_error(tmp_path):
     with pytest.raises(SweepSpecError, match="dtype"):
         make_plan(heat, {"k": [1]}, None, 8, 1.0, dtype="int8")
     with pytest.raises(SweepSpecError, match=".zarr"):
-        pf.sweep(heat, {"k": [1]}, grid=8, t_span=1.0, out=str(tmp_path / "runs.nc"))
+        pf.sweep(heat, {"k": [1]}, grid=8, t_span=1.0, output=str(tmp_path / "runs.nc"))
     with pytest.raises(SweepSpecError, match="does not exist"):
-        pf.sweep(heat, {"k": [1]}, grid=8, t_span=1.0, out=str(tmp_path / "missing" / "runs.zarr"))
-    with pytest.raises(SweepSpecError, match="workers"):
-        pf.sweep(heat, {"k": [1]}, grid=8, t_span=1.0, workers=0, out=str(tmp_path / "runs.zarr"))
+        pf.sweep(heat, {"k": [1]}, grid=8, t_span=1.0, output=str(tmp_path / "missing" / "runs.zarr"))
+    with pytest.raises(SweepSpecError, match="client: a number of local workers must be positive"):
+        pf.sweep(heat, {"k": [1]}, grid=8, t_span=1.0, client=0, output=str(tmp_path / "runs.zarr"))
     (tmp_path / "other.zarr").mkdir()
     (tmp_path / "other.zarr" / "notes.txt").write_text("mine")
     with pytest.raises(SweepSpecError, match="not a pdeforge sweep store"):
-        pf.sweep(heat, {"k": [1]}, grid=8, t_span=1.0, out=str(tmp_path / "other.zarr"), overwrite=True)
+        pf.sweep(heat, {"k": [1]}, grid=8, t_span=1.0, output=str(tmp_path / "other.zarr"), overwrite=True)
     assert (tmp_path / "other.zarr" / "notes.txt").exists()
 
 
@@ -115,7 +117,7 @@ def test_cli_summary_and_exit_status(monkeypatch, capsys):
     from pdeforge.ensembles import runner
 
     def fake_sweep(model, **kw):  # the store a sweep with one failed member returns
-        assert kw["params"] == {"F": [0.02, 0.03]} and kw["seeds"] == [0, 1] and kw["workers"] == 2
+        assert kw["params"] == {"F": [0.02, 0.03]} and kw["seeds"] == [0, 1] and kw["client"] == 2
         return xr.Dataset({"status": ("member", [1, 1, 3, 1]), "error": ("member", ["", "", "SolverError: bad dt", ""])},
                           attrs={"model": model})
 
@@ -150,7 +152,7 @@ def test_float32_store_without_a_cluster(tmp_path):
         store.write(run_member(plan.common, i, params, seed), run=1)
     ds = pf.open_sweep(tmp_path / "f32.zarr")
     assert ds.u.dtype == np.float32 and (ds.status == 1).all() and store.todo() == []
-    ref = pf.solve("heat", params={"k": 2.0}, grid=16, t_span=0.1, progress=False, stability="error")
+    ref = pf.solve("heat", params={"k": 2.0}, grid=16, t_span=0.1, progress=False, method=pf.RK4(stability="error"))
     np.testing.assert_array_equal(ds.u.isel(member=1).values, ref.u.values.astype(np.float32))
 
 

@@ -27,7 +27,8 @@ def _export(model):
     """The script of ``model`` on a small grid, or None (with the reason) when MethodOfLines cannot express it."""
     t_end = model.t_end / 100
     try:
-        return pf.export_julia(model.name, grid=_small_grid(model), t_span=t_end, save_every=t_end / 2), None
+        return pf.export_julia(model.name, grid=_small_grid(model), t_span=t_end,
+                               output=pf.Output(save_every=t_end / 2)), None
     except MethodOfLinesUnsupported as exc:
         return None, str(exc)
 
@@ -90,7 +91,7 @@ def test_grid_matches_pdeforge_cells():
 def test_fixed_step_takes_whole_steps_between_save_times():
     p = mol_problem("heat", grid=16, t_span=0.1, save_every=0.05, method="rk4", dt=0.03)
     assert 0.05 / p.dt == pytest.approx(round(0.05 / p.dt)) and p.dt <= 0.03
-    script = pf.export_julia("heat", grid=16, t_span=0.1, save_every=0.05, method="rk4", dt=0.03)
+    script = pf.export_julia("heat", grid=16, t_span=0.1, output=pf.Output(save_every=0.05), method="rk4", dt=0.03)
     assert "using OrdinaryDiffEqLowOrderRK: RK4" in script and "adaptive = false, tstops = saveat" in script
 
 
@@ -230,7 +231,7 @@ def test_large_initial_tables_are_written_next_to_the_script(tmp_path):
     grid = (20, 16)
     assert grid[0] * grid[1] > LITERAL_VALUES
     out = tmp_path / "gs.jl"
-    script = pf.export_julia("gray-scott", grid=grid, t_span=1.0, seed=3, out=out)
+    script = pf.export_julia("gray-scott", grid=grid, t_span=1.0, seed=3, script=out)
     _, defaults = pf.models.get_model("gray-scott").setup(grid=grid, seed=3)
     for f in ("u", "v"):
         data = np.fromfile(tmp_path / f"gs_{f}_ic.f64", dtype="<f8")
@@ -240,7 +241,7 @@ def test_large_initial_tables_are_written_next_to_the_script(tmp_path):
     assert len(script) < 12_000
     assert "joinpath(@__DIR__, file)" in script and "read!(path, Vector{Float64}(undef, n))" in script
     assert syntax_errors(script) == [] and unbound_names(script) == []
-    with pytest.raises(PDEForgeError, match=r"out=FILE\.jl"):
+    with pytest.raises(PDEForgeError, match=r"script=FILE\.jl"):
         pf.export_julia("gray-scott", grid=grid, t_span=1.0, seed=3)
     small = pf.export_julia("gray-scott", grid=(5, 4), t_span=1.0, seed=3)
     assert "pdeforge_read" not in small  # 20 values stay a literal
@@ -262,21 +263,22 @@ def test_grid_points_are_checked_before_methodoflines_builds_its_ranges():
     import math
 
     periodic = pf.PDESystem({"u": "-d(u, x)"}, domain=[(0.0, 2 * math.pi)], bcs={"u": {"x": "periodic"}})
-    script = pf.export_julia(periodic, grid=50, t_span=0.01, save_every=0.01, ic={"u": "sin(x)"})
+    script = pf.export_julia(periodic, grid=50, t_span=0.01, output=pf.Output(save_every=0.01), ic={"u": "sin(x)"})
     assert "function mol_axis(lo, hi, n, edge)" in script
     assert "MOLFiniteDifference([x => mol_axis(x_min, x_max, 51, false)], t;" in script  # 50 nodes + the copy
     walled = pf.PDESystem({"u": "d(u, x, 2)"}, domain=[(0.0, 1.0)], bcs={"u": {"x": "dirichlet"}})
-    script = pf.export_julia(walled, grid=8, t_span=0.01, save_every=0.01, ic={"u": "sin(pi*x)"})
+    script = pf.export_julia(walled, grid=8, t_span=0.01, output=pf.Output(save_every=0.01), ic={"u": "sin(pi*x)"})
     assert "MOLFiniteDifference([x => mol_axis(x_min, x_max, 8, true)], t;" in script  # 8 cells, edge_align
 
 
 def test_large_grids_use_array_discretization_and_bdf_a_sparse_jacobian():
     from pdeforge.julia.methodoflines import ARRAY_DISCRETIZATION_POINTS
 
-    small = pf.export_julia("heat", grid=64, t_span=0.01, save_every=0.01, method="bdf", ic={"u": "sin(pi*x)"})
+    small = pf.export_julia("heat", grid=64, t_span=0.01, output=pf.Output(save_every=0.01), method="bdf",
+                            ic={"u": "sin(pi*x)"})
     assert "ArrayDiscretization" not in small
     assert "prob = discretize(pdesys, discretization; jac = true, sparse = true)" in small
-    large = pf.export_julia("heat", grid=ARRAY_DISCRETIZATION_POINTS, t_span=1e-6, save_every=1e-6, method="rk45",
+    large = pf.export_julia("heat", grid=ARRAY_DISCRETIZATION_POINTS, t_span=1e-6, output=pf.Output(save_every=1e-6), method="rk45",
                           ic={"u": "sin(pi*x)"})
     assert "discretization_strategy = ArrayDiscretization()" in large
     assert "prob = discretize(pdesys, discretization)\n" in large  # explicit: no Jacobian

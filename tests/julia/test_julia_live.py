@@ -127,14 +127,14 @@ def test_exported_script_matches_pdeforge(julia_project, tmp_path, name, cells, 
 
     script = tmp_path / f"{name}.jl"
     result = tmp_path / f"{name}.csv"
-    pf.export_julia(name, grid=cells, t_span=t_end, method=method, dt=dt, save_every=t_end / 2, out=script)
+    pf.export_julia(name, grid=cells, t_span=t_end, method=method, dt=dt, output=pf.Output(save_every=t_end / 2),
+                    script=script)
     proc = subprocess.run([julia_project, f"--project={ROOT}", str(script)], capture_output=True, text=True,
                           timeout=3600, env={**os.environ, "PDEFORGE_MOL_OUT": str(result)})
     assert proc.returncode == 0, proc.stderr[-2000:]
     grid = pf.UniformGrid.from_spec(pf.models.get_model(name).system().domain, cells)
     mol = on_pdeforge_grid(read_mol_csv(result), grid)
-    ours = pf.solve(name, grid=cells, t_span=t_end, method=method, dt=dt, save_every=t_end / 2, backend="numpy",
-                    progress=False)
+    ours = pf.solve(name, grid=cells, t_span=t_end, method=method, dt=dt, backend="numpy", progress=False, output=pf.Output(save_every=t_end / 2))
     np.testing.assert_allclose(mol.t.values, ours.t.values)
     for f in ours.data_vars:
         scale = float(np.abs(ours[f]).max())
@@ -151,8 +151,7 @@ def test_methodoflines_route_in_process(juliacall_session):
 
     ds = solve_methodoflines("heat", grid=16, t_span=0.5, method="rk4", dt=0.01, save_every=0.25)
     grid = pf.UniformGrid.from_spec(pf.models.get_model("heat").system().domain, 16)
-    ours = pf.solve("heat", grid=16, t_span=0.5, method="rk4", dt=0.01, save_every=0.25, backend="numpy",
-                    progress=False)
+    ours = pf.solve("heat", grid=16, t_span=0.5, method="rk4", dt=0.01, backend="numpy", progress=False, output=pf.Output(save_every=0.25))
     np.testing.assert_allclose(on_pdeforge_grid(ds, grid).u.values, ours.u.values, rtol=1e-6, atol=1e-9)
 
 
@@ -163,8 +162,7 @@ def test_methodoflines_route_starts_at_t0(juliacall_session):
 
     ds = solve_methodoflines("heat", grid=16, t_span=(0.25, 0.75), method="rk4", dt=0.01, save_every=0.25)
     grid = pf.UniformGrid.from_spec(pf.models.get_model("heat").system().domain, 16)
-    ours = pf.solve("heat", grid=16, t_span=(0.25, 0.75), method="rk4", dt=0.01, save_every=0.25, backend="numpy",
-                    progress=False)
+    ours = pf.solve("heat", grid=16, t_span=(0.25, 0.75), method="rk4", dt=0.01, backend="numpy", progress=False, output=pf.Output(save_every=0.25))
     np.testing.assert_allclose(ds.t.values, ours.t.values)
     np.testing.assert_allclose(on_pdeforge_grid(ds, grid).u.values, ours.u.values, rtol=1e-6, atol=1e-9)
 
@@ -190,16 +188,16 @@ def test_weno_for_mixed_derivatives_in_both_routes(julia_project, juliacall_sess
 
     system = pf.PDESystem({"u": "0.1*laplace(u) + 0.05*d(d(u, x), y)"}, domain=[(0.0, 1.0), (0.0, 1.0)],
                           bcs={"u": {"x": "dirichlet", "y": "dirichlet"}})
-    kw = dict(grid=(8, 8), t_span=0.02, ic={"u": "sin(pi*x)*sin(pi*y)"}, method="rk4", dt=0.001, save_every=0.01)
+    kw = dict(grid=(8, 8), t_span=0.02, ic={"u": "sin(pi*x)*sin(pi*y)"}, method="rk4", dt=0.001)
     script = tmp_path / "mixed.jl"
-    text = pf.export_julia(system, out=script, **kw)
+    text = pf.export_julia(system, output=pf.Output(save_every=0.01), script=script, **kw)
     assert "WENOScheme()" in text
     proc = subprocess.run([julia_project, f"--project={ROOT}", str(script)], capture_output=True, text=True,
                           timeout=3600, env={**os.environ, "PDEFORGE_MOL_OUT": str(tmp_path / "mixed.csv")})
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "independent_variables" not in proc.stderr  # MTK 11's warning for @variables t
     from_script = read_mol_csv(tmp_path / "mixed.csv")
-    in_process = solve_methodoflines(system, **kw)
+    in_process = solve_methodoflines(system, save_every=0.01, **kw)
     np.testing.assert_allclose(in_process.u.values, from_script.u.values, rtol=1e-12, atol=1e-12)
 
 
@@ -215,7 +213,8 @@ def test_large_tables_array_discretization_and_sparse_bdf(julia_project, tmp_pat
     for name, cells, kw, piece in cases:
         t_end = 0.02 if name == "fitzhugh-nagumo" else (4e-7 if cells == (4096,) else 0.5)
         script = tmp_path / f"{name}_{cells[0]}.jl"
-        text = pf.export_julia(name, grid=cells, t_span=t_end, save_every=t_end, out=script, **kw)
+        text = pf.export_julia(name, grid=cells, t_span=t_end, output=pf.Output(save_every=t_end), script=script,
+                               **kw)
         assert piece in text
         result = tmp_path / f"{name}_{cells[0]}.csv"
         proc = subprocess.run([julia_project, f"--project={ROOT}", str(script)], capture_output=True, text=True,
@@ -224,7 +223,8 @@ def test_large_tables_array_discretization_and_sparse_bdf(julia_project, tmp_pat
         assert "does not divide domain exactly" not in proc.stderr
         grid = pf.UniformGrid.from_spec(pf.models.get_model(name).system().domain, cells)
         mol = on_pdeforge_grid(read_mol_csv(result), grid)
-        ours = pf.solve(name, grid=cells, t_span=t_end, save_every=t_end, backend="numpy", progress=False, **kw)
+        ours = pf.solve(name, grid=cells, t_span=t_end, output=pf.Output(save_every=t_end), backend="numpy",
+                        progress=False, **kw)
         for f in ours.data_vars:
             scale = float(np.abs(ours[f]).max())
             # fixed steps: the same numbers; FBDF against pdeforge's BDF: both within their tolerances

@@ -120,7 +120,7 @@ def test_export_refuses_what_it_cannot_write(make, word, tmp_path):
     with pytest.raises(MethodOfLinesUnsupported, match=word):
         check_expressible(system)
     with pytest.raises(MethodOfLinesUnsupported) as info:
-        pf.export_julia(system, grid=(8,), t_span=0.1, out=str(tmp_path / "run.jl"))
+        pf.export_julia(system, grid=(8,), t_span=0.1, script=str(tmp_path / "run.jl"))
     assert "\n" not in str(info.value)
     assert list(tmp_path.iterdir()) == []
 

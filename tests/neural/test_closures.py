@@ -71,8 +71,7 @@ def test_closure_system_parsing_and_errors():
         pf.compile(s, "torch", closures={"g": lambda x: x[..., 0], "h": lambda x: x[..., 0]})
     grid = pf.UniformGrid.from_spec(s.domain, 8)
     with pytest.raises(SolverError, match="give dt"):
-        pf.solve(s, grid=grid, t_span=0.1, ic={"u": 0.0}, backend="torch", closures={"g": lambda x: x[..., 0]},
-                 progress=False)
+        pf.solve(s, grid=grid, t_span=0.1, ic={"u": 0.0}, backend=pf.Torch(closures={"g": lambda x: x[..., 0]}), progress=False)
 
 
 def test_closure_with_implicit_solver_uses_forward_mode_jacobian():
@@ -81,9 +80,10 @@ def test_closure_with_implicit_solver_uses_forward_mode_jacobian():
     closed = ClosureSystem({"u": "0.1*laplace(u) - g(u)"}, closures={"g": 1}, bcs="neumann")
     plain = pf.PDESystem({"u": "0.1*laplace(u) - u**3"}, bcs="neumann")
     ic = {"u": lambda x: 1 + np.cos(np.pi * x)}
-    kw = dict(grid=16, t_span=0.5, ic=ic, method="bdf", save_every=0.25, progress=False, rtol=1e-8, atol=1e-10)
+    kw = dict(grid=16, t_span=0.5, ic=ic, method=pf.BDF(rtol=1e-8, atol=1e-10), output=pf.Output(save_every=0.25),
+              progress=False)
     a = pf.solve(plain, backend="numba", **kw)
-    b = pf.solve(closed, backend="torch", closures={"g": lambda x: x[..., 0] ** 3}, **kw)
+    b = pf.solve(closed, backend=pf.Torch(closures={"g": lambda x: x[..., 0] ** 3}), **kw)
     np.testing.assert_allclose(b.u.values, a.u.values, rtol=0, atol=1e-7)
 
 
@@ -98,8 +98,8 @@ def test_learned_closure_reproduces_smagorinsky():
     """
     model = get_model("burgers-les")
     params = model.params
-    train_run = pf.solve("burgers-les", grid=64, t_span=1.5, save_every=0.25, seed=1, progress=False)
-    test_run = pf.solve("burgers-les", grid=64, t_span=1.0, save_every=0.5, seed=0, progress=False)
+    train_run = pf.solve("burgers-les", grid=64, t_span=1.5, seed=1, progress=False, output=pf.Output(save_every=0.25))
+    test_run = pf.solve("burgers-les", grid=64, t_span=1.0, seed=0, progress=False, output=pf.Output(save_every=0.5))
     smagorinsky = SmagorinskyViscosity(params["Cs"], params["Delta"])
     inputs = gradient_samples(train_run)
     targets = smagorinsky(torch.as_tensor(inputs)).numpy()
@@ -114,11 +114,7 @@ def test_learned_closure_reproduces_smagorinsky():
     assert nu_t_error < 0.06
 
     counted = Counting(net)
-    learned = pf.solve(
-        closure_system(params["nu"]), grid=64, t_span=1.0, save_every=0.5, method="rk4", dt=0.01,
-        ic={"u": test_run.u.values[0], "v": test_run.v.values[0]}, backend="torch",
-        closures={"nu_t": counted}, progress=False,
-    )
+    learned = pf.solve(closure_system(params["nu"]), grid=64, t_span=1.0, method="rk4", dt=0.01, ic={"u": test_run.u.values[0], "v": test_run.v.values[0]}, backend=pf.Torch(closures={"nu_t": counted}), progress=False, output=pf.Output(save_every=0.5))
     assert learned.attrs["status"] == "completed"
     # 4 face calls per right-hand side, 4 RK4 stages per step, 2 warm-up evaluations
     assert len(counted.shapes) == 4 * (4 * learned.attrs["steps"] + 2)

@@ -26,9 +26,8 @@ def _gray_scott():
 @pytest.mark.parametrize("method", METHODS)
 def test_forward_equals_the_numba_solver(method):
     system = _gray_scott()
-    ref = pf.solve(system, grid=12, t_span=6.0, ic=GS_IC, method=method, dt=0.5, save_every=2.0,
-                   backend="numba", progress=False)
-    out = differentiable_solve(system, 12, 6.0, GS_IC, method=method, dt=0.5, save_every=2.0)
+    ref = pf.solve(system, grid=12, t_span=6.0, ic=GS_IC, method=method, dt=0.5, backend="numba", progress=False, output=pf.Output(save_every=2.0))
+    out = differentiable_solve(system, 12, 6.0, GS_IC, method=method, dt=0.5, output=pf.Output(save_every=2.0))
     assert out.shape == (4, 2, 12, 12)
     np.testing.assert_allclose(out[:, 0].numpy(), ref.u.values, rtol=0, atol=1e-14)
     np.testing.assert_allclose(out[:, 1].numpy(), ref.v.values, rtol=0, atol=1e-14)
@@ -45,8 +44,8 @@ def test_gradcheck_parameter_and_initial_field(method):
     weights = torch.linspace(0.5, 1.5, 2 * 36, dtype=torch.float64).reshape(2, 6, 6)
 
     def loss(F, u0):
-        out = differentiable_solve(system, grid, 3.0, {"u": u0, "v": v0}, {"F": F}, method=method, dt=0.5,
-                                   save_every=1.5, segment=2)
+        out = differentiable_solve(system, grid, 3.0, {"u": u0, "v": v0}, params={"F": F}, method=method, dt=0.5,
+                                   output=pf.Output(save_every=1.5), segment=2)
         return (weights * out[-1]).sum().reshape(1)
 
     assert torch.autograd.gradcheck(loss, (F, u0), eps=1e-6, atol=1e-7, rtol=1e-6)
@@ -59,8 +58,8 @@ def test_gradcheck_through_dirichlet_and_neumann_ghost_fills():
     D = torch.tensor(0.05, dtype=torch.float64, requires_grad=True)
 
     def loss(D, u0):
-        return differentiable_solve(system, 10, 0.2, {"u": u0}, {"D": D}, method="rk4", dt=0.02,
-                                    save_every=0.1)[1:].sum().reshape(1)
+        return differentiable_solve(system, 10, 0.2, {"u": u0}, params={"D": D}, method="rk4", dt=0.02,
+                                    output=pf.Output(save_every=0.1))[1:].sum().reshape(1)
 
     assert torch.autograd.gradcheck(loss, (D, u0), eps=1e-6, atol=1e-8, rtol=1e-6)
 
@@ -77,7 +76,7 @@ def test_closure_weight_gradient_equals_finite_differences():
 
     def loss():
         out = differentiable_solve(closure_system(params["nu"]), 8, 0.1, ic, method="rk4", dt=0.025,
-                                   save_every=0.05, closures={"nu_t": net})
+                                   output=pf.Output(save_every=0.05), backend=pf.Torch(closures={"nu_t": net}))
         return (out[-1] ** 2).sum()
 
     loss().backward()
@@ -96,28 +95,27 @@ def test_closure_weight_gradient_equals_finite_differences():
 def test_exact_smagorinsky_closure_matches_the_symbolic_model():
     model = get_model("burgers-les")
     system, defaults = model.setup(grid=8)
-    ref = pf.solve(system, grid=8, t_span=0.1, ic=defaults["ic"], method="rk4", dt=0.025, save_every=0.05,
-                   backend="numpy", progress=False)
+    ref = pf.solve(system, grid=8, t_span=0.1, ic=defaults["ic"], method="rk4", dt=0.025, backend="numpy", progress=False, output=pf.Output(save_every=0.05))
     out = differentiable_solve(closure_system(model.params["nu"]), 8, 0.1, defaults["ic"], method="rk4",
-                               dt=0.025, save_every=0.05,
-                               closures={"nu_t": SmagorinskyViscosity(model.params["Cs"], model.params["Delta"])})
+                               dt=0.025, output=pf.Output(save_every=0.05),
+                               backend=pf.Torch(closures={"nu_t": SmagorinskyViscosity(model.params["Cs"],
+                                                                                       model.params["Delta"])}))
     np.testing.assert_allclose(out[:, 0].numpy(), ref.u.values, rtol=0, atol=1e-13)
 
 
 @pytest.mark.parametrize("method", METHODS)
 def test_spectral_forward_and_gradient(method):
     system = _gray_scott()
-    ref = pf.solve(system, grid=8, t_span=2.0, ic=GS_IC, method=method, dt=0.5, save_every=1.0, backend="numpy",
-                   discretization="spectral", progress=False)
-    out = differentiable_solve(system, 8, 2.0, GS_IC, method=method, dt=0.5, save_every=1.0,
+    ref = pf.solve(system, grid=8, t_span=2.0, ic=GS_IC, method=method, dt=0.5, backend="numpy", discretization="spectral", progress=False, output=pf.Output(save_every=1.0))
+    out = differentiable_solve(system, 8, 2.0, GS_IC, method=method, dt=0.5, output=pf.Output(save_every=1.0),
                                discretization="spectral")
     np.testing.assert_allclose(out[:, 1].numpy(), ref.v.values, rtol=0, atol=1e-14)
     k = torch.tensor(0.06, dtype=torch.float64, requires_grad=True)
     Dv = torch.tensor(0.01, dtype=torch.float64, requires_grad=True)
 
     def loss(k, Dv):
-        traj = differentiable_solve(system, 8, 2.0, GS_IC, {"k": k, "Dv": Dv}, method=method, dt=0.5,
-                                    save_every=1.0, discretization="spectral")
+        traj = differentiable_solve(system, 8, 2.0, GS_IC, params={"k": k, "Dv": Dv}, method=method, dt=0.5,
+                                    output=pf.Output(save_every=1.0), discretization="spectral")
         return (traj[-1, 1] ** 2).sum().reshape(1)
 
     assert torch.autograd.gradcheck(loss, (k, Dv), eps=1e-6, atol=1e-8, rtol=1e-6)
@@ -128,13 +126,14 @@ def test_checkpointing_keeps_memory_to_sqrt_of_the_steps():
     F = torch.tensor(0.04, dtype=torch.float64, requires_grad=True)
     state = 2 * 16 * 16 * 8
     steps = 64
-    kw = dict(method="rk4", dt=0.1, save_every=6.4)
+    kw = dict(method="rk4", dt=0.1, output=pf.Output(save_every=6.4))
     with saved_bytes() as full:
-        differentiable_solve(system, 16, 6.4, GS_IC, {"F": F}, checkpoint=False, **kw)
+        differentiable_solve(system, 16, 6.4, GS_IC, params={"F": F}, checkpoint=False, **kw)
     with saved_bytes() as outer:
-        differentiable_solve(system, 16, 6.4, GS_IC, {"F": F}, checkpoint=True, **kw)
+        differentiable_solve(system, 16, 6.4, GS_IC, params={"F": F}, checkpoint=True, **kw)
     with saved_bytes() as segment:  # what the backward pass holds while it recomputes one segment
-        differentiable_solve(system, 16, 0.8, GS_IC, {"F": F}, checkpoint=False, **kw | {"save_every": 0.8})
+        differentiable_solve(system, 16, 0.8, GS_IC, params={"F": F}, checkpoint=False,
+                             **kw | {"output": pf.Output(save_every=0.8)})
     peak = outer["bytes"] + segment["bytes"]
     assert full["bytes"] > steps * state  # without checkpoints every step keeps its stages
     assert peak < full["bytes"] / 2
@@ -148,11 +147,11 @@ def test_gradients_flow_and_errors_are_clear():
     with pytest.raises(SolverError, match="fixed-step"):
         differentiable_solve(system, 8, 1.0, GS_IC, method="bdf", dt=0.1)
     with pytest.raises(SolverError, match="'G' is not a parameter"):
-        differentiable_solve(system, 8, 1.0, GS_IC, {"G": 1.0}, dt=0.1)
+        differentiable_solve(system, 8, 1.0, GS_IC, params={"G": 1.0}, dt=0.1)
     with pytest.raises(SolverError, match="ic"):
         differentiable_solve(system, 8, 1.0, {"w": np.zeros((8, 8))}, dt=0.1)
     bc_system = pf.PDESystem({"u": "laplace(u)"}, params={"a": 1.0}, domain=[(0.0, 1.0)],
                              bcs={"x": ({"dirichlet": "a"}, "neumann")})
     with pytest.raises(SolverError, match="boundary conditions"):
         differentiable_solve(bc_system, 8, 0.1, {"u": np.zeros(8)},
-                             {"a": torch.tensor(1.0, requires_grad=True)}, dt=0.001)
+                             params={"a": torch.tensor(1.0, requires_grad=True)}, dt=0.001)

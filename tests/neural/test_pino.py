@@ -170,8 +170,7 @@ def test_learnable_cs_is_recovered_from_a_solver_trajectory():
     true_cs = 0.2
     system = les_system(2, nu=0.005, Cs=true_cs)
     ic = solenoidal_random_field(pf.UniformGrid.from_spec(system.domain, 32), np.random.default_rng(1), kp=4.0)
-    ds = pf.solve(system, grid=32, t_span=0.2, dt=0.002, method="rk4", save_every=0.02, backend="numpy",
-                  ic={"u": ic[0], "v": ic[1]}, progress=False)
+    ds = pf.solve(system, grid=32, t_span=0.2, dt=0.002, method="rk4", backend="numpy", ic={"u": ic[0], "v": ic[1]}, progress=False, output=pf.Output(save_every=0.02))
     frames = torch.as_tensor(np.stack([ds.u.values, ds.v.values], axis=1))[None]  # (1, 11, 2, 32, 32)
     op = pf.spectral_operator(les_system(2, nu=0.005, Cs=0.05), 32, target="torch", dtype="float64")
     loss_fn = PINOLoss(op, PINOConfig(steps_out=10, dt=0.02, modes=8, learn_cs=True, divergence_weight=0.0))

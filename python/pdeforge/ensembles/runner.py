@@ -236,7 +236,11 @@ def _compile_on_client(plan: SweepPlan, candidates: list) -> list[tuple[str, str
         target, kwargs = c.member_call(params, seed)
         t0, t1 = kwargs["t_span"]
         eps = (t1 - t0) * 1e-6
-        kwargs.update(t_span=(t0, t0 + eps), save_every=eps, stability="ignore", progress=False)
+        method = kwargs.get("method")
+        if method is not None and "stability" in method.SETTINGS:
+            method = method.replace(stability="ignore")
+        kwargs.update(t_span=(t0, t0 + eps), output=kwargs["output"].replace(save_every=eps), method=method,
+                      progress=False)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -247,8 +251,9 @@ def _compile_on_client(plan: SweepPlan, candidates: list) -> list[tuple[str, str
                 system = get_model(target).system(**params)
             else:
                 system = target.with_params(**params) if params else target
-            kernel = compile_system(system, target=kwargs["backend"], order=kwargs["order"],
-                                    simplifier=kwargs["simplifier"], scheme=plan.scheme)
+            disc, backend = kwargs["discretization"], kwargs["backend"]
+            kernel = compile_system(system, target=backend.name, order=getattr(disc, "order", 2),
+                                    simplifier=backend.simplifier, scheme=plan.scheme)
             return [(kernel.key, kernel.source)]
         except Exception:
             continue

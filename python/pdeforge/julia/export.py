@@ -126,7 +126,7 @@ def export_julia(
 
     Raises:
         MethodOfLinesUnsupported: for systems MethodOfLines cannot express.
-        PDEForgeError: for a bad ``out``, or a large initial-value table without ``out``.
+        PDEForgeError: for a bad ``script`` path, or a large initial-value table without ``script``.
     """
     from pdeforge.discretize.options import get_discretization
     from pdeforge.julia.script import julia_script, table_files

@@ -276,7 +276,7 @@ def _table_code(problem: MOLProblem, names, tables, stem: str | None) -> list[st
         if stem is None:
             raise PDEForgeError(
                 f"{problem.system.name}: the initial values have {max(iv.table.size for iv in tables)} cells, "
-                f"more than the {LITERAL_VALUES} written into a script: give the script's file name (out=FILE.jl, "
+                f"more than the {LITERAL_VALUES} written into a script: give the script's file name (script=FILE.jl, "
                 "--out FILE.jl) so that they are written next to it"
             )
         lines += [
