@@ -133,3 +133,16 @@ def check_positive(owner: Options, *keys: str) -> None:
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not (value > 0 and math.isfinite(value)):
             raise OptionError(f"{type(owner).__name__}: {key} must be a positive number, got {value!r}")
+
+
+def option_of(value, base: type[Options], named: dict[str, type[Options]], what: str, example: str) -> Options | str:
+    """``value`` as an option object of ``base``: the object itself, its class (default settings)
+    or a name in ``named``; a name not in ``named`` is returned for the caller to look up
+    elsewhere. Anything else is refused naming ``what`` and an ``example`` of a valid value."""
+    if isinstance(value, base):
+        return value
+    if isinstance(value, type) and issubclass(value, base):
+        return value()
+    if not isinstance(value, str):
+        raise OptionError(f"{what}: expected a name or an object such as {example}, got {type(value).__name__}")
+    return named[value]() if value in named else value

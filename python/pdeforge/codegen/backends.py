@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from pdeforge.errors import SolverError
-from pdeforge.options import Options, check_choice, check_positive
+from pdeforge.options import Options, check_choice, check_positive, option_of
 
 SIMPLIFIERS = ("sympy", "julia", "none")
 
@@ -116,17 +116,10 @@ BACKENDS: dict[str, type[Backend]] = {"numba": Numba, "numpy": NumPy, "torch": T
 
 def get_backend(backend: str | Backend | None, default: str = "numba") -> Backend:
     """The :class:`Backend` for ``backend``: a name (default settings), an object, or None (``default``)."""
-    if backend is None:
-        backend = default
-    if isinstance(backend, Backend):
-        return backend
-    if isinstance(backend, type) and issubclass(backend, Backend):
-        return backend()
-    if not isinstance(backend, str):
-        raise SolverError(f"backend: expected a name or a backend object such as pdeforge.Numba(), got "
-                          f"{type(backend).__name__}")
-    if backend in BACKENDS:
-        return BACKENDS[backend]()
+    found = option_of(default if backend is None else backend, Backend, BACKENDS, "backend", "pdeforge.Numba()")
+    if not isinstance(found, str):
+        return found
+    backend = found
     from pdeforge.codegen.build import TARGETS
 
     if backend in TARGETS:

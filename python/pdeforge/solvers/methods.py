@@ -14,7 +14,7 @@ import math
 from typing import ClassVar
 
 from pdeforge.errors import SolverError
-from pdeforge.options import OptionError, Options, check_choice, check_positive
+from pdeforge.options import OptionError, Options, check_choice, check_positive, option_of
 from pdeforge.tableaus import TABLEAUS, Tableau
 
 #: name -> method class, in the order help texts list them
@@ -336,17 +336,10 @@ def default_method() -> Method:
 
 def get_method(method: str | Method) -> Method:
     """The :class:`Method` for ``method``: a name (its default settings) or a method object."""
-    if isinstance(method, Method):
-        return method
-    if isinstance(method, type) and issubclass(method, Method):
-        return method()
-    if not isinstance(method, str):
-        raise SolverError(f"method: expected a name or a method object such as pdeforge.RK4(dt=...), got "
-                          f"{type(method).__name__}")
-    try:
-        return METHODS[method]()
-    except KeyError:
-        raise SolverError(f"method {method!r} is unknown (valid: {', '.join(METHODS)})") from None
+    found = option_of(method, Method, METHODS, "method", "pdeforge.RK4(dt=...)")
+    if isinstance(found, str):
+        raise SolverError(f"method {method!r} is unknown (valid: {', '.join(METHODS)})")
+    return found
 
 
 def with_dt(method: Method, dt: float | None) -> Method:

@@ -177,29 +177,3 @@ def call_text(function: str, system: PDESystem, **arguments) -> str:
 
     shown = ", ".join(f"{k}={show(v)}" for k, v in arguments.items() if v is not None)
     return f"{function}({system.name!r}" + (f", {shown})" if shown else ")")
-
-
-def discretization_of(system: PDESystem, requested: str | None, device, dtype: str, backend: str | None = None) -> str:
-    """The discretization of a run: the requested one, else the system's own choice."""
-    own = getattr(system, "discretization", "fd")
-    choice = requested or own
-    if choice not in ("fd", "spectral"):
-        raise SolverError(f"discretization {choice!r}: 'fd' (finite differences) or 'spectral'")
-    if choice == "spectral" and getattr(system, "coefficients", None):
-        raise SolverError(
-            f"system {system.name!r} has coefficient fields ({', '.join(system.coefficients)}): the spectral "
-            "discretization takes numeric parameters only; use discretization='fd'"
-        )
-    if choice == "fd" and own == "spectral":
-        raise SolverError(f"system {system.name!r} is incompressible: it needs discretization='spectral'")
-    if choice == "fd" and backend != "torch" and device is not None:
-        raise SolverError(
-            f"device applies to backend 'torch' (or the spectral kernels); finite differences with "
-            f"backend {backend or 'numba'!r} run on the CPU"
-        )
-    if choice == "fd" and backend not in ("torch", None, "numba") and dtype not in (None, "float64"):
-        raise SolverError(
-            f"dtype {dtype!r}: finite differences with backend {backend!r} run in float64; float32 needs "
-            "backend 'numba' (fixed-step methods) or 'torch'"
-        )
-    return choice
