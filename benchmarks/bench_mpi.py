@@ -70,12 +70,38 @@ def worker_pdeforge(n: int, steps: int) -> None:
     stepper.advance(stepper.t + steps * stepper.dt)
     wall = time.perf_counter() - t0
     wall = comm.allreduce(wall, op=MPI.MAX)
-    rows = comm.gather({"compute_s": (time.perf_counter() - t0) - counters.seconds, "halo_s": counters.seconds}, root=0)
+    import resource
+
+    rows = comm.gather({"compute_s": (time.perf_counter() - t0) - counters.seconds, "halo_s": counters.seconds,
+                        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}, root=0)
     if comm.rank == 0:
         print(json.dumps({"tool": "pdeforge", "ranks": comm.size, "n": n, "steps": steps, "wall_s": wall,
                           "mcells": n * n * steps / wall / 1e6, "decomposition": "x".join(map(str, dec.dims)),
                           "per_rank": rows, "halo_messages_per_step": counters.messages / steps,
                           "halo_bytes_per_step": counters.bytes / steps}))
+
+
+def worker_solve(n: int, steps: int) -> None:
+    """The same run through ``pf.solve`` (what a user gets): its stepping wall time, slowest rank."""
+    import numpy as np
+    from mpi4py import MPI
+
+    import pdeforge as pf
+
+    comm = MPI.COMM_WORLD
+    system = pf.PDESystem({"u": "0.1*laplace(u)"}, domain=[(0, 1), (0, 1)], bcs="dirichlet", name="heat2d")
+    dt = 0.2 / n**2
+    run = dict(ic={"u": "sin(pi*x)*sin(pi*y)"}, method=pf.Euler(dt=dt), progress=False)
+    pf.solve(system, (n, n), 5 * dt, output=pf.Output(save_every=5 * dt), **run)  # compile, first touches
+    ds = pf.solve(system, (n, n), steps * dt, output=pf.Output(save_every=steps * dt), **run)
+    wall = comm.allreduce(float(ds.attrs["wall_time_s"]), op=MPI.MAX)
+    import resource
+
+    rss = comm.gather(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, root=0)
+    if comm.rank == 0:
+        print(json.dumps({"tool": "pf.solve", "ranks": comm.size, "n": n, "steps": int(ds.attrs["steps"]),
+                          "wall_s": wall, "mcells": n * n * steps / wall / 1e6, "peak_rss_mb": rss,
+                          "finite": bool(np.isfinite(ds.u.values).all())}))
 
 
 def worker_devito(n: int, steps: int) -> None:
@@ -164,7 +190,8 @@ def main() -> None:
     if "--worker" in sys.argv:
         mode = sys.argv[sys.argv.index("--worker") + 1]
         rest = [int(a) for a in sys.argv[sys.argv.index("--worker") + 2:]]
-        {"pdeforge": worker_pdeforge, "devito": worker_devito, "pingpong": worker_pingpong}[mode](*rest)
+        {"pdeforge": worker_pdeforge, "solve": worker_solve, "devito": worker_devito,
+         "pingpong": worker_pingpong}[mode](*rest)
         return
     if shutil.which("mpiexec") is None:
         print("skipped: mpiexec not found (pip install mpi4py mpich)")
@@ -187,6 +214,7 @@ def main() -> None:
             r = launch(p, "pdeforge", str(size_of(p)), str(steps))
             if r is None:
                 continue
+            front = launch(p, "solve", str(size_of(p)), str(steps))
             d = launch(p, "devito", str(size_of(p)), str(steps), env={"DEVITO_MPI": "1"}) if have_devito else None
             if p == ranks[0]:
                 base[kind] = r["wall_s"]
@@ -197,12 +225,15 @@ def main() -> None:
             line = (f"{kind:6} P={p}{over} {r['n']}^2 {r['decomposition']}: {r['mcells']:.0f} Mcell-steps/s, "
                     f"efficiency {eff:.0%}, compute {compute:.3f} s, halo {halo:.3f} s (max over ranks), "
                     f"{r['halo_messages_per_step']:.0f} messages and {r['halo_bytes_per_step'] / 1e3:.1f} kB per "
-                    f"step per rank" + (f"; Devito {d['mcells']:.0f} Mcell-steps/s (pdeforge "
-                                        f"{r['mcells'] / d['mcells']:.2f}x)" if d else "")
+                    f"step per rank, peak RSS {max(x['peak_rss_mb'] for x in r['per_rank']):.0f} MB per rank"
+                    + (f"; pf.solve {front['mcells']:.0f} Mcell-steps/s" if front else "")
+                    + (f"; Devito {d['mcells']:.0f} Mcell-steps/s (pdeforge "
+                       f"{r['mcells'] / d['mcells']:.2f}x" + (f", pf.solve {front['mcells'] / d['mcells']:.2f}x" if front
+                                                               else "") + ")" if d else "")
                     + f"  [load {load_average()}]")
             print(line)
             log.append(line)
-            rows.append(r | {"kind": kind, "efficiency": eff, "devito": d})
+            rows.append(r | {"kind": kind, "efficiency": eff, "devito": d, "solve": front})
     ping = launch(2, "pingpong")
     one = next((r for r in rows if r["ranks"] == 1 and r["kind"] == "strong"), None)
     if ping and one:
