@@ -179,7 +179,8 @@ def largest_step(times, dt: float) -> float:
     equal steps no larger than ``dt`` (what the Dataset records as ``dt``)."""
     from pdeforge.solvers.stepping import equal_steps
 
-    return max(equal_steps(float(a), float(b), dt)[1] for a, b in zip(times[:-1], times[1:]))
+    taken = max(equal_steps(float(a), float(b), dt)[1] for a, b in zip(times[:-1], times[1:]))
+    return dt if abs(taken - dt) <= 1e-12 * dt else taken  # the chosen step, where only rounding differs
 
 
 class FiniteDifferences(RunFamily):
@@ -208,7 +209,10 @@ class FiniteDifferences(RunFamily):
                            order, scheme, bound=bound, report=self.report)
         else:  # the state and step of the file; its dt was checked against the stability limit when it began
             cells0 = restart.cells
+            given = dt is not None
             dt = implicit_first_step(m, restart, inputs, dt)
+            if not given:  # how the file's step was chosen
+                self.report = {k: restart.attrs[k] for k in ("dt_rule", "error_estimate") if k in restart.attrs}
         self.cell_shape = bound.cell_shape
         self.cells0 = cells0
         if not done:
@@ -228,8 +232,10 @@ class FiniteDifferences(RunFamily):
         taken as ``dt`` (output times split each interval into equal steps no larger than the
         chosen one, recorded as ``dt_chosen``)."""
         attrs = dict(self.report)
-        if m.kind in ("fixed", "stochastic") and dt is not None and len(inputs.times) > 1:
-            attrs.update(dt=largest_step(inputs.times, dt), dt_chosen=float(dt))
+        if m.kind in ("fixed", "stochastic") and dt is not None:
+            attrs["dt_chosen"] = float(dt)
+            if len(inputs.times) > 1:
+                attrs["dt"] = largest_step(inputs.times, dt)
         return attrs
 
     def initial_frame(self):

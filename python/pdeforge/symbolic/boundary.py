@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from pdeforge.symbolic.reductions import REDUCTION_TYPES
 from pdeforge.errors import BoundaryConditionError, EquationParseError
 
 KINDS = ("periodic", "dirichlet", "neumann", "robin")
@@ -175,8 +176,6 @@ def check_coefficients(spec: BoundarySpec, allowed: set, axes: Sequence[str]) ->
         for side, bc in zip(("low", "high"), pair):
             if bc.periodic:
                 continue
-            from pdeforge.symbolic.global_unknowns import REDUCTION_TYPES
-
             bad = sorted(map(str, (bc.alpha.free_symbols | bc.beta.free_symbols) - set(allowed)))
             if any(e.atoms(*REDUCTION_TYPES) for e in (bc.alpha, bc.beta)):
                 bad = ["integral()/mean()"]

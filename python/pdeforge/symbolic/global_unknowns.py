@@ -28,26 +28,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from pdeforge.errors import SystemDefinitionError
-
-
-class DomainIntegral(sp.Function):
-    """``integral(expr)``: the integral of ``expr`` over the whole domain (a number, not a field)."""
-
-    nargs = 1
-    is_real = True
-
-    def _sympystr(self, printer) -> str:
-        return f"integral({printer.doprint(self.args[0])})"
-
-
-class DomainMean(sp.Function):
-    """``mean(expr)``: the mean of ``expr`` over the domain, ``integral(expr) / volume``."""
-
-    nargs = 1
-    is_real = True
-
-    def _sympystr(self, printer) -> str:
-        return f"mean({printer.doprint(self.args[0])})"
+from pdeforge.symbolic.reductions import REDUCTION_TYPES, DomainIntegral, DomainMean
 
 
 def _reduction(cls, name: str):
@@ -62,7 +43,6 @@ def _reduction(cls, name: str):
 
 #: the reductions of the equation language: name -> callable building the SymPy node
 REDUCTIONS = {"integral": _reduction(DomainIntegral, "integral"), "mean": _reduction(DomainMean, "mean")}
-REDUCTION_TYPES = (DomainIntegral, DomainMean)
 
 
 def check_scalar_names(scalars: Sequence[str], equations: Mapping, params: Mapping | None) -> list[str]:

@@ -203,8 +203,12 @@ def execute(job: Job, family: RunFamily):
 
 
 def implicit_first_step(method: Method, restart: Restart, inputs: RunInputs, dt: float | None) -> float | None:
-    """The first step of a resumed run: the given one, else the file's (an implicit method's last
-    step size, which is its restart state rather than an option)."""
+    """The first step of a resumed run: the given one, else the file's (the step its rule chose,
+    ``dt_chosen``, where it records one; an implicit method's last step size, which is its
+    restart state rather than an option)."""
+    chosen = restart.attrs.get("dt_chosen")
+    if dt is None and chosen is not None and math.isfinite(float(chosen)):
+        dt = float(chosen)
     dt = dt if dt is not None else restart.dt
     saved = restart.state.get("dt")
     if method.kind == "implicit" and saved is not None and math.isfinite(float(saved)) and saved > 0:

@@ -120,6 +120,10 @@ def check_options(restart: Restart, attrs: dict, keys=CHECKED) -> None:
         if key not in attrs and key not in restart.attrs:
             continue
         new, old = attrs.get(key), restart.attrs.get(key)
+        if key == "dt" and "dt_chosen" in attrs and "dt_chosen" in restart.attrs:
+            # a fixed-step run records the step taken (its rounding depends on the output times);
+            # the option is the step it chose
+            new, old = attrs["dt_chosen"], restart.attrs["dt_chosen"]
         if not _same(old, new):
             diffs.append(f"{key} is {_show(old)} in the file but {_show(new)} now")
     if diffs:
