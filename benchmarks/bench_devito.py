@@ -1,4 +1,4 @@
-"""Issue 12: pdeforge against Devito, side by side in one process, same stencil, method and dt.
+"""pdeforge against Devito, side by side in one process, same stencil, method and dt.
 
 Two problems, both periodic, forward Euler, float64 (``--dtype float32`` also: single precision on
 both sides), second-order central differences:
@@ -43,7 +43,7 @@ main one as it is). Quick check (defaults, seconds)::
 
     python benchmarks/bench_devito.py
 
-Full sizes (issue 12)::
+Full sizes::
 
     python benchmarks/bench_devito.py --full          # 512^2, 1024^2, 2048^2 and heat 128^3, float64 and float32
     python benchmarks/bench_devito.py --grid 1024 --steps 200 --heat-grid 128 --threads 1 2
@@ -388,7 +388,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds; the best of each side is kept")
     ap.add_argument("--solve-steps", type=int, default=1000,
                     help="steps of the pf.solve vs serial-loop comparison at 512^2 (0: skip)")
-    ap.add_argument("--full", action="store_true", help="issue 12 sizes: 512 1024 2048, heat 128^3, 500/100 steps, 3 rounds")
+    ap.add_argument("--full", action="store_true", help="full sizes: 512 1024 2048, heat 128^3, 500/100 steps, 3 rounds")
     ap.add_argument("--results-dir", default=None, help="where devito.json goes (default benchmarks/results)")
     args = ap.parse_args()
     if args.full:

@@ -1,4 +1,4 @@
-"""Issue 13: pdeforge's kolmogorov-flow against JAX-CFD's pseudo-spectral Navier-Stokes, one process.
+"""pdeforge's kolmogorov-flow against JAX-CFD's pseudo-spectral Navier-Stokes, one process.
 
 The flow: 2-D incompressible Navier-Stokes on [0, 2 pi]^2, nu = 0.05, body force F sin(4y)
 along x (F = 1), started from pdeforge's model state (laminar profile plus a seeded
@@ -514,7 +514,7 @@ def main():
                     help="skip pdeforge's cnrk4 (JAX-CFD's scheme) beside --method in the throughput rounds")
     ap.add_argument("--cores", type=int, default=1, help="pin the process to this many cores (0: no pinning); "
                     "XLA starts threads of its own whatever its flags say, so pinning is what keeps both sides on one")
-    ap.add_argument("--full", action="store_true", help="issue 13 sizes: 128 256 512, t = 2 at 256^2, 3-D 64^3")
+    ap.add_argument("--full", action="store_true", help="full sizes: 128 256 512, t = 2 at 256^2, 3-D 64^3")
     ap.add_argument("--results-dir", default=None, help="where jaxcfd.json goes (default benchmarks/results)")
     args = ap.parse_args()
     if args.full:

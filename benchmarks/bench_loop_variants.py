@@ -1,4 +1,4 @@
-"""Issue 12: what bounds one core's Gray-Scott forward-Euler loop, measured by rewriting it.
+"""What bounds one core's Gray-Scott forward-Euler loop, measured by rewriting it.
 
 pdeforge's generated serial stage (``_stage_euler_ser`` of the ``gray-scott`` kernel) is timed
 beside hand-written variants of the same update on the same line-aligned buffers, interleaved

@@ -25,7 +25,7 @@ import numpy as np
 
 #: (label, dim, grid, width, layers, modes, dt, steps_out, windows[, lifting ratio, default 2]).
 #: The 2-D cases use the example's network (width 24, 4 layers, a linear lifting: lifting ratio
-#: 0), modes scaled with the grid; "w32" is the example's network before issue 18's third pass.
+#: 0), modes scaled with the grid; "w32" is a wider network of 32 channels.
 CASES = [
     ("2-D example", 2, 32, 24, 4, 20, 0.05, 10, 4, 0),
     ("2-D 64^2", 2, 64, 24, 4, 16, 0.05, 10, 4, 0),

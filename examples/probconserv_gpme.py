@@ -307,7 +307,7 @@ def main_fno(argv=None) -> int:
 
 
 def check_targets(rows):
-    """The issue's targets: exact conservation after the updates, ProbConserv MSE <= base MSE."""
+    """The targets: exact conservation after the updates, ProbConserv MSE <= base MSE."""
     failures = []
     by = {(r["equation"], r["method"]): r for r in rows}
     for (eq, method), r in by.items():

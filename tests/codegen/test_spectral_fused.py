@@ -1,5 +1,5 @@
 """Fused spectral passes: combination on its support with stage updates, work arrays, and
-torch CPU stepping routed through the numpy kernels (issue 13)."""
+torch CPU stepping routed through the numpy kernels."""
 
 import numpy as np
 import pytest

@@ -5,7 +5,7 @@ random states for every catalogue model; the Julia simplifier; whole-grid tracin
 ``MultithreadedForm``; the exported MethodOfLines script and the in-process MethodOfLines
 route against pdeforge's own solution on the same grid.
 
-Each defect of issue 14 has a case here, so the first machine with Julia checks what the
+Each defect found by reading the Julia route against upstream has a case here, so the first machine with Julia checks what the
 tree-sitter tests (test_julia_bindings.py, test_julia_environment.py) could only check
 statically: RuntimeGeneratedFunctions initialised and parameters passed (every model's kernel
 and the traced symbolics-rd), the initial condition at t0 != 0, the WENO scheme in both routes,

@@ -1,4 +1,4 @@
-"""Stiff-linear-part time stepping, the solenoidal plan and compile-time constants (issue 13)."""
+"""Stiff-linear-part time stepping, the solenoidal plan and compile-time constants."""
 
 import math
 import os

@@ -64,7 +64,7 @@ def test_busy_cores_are_seen_and_never_probed():
 
 
 def test_short_run_on_an_idle_machine_goes_threaded_at_once():
-    # the case: 1000 steps of 512^2 (0.11 s serial); threads take 0.45 of a serial step
+    # 1000 steps of 512^2 (0.11 s serial); threads take 0.45 of a serial step
     serial = 1.1e-4
     compiler = Compiler()
     choice = ThreadChoice(True, compiler, spare=IDLE)
