@@ -38,13 +38,27 @@ class Callback:
         fn: ``fn(t, state)``; ``state`` maps field names to arrays. It may raise :class:`StopRun`.
     """
 
-    def __init__(self, every: float | None, fn: Callable[[float, State], object]):
+    def __init__(self, every: float | None, fn: Callable[[float, State], object], steps: int | None = None):
         if every is not None and not (isinstance(every, (int, float)) and every > 0 and math.isfinite(every)):
             raise SolverError(f"callbacks: every must be a positive number of model time, got {every!r}")
+        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+            raise SolverError(f"callbacks: steps must be a positive whole number of steps, got {steps!r}")
+        if every is not None and steps is not None:
+            raise SolverError("callbacks: give every (model time) or steps (time steps), not both")
         if not callable(fn):
             raise SolverError(f"callbacks: {fn!r} is not callable")
         self.every = None if every is None else float(every)
+        self.steps = steps
         self.fn = fn
+
+    def in_steps_of(self, dt: float | None, method: str) -> None:
+        """Turn ``steps`` into model time for a run whose fixed step is ``dt`` (refused without one)."""
+        if self.steps is None:
+            return
+        if dt is None or not math.isfinite(dt):
+            raise SolverError(f"callbacks: steps= counts the steps of a fixed-step method; method {method!r} "
+                              "chooses its steps as it goes: give every= (model time) instead")
+        self.every = self.steps * float(dt)
 
     def times(self, t0: float, t1: float) -> np.ndarray:
         """Where it is called, after ``t0`` up to ``t1`` (empty: at the saved frames)."""
@@ -57,9 +71,13 @@ class Callback:
         self.fn(t, state)
 
 
-def Every(every: float, fn: Callable[[float, State], object]) -> Callback:  # noqa: N802 - reads as a noun
-    """``fn(t, state)`` every ``every`` of model time."""
-    return Callback(every, fn)
+def Every(every: float | None = None, fn: Callable[[float, State], object] | None = None, *,  # noqa: N802
+          steps: int | None = None) -> Callback:
+    """``fn(t, state)`` every ``every`` of model time, or every ``steps`` time steps of a
+    fixed-step method (``pf.Every(steps=100, fn=show)``)."""
+    if fn is None:
+        raise SolverError("callbacks: Every needs the function to call: Every(0.5, fn) or Every(steps=10, fn=fn)")
+    return Callback(every, fn, steps=steps)
 
 
 class SteadyState(Callback):

@@ -147,6 +147,9 @@ def execute(job: Job, family: RunFamily):
     compile_time = system.parse_time_s + time.perf_counter() - t_compile
     backend_name = specific.pop("backend", job.backend.name)
     method_name = specific.pop("method") if "method" in specific else job.method.name
+    fixed = job.method.kind in ("fixed", "imex", "stochastic") and specific.get("dt") is not None
+    for cb in job.callbacks:  # every n steps of a fixed-step method: every n steps taken
+        cb.in_steps_of(specific.get("dt") if fixed else None, method_name)
     attrs = run_attributes(system, inputs.grid, backend_name, method_name, specific.pop("dt", None), compile_time,
                            specific.pop("cache_hit", False), **specific)
     attrs.update(job.extra_attrs)
