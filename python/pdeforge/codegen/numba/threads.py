@@ -296,4 +296,30 @@ class ThreadChoice:
         return mine < MARGIN * theirs if variant else mine * MARGIN <= theirs
 
 
-__all__ = ["ThreadChoice", "ThreadMemory", "Decision", "forget", "spare_cores", "PROBE_AFTER", "MAX_BACKOFF"]
+class SerialChoice(ThreadChoice):
+    """Chooses between two serial compiled loops of one step method by measured speed: the one
+    the grid's size suggests (``Decision.parallel`` False) and another (True), such as the plain
+    loop (one sweep over both states per step) and a temporally blocked one (several steps per
+    sweep over cache-sized bands or tiles: fewer bytes per cell-step, more calls and
+    book-keeping). Which wins depends on the machine's caches and on what else runs on it, so
+    it is measured: the same policy as :class:`ThreadChoice` (the second loop is first probed
+    after ``PROBE_AFTER`` seconds of stepping, compiled in the helper thread meanwhile; the
+    loop in use is timed on every block, the other re-probed with doubling back-off; the
+    second loop must win by ``MARGIN``), with no core count to consult: both loops run on the
+    calling thread.
+
+    Args:
+        enabled: whether there is a second loop.
+        compile_other: compiles or loads the second loop, returns its seconds.
+        key: identifies the problem in the process-wide memory (None: nothing remembered).
+        probe_steps: fewest steps of a probe of the second loop (whole sweeps of a blocked loop).
+        background: compile the second loop in the helper thread while the first one steps.
+    """
+
+    def __init__(self, enabled: bool, compile_other: Callable[[], float], key: tuple | None = None,
+                 probe_steps: int = 1, background: bool = True):
+        super().__init__(enabled, compile_other, None if key is None else (*key, "serial loop"), threads=1,
+                         spare=lambda: 0, probe_steps=probe_steps, background=background)
+
+
+__all__ = ["ThreadChoice", "SerialChoice", "ThreadMemory", "Decision", "forget", "spare_cores", "PROBE_AFTER", "MAX_BACKOFF"]
