@@ -121,3 +121,12 @@ def test_solve_records_the_serial_loop_and_gives_the_plain_loops_values():
 
 def test_torch_like_subclass_without_serial_loops_keeps_one_loop():
     assert FixedStepRK._loops == () and not FixedStepRK._serial.enabled
+
+
+def test_one_disturbed_block_does_not_flip_the_choice():
+    # CPU-time figures: a block slowed by a busy sibling core moves the figure by DRIFT at most
+    choice = SerialChoice(True, lambda: 0.0, background=False)
+    simulate(choice, lambda other, done: 1.2e-4 if other else 1e-4, 5000)
+    assert not choice.in_use
+    simulate(choice, lambda other, done: 1.2e-4 if other else (5e-4 if done < 300 else 1e-4), 3000)
+    assert not choice.in_use

@@ -101,6 +101,9 @@ class FixedStepRK(Stepper):
             stats["background_compile_time_s"] = float(background)
         if len(self._loops) > 1:  # the serial loop measured faster (see SerialChoice)
             stats["serial_loop"] = self._loops[int(self._serial.in_use)]
+        if self._threads.enabled:  # threads of the loop in use at the end (ThreadChoice)
+            key = self.bound.thread_key(self.method)
+            stats["loop_threads"] = int(key[-1]) if self._threads.in_use and key else 1
         return stats
 
     def kernels_used(self) -> tuple[str, ...]:
@@ -147,7 +150,7 @@ class FixedStepRK(Stepper):
         compiled = self.bound.has_compiled_stepping
         while done < n:
             block = min(self._block if compiled else CHECK_EVERY, n - done)
-            serial, loop = None, None
+            serial, loop, probe = None, None, False
             if compiled:
                 decision = self._threads.choose()  # may compile the threaded loop: before the clock starts
                 block = min(block, decision.max_steps or block)
@@ -157,13 +160,19 @@ class FixedStepRK(Stepper):
                     block = min(block, (serial.max_steps if serial else None) or block)
                     other = serial.parallel if serial is not None else self._serial.in_use
                     loop = self._loops[int(other)] if self._loops else None
-            started = time.perf_counter()
+                probe = decision.probe or (serial is not None and serial.probe)
+                if serial is not None and serial.probe:
+                    # whole sweeps of a blocked loop, not the (early, short) block of the loop in use
+                    block = min(n - done, serial.max_steps or block)
+            started, cpu = time.perf_counter(), time.thread_time()
             if compiled:
                 self.bound.advance_compiled(self.method, self.buf, t_start + done * dt, dt, block, decision.parallel,
                                             None if decision.parallel else loop)
                 elapsed = time.perf_counter() - started
                 if serial is not None:
-                    self._serial.record(serial.parallel, elapsed, block)
+                    # serial loops run in this thread: its CPU time is their cost, without the time
+                    # slices other processes took (which would decide a wall-clock probe by chance)
+                    self._serial.record(serial.parallel, time.thread_time() - cpu, block)
                     # a probe of the other serial loop is not the serial loop's figure
                     self._threads.record(False, elapsed, 0 if serial.probe else block)
                 else:
@@ -179,7 +188,7 @@ class FixedStepRK(Stepper):
                 raise BlowUp(self.t, self._good_t, self._good.copy())
             np.copyto(self._good, state)
             self._good_t = self.t
-            if compiled and not decision.probe and not (serial is not None and serial.probe):
+            if compiled and not probe:
                 # aim at ~BLOCK_SECONDS per compiled call: negligible overhead, prompt Ctrl-C and progress
                 elapsed = max(time.perf_counter() - started, 1e-6)
                 self._block = int(min(MAX_BLOCK, max(1, block * BLOCK_SECONDS / elapsed)))
