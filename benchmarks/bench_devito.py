@@ -17,14 +17,16 @@ The 5-point (7-point in 3-D) Laplacian of ``space_order=2`` is the same as pdefo
 flux-form Laplacian on its cell-centred grid with h = L/n, so the final states agree to
 round-off (Devito compiles with ``-ffast-math`` and reassociates, hence ~1e-15 differences).
 
-pdeforge runs its compiled Numba step loop (``bound.advance_compiled``, what ``pf.solve`` calls
-for a fixed-step method): one thread is the serial loop, two threads the ``prange`` loop with
-``numba.set_num_threads(2)`` (``pf.solve`` times both loops as it runs and keeps the faster);
-on line-aligned, page-staggered buffers (``bound.new_aligned``, what ``pf.solve`` steps on). The
-serial loop sweeps wavefronts (several steps per pass over bands of rows, see
-``pdeforge.codegen.numba.wavefront``) once the two states exceed half the L3 (Gray-Scott
-1024^2 up, heat 128^3), the threaded one (one tile per thread) once they exceed the threads' L2
-caches; the loops in use are printed.
+pdeforge runs its compiled Numba step loops (``bound.advance_compiled``, what ``pf.solve`` calls
+for a fixed-step method) on line-aligned, page-staggered buffers (``bound.new_aligned``): one
+thread is the serial loop, two threads the ``prange`` loop with ``numba.set_num_threads(2)``. On
+one thread every serial loop ``pf.solve`` chooses from (``bound.serial_loops``: the plain loop,
+one sweep per step, and the wavefront, several steps per sweep over bands of rows, see
+``pdeforge.codegen.numba.wavefront``) is timed; the first named is the one the grid's size
+suggests (the wavefront once the two states exceed half the L3). ``pf.solve`` itself (forward
+Euler at the same dt, default backend, one frame at the end) runs in the same interleaved
+rounds, timed by its ``wall_time_s`` (its serial-loop and thread probes included): its row
+gives the loop it kept, its ratio to Devito's best thread count and to the fastest bare loop.
 Devito runs its OpenMP operator (``DEVITO_LANGUAGE=openmp``) with ``nthreads=1`` or ``2`` per
 ``apply``. Both sides are timed in interleaved rounds (pdeforge, Devito, pdeforge, Devito, ...)
 and the best of each side is kept, since the machine may be shared. One-thread rounds also
@@ -34,8 +36,7 @@ wall figure includes time slices other processes took, the CPU figure is what th
 Before the rounds, the bounds of this machine are measured on one thread: STREAM-triad
 bandwidth with the arrays in L2 and in L3 and an FMA flop rate; each problem's one-thread rate
 is set against them (least traffic: 24 bytes per field per cell-step; flops: the generated
-right-hand side's operation count plus a multiply-add per field). At the end ``pf.solve`` with
-default settings (its measured thread choice) is compared with its own serial loop at 512^2.
+right-hand side's operation count plus a multiply-add per field).
 
 Install the peer with ``pip install devito`` (measured with devito 4.8.23; it pins numpy to
 a slightly older release, a virtual environment with ``--system-site-packages`` keeps the
@@ -420,7 +421,8 @@ def main():
                     help="precision of both sides (float32: pdeforge's single-precision kernels, Devito's float32 grid)")
     ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds; the best of each side is kept")
     ap.add_argument("--solve-steps", type=int, default=None,
-                    help="steps of each pf.solve round (default: 10 times --steps; 0: pf.solve not run)")
+                    help="steps of each pf.solve round (default: those of the bare loops' rounds, so that "
+                         "best-of figures on a shared machine compare like with like; 0: pf.solve not run)")
     ap.add_argument("--full", action="store_true", help="issue 12 sizes: 512 1024 2048, heat 128^3, 500/100 steps, 3 rounds")
     ap.add_argument("--results-dir", default=None, help="where devito.json goes (default benchmarks/results)")
     args = ap.parse_args()
@@ -446,12 +448,12 @@ def main():
         for n in args.grid:
             dt = args.dt if args.dt is not None else 0.25 * (512 / n) ** 2
             rows += compare("gray-scott", gray_scott, n, 2, dt, args.steps, args.threads, args.rounds, roof, dtype,
-                            10 * args.steps if args.solve_steps is None else args.solve_steps)
+                            args.steps if args.solve_steps is None else args.solve_steps)
         for n in args.heat_grid:
             h = HEAT_L / n
             dt = 0.8 * h * h / (2 * 3 * HEAT_D)  # 0.8 of the forward-Euler limit h^2/(2 d D)
             rows += compare("heat-3d", heat3d, n, 3, dt, args.heat_steps, args.threads, args.rounds, roof, dtype,
-                            10 * args.heat_steps if args.solve_steps is None else args.solve_steps)
+                            args.heat_steps if args.solve_steps is None else args.solve_steps)
     print()
     print(table(rows, ["problem", "grid", "threads", "pdeforge_Mcell_steps_s", "devito_Mcell_steps_s",
                        "pdeforge_over_devito", "pdeforge_over_devito_cpu", "solve_over_fastest_loop",
