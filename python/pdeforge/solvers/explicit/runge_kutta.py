@@ -83,7 +83,8 @@ class FixedStepRK(Stepper):
         # blocked) where that is measured faster on this machine; every loop gives the same values
         loops = bound.serial_loops(method) if bound.has_compiled_stepping and hasattr(bound, "serial_loops") else ()
         self._loops = loops
-        blocked = bound.serial_wavefront() if "wave" in loops else None
+        # a probe of the wavefront as the second loop runs whole sweeps (three); the plain loop's, a few steps
+        blocked = bound.serial_wavefront() if loops[1:] == ("wave",) else None
         self._serial = SerialChoice(len(loops) > 1, lambda: bound.warm_up((f"{method}:serial:{loops[1]}",)), key,
                                     probe_steps=3 * blocked.levels if blocked is not None else 1,
                                     background=len(loops) > 1 and not bound.loop_on_disk(method, False, loops[1]))
