@@ -17,14 +17,16 @@ The 5-point (7-point in 3-D) Laplacian of ``space_order=2`` is the same as pdefo
 flux-form Laplacian on its cell-centred grid with h = L/n, so the final states agree to
 round-off (Devito compiles with ``-ffast-math`` and reassociates, hence ~1e-15 differences).
 
-pdeforge runs its compiled Numba step loop (``bound.advance_compiled``, what ``pf.solve`` calls
-for a fixed-step method): one thread is the serial loop, two threads the ``prange`` loop with
-``numba.set_num_threads(2)`` (``pf.solve`` times both loops as it runs and keeps the faster);
-on line-aligned, page-staggered buffers (``bound.new_aligned``, what ``pf.solve`` steps on). The
-serial loop sweeps wavefronts (several steps per pass over bands of rows, see
-``pdeforge.codegen.numba.wavefront``) once the two states exceed half the L3 (Gray-Scott
-1024^2 up, heat 128^3), the threaded one (one tile per thread) once they exceed the threads' L2
-caches; the loops in use are printed.
+pdeforge runs its compiled Numba step loops (``bound.advance_compiled``, what ``pf.solve`` calls
+for a fixed-step method) on line-aligned, page-staggered buffers (``bound.new_aligned``): one
+thread is the serial loop, two threads the ``prange`` loop with ``numba.set_num_threads(2)``. On
+one thread every serial loop ``pf.solve`` chooses from (``bound.serial_loops``: the plain loop,
+one sweep per step, and the wavefront, several steps per sweep over bands of rows, see
+``pdeforge.codegen.numba.wavefront``) is timed; the first named is the one the grid's size
+suggests (the wavefront once the two states exceed half the L3). ``pf.solve`` itself (forward
+Euler at the same dt, default backend, one frame at the end) runs in the same interleaved
+rounds, timed by its ``wall_time_s`` (its serial-loop and thread probes included): its row
+gives the loop it kept, its ratio to Devito's best thread count and to the fastest bare loop.
 Devito runs its OpenMP operator (``DEVITO_LANGUAGE=openmp``) with ``nthreads=1`` or ``2`` per
 ``apply``. Both sides are timed in interleaved rounds (pdeforge, Devito, pdeforge, Devito, ...)
 and the best of each side is kept, since the machine may be shared. One-thread rounds also
@@ -34,8 +36,7 @@ wall figure includes time slices other processes took, the CPU figure is what th
 Before the rounds, the bounds of this machine are measured on one thread: STREAM-triad
 bandwidth with the arrays in L2 and in L3 and an FMA flop rate; each problem's one-thread rate
 is set against them (least traffic: 24 bytes per field per cell-step; flops: the generated
-right-hand side's operation count plus a multiply-add per field). At the end ``pf.solve`` with
-default settings (its measured thread choice) is compared with its own serial loop at 512^2.
+right-hand side's operation count plus a multiply-add per field).
 
 Install the peer with ``pip install devito`` (measured with devito 4.8.23; it pins numpy to
 a slightly older release, a virtual environment with ``--system-site-packages`` keeps the
@@ -203,6 +204,8 @@ class PdeforgeSide:
         kernel = pf.compile(system, target="numba", dtype=dtype)
         self.bound = kernel.bind(pf.UniformGrid.from_spec(system.domain, n))
         self.bound.warm_up(("euler:serial", "euler:parallel"))  # compile or load both loops
+        self.loops = self.bound.serial_loops("euler")  # the serial loops pf.solve measures and chooses from
+        self.bound.warm_up(tuple(f"euler:serial:{loop}" for loop in self.loops))
         self.compile_s = time.perf_counter() - started
         self.cache_hit = bool(kernel.cache_hit)
         self.kernel = kernel
@@ -211,16 +214,40 @@ class PdeforgeSide:
         self.bound.cells(self.bufs[0])[...] = state
         self.t = 0.0
 
-    def run(self, steps: int, threads: int) -> None:
+    def run(self, steps: int, threads: int, loop: str | None = None) -> None:
+        """``steps`` steps on ``threads`` threads (one: the serial ``loop``, default the one the
+        grid's size suggests; see ``BoundKernel.serial_loops``)."""
         import numba
 
         if threads > 1:
             numba.set_num_threads(threads)
-        self.bound.advance_compiled("euler", self.bufs, self.t, self.dt, steps, parallel=threads > 1)
+        self.bound.advance_compiled("euler", self.bufs, self.t, self.dt, steps, parallel=threads > 1,
+                                    loop=None if threads > 1 else loop)
         self.t += steps * self.dt
 
     def state(self) -> np.ndarray:
         return self.bound.cells(self.bufs[0]).copy()
+
+
+class SolveSide:
+    """``pf.solve`` as a user calls it for this problem: forward Euler at the given dt, default
+    backend and loop choice (its serial-loop and thread probes), one frame at the end; timed by
+    the run's own ``wall_time_s`` (stepping, probes included; compiling and loading excluded)."""
+
+    def __init__(self, system, n: int, state: np.ndarray, dt: float, dtype: str = "float64"):
+        import pdeforge as pf
+
+        self.pf, self.system, self.n, self.dt = pf, system, n, dt
+        self.backend = pf.Numba(dtype=dtype) if dtype != "float64" else None
+        self.ic = dict(zip(system.fields, state))
+        self.attrs: dict = {}
+
+    def run(self, steps: int, threads: int = 0) -> float:
+        t_end = steps * self.dt
+        ds = self.pf.solve(self.system, grid=self.n, t_span=(0.0, t_end), ic=self.ic, method="euler", dt=self.dt,
+                           output=self.pf.Output(save_every=t_end), backend=self.backend, progress=False)
+        self.attrs = dict(ds.attrs)
+        return float(ds.attrs["wall_time_s"])
 
 
 class DevitoSide:
@@ -276,9 +303,13 @@ class DevitoSide:
 
 
 def compare(label: str, problem, n: int, dim: int, dt: float, steps: int, threads: list[int], rounds: int,
-            roof: dict | None = None, dtype: str = "float64") -> list[dict]:
+            roof: dict | None = None, dtype: str = "float64", solve_steps: int = 0) -> list[dict]:
+    """Interleaved rounds of pdeforge's loops and Devito per thread count; in the one-thread rounds
+    also every serial loop pdeforge chooses from and ``pf.solve`` itself (``solve_steps`` steps
+    per call, 0: not run); returns one row per thread count and a ``pf.solve`` row."""
     system, state, L, rhs = problem(n)
     ours = PdeforgeSide(system, n, state, dt, dtype)
+    solver = SolveSide(system, n, state, dt, dtype) if solve_steps else None
     theirs = DevitoSide(n, dim, L, state, dt, rhs, dtype)
     label = label if dtype == "float64" else f"{label} {dtype}"
     # agreement: the same steps from the same state (the first measurement doubles as warm-up)
@@ -295,18 +326,34 @@ def compare(label: str, problem, n: int, dim: int, dt: float, steps: int, thread
           f"{loop_used(ours.bound)}", flush=True)
     cells = n**dim
     rows = []
+    loops = {}  # one thread: the best of each serial loop (Mcell-steps/s, wall and CPU time)
+    solve_best = math.inf
     for th in threads:
         best = {"pdeforge": math.inf, "devito": math.inf}
         cpu = dict(best)
+        others = [loop for loop in ours.loops[1:]] if th == 1 else []
+        for loop in others:
+            best[loop] = cpu[loop] = math.inf
         for side in (ours, theirs):  # warm the thread team of this count
             side.run(2, th)
+        if th == 1 and solver is not None:
+            solver.run(min(solve_steps, 4 * steps))  # loads its loops into this process
         for _ in range(rounds):  # interleaved: A, B, A, B
-            for name, side in (("pdeforge", ours), ("devito", theirs)):
+            sides = [("pdeforge", lambda: ours.run(steps, th)), ("devito", lambda: theirs.run(steps, th))]
+            sides += [(loop, lambda loop=loop: ours.run(steps, 1, loop)) for loop in others]
+            for name, run in sides:
                 c0, started = time.thread_time(), time.perf_counter()
-                side.run(steps, th)
+                run()
                 best[name] = min(best[name], time.perf_counter() - started)
                 cpu[name] = min(cpu[name], time.thread_time() - c0)
+            if th == 1 and solver is not None:
+                solve_best = min(solve_best, solver.run(solve_steps))
         rate = {k: cells * steps / v / 1e6 for k, v in best.items()}
+        if th == 1:
+            loops = {ours.loops[0] if ours.loops else "plain": (rate["pdeforge"], cells * steps / cpu["pdeforge"] / 1e6)}
+            loops.update({loop: (rate.pop(loop), cells * steps / cpu.pop(loop) / 1e6) for loop in others})
+            print("  serial loops (wall, CPU Mcell-steps/s): " + ", ".join(
+                f"{k} {w:.0f}, {c:.0f}" for k, (w, c) in loops.items()), flush=True)
         row = {
             "problem": label, "grid": f"{n}^{dim}", "threads": th, "steps": steps, "dt": dt, "dtype": dtype,
             "pdeforge_Mcell_steps_s": rate["pdeforge"], "devito_Mcell_steps_s": rate["devito"],
@@ -324,6 +371,23 @@ def compare(label: str, problem, n: int, dim: int, dt: float, steps: int, thread
         rows.append(row)
         print(f"  {th} thread(s): pdeforge {rate['pdeforge']:.1f}, Devito {rate['devito']:.1f} Mcell-steps/s "
               f"-> {rate['pdeforge'] / rate['devito']:.2f}x{extra} (load {load_average()})", flush=True)
+    if solver is not None and solve_best < math.inf:
+        bare = {f"serial {k}": w for k, (w, _) in loops.items()}
+        bare.update({f"{r['threads']} threads": r["pdeforge_Mcell_steps_s"] for r in rows if r["threads"] > 1})
+        fastest = max(bare, key=bare.get)
+        devito_best = max(r["devito_Mcell_steps_s"] for r in rows)
+        solve_rate = cells * solve_steps / solve_best / 1e6
+        loop = solver.attrs.get("serial_loop", ours.loops[0] if ours.loops else "plain")
+        row = {"problem": f"{label} pf.solve", "grid": f"{n}^{dim}", "threads": solver.attrs.get("loop_threads", 1),
+               "steps": solve_steps, "dt": dt, "dtype": dtype, "pdeforge_Mcell_steps_s": solve_rate,
+               "devito_Mcell_steps_s": devito_best, "pdeforge_over_devito": solve_rate / devito_best,
+               "serial_loop": loop, "fastest_bare_loop": fastest, "solve_over_fastest_loop": solve_rate / bare[fastest],
+               "load": load_average()}
+        rows.append(row)
+        print(f"  pf.solve ({solve_steps} steps, serial loop {loop}, {row['threads']} thread(s) at the end): "
+              f"{solve_rate:.1f} Mcell-steps/s -> {row['pdeforge_over_devito']:.2f}x Devito's best "
+              f"({devito_best:.1f}), {row['solve_over_fastest_loop']:.2f}x the fastest bare loop ({fastest}, "
+              f"{bare[fastest]:.1f}) (load {load_average()})", flush=True)
     if roof is not None and rows and "pdeforge_Mcell_steps_s_cpu" in rows[0]:
         item = np.dtype(dtype).itemsize
         print(bound_line(f"{label} {n}^{dim}", rows[0], *traffic(ours.kernel, len(state), item), roof, item), flush=True)
@@ -344,36 +408,6 @@ def loop_used(bound) -> str:
     return f"serial {one(False)}; threaded {one(True)}"
 
 
-def solve_vs_serial(n: int, steps: int, rounds: int) -> dict:
-    """``pf.solve`` with default settings (its thread policy) against its own serial loop, interleaved."""
-    import pdeforge as pf
-
-    system, state, _, _ = gray_scott(n)
-    dt = 0.25 * (512 / n) ** 2
-    loop = PdeforgeSide(system, n, state, dt)
-    ic = dict(zip(system.fields, state))
-    t_end = steps * dt
-    solve_s, serial_s, first = math.inf, math.inf, None
-    for _ in range(rounds):
-        ds = pf.solve(system, grid=n, t_span=(0.0, t_end), ic=ic, method="euler", dt=dt, progress=False, output=pf.Output(save_every=t_end))
-        wall = float(ds.attrs["wall_time_s"])
-        first = wall if first is None else first
-        solve_s = min(solve_s, wall)
-        started = time.perf_counter()
-        loop.run(steps, 1)
-        serial_s = min(serial_s, time.perf_counter() - started)
-    rate = lambda s: n * n * steps / s / 1e6  # noqa: E731
-    row = {"problem": "gray-scott pf.solve", "grid": f"{n}^2", "steps": steps, "rounds": rounds,
-           "solve_Mcell_steps_s": rate(solve_s), "solve_first_round_Mcell_steps_s": rate(first),
-           "serial_loop_Mcell_steps_s": rate(serial_s), "solve_over_serial": serial_s / solve_s,
-           "solve_first_over_serial": serial_s / first, "load": load_average()}
-    print(f"pf.solve (default threads) vs its serial loop, Gray-Scott {n}^2 Euler, {steps} steps: "
-          f"{row['solve_Mcell_steps_s']:.0f} vs {row['serial_loop_Mcell_steps_s']:.0f} Mcell-steps/s -> "
-          f"{row['solve_over_serial']:.2f}x (first round {row['solve_first_over_serial']:.2f}x; load {load_average()})",
-          flush=True)
-    return row
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--grid", type=int, nargs="+", default=[512], help="Gray-Scott cells per axis")
@@ -386,8 +420,9 @@ def main():
     ap.add_argument("--dtype", nargs="+", default=["float64"], choices=["float64", "float32"],
                     help="precision of both sides (float32: pdeforge's single-precision kernels, Devito's float32 grid)")
     ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds; the best of each side is kept")
-    ap.add_argument("--solve-steps", type=int, default=1000,
-                    help="steps of the pf.solve vs serial-loop comparison at 512^2 (0: skip)")
+    ap.add_argument("--solve-steps", type=int, default=None,
+                    help="steps of each pf.solve round (default: those of the bare loops' rounds, so that "
+                         "best-of figures on a shared machine compare like with like; 0: pf.solve not run)")
     ap.add_argument("--full", action="store_true", help="full sizes: 512 1024 2048, heat 128^3, 500/100 steps, 3 rounds")
     ap.add_argument("--results-dir", default=None, help="where devito.json goes (default benchmarks/results)")
     args = ap.parse_args()
@@ -412,15 +447,17 @@ def main():
     for dtype in args.dtype:
         for n in args.grid:
             dt = args.dt if args.dt is not None else 0.25 * (512 / n) ** 2
-            rows += compare("gray-scott", gray_scott, n, 2, dt, args.steps, args.threads, args.rounds, roof, dtype)
+            rows += compare("gray-scott", gray_scott, n, 2, dt, args.steps, args.threads, args.rounds, roof, dtype,
+                            args.steps if args.solve_steps is None else args.solve_steps)
         for n in args.heat_grid:
             h = HEAT_L / n
             dt = 0.8 * h * h / (2 * 3 * HEAT_D)  # 0.8 of the forward-Euler limit h^2/(2 d D)
-            rows += compare("heat-3d", heat3d, n, 3, dt, args.heat_steps, args.threads, args.rounds, roof, dtype)
-    solve_row = solve_vs_serial(512, args.solve_steps, args.rounds) if args.solve_steps else None
+            rows += compare("heat-3d", heat3d, n, 3, dt, args.heat_steps, args.threads, args.rounds, roof, dtype,
+                            args.heat_steps if args.solve_steps is None else args.solve_steps)
     print()
     print(table(rows, ["problem", "grid", "threads", "pdeforge_Mcell_steps_s", "devito_Mcell_steps_s",
-                       "pdeforge_over_devito", "pdeforge_over_devito_cpu", "max_abs_diff", "pdeforge_compile_s",
+                       "pdeforge_over_devito", "pdeforge_over_devito_cpu", "solve_over_fastest_loop",
+                       "max_abs_diff", "pdeforge_compile_s",
                        "devito_compile_s"]))
     print(f"load average {load_average()} at the end ({os.cpu_count()} cores)")
     if args.results_dir:
@@ -428,8 +465,7 @@ def main():
     common.save("devito", rows, devito_version=devito.__version__, numba_version=numba.__version__,
                        devito_compiler=str(devito.configuration["compiler"]),
                        devito_cflags=" ".join(devito.configuration["compiler"].cflags),
-                       rounds=args.rounds, load_average_end=load_average(), roofline_one_thread=roof,
-                       solve_vs_serial=solve_row)
+                       rounds=args.rounds, load_average_end=load_average(), roofline_one_thread=roof)
     return 0
 
 

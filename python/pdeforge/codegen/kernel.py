@@ -202,6 +202,8 @@ class BoundKernel:
         self._advance = getattr(m, "ADVANCE", None)
         self._closure_arrays: tuple | None = None
         self._tilings: dict[str, Tiling | None] = {}
+        #: whether a schedule was set by hand (set_tiling, set_wavefront): runs then measure no other loop
+        self._loops_fixed = False
         self._assembler = None
         self._scratch_pad = BoundKernel.new_padded(self)  # NumPy (subclasses may hold other arrays)
         self._aligned_count = 0  # arrays handed out by new_aligned (each at the next page phase)
@@ -342,6 +344,7 @@ class BoundKernel:
     def set_tiling(self, method: str, steps: int | None, tiles: tuple[int, ...] | None = None) -> Tiling | None:
         """Use ``steps`` fused steps per sweep over tiles of ``tiles`` cells for ``method``
         (``steps=None``: the plain loop). Returns the tiling now in use."""
+        self._loops_fixed = True
         if steps is None:
             self._tilings[method] = None
             return None
@@ -380,11 +383,46 @@ class BoundKernel:
         the cache; None: never) over ``tiles`` tiles (default: one per Numba thread), ``band``
         rows per call (default: see :func:`~pdeforge.codegen.numba.wavefront.band_rows`).
         Returns the schedule now in use (None where the grid or the system does not allow one)."""
+        self._loops_fixed = True  # a schedule set by hand: runs use it and probe no other serial loop
         if levels is None or getattr(self.kernel.module, "WAVE", None) is None:
             self._tilings["wave"] = self._tilings["wavepar"] = None
             return None
         self._tilings["wave"] = self._tilings["wavepar"] = self._plan_wavefront(levels or None, tiles, band)
         return self._tilings["wave"]
+
+    def serial_wavefront(self) -> Wavefront | None:
+        """The serial wavefront schedule a run may probe on this grid, whatever its size (the
+        schedule set with :meth:`set_wavefront` where one was)."""
+        if self._loops_fixed or self.wavefront(False) is not None:
+            return self.wavefront(False)
+        if getattr(self.kernel.module, "WAVE", None) is None or self.layout.frozen is not None:
+            return None
+        if "wave-any" not in self._tilings:
+            self._tilings["wave-any"] = self._plan_wavefront(None, 1)
+        return self._tilings["wave-any"]
+
+    def _loop_kind(self, method: str, parallel: bool) -> str:
+        """The loop the grid's size suggests for ``method``: "wave", "tiled" or "plain"."""
+        if method == "euler" and self.wavefront(parallel) is not None:
+            return "wave"
+        return "tiled" if self.tiling(method) is not None else "plain"
+
+    def serial_loops(self, method: str) -> tuple[str, ...]:
+        """The serial compiled loops of ``method`` a run chooses between on this grid by measuring
+        them (:class:`~pdeforge.codegen.numba.threads.SerialChoice`), the one the grid's size
+        suggests first: "plain" (one sweep per step), "wave" (forward Euler's wavefront, several
+        steps per sweep), "tiled" (overlapped tiles). One entry where there is nothing to choose
+        (a schedule set by hand with :meth:`set_wavefront`, or no temporally blocked loop)."""
+        if not self.has_compiled_stepping:
+            return ()
+        first = self._loop_kind(method, False)
+        if self._loops_fixed:
+            return (first,)
+        if first != "plain":
+            return (first, "plain")
+        if method == "euler" and self.serial_wavefront() is not None:
+            return (first, "wave")
+        return (first,)
 
     def _plan_wavefront(self, levels: int | None, tiles: int | None = None,
                         band: int | None = None) -> Wavefront | None:
@@ -419,21 +457,24 @@ class BoundKernel:
         self.kernel.module.FILL(U, t, self.p, *self._closures())
 
     def advance_compiled(self, method: str, buffers: list, t0: float, dt: float, n: int,
-                         parallel: bool | None = None) -> None:
+                         parallel: bool | None = None, loop: str | None = None) -> None:
         """Run ``n`` fixed steps of ``method`` in compiled code on the padded ``buffers``.
 
         ``buffers[0]`` holds the state before and after; the others are work arrays (two for
         euler, three for ssprk3, five for rk4 in total, as :class:`FixedStepRK` allocates).
-        ``parallel`` picks the multi-threaded or the serial loop (default: by grid size).
+        ``parallel`` picks the multi-threaded or the serial loop (default: by grid size);
+        ``loop`` the serial loop, one of :meth:`serial_loops` (default: the first, the one the
+        grid's size suggests). Every loop gives the same values, bit for bit.
         """
         parallel = self.parallel if parallel is None else parallel
+        kind = self._loop_kind(method, parallel) if (loop is None or parallel) else loop
         args = (float(t0), float(dt), int(n), self.p, self.h, *self.coords, *self._closures())
-        wave = self.wavefront(parallel) if method == "euler" else None
-        if wave is not None and n > 1:
+        if kind == "wave" and n > 1:
+            wave = self.wavefront(True) if parallel else self.serial_wavefront()
             if self.kernel.module.WAVE[parallel](*buffers, *args, *wave.args):
                 buffers[0], buffers[1] = buffers[1], buffers[0]
             return
-        plan = self.tiling(method)
+        plan = self.tiling(method) if kind == "tiled" else None
         if plan is not None and n > plan.steps:
             import numba
 
@@ -486,17 +527,19 @@ class BoundKernel:
         """Sparsity pattern of the Jacobian (CSR of ones)."""
         return self.assembler.pattern()
 
-    def loop_on_disk(self, method: str, parallel: bool) -> bool:
+    def loop_on_disk(self, method: str, parallel: bool, loop: str | None = None) -> bool:
         """Whether Numba's disk cache already holds the compiled ``method`` loop (serial or
-        threaded) that :meth:`warm_up` would build for this grid: loading it takes a fraction
-        of a second, compiling it seconds. False where that cannot be told."""
+        threaded; ``loop``: a serial loop of :meth:`serial_loops`, default the first) that
+        :meth:`warm_up` would build for this grid: loading it takes a fraction of a second,
+        compiling it seconds. False where that cannot be told."""
         if self._advance is None:
             return False
         m = self.kernel.module
         loops = [self._advance[(method, parallel)]]
-        if method == "euler" and self.wavefront(parallel) is not None:
+        kind = self._loop_kind(method, parallel) if (loop is None or parallel) else loop
+        if kind == "wave":
             loops.append(m.WAVE[parallel])
-        elif self.tiling(method) is not None:
+        elif kind == "tiled":
             loops.append(m.TILED[(method, parallel)])
         try:  # Numba's per-function cache index, next to the generated module
             return all(os.path.exists(f._cache._cache_file._index_path) for f in loops)
@@ -534,14 +577,16 @@ class BoundKernel:
                 self._jac(S, np.zeros((len(m.JAC_ENTRIES), *(2,) * self.grid.dim), dtype=self.dtype), 0.0, *args)
             elif kind.split(":")[0] in ("euler", "ssprk3", "rk4") and self.has_compiled_stepping:
                 method, _, variant = kind.partition(":")
+                variant, _, loop = variant.partition(":")  # "euler:serial:wave": that serial loop
                 n = {"euler": 2, "ssprk3": 3, "rk4": 5}[method]
                 parallel = self.parallel if not variant else variant == "parallel"
+                loop = self._loop_kind(method, parallel) if (not loop or parallel) else loop
                 self._advance[(method, parallel)](
                     *[zeros() for _ in range(n)], 0.0, 0.0, 1, *args, *tiny_closures)
-                if method == "euler" and self.wavefront(parallel) is not None:  # this grid sweeps wavefronts
+                if loop == "wave":  # this grid sweeps wavefronts
                     m.WAVE[parallel](*[zeros() for _ in range(n)], 0.0, 0.0, 0, *args, *tiny_closures,
                                      2, np.array([0, 2], dtype=np.int64), 1)
-                elif self.tiling(method) is not None:  # this grid steps tiled: compile that too
+                elif loop == "tiled":  # this grid steps tiled: compile that too
                     cells = tuple(s - 2 * g for s, g in zip(small[1:], self.layout.ghost))
                     tiny = tiling_for(cells, tuple(self.layout.ghost), self._periodic_axes(), method, 1, cells)
                     m.TILED[(method, parallel)](*[zeros() for _ in range(n)], 0.0, 0.0, 2, *args,

@@ -65,6 +65,8 @@ SMOOTH = 0.3
 #: and repeated at once (the thread team's first blocks after idling run ~1.5x slow); one
 #: slower than this is judged a loss right away.
 WARM_UP_FACTOR = 2.0
+#: Largest rise of a serial loop's figure per block (SerialChoice: CPU-time figures, raised by disturbances only).
+DRIFT = 0.02
 #: Shortest block (as a fraction of the other variant's wait) that is cut to meet its probe.
 MIN_CUT = 0.25
 #: A probe falls due this many steps (at the rate in use) early, at least, rather than after a
@@ -296,4 +298,41 @@ class ThreadChoice:
         return mine < MARGIN * theirs if variant else mine * MARGIN <= theirs
 
 
-__all__ = ["ThreadChoice", "ThreadMemory", "Decision", "forget", "spare_cores", "PROBE_AFTER", "MAX_BACKOFF"]
+class SerialChoice(ThreadChoice):
+    """Chooses between two serial compiled loops of one step method by measured speed: the one
+    the grid's size suggests (``Decision.parallel`` False) and another (True), such as the plain
+    loop (one sweep over both states per step) and a temporally blocked one (several steps per
+    sweep over cache-sized bands or tiles: fewer bytes per cell-step, more calls and
+    book-keeping). Which wins depends on the machine's caches and on what else runs on it, so
+    it is measured: the same policy as :class:`ThreadChoice` (the second loop is first probed
+    after ``PROBE_AFTER`` seconds of stepping, compiled in the helper thread meanwhile; the
+    loop in use is timed on every block, the other re-probed with doubling back-off; the
+    second loop must win by ``MARGIN``), with no core count to consult: both loops run on the
+    calling thread. The caller records the thread's CPU time, not wall time (time slices that
+    other processes take do not count); what still disturbs a block (a busy sibling core,
+    another process's cache traffic) only makes it slower, so a figure may rise by at most
+    ``DRIFT`` per block: one disturbed block decides nothing, a lasting change moves the figure
+    within a few seconds of stepping.
+
+    Args:
+        enabled: whether there is a second loop.
+        compile_other: compiles or loads the second loop, returns its seconds.
+        key: identifies the problem in the process-wide memory (None: nothing remembered).
+        probe_steps: fewest steps of a probe of the second loop (whole sweeps of a blocked loop).
+        background: compile the second loop in the helper thread while the first one steps.
+    """
+
+    def __init__(self, enabled: bool, compile_other: Callable[[], float], key: tuple | None = None,
+                 probe_steps: int = 1, background: bool = True):
+        super().__init__(enabled, compile_other, None if key is None else (*key, "serial loop"), threads=1,
+                         spare=lambda: 0, probe_steps=probe_steps, background=background)
+
+    def record(self, parallel: bool, seconds: float, steps: int) -> None:
+        """Note that ``steps`` steps on loop ``parallel`` (True: the second) took ``seconds`` of CPU time."""
+        old = self.memory.seconds_per_step.get(parallel)
+        if old is not None and steps > 0:
+            seconds = min(seconds, steps * old * (1.0 + DRIFT))
+        super().record(parallel, seconds, steps)
+
+
+__all__ = ["ThreadChoice", "SerialChoice", "ThreadMemory", "Decision", "forget", "spare_cores", "PROBE_AFTER", "MAX_BACKOFF"]

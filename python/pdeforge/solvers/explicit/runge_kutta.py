@@ -11,7 +11,7 @@ import numpy as np
 from pdeforge.codegen.kernel import BoundKernel
 from pdeforge.errors import SolverError
 from pdeforge.codegen.numba.stepping import STEP_METHODS
-from pdeforge.codegen.numba.threads import ThreadChoice
+from pdeforge.codegen.numba.threads import SerialChoice, ThreadChoice
 from pdeforge.tableaus import TABLEAUS, accumulating_stages, convex_stages, times_dt, work_arrays
 from pdeforge.solvers.stepping import CHECK_EVERY, BlowUp, Progress, Stepper, equal_steps, runaway  # noqa: F401
 
@@ -51,6 +51,10 @@ class FixedStepRK(Stepper):
         method: "euler", "ssprk3" or "rk4".
     """
 
+    #: the serial loops to choose between and the choice (subclasses whose backend has one loop keep these)
+    _loops: tuple[str, ...] = ()
+    _serial = SerialChoice(False, lambda: 0.0)
+
     def __init__(self, bound: BoundKernel, cells: np.ndarray, t0: float, dt: float, method: str):
         super().__init__(bound, cells, t0)
         if not (dt > 0 and math.isfinite(dt)):
@@ -84,17 +88,32 @@ class FixedStepRK(Stepper):
                                      threads=key[-1] if key else 2,
                                      probe_steps=3 * wave.levels if wave is not None else 1,
                                      background=enabled and not bound.loop_on_disk(method, True))
+        # the serial loop: the one the grid's size suggests, or a second one (plain or temporally
+        # blocked) where that is measured faster on this machine; every loop gives the same values
+        loops = bound.serial_loops(method) if bound.has_compiled_stepping and hasattr(bound, "serial_loops") else ()
+        self._loops = loops
+        # a probe of the wavefront as the second loop runs whole sweeps (three); the plain loop's, a few steps
+        blocked = bound.serial_wavefront() if loops[1:] == ("wave",) else None
+        self._serial = SerialChoice(len(loops) > 1, lambda: bound.warm_up((f"{method}:serial:{loops[1]}",)), key,
+                                    probe_steps=3 * blocked.levels if blocked is not None else 1,
+                                    background=len(loops) > 1 and not bound.loop_on_disk(method, False, loops[1]))
 
     @property
     def compile_s(self) -> float:
         """Seconds spent during :meth:`advance` compiling or loading loops (not stepping)."""
-        return self._threads.compile_s
+        return self._threads.compile_s + self._serial.compile_s
 
     def run_statistics(self) -> dict:
         stats = super().run_statistics()
-        if self._threads.background_compile_s:
-            # the threaded loop, compiled in a helper thread while the serial loop stepped
-            stats["background_compile_time_s"] = float(self._threads.background_compile_s)
+        background = self._threads.background_compile_s + self._serial.background_compile_s
+        if background:
+            # the threaded loop or a second serial one, compiled in a helper thread while the serial loop stepped
+            stats["background_compile_time_s"] = float(background)
+        if len(self._loops) > 1:  # the serial loop measured faster (see SerialChoice)
+            stats["serial_loop"] = self._loops[int(self._serial.in_use)]
+        if self._threads.enabled:  # threads of the loop in use at the end (ThreadChoice)
+            key = self.bound.thread_key(self.method)
+            stats["loop_threads"] = int(key[-1]) if self._threads.in_use and key else 1
         return stats
 
     def kernels_used(self) -> tuple[str, ...]:
@@ -141,13 +160,33 @@ class FixedStepRK(Stepper):
         compiled = self._compiled
         while done < n:
             block = min(self._block if compiled else CHECK_EVERY, n - done)
+            serial, loop, probe = None, None, False
             if compiled:
                 decision = self._threads.choose()  # may compile the threaded loop: before the clock starts
                 block = min(block, decision.max_steps or block)
-            started = time.perf_counter()
+                if not decision.parallel:
+                    # which serial loop; a serial probe of the thread policy times the one in use
+                    serial = self._serial.choose() if not decision.probe else None
+                    block = min(block, (serial.max_steps if serial else None) or block)
+                    other = serial.parallel if serial is not None else self._serial.in_use
+                    loop = self._loops[int(other)] if self._loops else None
+                probe = decision.probe or (serial is not None and serial.probe)
+                if serial is not None and serial.probe:
+                    # whole sweeps of a blocked loop, not the (early, short) block of the loop in use
+                    block = min(n - done, serial.max_steps or block)
+            started, cpu = time.perf_counter(), time.thread_time()
             if compiled:
-                self.bound.advance_compiled(self.method, self.buf, t_start + done * dt, dt, block, decision.parallel)
-                self._threads.record(decision.parallel, time.perf_counter() - started, block)
+                self.bound.advance_compiled(self.method, self.buf, t_start + done * dt, dt, block, decision.parallel,
+                                            None if decision.parallel else loop)
+                elapsed = time.perf_counter() - started
+                if serial is not None:
+                    # serial loops run in this thread: its CPU time is their cost, without the time
+                    # slices other processes took (which would decide a wall-clock probe by chance)
+                    self._serial.record(serial.parallel, time.thread_time() - cpu, block)
+                    # a probe of the other serial loop is not the serial loop's figure
+                    self._threads.record(False, elapsed, 0 if serial.probe else block)
+                else:
+                    self._threads.record(decision.parallel, elapsed, block)
             else:
                 for s in range(block):
                     self._step(t_start + (done + s) * dt, dt)
@@ -159,7 +198,7 @@ class FixedStepRK(Stepper):
                 raise BlowUp(self.t, self._good_t, self._good.copy())
             np.copyto(self._good, state)
             self._good_t = self.t
-            if compiled and not decision.probe:
+            if compiled and not probe:
                 # aim at ~BLOCK_SECONDS per compiled call: negligible overhead, prompt Ctrl-C and progress
                 elapsed = max(time.perf_counter() - started, 1e-6)
                 self._block = int(min(MAX_BLOCK, max(1, block * BLOCK_SECONDS / elapsed)))
