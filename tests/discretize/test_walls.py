@@ -95,7 +95,7 @@ def test_cahn_hilliard_matches_py_pde():
 @pytest.mark.parametrize("bcs, message", [
     ("dirichlet", "needs two per wall"),
     ({"u": "neumann", "laplace(u)": "dirichlet"}, "does not close"),
-    ({"u": {"neumann": 1}}, "homogeneous pairs"),
+    ({"u": {"robin": (1, 1, 0)}}, "dirichlet or neumann pair"),
     ({"u": "neumann", "u*d(u, x)": "neumann"}, "k*laplace(u) + R(u)"),
     ({"u": "neumann", "laplace(": "neumann"}, "nor an expression"),
 ])

@@ -176,3 +176,21 @@ def test_juliacall_lower_bound_is_the_first_with_the_settings_pdeforge_uses():
             check_juliacall_version(old)
     for fine in ("0.9.28", "0.9.31", "1.0.0", None):
         check_juliacall_version(fine)
+
+
+def test_robin_coefficients_of_t_are_refused_before_writing(tmp_path):
+    from pdeforge.julia.methodoflines import MethodOfLinesUnsupported, check_expressible
+
+    system = pf.PDESystem({"u": "laplace(u)"}, domain=[(0, 1)], bcs={"x": {"robin": ("1 + t**2", -3, 0)}})
+    with pytest.raises(MethodOfLinesUnsupported, match="depend on t"):
+        check_expressible(system)
+
+
+def test_wall_data_are_written_as_normal_derivative_conditions():
+    from pdeforge.julia.methodoflines import _boundary_equations, face_symbols
+
+    system = pf.PDESystem({"u": "-d(u, x, 3) - 6*u*d(u, x)"}, domain=[(0, 1)],
+                          bcs={"u": {"dirichlet": "sin(t)"}, "laplace(u)": {"dirichlet": "cos(t)*x"}})
+    second = [e for e in _boundary_equations(system) if isinstance(e.lhs, sp.Subs) and e.lhs.expr.derivative_count == 2]
+    faces = face_symbols(system)[0]
+    assert [sp.simplify(e.rhs - sp.cos(system.t) * v) for e, v in zip(second, faces)] == [0, 0]

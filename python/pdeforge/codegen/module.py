@@ -112,7 +112,7 @@ def uses_erf(spec: KernelSpec) -> bool:
     """Whether any generated expression calls erf (SciPy's is then imported for NumPy code)."""
     exprs = [e for _, e in spec.rhs.invariants + spec.rhs.temporaries] + list(spec.rhs.outputs)
     exprs += [e for _, e in spec.jacobian.invariants + spec.jacobian.temporaries] + list(spec.jacobian.outputs)
-    exprs += [bc.value for pair in spec.semi.bcs.values() for bc in pair]
+    exprs += [e for pair in spec.semi.bcs.values() for bc in pair for e in (bc.value, bc.second)]
     return any(sp.sympify(e).has(sp.erf) for e in exprs)
 
 
@@ -127,16 +127,20 @@ def boundary_value_functions(spec: KernelSpec) -> list[str]:
     args = ", ".join([c.name for c in system.coords] + ["t", "p"])
     for (f, a), pair in sorted(semi.bcs.items()):
         for side, bc in enumerate(pair):
-            if bc.periodic or bc.value == 0:
+            if bc.periodic:
                 continue
-            name = f"_bc_{semi.fields[f]}_{system.axes[a]}_{side}"
-            lines.append(f"def {name}({args}):")
-            lines += [f"    {spec.names[p]} = p[{i}]" for i, p in enumerate(semi.param_symbols)]
-            lines.append(f"    return {printer.doprint(bc.value)}")
-            lines.append("")
-            registry.append(f"({f}, {a}, {side}): {name}")
-            if system.t in bc.value.free_symbols:
-                time_dependent.append(f"({f}, {a}, {side})")
+            # a wall closed by reflection has a second datum (symbolic/walls.py), under key (..., 2)
+            for value, tag, key in ((bc.value, "bc", f"({f}, {a}, {side})"), (bc.second, "bc2", f"({f}, {a}, {side}, 2)")):
+                if value == 0:
+                    continue
+                name = f"_{tag}_{semi.fields[f]}_{system.axes[a]}_{side}"
+                lines.append(f"def {name}({args}):")
+                lines += [f"    {spec.names[p]} = p[{i}]" for i, p in enumerate(semi.param_symbols)]
+                lines.append(f"    return {printer.doprint(value)}")
+                lines.append("")
+                registry.append(f"{key}: {name}")
+                if system.t in value.free_symbols:
+                    time_dependent.append(key)
     lines.append("BC_VALUES = {" + ", ".join(registry) + "}")
     lines.append("BC_TIME_DEPENDENT = {" + ", ".join(time_dependent) + "}" if time_dependent else "BC_TIME_DEPENDENT = set()")
     lines.append("")

@@ -14,7 +14,12 @@ linear in the cell values, so the map from cell values to padded values is a con
 which is what lets the exact Jacobian be assembled from the interior stencil alone.
 
 Walls of fields with more than second derivatives along the normal are closed by reflection
-instead (:mod:`pdeforge.symbolic.walls`): ``ghost_l = sign * u_(l-1)`` to every depth.
+instead (:mod:`pdeforge.symbolic.walls`), to every depth, plus the wall's two data (the Taylor
+terms the reflection leaves, :func:`wall_layer`):
+
+    ghost_l = sign * u_(l-1) + B[l] * g + B2[l] * g2
+
+(equations of odd order extrapolate the odd pair's parabola from the first cell instead).
 """
 
 from __future__ import annotations
@@ -88,16 +93,50 @@ def ghost_weights(alpha: float, beta: float, h: float, m: int, layers: int):
     return W[:, :m], W[:, m]
 
 
-def reflection_weights(sign: int, layers: int):
-    """Ghost weights of an even (``sign = 1``) or odd (``sign = -1``) reflection about the face.
+def reflection_weights(sign: int, layers: int, h: float = 1.0, extrapolate: bool = False):
+    """Ghost weights of a wall closed by an even (``sign = 1``) or odd (``sign = -1``) reflection
+    about the face (or, ``extrapolate``, by the odd pair's parabola, :func:`wall_layer`).
 
     Returns:
-        ``(A, B)`` as for :func:`ghost_weights`, with ``m = layers`` cells: ``A = sign * I``
-        (ghost layer ``l`` mirrors cell ``l - 1``) and ``B = 0`` (the pairs are homogeneous).
+        ``(A, B, B2)``: ``A`` as for :func:`ghost_weights`, with ``m = layers`` cells (a
+        reflection: ``A = sign * I``, ghost layer ``l`` mirrors cell ``l - 1``), and the weights
+        of the wall's two data per layer (zero where the data are).
     """
     import numpy as np
 
-    return sign * np.eye(layers), np.zeros(layers)
+    A, B, B2 = np.zeros((layers, layers)), np.zeros(layers), np.zeros(layers)
+    for layer in range(1, layers + 1):
+        cells, B[layer - 1], B2[layer - 1] = wall_layer(sign, layer, h, extrapolate)
+        for j, w in cells.items():
+            A[layer - 1, j] = w
+    return A, B, B2
+
+
+def wall_layer(sign: int, layer: int, h, extrapolate: bool = False):
+    """Ghost layer ``layer`` of a wall with two data, ``g`` and ``g2`` (a number or SymPy).
+
+    With ``s = (layer - 1/2) h`` the distance of the ghost centre (and of its mirror cell) from
+    the face and ``n`` the outward normal:
+
+    * odd (``u = g``, ``d2u/dn2 = g2``): ``u(-s) + u(s) = 2 g + g2 s**2 + O(s**4)``, so
+      ``ghost = -u_(l-1) + 2 g + s**2 g2``;
+    * even (``du/dn = g``, ``d3u/dn3 = g2``): ``u(-s) - u(s) = 2 g s + g2 s**3 / 3 + O(s**5)``,
+      so ``ghost = u_(l-1) + 2 s g + s**3 / 3 g2``;
+    * odd, ``extrapolate`` (equations of odd order, such as KdV, whose odd extension is no
+      solution: mirrored, their walls do not converge): the parabola ``q(s) = g + c s + g2 s**2/2``
+      through the first cell, ``ghost = -(2l - 1) u_0 + 2 l g + l (2l - 1) h**2 / 4 g2``.
+
+    Returns:
+        ``(cells, weight of g, weight of g2)``, ``cells`` mapping the cell index from the face to
+        its weight.
+    """
+    half = sp.Rational(1, 2) if isinstance(h, sp.Basic) else 0.5
+    if extrapolate:
+        return {0: -(2 * layer - 1)}, 2 * layer, layer * (2 * layer - 1) * h**2 * half**2
+    s = (layer - half) * h
+    if sign == -1:
+        return {layer - 1: -1}, 2, s**2
+    return {layer - 1: 1}, 2 * s, s**3 / 3
 
 
 def closure_width(bcs, ghost, points: int) -> int:

@@ -23,8 +23,9 @@ from pdeforge.discretize.grid import UniformGrid
 
 SIDES = ("low", "high")
 
-#: (field index, axis, side) -> f(face coordinates, t, params) -> boundary value(s)
-BoundaryValueFunctions = Mapping[tuple[int, int, int], Callable]
+#: (field index, axis, side) -> f(face coordinates, t, params) -> boundary value(s); a wall closed
+#: by reflection has its second datum under (field index, axis, side, 2)
+BoundaryValueFunctions = Mapping[tuple, Callable]
 
 
 @dataclass
@@ -40,6 +41,11 @@ class _Closure:
     #: t -> (A, B) where the condition's coefficients depend on t (else None: A, B are fixed)
     weights: Callable | None = None
     weights_t: float | None = None
+    #: a reflected wall's second datum: its weights per layer and its function (None: zero)
+    B2: np.ndarray | None = None
+    value2: Callable | None = None
+    time_dependent2: bool = False
+    cached2: object = None
 
 
 class GhostLayout:
@@ -107,8 +113,10 @@ class GhostLayout:
                 raise GridError(f"grid: axis {grid.axes[a]!r} needs at least {need} cells for the boundary closures")
             for side, bc in enumerate((low, high)):
                 if bc.reflect:
-                    A, B = reflection_weights(bc.reflect, self.ghost[a])
-                    self.closures.append(_Closure(f, a, side, A, B, None, False))
+                    A, B, B2 = reflection_weights(bc.reflect, self.ghost[a], grid.spacing[a], bc.extrapolate)
+                    key, key2 = (f, a, side), (f, a, side, 2)
+                    self.closures.append(_Closure(f, a, side, A, B, values.get(key), key in time_dependent,
+                                                  B2=B2, value2=values.get(key2), time_dependent2=key2 in time_dependent))
                     continue
                 where = f"bcs for field {f} on axis {grid.axes[a]!r} ({SIDES[side]})"
                 weights = _weights_function(bc, subs, t, grid.spacing[a], closure_points, self.ghost[a], where)
@@ -158,7 +166,8 @@ class GhostLayout:
 
     def _apply(self, U: np.ndarray, c: _Closure, t: float) -> None:
         a = c.axis
-        apply_closure(U[c.field], self.at(c, t), self.ghost[a], self.grid.shape[a], self._boundary_value(c, t))
+        apply_closure(U[c.field], self.at(c, t), self.ghost[a], self.grid.shape[a], self._boundary_value(c, t),
+                      self._boundary_value(c, t, second=True))
 
     @property
     def time_dependent_weights(self) -> bool:
@@ -172,16 +181,20 @@ class GhostLayout:
             c.weights_t = t
         return c
 
-    def _boundary_value(self, c: _Closure, t: float):
-        if c.value is None:
+    def _boundary_value(self, c: _Closure, t: float, second: bool = False):
+        """Closure ``c``'s boundary value (``second``: a reflected wall's second datum) on its
+        padded face at time ``t``; None where it is zero."""
+        fn, timed, slot = (c.value2, c.time_dependent2, "cached2") if second else (c.value, c.time_dependent, "cached")
+        if fn is None:
             return None
         # a value without t may still read parameters that change between calls (scalars)
         stamp = self.param_vector.tobytes() if self.param_vector is not None else b""
-        if not c.time_dependent and c.cached is not None and c.cached[0] == stamp:
-            return c.cached[1]
-        value = self.face_values(c.value, c, t)
-        if not c.time_dependent:
-            c.cached = (stamp, value)
+        cached = getattr(c, slot)
+        if not timed and cached is not None and cached[0] == stamp:
+            return cached[1]
+        value = self.face_values(fn, c, t)
+        if not timed:
+            setattr(c, slot, (stamp, value))
         return value
 
     # the same fill as a matrix ---------------------------------------------------------------
@@ -201,7 +214,8 @@ class GhostLayout:
         them, each over its side's padded face (``face_shape``, C order), one after the other.
 
         Returns:
-            ``(Q, where)``: Q as CSR, and (field, axis, side) -> (first column, face shape).
+            ``(Q, where)``: Q as CSR, and (field, axis, side) -> (first column, face shape), and
+            (field, axis, side, 2) for a reflected wall's second datum.
         """
         return self._embeddings(t, values=True)
 
@@ -216,10 +230,11 @@ class GhostLayout:
         P = sps.csr_matrix((np.ones(ncell), (interior_pad, np.arange(ncell))), shape=(npad, ncell))
         where, nv = {}, 0
         for c in self.closures:
-            if c.value is not None:
-                face = tuple(m for b, m in enumerate(self.shape) if b != c.axis)
-                where[(c.field, c.axis, c.side)] = (nv, face)
-                nv += int(np.prod(face))
+            face = tuple(m for b, m in enumerate(self.shape) if b != c.axis)
+            for key, fn in (((c.field, c.axis, c.side), c.value), ((c.field, c.axis, c.side, 2), c.value2)):
+                if fn is not None:
+                    where[key] = (nv, face)
+                    nv += int(np.prod(face))
         Q = sps.csr_matrix((npad, nv))
         for a in range(dim):
             rows, cols, vals = [], [], []
@@ -252,6 +267,9 @@ class GhostLayout:
                     if values and key in where:
                         qrows.append(d), qcols.append(where[key][0] + np.arange(d.size))
                         qvals.append(np.full(d.size, c.B[layer - 1]))
+                    if values and (*key, 2) in where:
+                        qrows.append(d), qcols.append(where[(*key, 2)][0] + np.arange(d.size))
+                        qvals.append(np.full(d.size, c.B2[layer - 1]))
             if not rows:
                 continue
             keep = np.ones(npad)
@@ -321,10 +339,11 @@ def _weights_function(bc, subs: Mapping, t, h: float, m: int, layers: int, where
     return weights
 
 
-def apply_closure(Uf, c: _Closure, g: int, n: int, value=None) -> None:
+def apply_closure(Uf, c: _Closure, g: int, n: int, value=None, value2=None) -> None:
     """Fill the ``g`` ghost layers of closure ``c`` in one field's padded array ``Uf`` (NumPy
     array or torch tensor; ``n`` interior cells along the closure's axis): each ghost value is
-    ``sum_j A[layer, j] * (j-th interior cell from the boundary) + B[layer] * value``."""
+    ``sum_j A[layer, j] * (j-th interior cell from the boundary) + B[layer] * value`` (plus
+    ``B2[layer] * value2``, a reflected wall's second datum)."""
     dim, a = Uf.ndim, c.axis
     for layer in range(1, g + 1):
         if c.side == 0:
@@ -339,6 +358,8 @@ def apply_closure(Uf, c: _Closure, g: int, n: int, value=None) -> None:
             acc = acc + float(c.A[layer - 1, j]) * Uf[axis_index(dim, a, src[j])]
         if value is not None:
             acc = acc + float(c.B[layer - 1]) * value
+        if value2 is not None:
+            acc = acc + float(c.B2[layer - 1]) * value2
         Uf[axis_index(dim, a, dst)] = acc
 
 

@@ -11,7 +11,7 @@ from pdeforge.errors import SystemDefinitionError
 from pdeforge.symbolic.boundary import BoundaryCondition
 from pdeforge.symbolic.calculus import piecewise_diff
 from pdeforge.symbolic.system import PDESystem
-from pdeforge.discretize.closure import CLOSURE_POINTS, closure_width, ghost_closure
+from pdeforge.discretize.closure import CLOSURE_POINTS, closure_width, ghost_closure, wall_layer
 from pdeforge.discretize.finite_difference import FiniteDifference, frozen_fields
 from pdeforge.discretize.stencil import StencilSymbols
 
@@ -110,7 +110,8 @@ class SemiDiscrete:
         A class is labelled per axis by ``"interior"``, ``"periodic"``, or ``"low+k"`` /
         ``"high-k"`` for the ``k``-th cell from that boundary (``k < ghost``). Ghost values are
         replaced by their closures, so each class's stencil reads only cells of the grid and
-        the boundary value ``g_<field>_<axis>_<side>`` (a function of the face position and t).
+        the boundary value ``g_<field>_<axis>_<side>`` (a function of the face position and t; a
+        wall closed by reflection also ``g2_<field>_<axis>_<side>``, its second datum).
 
         Returns:
             class label tuple -> one expression per field.
@@ -150,9 +151,18 @@ class SemiDiscrete:
             layer = -depth
             bc = self.bcs[(g, a)][side]
             if bc.reflect:
-                moved = list(off)
-                moved[a] = (layer - 1 - k) if side == 0 else (k - layer + 1)
-                return bc.reflect * self._closed_value(g, tuple(moved), combo)
+                cells, w1, w2 = wall_layer(bc.reflect, layer, self.spacing[a], bc.extrapolate)
+                total = sp.Integer(0)
+                for j, w in cells.items():
+                    moved = list(off)
+                    moved[a] = (j - k) if side == 0 else (k - j)
+                    total += w * self._closed_value(g, tuple(moved), combo)
+                name = f"{self.fields[g]}_{self.system.axes[a]}_{SIDES[side]}"
+                if bc.value != 0:
+                    total += w1 * sp.Symbol(f"g_{name}")
+                if bc.second != 0:
+                    total += w2 * sp.Symbol(f"g2_{name}")
+                return total
             A, B = ghost_closure(bc.alpha, bc.beta, self.spacing[a], self.closure_points, layer)
             total = B[layer - 1] * sp.Symbol(f"g_{self.fields[g]}_{self.system.axes[a]}_{SIDES[side]}")
             for j, w in enumerate(A[layer - 1]):

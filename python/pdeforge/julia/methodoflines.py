@@ -189,6 +189,15 @@ def _refuse_unwritable(system: PDESystem) -> None:
             f"{system.name}: {what} are not written to MethodOfLines here (MethodOfLines' integral "
             "terms do not cover pdeforge's couplings); solve with pdeforge's own backends"
         )
+    t = getattr(system, "t", None)
+    for (f, a), pair in sorted(getattr(system, "bcs", {}).items()):
+        for side, bc in zip(("low", "high"), pair):
+            if not bc.periodic and t is not None and t in (bc.alpha.free_symbols | bc.beta.free_symbols):
+                raise MethodOfLinesUnsupported(
+                    f"{system.name}: the robin condition on {f!r} at the {side} {system.axes[a]} wall has coefficients "
+                    f"that depend on t ({bc.describe()}), which the MethodOfLines export does not write; solve with "
+                    "pdeforge's own backends"
+                )
     noise = list(getattr(system, "noise", {}) or {})
     if noise:
         raise MethodOfLinesUnsupported(
@@ -233,13 +242,15 @@ def _boundary_equations(system: PDESystem) -> list[BoundaryEquation]:
                 lhs = bc.alpha * at[side] + bc.beta * normal
             eqs.append(BoundaryEquation(f, a, side, bc.kind, lhs, value, bc.describe()))
             if bc.reflect:
-                # the wall's second condition (fourth-order equations, symbolic/walls.py): even
-                # reflection has d(laplace u)/dn = 0, which with du/dn = 0 along the wall is
-                # d3u/dn3 = 0; odd reflection has laplace u = 0, which with u = 0 along the wall
-                # is d2u/dn2 = 0 (MethodOfLines reads derivative conditions of any order)
+                # the wall's second condition (equations of order above two, symbolic/walls.py),
+                # as the normal derivative it fixes: d3u/dn3 (even reflection) or d2u/dn2 (odd;
+                # laplace u less the data's Laplacian along the wall); MethodOfLines reads
+                # derivative conditions of any order
+                # (with data: u_nn = bc.second, and the outward u_nnn = sign * d3u/dx3 = bc.second)
                 order = 3 if bc.reflect == 1 else 2
                 second = sp.Subs(sp.Derivative(func, (axis, order)), axis, face)
-                eqs.append(BoundaryEquation(f, a, side, bc.kind, second, sp.Integer(0), bc.describe()))
+                datum = bc.second.subs(axis, face) * (sign if order == 3 else 1)
+                eqs.append(BoundaryEquation(f, a, side, bc.kind, second, datum, bc.describe()))
     return eqs
 
 

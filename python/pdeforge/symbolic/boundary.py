@@ -65,6 +65,12 @@ class BoundaryCondition:
     #: odd reflection about the wall (a pair of conditions for fourth-order equations, see
     #: :mod:`pdeforge.symbolic.walls`)
     reflect: int = 0
+    #: on a reflected wall, the second datum along the outward normal: ``d2u/dn2`` (odd
+    #: reflection, ``value`` is ``u``) or ``d3u/dn3`` (even reflection, ``value`` is ``du/dn``)
+    second: sp.Expr = sp.Integer(0)
+    #: an odd pair on a field of odd order (KdV): the ghost cells follow the parabola through the
+    #: first cell and the two data instead of the reflection
+    extrapolate: bool = False
 
     @property
     def periodic(self) -> bool:
@@ -75,9 +81,14 @@ class BoundaryCondition:
         if self.kind == "periodic":
             return "periodic"
         if self.reflect == 1:
-            return "neumann(0) and d(laplace)/dn = 0 (even reflection)"
+            if self.value == 0 and self.second == 0:
+                return "neumann(0) and d(laplace)/dn = 0 (even reflection)"
+            return f"du/dn = {self.value} and d3u/dn3 = {self.second} (even reflection)"
         if self.reflect == -1:
-            return "dirichlet(0) and laplace = 0 (odd reflection)"
+            if self.value == 0 and self.second == 0 and not self.extrapolate:
+                return "dirichlet(0) and laplace = 0 (odd reflection)"
+            how = "parabola" if self.extrapolate else "odd reflection"
+            return f"u = {self.value} and d2u/dn2 = {self.second} ({how})"
         if self.kind == "dirichlet":
             return f"dirichlet({self.value})"
         if self.kind == "neumann":

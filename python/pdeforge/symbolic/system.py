@@ -190,6 +190,7 @@ class PDESystem:
             second,
             self.field_functions,
             self.axes,
+            set(getattr(self, "scalar_symbols", {}).values()),
         )
         if self.geometry.curvilinear and self.domain[0][0] == 0:
             self.bcs = regular_centre(self.bcs, bcs, self.fields, self.axes, self._parse_bc_value)
@@ -492,7 +493,9 @@ class PDESystem:
                if getattr(self, "scalars", None) else {}),
             "bcs": [
                 (f, a, [(b.kind, sp.srepr(b.alpha), sp.srepr(b.beta), sp.srepr(b.value))
-                        + ((b.reflect,) if b.reflect else ()) for b in pair])
+                        + ((b.reflect,) if b.reflect else ()) + ((sp.srepr(b.second),) if b.second != 0 else ())
+                        + (("extrapolate",) if b.extrapolate else ())
+                        for b in pair])
                 for (f, a), pair in sorted(self.bcs.items())
             ],
         }

@@ -2,20 +2,29 @@
 
 A field whose equation differentiates it more than twice along an axis (Cahn-Hilliard
 ``laplace(c**3 - c - laplace(c))``, ``u_t = -d(u, x, 4)``, Kuramoto-Sivashinsky, KdV) needs a
-second condition on each wall of that axis. Two pairs are supported, both homogeneous, and
-both close the ghost cells by a reflection about the wall face, to every ghost depth:
+second condition on each wall of that axis. Two pairs are supported, each closing the ghost
+cells by a reflection about the wall face, to every ghost depth, plus the Taylor terms of the
+wall's data (:func:`pdeforge.discretize.closure.wall_layer`):
 
-* ``u_n = 0`` and ``d(laplace(u))/dn = 0`` (the natural pair, the default for ``"neumann"`` /
-  ``"zero-flux"``): even reflection, ``ghost_l = u_(l-1)``. Every odd normal derivative of the
-  extension vanishes, so every centred flux of a divergence -- of ``u``, of ``laplace(u)`` and of
-  any intermediate such as the chemical potential ``mu = f(c) - laplace(c)`` -- is zero on the
-  wall: mass is conserved to round-off at every flux level and every order.
-* ``u = 0`` and ``laplace(u) = 0`` (hinged): odd reflection, ``ghost_l = -u_(l-1)``.
+* ``u_n = g`` and ``d(laplace(u))/dn = g2`` (the natural pair; ``"neumann"`` / ``"zero-flux"``
+  alone is the homogeneous one): even reflection, ``ghost_l = u_(l-1) + 2 s g + s**3/3 u_nnn``.
+  With zero data every odd normal derivative of the extension vanishes, so every centred flux of
+  a divergence -- of ``u``, of ``laplace(u)`` and of any intermediate such as the chemical
+  potential ``mu = f(c) - laplace(c)`` -- is zero on the wall: mass is conserved to round-off at
+  every flux level and every order.
+* ``u = g`` and ``laplace(u) = g2`` (hinged, or KdV's ``u`` and ``u_xx``): odd reflection,
+  ``ghost_l = -u_(l-1) + 2 g + s**2 u_nn``; for an equation of odd order along the normal (KdV:
+  the odd extension of a solution is no solution, and mirrored walls do not converge) the ghost
+  cells follow the parabola through the first cell and the two data instead.
 
 The second condition is stated with an expression key in ``bcs``: ``{"u": "dirichlet",
-"laplace(u)": "dirichlet"}``, or on a named intermediate written out as an expression linear in
+"laplace(u)": "dirichlet"}``, ``{"u": {"dirichlet": "sin(t)"}, "laplace(u)": {"dirichlet":
+"cos(t)"}}``, or on a named intermediate written out as an expression linear in
 ``laplace(u)`` with a constant coefficient, ``{"c": "neumann", "c**3 - c - laplace(c)":
-"neumann"}`` (its normal derivative is ``-(laplace c)_n`` on a wall where ``c_n = 0``).
+"neumann"}`` (its normal derivative is ``-(laplace c)_n`` on a wall where ``c_n = 0``). The data
+may depend on the coordinates along the wall, on t and on the parameters; the normal
+derivatives the closure needs follow from them (``u_nn = laplace(u) - laplace_wall(g)``,
+``u_nnn = (laplace u)_n - laplace_wall(g)``).
 """
 
 from __future__ import annotations
@@ -95,6 +104,7 @@ def close_walls(
     second: SecondSpec,
     fields: Mapping[str, sp.Expr],
     axes: Sequence[str],
+    scalars: set = frozenset(),
 ) -> BoundarySpec:
     """Mark the walls of higher-order fields with the reflection that closes them.
 
@@ -104,9 +114,11 @@ def close_walls(
         second: the user's second conditions, (field, axis) -> (key text, expression, pair).
         fields: field name -> applied field function.
         axes: axis names.
+        scalars: symbols of the system's scalar unknowns (refused in the data of such walls).
 
     Returns:
-        ``spec`` with ``reflect = +1 / -1`` on every non-periodic side of an axis along which the
+        ``spec`` with ``reflect = +1 / -1`` and the second datum ``second`` (the normal
+        derivative the closure reads) on every non-periodic side of an axis along which the
         field is differentiated more than twice.
 
     Raises:
@@ -122,10 +134,12 @@ def close_walls(
         extra = second.get((f, a))
         if extra is not None:
             used.add(extra[0])
-        result[(f, a)] = tuple(
-            dataclasses.replace(bc, reflect=_reflection(f, axes[a], SIDES[side], order, bc, extra, fields[f]))
-            for side, bc in enumerate(pair)
-        )
+        closed = []
+        for side, bc in enumerate(pair):
+            reflect, datum = _reflection(f, a, axes, SIDES[side], order, bc, extra, fields[f], scalars)
+            closed.append(dataclasses.replace(bc, reflect=reflect, second=sp.sympify(datum),
+                                              extrapolate=reflect == -1 and order % 2 == 1))
+        result[(f, a)] = tuple(closed)
     for (f, a), (text, _, pair) in second.items():
         if text not in used and not pair[0].periodic:
             raise BoundaryConditionError(
@@ -135,20 +149,26 @@ def close_walls(
     return result
 
 
-def _reflection(f: str, axis: str, side: str, order: int, bc: BoundaryCondition, extra, field) -> int:
+def _reflection(f: str, a: int, axes, side: str, order: int, bc: BoundaryCondition, extra, field,
+                scalars) -> tuple[int, sp.Expr]:
+    """The reflection sign and the second datum (``u_nn`` or outward ``u_nnn``) of one wall."""
+    axis = axes[a]
     where = f"bcs for field {f!r} on axis {axis!r} ({side} side)"
     pairs = (
         f"closing pairs: {f} neumann with laplace({f}) neumann (the default for 'neumann'), "
         f"or {f} dirichlet with laplace({f}) dirichlet"
     )
-    if bc.kind not in ("neumann", "dirichlet") or bc.value != 0:
+    if bc.kind not in ("neumann", "dirichlet"):
         raise BoundaryConditionError(
             f"{where}: {bc.describe()} on a field whose equation has derivatives of order {order} along {axis}; "
-            f"walls of such fields take homogeneous pairs ({pairs})"
+            f"walls of such fields take a dirichlet or neumann pair ({pairs})"
         )
+    coords = _coords_of(field)
+    wall = [c for b, c in enumerate(coords) if b != a]
+    _check_data(bc.value, where, scalars)
     if extra is None:
         if bc.kind == "neumann":
-            return 1
+            return 1, -_wall_laplacian(bc.value, wall)
         raise BoundaryConditionError(
             f"{where}: {bc.describe()} is one condition, but the equation for {f!r} has derivatives of order "
             f"{order} along {axis} and needs two per wall; add the second, e.g. "
@@ -156,21 +176,47 @@ def _reflection(f: str, axis: str, side: str, order: int, bc: BoundaryCondition,
         )
     text, expr, sides = extra
     second = sides[0 if side == "low" else 1]
-    form = laplace_form(expr, field, _coords_of(field))
+    form = laplace_form(expr, field, coords)
     if form is None:
         raise BoundaryConditionError(
             f"bcs for {text!r}: a second condition must be on k*laplace({f}) + R({f}) with a constant k "
             f"(laplace({f}) itself, or an intermediate such as a chemical potential)"
         )
-    _, rest = form
-    if second.kind == bc.kind == "neumann" and second.value == 0:
-        return 1
-    if second.kind == bc.kind == "dirichlet" and second.value == 0 and rest.xreplace({field: 0}) == 0:
-        return -1
+    k, rest = form
+    _check_data(second.value, f"bcs for {text!r} on axis {axis!r} ({side} side)", scalars)
+    if second.kind == bc.kind == "dirichlet":
+        # u = g on the wall, so k*laplace(u) = g2 - R(g), and laplace(u) = u_nn + laplace_wall(g)
+        lap = (second.value - rest.xreplace({field: bc.value})) / k
+        return -1, sp.simplify(lap - _wall_laplacian(bc.value, wall))
+    if second.kind == bc.kind == "neumann":
+        # d/dn (k*laplace(u) + R(u)) = k*(laplace u)_n + R'(u)*g: R'(u) must not need the wall's u
+        slope = sp.diff(rest, field)
+        if bc.value != 0 and slope.has(field):
+            raise BoundaryConditionError(
+                f"{where}: {bc.describe()} with {second.describe()} on {text!r}: with du/dn = {bc.value} the "
+                f"normal derivative of {text!r} reads {f} on the wall, which a neumann pair does not give; "
+                f"use du/dn = 0, or state the condition on laplace({f})"
+            )
+        lap_n = (second.value - (slope * bc.value if bc.value != 0 else 0)) / k
+        return 1, sp.simplify(lap_n - _wall_laplacian(bc.value, wall))
     raise BoundaryConditionError(
-        f"{where}: {bc.describe()} with {second.describe()} on {text!r} does not close the ghost cells ({pairs}; "
-        f"values 0, and for the dirichlet pair R(0) = 0)"
+        f"{where}: {bc.describe()} with {second.describe()} on {text!r} does not close the ghost cells ({pairs})"
     )
+
+
+def _wall_laplacian(value: sp.Expr, wall: Sequence[sp.Symbol]) -> sp.Expr:
+    """The Laplacian of a wall datum along the wall's own coordinates."""
+    return sp.Add(*[sp.diff(value, c, 2) for c in wall])
+
+
+def _check_data(value: sp.Expr, where: str, scalars) -> None:
+    from pdeforge.symbolic.global_unknowns import REDUCTION_TYPES
+
+    if value.atoms(*REDUCTION_TYPES) or value.free_symbols & set(scalars):
+        raise BoundaryConditionError(
+            f"{where}: the data of a wall closed by reflection (an equation of order above two) may depend "
+            "on the coordinates, t and the parameters, not on scalars or integral()/mean()"
+        )
 
 
 def _coords_of(field: sp.Expr) -> tuple[sp.Symbol, ...]:

@@ -11,6 +11,8 @@ bound kernel from the same :class:`~pdeforge.discretize.padding.GhostLayout` the
 A Robin condition whose coefficients depend on t has weights that change with t: they are
 printed inline instead, as the closure's symbolic weights
 (:func:`~pdeforge.discretize.closure.ghost_closure`) in its coefficients at the fill's time.
+A wall closed by reflection prints its second datum the same way, with its weight in the cell
+width (:func:`~pdeforge.discretize.closure.wall_layer`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pdeforge.codegen.module import KernelSpec
 from pdeforge.codegen.numba.tiling import tiled_source
 from pdeforge.codegen.numba.wavefront import wavefront_source
 from pdeforge.codegen.printing import ScalarPrinter
-from pdeforge.discretize.closure import ghost_closure
+from pdeforge.discretize.closure import ghost_closure, wall_layer
 
 STEP_METHODS = ("euler", "ssprk3", "rk4")
 
@@ -45,7 +47,8 @@ def _fill_lines(spec: KernelSpec, name: str = "_fill", axes: tuple[int, ...] | N
     for pair in semi.bcs.values():
         for bc in pair:
             if not bc.periodic:
-                used_params |= (bc.value.free_symbols | bc.alpha.free_symbols | bc.beta.free_symbols) \
+                used_params |= (bc.value.free_symbols | bc.second.free_symbols | bc.alpha.free_symbols
+                                | bc.beta.free_symbols) \
                     & set(semi.param_symbols)
     for i, p in enumerate(semi.param_symbols):
         if p in used_params:
@@ -93,6 +96,11 @@ def _fill_lines(spec: KernelSpec, name: str = "_fill", axes: tuple[int, ...] | N
                     lines[len(lines) - len(loop):len(lines) - len(loop)] = timed[0]
                 if value is not None:
                     lines.append(f"{indent}gv = {value}")
+                second = ScalarPrinter(names).doprint(bc.second) if bc.reflect and bc.second != 0 else None
+                if second is not None:  # a reflected wall's second datum, its weight inline (in h)
+                    lines.append(f"{indent}gv2 = {second}")
+                    width = sp.Symbol(f"hw{a}")
+                    printer = ScalarPrinter({**names, width: f"((dom[{a}, 1] - dom[{a}, 0]) / n{a})"})
                 for layer in range(1, g + 1):
                     terms = []
                     for j in range(semi.closure_points if timed is not None else semi.closure_width):
@@ -102,6 +110,9 @@ def _fill_lines(spec: KernelSpec, name: str = "_fill", axes: tuple[int, ...] | N
                     if value is not None:
                         weight = timed[2][layer - 1] if timed is not None else f"B[{f}, {a}, {side}, {layer - 1}]"
                         terms.append(f"{weight} * gv")
+                    if second is not None:
+                        weight = printer.doprint(wall_layer(bc.reflect, layer, width, bc.extrapolate)[2])
+                        terms.append(f"({weight}) * gv2")
                     dst = f"{g - layer}" if side == 0 else f"n{a} + {g - 1 + layer}"
                     lines.append(f"{indent}{at(dst)} = " + " + ".join(terms))
                 body = True

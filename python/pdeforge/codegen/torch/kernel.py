@@ -115,18 +115,21 @@ class TorchGhostFill:
         self.layout = layout
         self.device = device
         self.dtype = dtype
-        self._values: dict[int, object] = {}
+        self._values: dict = {}
 
-    def _value(self, i: int, c, t: float):
-        if c.value is None:
+    def _value(self, i: int, c, t: float, second: bool = False):
+        """Closure ``c``'s boundary value as a tensor (``second``: a reflected wall's second datum)."""
+        fn, timed, key = (c.value2, c.time_dependent2, (i, 2)) if second else (c.value, c.time_dependent, i)
+        if fn is None:
             return None
         # a value without t may still read parameters that change between calls (scalars)
         stamp = self.layout.param_vector.tobytes()
-        if not c.time_dependent and i in self._values and self._values[i][0] == stamp:
-            return self._values[i][1]
-        v = self.torch.as_tensor(np.array(self.layout._boundary_value(c, t)), dtype=self.dtype, device=self.device)
-        if not c.time_dependent:
-            self._values[i] = (stamp, v)
+        if not timed and key in self._values and self._values[key][0] == stamp:
+            return self._values[key][1]
+        v = self.torch.as_tensor(np.array(self.layout._boundary_value(c, t, second=second)), dtype=self.dtype,
+                                 device=self.device)
+        if not timed:
+            self._values[key] = (stamp, v)
         return v
 
     def fill(self, U, t: float) -> None:
@@ -147,7 +150,7 @@ class TorchGhostFill:
             for i, c in enumerate(lay.closures):
                 if c.axis != a:
                     continue
-                apply_closure(U[c.field], lay.at(c, t), g, n, self._value(i, c, t))
+                apply_closure(U[c.field], lay.at(c, t), g, n, self._value(i, c, t), self._value(i, c, t, second=True))
 
 
 class TorchBoundKernel(BoundKernel):
@@ -276,7 +279,7 @@ class TorchBoundKernel(BoundKernel):
         (default: the bound values). Autograd follows ``Y``, ``p`` and closure modules.
         Boundary values, when they depend on time, are evaluated at ``float(t)``.
         """
-        timed = self.layout.time_dependent_weights or any(c.time_dependent for c in self.layout.closures)
+        timed = self.layout.time_dependent_weights or any(c.time_dependent or c.time_dependent2 for c in self.layout.closures)
         t_fill = float(t) if timed else 0.0
         U = self.padded(Y, t_fill)
         out = Y.new_empty(self.cell_shape)
