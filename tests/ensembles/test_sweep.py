@@ -238,10 +238,8 @@ def test_interrupted_sweep_resumes_with_every_member_once(client, tmp_path):
         member = ds.isel(member=m).load()
         np.testing.assert_array_equal(member.u.values, _serial(member, **SLOW_GS).u.values)
 
-    # a third run has nothing to do and changes nothing
-    started = time.perf_counter()
+    # a third run has nothing to do and changes nothing: no member runs again (the run counts)
     again = pf.sweep("gray-scott", **kw)
-    assert time.perf_counter() - started < 5
     np.testing.assert_array_equal(again.run.values, runs)
     # a different sweep at the same place is refused, not mixed in
     with pytest.raises(pf.errors.PDEForgeError, match="different sweep.*params"):
