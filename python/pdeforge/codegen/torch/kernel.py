@@ -299,9 +299,9 @@ class TorchBoundKernel(BoundKernel):
         return self._compiled[method]
 
     def advance_compiled(self, method: str, buffers: list, t0: float, dt: float, n: int,
-                         parallel: bool | None = None) -> None:
-        """``n`` compiled steps of ``method`` on the cells of ``buffers[0]`` (``parallel`` is unused:
-        Inductor's loops take torch's intra-op threads)."""
+                         parallel: bool | None = None, loop: str | None = None) -> None:
+        """``n`` compiled steps of ``method`` on the cells of ``buffers[0]`` (``parallel`` and
+        ``loop`` are unused: Inductor's loops take torch's intra-op threads, and there is one loop)."""
         Y = self.cells(buffers[0])
         with self.torch.no_grad(), threads(self.threads):
             # a copy with standard strides: the compiled graph is specialised to its input's

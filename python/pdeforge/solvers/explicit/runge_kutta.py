@@ -90,7 +90,7 @@ class FixedStepRK(Stepper):
                                      background=enabled and not bound.loop_on_disk(method, True))
         # the serial loop: the one the grid's size suggests, or a second one (plain or temporally
         # blocked) where that is measured faster on this machine; every loop gives the same values
-        loops = bound.serial_loops(method) if bound.has_compiled_stepping and hasattr(bound, "serial_loops") else ()
+        loops = bound.serial_loops(method) if self._compiled and hasattr(bound, "serial_loops") else ()
         self._loops = loops
         # a probe of the wavefront as the second loop runs whole sweeps (three); the plain loop's, a few steps
         blocked = bound.serial_wavefront() if loops[1:] == ("wave",) else None

@@ -12,6 +12,7 @@ import numpy as np
 
 from pdeforge.errors import SolverError
 from pdeforge.codegen.numba.stepping import STEP_METHODS
+from pdeforge.codegen.numba.threads import SerialChoice
 from pdeforge.solvers.explicit.runge_kutta import BUFFERS, DormandPrince, FixedStepRK, Stepper, ThreadChoice, stepping_rule
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ class TorchFixedStepRK(FixedStepRK):
         self._step = rule.__get__(self)
         self._block = 8
         self._threads = ThreadChoice(False, lambda: 0.0)  # torch manages its own threads: one loop
+        self._loops = ()
+        self._serial = SerialChoice(False, lambda: 0.0)
 
     def cells(self) -> np.ndarray:
         return self.bound.to_numpy(self.bound.cells(self.buf[0]))
