@@ -98,6 +98,8 @@ def test_cahn_hilliard_matches_py_pde():
     ({"u": {"robin": (1, 1, 0)}}, "dirichlet or neumann pair"),
     ({"u": "neumann", "u*d(u, x)": "neumann"}, "k*laplace(u) + R(u)"),
     ({"u": "neumann", "laplace(": "neumann"}, "nor an expression"),
+    ({"u": "neumann", "d(u, x)": "dirichlet"}, "the clamped pair is u dirichlet with d(u, x) dirichlet"),
+    ({"u": "dirichlet", "d(u, x)": "neumann"}, "the clamped pair is u dirichlet with d(u, x) dirichlet"),
 ])
 def test_conditions_that_do_not_close_get_one_clear_error(bcs, message):
     with pytest.raises(BoundaryConditionError, match=message.replace("(", r"\(").replace(")", r"\)").replace("*", r"\*")
@@ -108,3 +110,19 @@ def test_conditions_that_do_not_close_get_one_clear_error(bcs, message):
 def test_second_condition_on_a_second_order_equation_is_refused():
     with pytest.raises(BoundaryConditionError, match="drop the condition"):
         pf.PDESystem({"u": "laplace(u)"}, domain=[(0, 1)], bcs={"u": "neumann", "laplace(u)": "neumann"})
+
+
+def test_clamped_pair_on_an_equation_of_odd_order_is_refused():
+    with pytest.raises(BoundaryConditionError, match="even order along the normal"):
+        pf.PDESystem({"u": "-d(u, x, 3)"}, domain=[(0, 1)], bcs={"u": "dirichlet", "d(u, x)": "dirichlet"})
+
+
+def test_clamped_plate_takes_the_slope_of_each_axis_on_its_own_walls():
+    bcs = {"u": "dirichlet", "d(u, x)": {"dirichlet": "t"}, "d(u, y)": {"y": ("dirichlet", {"dirichlet": 2})}}
+    system = pf.PDESystem({"u": "-laplace(laplace(u))"}, domain=[(0, 1), (0, 1)], bcs=bcs)
+    (xl, xh), (yl, yh) = system.bcs[("u", 0)], system.bcs[("u", 1)]
+    assert all(bc.clamped for bc in (xl, xh, yl, yh))
+    assert (xl.second, xh.second, yl.second, yh.second) == (-sp.Symbol("t", real=True), sp.Symbol("t", real=True), 0, 2)
+    with pytest.raises(BoundaryConditionError, match="needs two per wall"):
+        pf.PDESystem({"u": "-laplace(laplace(u))"}, domain=[(0, 1), (0, 1)],
+                     bcs={"u": "dirichlet", "d(u, x)": "dirichlet"})

@@ -194,3 +194,12 @@ def test_wall_data_are_written_as_normal_derivative_conditions():
     second = [e for e in _boundary_equations(system) if isinstance(e.lhs, sp.Subs) and e.lhs.expr.derivative_count == 2]
     faces = face_symbols(system)[0]
     assert [sp.simplify(e.rhs - sp.cos(system.t) * v) for e, v in zip(second, faces)] == [0, 0]
+
+
+def test_clamped_wall_data_are_written_as_first_derivative_conditions():
+    from pdeforge.julia.methodoflines import _boundary_equations
+
+    system = pf.PDESystem({"u": "-d(u, x, 4)"}, domain=[(0, 1)],
+                          bcs={"u": "dirichlet", "d(u, x)": {"dirichlet": "sin(t)"}})
+    slopes = [e for e in _boundary_equations(system) if isinstance(e.lhs, sp.Subs) and e.lhs.expr.derivative_count == 1]
+    assert [sp.simplify(e.rhs - sp.sin(system.t)) for e in slopes] == [0, 0]  # d(u, x) on both walls

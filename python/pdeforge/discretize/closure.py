@@ -19,7 +19,8 @@ terms the reflection leaves, :func:`wall_layer`):
 
     ghost_l = sign * u_(l-1) + B[l] * g + B2[l] * g2
 
-(equations of odd order extrapolate the odd pair's parabola from the first cell instead).
+(equations of odd order extrapolate the odd pair's parabola from the first cell instead; a
+clamped wall, ``u = g`` and ``du/dn = g2``, the cubic through the first two cells).
 """
 
 from __future__ import annotations
@@ -93,9 +94,10 @@ def ghost_weights(alpha: float, beta: float, h: float, m: int, layers: int):
     return W[:, :m], W[:, m]
 
 
-def reflection_weights(sign: int, layers: int, h: float = 1.0, extrapolate: bool = False):
+def reflection_weights(sign: int, layers: int, h: float = 1.0, extrapolate: bool = False, clamped: bool = False):
     """Ghost weights of a wall closed by an even (``sign = 1``) or odd (``sign = -1``) reflection
-    about the face (or, ``extrapolate``, by the odd pair's parabola, :func:`wall_layer`).
+    about the face (or, ``extrapolate``, by the odd pair's parabola, or, ``clamped``, by the
+    clamped pair's cubic, :func:`wall_layer`).
 
     Returns:
         ``(A, B, B2)``: ``A`` as for :func:`ghost_weights`, with ``m = layers`` cells (a
@@ -104,15 +106,17 @@ def reflection_weights(sign: int, layers: int, h: float = 1.0, extrapolate: bool
     """
     import numpy as np
 
+    if clamped and layers < 2:
+        raise ValueError("a clamped wall's cubic reads two cells: it needs at least two ghost layers")
     A, B, B2 = np.zeros((layers, layers)), np.zeros(layers), np.zeros(layers)
     for layer in range(1, layers + 1):
-        cells, B[layer - 1], B2[layer - 1] = wall_layer(sign, layer, h, extrapolate)
+        cells, B[layer - 1], B2[layer - 1] = wall_layer(sign, layer, h, extrapolate, clamped)
         for j, w in cells.items():
             A[layer - 1, j] = w
     return A, B, B2
 
 
-def wall_layer(sign: int, layer: int, h, extrapolate: bool = False):
+def wall_layer(sign: int, layer: int, h, extrapolate: bool = False, clamped: bool = False):
     """Ghost layer ``layer`` of a wall with two data, ``g`` and ``g2`` (a number or SymPy).
 
     With ``s = (layer - 1/2) h`` the distance of the ghost centre (and of its mirror cell) from
@@ -124,13 +128,24 @@ def wall_layer(sign: int, layer: int, h, extrapolate: bool = False):
       so ``ghost = u_(l-1) + 2 s g + s**3 / 3 g2``;
     * odd, ``extrapolate`` (equations of odd order, such as KdV, whose odd extension is no
       solution: mirrored, their walls do not converge): the parabola ``q(s) = g + c s + g2 s**2/2``
-      through the first cell, ``ghost = -(2l - 1) u_0 + 2 l g + l (2l - 1) h**2 / 4 g2``.
+      through the first cell, ``ghost = -(2l - 1) u_0 + 2 l g + l (2l - 1) h**2 / 4 g2``;
+    * ``clamped`` (``u = g``, ``du/dn = g2``): the cubic through the first two cells with value
+      ``g`` and slope ``-g2`` along the inward distance at the face, ``ghost = (l + 1)(2l - 1)**2 u_0
+      - l (2l - 1)**2 / 9 u_1 - 4 l (l + 1)(8l - 7) / 9 g + 2 l (l + 1)(2l - 1) h / 3 g2``
+      (exact for cubics; its error, O(h**4), keeps the 5-point fourth difference second order,
+      and the operator's spectrum real and negative, radius 25.7 / h**4 against 16 / h**4 of
+      the reflections).
 
     Returns:
         ``(cells, weight of g, weight of g2)``, ``cells`` mapping the cell index from the face to
         its weight.
     """
     half = sp.Rational(1, 2) if isinstance(h, sp.Basic) else 0.5
+    if clamped:
+        l, ninth = layer, sp.Rational(1, 9) if isinstance(h, sp.Basic) else 1 / 9
+        odd = (2 * l - 1) ** 2
+        return ({0: (l + 1) * odd, 1: -l * odd * ninth}, -4 * l * (l + 1) * (8 * l - 7) * ninth,
+                2 * l * (l + 1) * (2 * l - 1) * h / 3)
     if extrapolate:
         return {0: -(2 * layer - 1)}, 2 * layer, layer * (2 * layer - 1) * h**2 * half**2
     s = (layer - half) * h
@@ -141,6 +156,7 @@ def wall_layer(sign: int, layer: int, h, extrapolate: bool = False):
 
 def closure_width(bcs, ghost, points: int) -> int:
     """Cells a ghost fill reads per side: the polynomial's ``points``, or the ghost depth where a
-    wall is closed by reflection."""
-    reflected = [ghost[a] for (_, a), pair in bcs.items() for bc in pair if bc.reflect]
+    wall is closed by reflection (at least the two cells of a clamped wall's cubic)."""
+    reflected = [max(ghost[a], 2 if bc.clamped else 0) for (_, a), pair in bcs.items() for bc in pair
+                 if bc.reflect]
     return max([points, *reflected])

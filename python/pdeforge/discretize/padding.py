@@ -113,7 +113,8 @@ class GhostLayout:
                 raise GridError(f"grid: axis {grid.axes[a]!r} needs at least {need} cells for the boundary closures")
             for side, bc in enumerate((low, high)):
                 if bc.reflect:
-                    A, B, B2 = reflection_weights(bc.reflect, self.ghost[a], grid.spacing[a], bc.extrapolate)
+                    A, B, B2 = reflection_weights(bc.reflect, self.ghost[a], grid.spacing[a], bc.extrapolate,
+                                                   bc.clamped)
                     key, key2 = (f, a, side), (f, a, side, 2)
                     self.closures.append(_Closure(f, a, side, A, B, values.get(key), key in time_dependent,
                                                   B2=B2, value2=values.get(key2), time_dependent2=key2 in time_dependent))

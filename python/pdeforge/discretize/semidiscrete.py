@@ -151,7 +151,7 @@ class SemiDiscrete:
             layer = -depth
             bc = self.bcs[(g, a)][side]
             if bc.reflect:
-                cells, w1, w2 = wall_layer(bc.reflect, layer, self.spacing[a], bc.extrapolate)
+                cells, w1, w2 = wall_layer(bc.reflect, layer, self.spacing[a], bc.extrapolate, bc.clamped)
                 total = sp.Integer(0)
                 for j, w in cells.items():
                     moved = list(off)

@@ -246,10 +246,11 @@ def _boundary_equations(system: PDESystem) -> list[BoundaryEquation]:
                 # as the normal derivative it fixes: d3u/dn3 (even reflection) or d2u/dn2 (odd;
                 # laplace u less the data's Laplacian along the wall); MethodOfLines reads
                 # derivative conditions of any order
-                # (with data: u_nn = bc.second, and the outward u_nnn = sign * d3u/dx3 = bc.second)
-                order = 3 if bc.reflect == 1 else 2
+                # (with data: u_nn = bc.second, and the outward u_nnn = sign * d3u/dx3 = bc.second);
+                # a clamped wall fixes the outward du/dn = sign * du/dx = bc.second
+                order = 1 if bc.clamped else 3 if bc.reflect == 1 else 2
                 second = sp.Subs(sp.Derivative(func, (axis, order)), axis, face)
-                datum = bc.second.subs(axis, face) * (sign if order == 3 else 1)
+                datum = bc.second.subs(axis, face) * (sign if order % 2 else 1)
                 eqs.append(BoundaryEquation(f, a, side, bc.kind, second, datum, bc.describe()))
     return eqs
 

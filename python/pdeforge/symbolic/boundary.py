@@ -66,11 +66,15 @@ class BoundaryCondition:
     #: :mod:`pdeforge.symbolic.walls`)
     reflect: int = 0
     #: on a reflected wall, the second datum along the outward normal: ``d2u/dn2`` (odd
-    #: reflection, ``value`` is ``u``) or ``d3u/dn3`` (even reflection, ``value`` is ``du/dn``)
+    #: reflection, ``value`` is ``u``), ``d3u/dn3`` (even reflection, ``value`` is ``du/dn``) or
+    #: ``du/dn`` (clamped, ``value`` is ``u``)
     second: sp.Expr = sp.Integer(0)
     #: an odd pair on a field of odd order (KdV): the ghost cells follow the parabola through the
     #: first cell and the two data instead of the reflection
     extrapolate: bool = False
+    #: the clamped pair ``u = value`` and ``du/dn = second`` (with ``reflect = -1``): the ghost
+    #: cells follow the cubic through the first two cells and the two data
+    clamped: bool = False
 
     @property
     def periodic(self) -> bool:
@@ -84,6 +88,8 @@ class BoundaryCondition:
             if self.value == 0 and self.second == 0:
                 return "neumann(0) and d(laplace)/dn = 0 (even reflection)"
             return f"du/dn = {self.value} and d3u/dn3 = {self.second} (even reflection)"
+        if self.clamped:
+            return f"u = {self.value} and du/dn = {self.second} (clamped)"
         if self.reflect == -1:
             if self.value == 0 and self.second == 0 and not self.extrapolate:
                 return "dirichlet(0) and laplace = 0 (odd reflection)"

@@ -339,7 +339,8 @@ class PDESystem:
         return expr
 
     def _second_conditions(self, bcs) -> tuple[object, SecondSpec]:
-        """Split expression keys (``"laplace(u)"``: a wall's second condition) off a per-field dict."""
+        """Split expression keys (``"laplace(u)"``, ``"d(u, x)"``: a wall's second condition) off a
+        per-field dict."""
         if not isinstance(bcs, Mapping) or not any(k in self.fields or k == "*" for k in bcs):
             return bcs, {}
         plain = {k: v for k, v in bcs.items() if k in self.fields or k == "*"}
@@ -359,7 +360,13 @@ class PDESystem:
             names = sorted(type(fn).__name__ for fn in expr.atoms(sp.core.function.AppliedUndef))
             if len(names) != 1:
                 raise BoundaryConditionError(f"bcs: key {key!r} must be an expression of exactly one field, found {names}")
-            for (f, a), pair in parse_bcs(spec, [key], self.axes, self._parse_bc_value).items():
+            # a first derivative along one axis, d(u, x) (the clamped pair's slope), holds on the
+            # walls of that axis only; any other expression on the walls of every axis
+            along = [a for a, c in enumerate(self.coords)
+                     if isinstance(expr, sp.Derivative) and expr.variable_count == ((c, 1),)]
+            axes = [self.axes[a] for a in along] if along else list(self.axes)
+            for (f, i), pair in parse_bcs(spec, [key], axes, self._parse_bc_value).items():
+                a = self.axes.index(axes[i])
                 if (names[0], a) in second:
                     raise BoundaryConditionError(f"bcs: two second conditions for field {names[0]!r} ({key!r})")
                 second[(names[0], a)] = (key, expr, pair)
@@ -494,7 +501,7 @@ class PDESystem:
             "bcs": [
                 (f, a, [(b.kind, sp.srepr(b.alpha), sp.srepr(b.beta), sp.srepr(b.value))
                         + ((b.reflect,) if b.reflect else ()) + ((sp.srepr(b.second),) if b.second != 0 else ())
-                        + (("extrapolate",) if b.extrapolate else ())
+                        + (("extrapolate",) if b.extrapolate else ()) + (("clamped",) if b.clamped else ())
                         for b in pair])
                 for (f, a), pair in sorted(self.bcs.items())
             ],

@@ -2,9 +2,9 @@
 
 A field whose equation differentiates it more than twice along an axis (Cahn-Hilliard
 ``laplace(c**3 - c - laplace(c))``, ``u_t = -d(u, x, 4)``, Kuramoto-Sivashinsky, KdV) needs a
-second condition on each wall of that axis. Two pairs are supported, each closing the ghost
-cells by a reflection about the wall face, to every ghost depth, plus the Taylor terms of the
-wall's data (:func:`pdeforge.discretize.closure.wall_layer`):
+second condition on each wall of that axis. Three pairs are supported; the first two close the
+ghost cells by a reflection about the wall face, to every ghost depth, plus the Taylor terms of
+the wall's data, the third by a cubic (:func:`pdeforge.discretize.closure.wall_layer`):
 
 * ``u_n = g`` and ``d(laplace(u))/dn = g2`` (the natural pair; ``"neumann"`` / ``"zero-flux"``
   alone is the homogeneous one): even reflection, ``ghost_l = u_(l-1) + 2 s g + s**3/3 u_nnn``.
@@ -16,10 +16,17 @@ wall's data (:func:`pdeforge.discretize.closure.wall_layer`):
   ``ghost_l = -u_(l-1) + 2 g + s**2 u_nn``; for an equation of odd order along the normal (KdV:
   the odd extension of a solution is no solution, and mirrored walls do not converge) the ghost
   cells follow the parabola through the first cell and the two data instead.
+* ``u = g`` and ``d(u, x) = g1`` on the walls of axis ``x`` (clamped; equations of even order
+  along the normal, such as the beam ``u_t = -d(u, x, 4)`` or the plate
+  ``-laplace(laplace(u))``): the ghost cells follow the cubic through the first two cells that
+  takes the value ``g`` and the outward slope ``du/dn`` (``-g1`` on the low wall, ``g1`` on the
+  high one) at the face.
 
 The second condition is stated with an expression key in ``bcs``: ``{"u": "dirichlet",
 "laplace(u)": "dirichlet"}``, ``{"u": {"dirichlet": "sin(t)"}, "laplace(u)": {"dirichlet":
-"cos(t)"}}``, or on a named intermediate written out as an expression linear in
+"cos(t)"}}``, ``{"u": "dirichlet", "d(u, x)": {"dirichlet": "t"}}`` (a first derivative
+holds on the walls of its own axis only: a clamped plate takes ``"d(u, x)"`` and ``"d(u, y)"``),
+or on a named intermediate written out as an expression linear in
 ``laplace(u)`` with a constant coefficient, ``{"c": "neumann", "c**3 - c - laplace(c)":
 "neumann"}`` (its normal derivative is ``-(laplace c)_n`` on a wall where ``c_n = 0``). The data
 may depend on the coordinates along the wall, on t and on the parameters; the normal
@@ -136,9 +143,9 @@ def close_walls(
             used.add(extra[0])
         closed = []
         for side, bc in enumerate(pair):
-            reflect, datum = _reflection(f, a, axes, SIDES[side], order, bc, extra, fields[f], scalars)
-            closed.append(dataclasses.replace(bc, reflect=reflect, second=sp.sympify(datum),
-                                              extrapolate=reflect == -1 and order % 2 == 1))
+            reflect, datum, clamped = _reflection(f, a, axes, SIDES[side], order, bc, extra, fields[f], scalars)
+            closed.append(dataclasses.replace(bc, reflect=reflect, second=sp.sympify(datum), clamped=clamped,
+                                              extrapolate=reflect == -1 and order % 2 == 1 and not clamped))
         result[(f, a)] = tuple(closed)
     for (f, a), (text, _, pair) in second.items():
         if text not in used and not pair[0].periodic:
@@ -150,13 +157,14 @@ def close_walls(
 
 
 def _reflection(f: str, a: int, axes, side: str, order: int, bc: BoundaryCondition, extra, field,
-                scalars) -> tuple[int, sp.Expr]:
-    """The reflection sign and the second datum (``u_nn`` or outward ``u_nnn``) of one wall."""
+                scalars) -> tuple[int, sp.Expr, bool]:
+    """The reflection sign, the second datum (``u_nn``, outward ``u_nnn`` or outward ``u_n``) and
+    whether the pair is the clamped one, of one wall."""
     axis = axes[a]
     where = f"bcs for field {f!r} on axis {axis!r} ({side} side)"
     pairs = (
         f"closing pairs: {f} neumann with laplace({f}) neumann (the default for 'neumann'), "
-        f"or {f} dirichlet with laplace({f}) dirichlet"
+        f"{f} dirichlet with laplace({f}) dirichlet, or {f} dirichlet with d({f}, {axis}) dirichlet (clamped)"
     )
     if bc.kind not in ("neumann", "dirichlet"):
         raise BoundaryConditionError(
@@ -168,7 +176,7 @@ def _reflection(f: str, a: int, axes, side: str, order: int, bc: BoundaryConditi
     _check_data(bc.value, where, scalars)
     if extra is None:
         if bc.kind == "neumann":
-            return 1, -_wall_laplacian(bc.value, wall)
+            return 1, -_wall_laplacian(bc.value, wall), False
         raise BoundaryConditionError(
             f"{where}: {bc.describe()} is one condition, but the equation for {f!r} has derivatives of order "
             f"{order} along {axis} and needs two per wall; add the second, e.g. "
@@ -176,6 +184,8 @@ def _reflection(f: str, a: int, axes, side: str, order: int, bc: BoundaryConditi
         )
     text, expr, sides = extra
     second = sides[0 if side == "low" else 1]
+    if expr == sp.Derivative(field, coords[a]):
+        return _clamped(f, a, axis, side, order, bc, text, second, where, pairs, scalars)
     form = laplace_form(expr, field, coords)
     if form is None:
         raise BoundaryConditionError(
@@ -187,7 +197,7 @@ def _reflection(f: str, a: int, axes, side: str, order: int, bc: BoundaryConditi
     if second.kind == bc.kind == "dirichlet":
         # u = g on the wall, so k*laplace(u) = g2 - R(g), and laplace(u) = u_nn + laplace_wall(g)
         lap = (second.value - rest.xreplace({field: bc.value})) / k
-        return -1, sp.simplify(lap - _wall_laplacian(bc.value, wall))
+        return -1, sp.simplify(lap - _wall_laplacian(bc.value, wall)), False
     if second.kind == bc.kind == "neumann":
         # d/dn (k*laplace(u) + R(u)) = k*(laplace u)_n + R'(u)*g: R'(u) must not need the wall's u
         slope = sp.diff(rest, field)
@@ -198,10 +208,28 @@ def _reflection(f: str, a: int, axes, side: str, order: int, bc: BoundaryConditi
                 f"use du/dn = 0, or state the condition on laplace({f})"
             )
         lap_n = (second.value - (slope * bc.value if bc.value != 0 else 0)) / k
-        return 1, sp.simplify(lap_n - _wall_laplacian(bc.value, wall))
+        return 1, sp.simplify(lap_n - _wall_laplacian(bc.value, wall)), False
     raise BoundaryConditionError(
         f"{where}: {bc.describe()} with {second.describe()} on {text!r} does not close the ghost cells ({pairs})"
     )
+
+
+def _clamped(f: str, a: int, axis: str, side: str, order: int, bc: BoundaryCondition, text: str,
+             second: BoundaryCondition, where: str, pairs: str, scalars) -> tuple[int, sp.Expr, bool]:
+    """The clamped pair ``u = g`` and ``d(u, axis) = g1``: the second datum is the outward
+    ``du/dn``, ``-g1`` on the low wall and ``g1`` on the high one."""
+    if order % 2:
+        raise BoundaryConditionError(
+            f"{where}: the clamped pair ({f} and d({f}, {axis})) closes walls of equations of even order along "
+            f"the normal; the equation for {f!r} has order {order} along {axis} ({pairs})"
+        )
+    if not (bc.kind == second.kind == "dirichlet"):
+        raise BoundaryConditionError(
+            f"{where}: {bc.describe()} with {second.describe()} on {text!r} does not close the ghost cells; "
+            f"the clamped pair is {f} dirichlet with {text} dirichlet ({pairs})"
+        )
+    _check_data(second.value, f"bcs for {text!r} on axis {axis!r} ({side} side)", scalars)
+    return -1, (1 if side == "high" else -1) * second.value, True
 
 
 def _wall_laplacian(value: sp.Expr, wall: Sequence[sp.Symbol]) -> sp.Expr:

@@ -111,7 +111,7 @@ def _fill_lines(spec: KernelSpec, name: str = "_fill", axes: tuple[int, ...] | N
                         weight = timed[2][layer - 1] if timed is not None else f"B[{f}, {a}, {side}, {layer - 1}]"
                         terms.append(f"{weight} * gv")
                     if second is not None:
-                        weight = printer.doprint(wall_layer(bc.reflect, layer, width, bc.extrapolate)[2])
+                        weight = printer.doprint(wall_layer(bc.reflect, layer, width, bc.extrapolate, bc.clamped)[2])
                         terms.append(f"({weight}) * gv2")
                     dst = f"{g - layer}" if side == 0 else f"n{a} + {g - 1 + layer}"
                     lines.append(f"{indent}{at(dst)} = " + " + ".join(terms))
