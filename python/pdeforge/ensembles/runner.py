@@ -232,6 +232,7 @@ def _compile_on_client(plan: SweepPlan, candidates: list) -> list[tuple[str, str
     from pdeforge.models.run import solve
 
     c = plan.common
+    failure = ""
     for params, seed in candidates[:3]:
         target, kwargs = c.member_call(params, seed)
         t0, t1 = kwargs["t_span"]
@@ -255,8 +256,12 @@ def _compile_on_client(plan: SweepPlan, candidates: list) -> list[tuple[str, str
             kernel = compile_system(system, target=backend.name, order=getattr(disc, "order", 2),
                                     simplifier=backend.simplifier, scheme=plan.scheme)
             return [(kernel.key, kernel.source)]
-        except Exception:
+        except Exception as exc:  # the member fails again on a worker, where its failure is recorded
+            failure = f"{type(exc).__name__}: {exc}"
             continue
+    if candidates:
+        warnings.warn(f"sweep: the kernels could not be built before the members were sent out ({failure}); "
+                      "each worker compiles its own", RuntimeWarning, stacklevel=3)
     return []
 
 
