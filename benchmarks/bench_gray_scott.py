@@ -216,7 +216,8 @@ def main():
               f"({speedup['  glibc malloc defaults']:.2f}x against glibc's defaults; target >= 20x; load average "
               f"{load_average()})")
     if not args.skip_pypde:
-        print(f"pf.solve / py-pde = {front / (theirs):.2f}x (what a user gets, py-pde's faster process)")
+        print(f"pf.solve / py-pde = {front / theirs:.2f}x (what a user gets, py-pde's faster process; load average "
+              f"{load_average()})")
     print(f"pdeforge / NumPy  = {speedup['hand-written NumPy (euler)']:.2f}x")
     print(f"memory bandwidth (parallel triad): {bw:.1f} GB/s; roofline at {BYTES_PER_CELL_STEP} B/cell-step = "
           f"{roofline / 1e6:.0f} Mcell-steps/s; pdeforge reaches {ours / roofline:.2f} of it (target >= 0.5)")

@@ -32,6 +32,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "python"))
+from common import load_average  # noqa: E402
 
 FAILURES: list[str] = []
 RESULTS: dict = {}
@@ -178,14 +179,15 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     name = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "cpu"
     print(f"device: {name}; torch {torch.__version__}, numpy {numpy.__version__}, scipy {scipy.__version__}, "
-          f"sympy {sympy.__version__}, {os.cpu_count()} CPUs", flush=True)
+          f"sympy {sympy.__version__}, {os.cpu_count()} CPUs; host load average {load_average()}", flush=True)
     agreement(args.device)
     residual(args.device)
     taylor_green(args.device)
     hit_run(args.device, 16 if args.quick else 32)
     throughput(args.device, [32] if args.quick else [32, 64, 128], 3 if args.quick else 5)
     solver_wall(args.device, 16 if args.quick else 64, 0.1 if args.quick else 0.25)
-    print(f"\n{len(FAILURES)} failure(s); total {time.perf_counter() - started:.1f} s")
+    print(f"\n{len(FAILURES)} failure(s); total {time.perf_counter() - started:.1f} s; host load average "
+          f"{load_average()}")
     out = os.environ.get("OUT")
     if out:
         Path(out, "gpu_les.json").write_text(json.dumps(RESULTS, indent=1))

@@ -26,6 +26,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from common import load_average  # noqa: E402
 
 
 def check(name: str, ok: bool, detail: str, failures: list) -> None:
@@ -126,6 +127,8 @@ def main(argv=None) -> int:
     import pdeforge as pf
     from pdeforge.neural.fno import neuralop_available
 
+    print(f"host load average at the start: {load_average()}", flush=True)
+
     if str(args.device).startswith("cuda") and not torch.cuda.is_available():
         print("CUDA is not available here; use --device cpu --quick for a dry run")
         return 2
@@ -159,7 +162,8 @@ def main(argv=None) -> int:
     cases = "2-D example" if args.quick else "2-D example,2-D 64^2,LESnets 3-D"
     pino_inference.main(["--device", args.device, "--repeat", "2", "--cases", cases, "--threads", "1"])
 
-    print(f"\ntotal {time.perf_counter() - started:.0f} s; " + (f"FAILED: {', '.join(failures)}" if failures else "all checks passed"))
+    print(f"\ntotal {time.perf_counter() - started:.0f} s; host load average {load_average()}; "
+          + (f"FAILED: {', '.join(failures)}" if failures else "all checks passed"))
     return 1 if failures else 0
 
 

@@ -9,6 +9,7 @@ computed from each tableau's stability polynomial. Exact rationals, so a printer
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction as F
 from functools import lru_cache
@@ -146,16 +147,25 @@ def coefficient_text(value: F, dt: str = "dt") -> str:
     return f"{float(value.numerator)!r} / {float(value.denominator)!r} * {dt}"
 
 
-def times_dt(value: F, dt):
-    """``value * dt`` evaluated as :func:`coefficient_text` prints it (same rounding at run time)."""
+def scaler(value: F) -> Callable:
+    """``dt -> value * dt`` evaluated as :func:`coefficient_text` prints it (same rounding at run
+    time), built once per coefficient so that a step does no rational arithmetic."""
     value = F(value)
     if value == 1:
-        return dt
+        return lambda dt: dt
     if value.numerator == 1:
-        return dt / float(value.denominator)
+        den = float(value.denominator)
+        return lambda dt: dt / den
     if value.denominator == 1:
-        return float(value.numerator) * dt
-    return float(value.numerator) / float(value.denominator) * dt
+        num = float(value.numerator)
+        return lambda dt: num * dt
+    ratio = float(value.numerator) / float(value.denominator)
+    return lambda dt: ratio * dt
+
+
+def times_dt(value: F, dt):
+    """``value * dt`` evaluated as :func:`coefficient_text` prints it (same rounding at run time)."""
+    return scaler(value)(dt)
 
 
 @dataclass(frozen=True)
@@ -168,6 +178,14 @@ class ConvexStage:
     mix: F
     weight: F
 
+    def __post_init__(self):
+        # what a step evaluates, built once: t + node dt, weight dt, (weight / mix) dt and the floats
+        object.__setattr__(self, "at", scaler(self.node))
+        object.__setattr__(self, "by", scaler(self.weight))
+        object.__setattr__(self, "euler_by", scaler(self.weight / self.mix) if self.mix else None)
+        object.__setattr__(self, "keep_f", float(self.keep))
+        object.__setattr__(self, "mix_f", float(self.mix))
+
 
 @dataclass(frozen=True)
 class AccumulatingStage:
@@ -179,8 +197,15 @@ class AccumulatingStage:
     advance: F | None
     weight: F
 
+    def __post_init__(self):
+        # what a step evaluates, built once: t + node dt, advance dt, weight dt
+        object.__setattr__(self, "at", scaler(self.node))
+        object.__setattr__(self, "advance_by", scaler(self.advance) if self.advance is not None else None)
+        object.__setattr__(self, "by", scaler(self.weight))
 
-def convex_stages(tab: Tableau) -> list[ConvexStage]:
+
+@lru_cache(maxsize=None)
+def convex_stages(tab: Tableau) -> tuple[ConvexStage, ...]:
     """The two-register stages of a strong-stability-preserving tableau (its ``shu_osher`` form)."""
     alpha, beta = tab.shu_osher
     out = []
@@ -189,13 +214,14 @@ def convex_stages(tab: Tableau) -> list[ConvexStage]:
             raise ValueError(f"{tab.name}: stage {i} reads more than u_0 and u_{i}")
         keep = alpha[i][0] if i > 0 else F(0)
         out.append(ConvexStage(tab.c[i], keep, alpha[i][i] if i > 0 else alpha[0][0], beta[i][i]))
-    return out
+    return tuple(out)
 
 
-def accumulating_stages(tab: Tableau) -> list[AccumulatingStage]:
+@lru_cache(maxsize=None)
+def accumulating_stages(tab: Tableau) -> tuple[AccumulatingStage, ...]:
     """The stages of a tableau whose ``A`` has only a subdiagonal (RK4), in accumulator form."""
     s = tab.stages
     for i in range(s):
         if any(tab.a[i][j] for j in range(i - 1)):
             raise ValueError(f"{tab.name}: stage {i} reads more than the previous stage")
-    return [AccumulatingStage(tab.c[i], tab.a[i + 1][i] if i + 1 < s else None, tab.b[i]) for i in range(s)]
+    return tuple(AccumulatingStage(tab.c[i], tab.a[i + 1][i] if i + 1 < s else None, tab.b[i]) for i in range(s))

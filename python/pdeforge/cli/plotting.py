@@ -7,22 +7,15 @@ from pathlib import Path
 
 import numpy as np
 
-from pdeforge.errors import SolverError
 
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg")
 
 
 def check_plot_path(path: str | os.PathLike) -> Path:
     """Validate a figure path before a run starts."""
-    p = Path(path)
-    if p.suffix.lower() not in FIGURE_SUFFIXES:
-        raise SolverError(f"plot {str(p)!r}: use one of {', '.join(FIGURE_SUFFIXES)}")
-    folder = p.parent if str(p.parent) else Path(".")
-    if not folder.is_dir():
-        raise SolverError(f"plot {str(p)!r}: folder {str(folder)!r} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise SolverError(f"plot {str(p)!r}: folder {str(folder)!r} is not writable")
-    return p
+    from pdeforge.plotting.movie import check_output_file
+
+    return check_output_file(path, "plot", FIGURE_SUFFIXES)
 
 
 def plot_run(ds, path: str | os.PathLike) -> Path:

@@ -14,20 +14,29 @@ from pathlib import Path
 
 import numpy as np
 
-from pdeforge.errors import PDEForgeError
-from pdeforge.plotting.frames import colour_limits, cut, extent, fields_of, open_run, real_values, spatial_dims
+from pdeforge.errors import PDEForgeError, SolverError
+from pdeforge.plotting.frames import colour_limits, cut, extent, fields_of, open_run, real_values
 
 MOVIE_SUFFIXES = (".gif", ".mp4")
 
 
-def check_movie_path(path: str | os.PathLike) -> Path:
-    """Refuse a movie path before a run starts: the suffix, the folder, and mp4 without its encoder."""
+def check_output_file(path: str | os.PathLike, what: str, suffixes: tuple[str, ...]) -> Path:
+    """Refuse a picture or movie path before a run starts: its suffix (one of ``suffixes``), and a
+    folder that is missing or not writable; ``what`` names it in the message ("plot", "movie")."""
     p = Path(path)
-    if p.suffix.lower() not in MOVIE_SUFFIXES:
-        raise PDEForgeError(f"movie {str(p)!r}: use one of {', '.join(MOVIE_SUFFIXES)}")
+    if p.suffix.lower() not in suffixes:
+        raise SolverError(f"{what} {str(p)!r}: use one of {', '.join(suffixes)}")
     folder = p.parent if str(p.parent) else Path(".")
     if not folder.is_dir():
-        raise PDEForgeError(f"movie {str(p)!r}: folder {str(folder)!r} does not exist")
+        raise SolverError(f"{what} {str(p)!r}: folder {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise SolverError(f"{what} {str(p)!r}: folder {str(folder)!r} is not writable")
+    return p
+
+
+def check_movie_path(path: str | os.PathLike) -> Path:
+    """Refuse a movie path before a run starts: the suffix, the folder, and mp4 without its encoder."""
+    p = check_output_file(path, "movie", MOVIE_SUFFIXES)
     if p.suffix.lower() == ".mp4":
         _ffmpeg()
     return p

@@ -11,6 +11,7 @@ besides the state (JSON-able: the step count, the current step size, controller 
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -57,7 +58,7 @@ def equal_steps(t: float, t_target: float, dt: float) -> tuple[int, float]:
     return n, span / n
 
 
-class Stepper:
+class Stepper(ABC):
     """Common state of all steppers."""
 
     def __init__(self, bound: BoundKernel, cells: np.ndarray, t0: float):
@@ -67,8 +68,9 @@ class Stepper:
         #: sums and the blow-up check over the run's ranks (the local values on one process)
         self.reductions = getattr(bound, "rank_reductions", LOCAL)
 
-    def cells(self) -> np.ndarray:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abstractmethod
+    def cells(self) -> np.ndarray:
+        """The current cell values ``(fields, *grid.shape)``."""
 
     def restart_state(self) -> dict:
         """What a restart needs besides the state: the step count and the current step size."""
@@ -87,8 +89,9 @@ class Stepper:
             stats.update(rhs_evaluations=int(self.nfev), jacobian_evaluations=int(self.njev))
         return stats
 
-    def advance(self, t_target: float, progress: Progress | None = None) -> None:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def advance(self, t_target: float, progress: Progress | None = None) -> None:
+        """Step until ``t_target`` exactly (``progress(t)`` after each step or block)."""
 
 
 #: A step that multiplies the state's largest magnitude by more than this is a blow-up, not a

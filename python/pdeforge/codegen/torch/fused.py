@@ -21,7 +21,7 @@ import contextlib
 import os
 from collections.abc import Callable
 
-from pdeforge.tableaus import TABLEAUS, accumulating_stages, convex_stages, times_dt
+from pdeforge.tableaus import TABLEAUS, accumulating_stages, convex_stages
 
 METHODS = ("euler", "ssprk3", "rk4")
 
@@ -55,15 +55,15 @@ def rk_step(f: Callable, method: str, y, t, dt):
     if tab.shu_osher is not None:  # u_{i+1} = keep u_0 + mix u_i + weight dt f(u_i)
         u = y
         for i, st in enumerate(convex_stages(tab)):
-            slope = times_dt(st.weight, dt) * f(u, t + times_dt(st.node, dt))
-            u = (u + slope) if i == 0 else (float(st.keep) * y + float(st.mix) * u + slope)
+            slope = st.by(dt) * f(u, t + st.at(dt))
+            u = (u + slope) if i == 0 else (st.keep_f * y + st.mix_f * u + slope)
         return u
     stages = accumulating_stages(tab)  # k_i = f(s_i); s_{i+1} = y + advance dt k_i; acc += weight dt k_i
     k = f(y, t)
-    acc = y + times_dt(stages[0].weight, dt) * k
+    acc = y + stages[0].by(dt) * k
     for prev, st in zip(stages[:-1], stages[1:]):
-        k = f(y + times_dt(prev.advance, dt) * k, t + times_dt(st.node, dt))
-        acc = acc + times_dt(st.weight, dt) * k
+        k = f(y + prev.advance_by(dt) * k, t + st.at(dt))
+        acc = acc + st.by(dt) * k
     return acc
 
 

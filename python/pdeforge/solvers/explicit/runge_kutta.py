@@ -12,7 +12,7 @@ from pdeforge.codegen.kernel import BoundKernel
 from pdeforge.errors import SolverError
 from pdeforge.codegen.numba.stepping import STEP_METHODS
 from pdeforge.codegen.numba.threads import SerialChoice, ThreadChoice
-from pdeforge.tableaus import TABLEAUS, accumulating_stages, convex_stages, times_dt, work_arrays
+from pdeforge.tableaus import TABLEAUS, accumulating_stages, convex_stages, work_arrays
 from pdeforge.solvers.stepping import CHECK_EVERY, BlowUp, Progress, Stepper, equal_steps, runaway  # noqa: F401
 
 #: Target duration of one compiled block of steps, and the largest block.
@@ -131,7 +131,7 @@ class FixedStepRK(Stepper):
         src = y
         for i, st in enumerate(self.stages):
             out = registers[i % len(registers)]
-            k.stage_axpy(src, y, out, t + times_dt(st.node, dt), float(st.keep), float(st.mix), times_dt(st.weight, dt))
+            k.stage_axpy(src, y, out, t + st.at(dt), st.keep_f, st.mix_f, st.by(dt))
             src = out
         last = 1 + (len(self.stages) - 1) % len(registers)
         self.buf[0], self.buf[last] = self.buf[last], y
@@ -144,11 +144,10 @@ class FixedStepRK(Stepper):
         src, acc = y, y
         *inner, last = self.stages
         for i, st in enumerate(inner):
-            k.stage_two(src, y, acc, values[i % 2], sums[i % 2], t + times_dt(st.node, dt), times_dt(st.advance, dt),
-                        times_dt(st.weight, dt))
+            k.stage_two(src, y, acc, values[i % 2], sums[i % 2], t + st.at(dt), st.advance_by(dt), st.by(dt))
             src, acc = values[i % 2], sums[i % 2]
         out = len(inner) % 2
-        k.stage_axpy(src, acc, values[out], t + times_dt(last.node, dt), 1.0, 0.0, times_dt(last.weight, dt))
+        k.stage_axpy(src, acc, values[out], t + last.at(dt), 1.0, 0.0, last.by(dt))
         self.buf[0], self.buf[1 + out] = values[out], y
 
     def advance(self, t_target: float, progress: Progress | None = None) -> None:

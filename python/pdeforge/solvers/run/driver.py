@@ -58,7 +58,7 @@ class _LogLines:
               file=self.stream, flush=True)
 
     def close(self) -> None:
-        pass
+        """Nothing to close: the lines are already written."""
 
 
 def _in_notebook() -> bool:

@@ -10,6 +10,7 @@ output file, frames, signals, callbacks and the end of a run are written here on
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 import time
 from collections.abc import Mapping
 from contextlib import nullcontext
@@ -66,7 +67,7 @@ class Job:
         return self.inputs.grid
 
 
-class RunFamily:
+class RunFamily(ABC):
     """What a discretization family contributes to a run (override what differs).
 
     :meth:`prepare` compiles, builds the initial state (or takes the restart's), chooses the
@@ -86,8 +87,10 @@ class RunFamily:
     def __init__(self, job: Job):
         self.job = job
 
-    def prepare(self, inputs: RunInputs, restart: Restart | None, done: bool) -> dict:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def prepare(self, inputs: RunInputs, restart: Restart | None, done: bool) -> dict:
+        """Compile, build the initial state (or take the restart's) and, unless ``done``, the
+        stepper; return the family's attributes (``backend``, ``method``, ``dt``, ...)."""
 
     def initial_frame(self) -> np.ndarray:
         """The state at ``t0`` (fresh runs)."""

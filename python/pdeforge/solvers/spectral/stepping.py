@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 
-from pdeforge.tableaus import TABLEAUS, accumulating_stages, convex_stages, times_dt
+from pdeforge.tableaus import TABLEAUS, accumulating_stages, convex_stages
 from pdeforge.solvers.run.inputs import SAFETY
 from pdeforge.solvers.methods import Method, get_method
 from pdeforge.solvers.stepping import BlowUp
@@ -214,24 +214,24 @@ class SpectralRK:
             first = stages[0]
             self._f(y, t)
             if len(stages) == 1:
-                self._axpy(y, times_dt(first.weight / first.mix, dt), k)
+                self._axpy(y, first.euler_by(dt), k)
                 return
             s, acc = self.stage, self.acc
             self._copy_into(s, y)
-            self._axpy(s, times_dt(first.weight / first.mix, dt), k)  # u_1
+            self._axpy(s, first.euler_by(dt), k)  # u_1
             cur = s
             for i, st in enumerate(stages[1:], 1):
                 # u_{i+1} = keep u_0 + mix (u_i + (weight / mix) dt f(u_i))
-                self._f(cur, t + times_dt(st.node, dt))
-                self._axpy(cur, times_dt(st.weight / st.mix, dt), k)
+                self._f(cur, t + st.at(dt))
+                self._axpy(cur, st.euler_by(dt), k)
                 if i == len(stages) - 1:
-                    y *= float(st.keep)
-                    self._axpy(y, float(st.mix), cur)
+                    y *= st.keep_f
+                    self._axpy(y, st.mix_f, cur)
                 else:
                     dst = acc if cur is s else s
                     self._copy_into(dst, y)
-                    dst *= float(st.keep)
-                    self._axpy(dst, float(st.mix), cur)
+                    dst *= st.keep_f
+                    self._axpy(dst, st.mix_f, cur)
                     cur = dst
             return
         s, acc = self.stage, self.acc
@@ -240,11 +240,11 @@ class SpectralRK:
         self._copy_into(acc, y)
         for i, st in enumerate(stages[:-1]):
             # sum += weight dt k_i; the next stage value y + advance dt k_i
-            self._axpy(acc, times_dt(st.weight, dt), k)
+            self._axpy(acc, st.by(dt), k)
             self._copy_into(s, y)
-            self._axpy(s, times_dt(st.advance, dt), k)
-            self._f(s, t + times_dt(stages[i + 1].node, dt))
-        self._axpy(acc, times_dt(stages[-1].weight, dt), k)
+            self._axpy(s, st.advance_by(dt), k)
+            self._f(s, t + stages[i + 1].at(dt))
+        self._axpy(acc, stages[-1].by(dt), k)
         self.y, self.acc = acc, y
 
     def _check(self) -> None:
