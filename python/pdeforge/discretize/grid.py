@@ -39,6 +39,23 @@ class UniformGrid:
     names: tuple[str, ...] | None = None
     geometry: str = "cartesian"
 
+    def __post_init__(self) -> None:
+        # a grid built directly from lists or ints equals (and hashes like) one built by from_spec
+        try:
+            domain = tuple((float(a), float(b)) for a, b in self.domain)
+        except (TypeError, ValueError):
+            raise GridError(f"domain: expected one (low, high) pair of numbers per axis, got {self.domain!r}") from None
+        try:
+            shape = tuple(int(n) for n in self.shape)
+        except (TypeError, ValueError):
+            raise GridError(f"shape: expected one int per axis, got {self.shape!r}") from None
+        if len(shape) != len(domain):
+            raise GridError(f"shape {shape} has {len(shape)} axes but the domain has {len(domain)}; give one size per axis")
+        object.__setattr__(self, "domain", domain)
+        object.__setattr__(self, "shape", shape)
+        if self.names is not None:
+            object.__setattr__(self, "names", tuple(self.names))
+
     @classmethod
     def from_spec(cls, domain: Sequence[tuple[float, float]], grid, names: Sequence[str] | None = None,
                   geometry: str = "cartesian") -> UniformGrid:

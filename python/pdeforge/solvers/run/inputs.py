@@ -92,7 +92,8 @@ def run_inputs(system: PDESystem, grid, t_span, save_every, params, dt, out, in_
         system = system.with_params(**params)
     grid = grid_of(system, grid)
     if grid.domain != system.domain:
-        raise SolverError("grid: its domain differs from the system's")
+        raise SolverError(f"grid: its domain {grid.domain} differs from the system's {system.domain}; build the "
+                          "grid on the system's domain, or pass the number of cells (an int or one per axis)")
     t0, t1 = time_span(t_span)
     times = save_times(t0, t1, save_every)
     if dt is not None and not (isinstance(dt, (int, float)) and dt > 0 and math.isfinite(dt)):
