@@ -2,7 +2,8 @@
 
 Polar (disc), spherical (ball) and cylindrical (r, z) diffusion ``u_t = laplace(u)`` with
 ``u(R) = 0`` (and zero flux in z), forward Euler with the same dt and number of steps on the
-same cells: pdeforge's compiled Numba step loop against py-pde's numba EulerSolver stepper.
+same cells: ``pf.solve`` (and, as a diagnosis, pdeforge's bare compiled step loop) against
+py-pde's numba EulerSolver stepper.
 Compilation is excluded on both sides; rounds are interleaved (A, B, A, B) and the best of
 each is kept; wall and process CPU time are both reported, with the load average, because
 the machine these figures come from is shared. Run it pinned to one core:
@@ -77,7 +78,18 @@ def setup(name: str):
         bound.advance_compiled("euler", bufs, 0.0, dt, steps, False)
 
     run_pdeforge()  # compile / load
-    return run_pypde, run_pdeforge, lambda: state.data, lambda: bound.cells(bufs[0])[0], steps, cells
+    result = {}
+
+    def run_solve():  # the front door at its defaults but for the method and dt both sides share
+        ds = pf.solve(system, cells, (0.0, steps * dt), {"u": u0}, method=pf.Euler(dt=dt), progress=False,
+                      output=pf.Output(save_every=steps * dt))
+        result["u"] = ds.u.isel(t=-1).values
+
+    run_solve()  # kernels from the disk cache
+    runners = {"py-pde": run_pypde, "pdeforge loop": run_pdeforge, "pf.solve": run_solve}
+    states = {"py-pde": lambda: state.data, "pdeforge loop": lambda: bound.cells(bufs[0])[0],
+              "pf.solve": lambda: result["u"]}
+    return runners, states, steps, cells
 
 
 def main() -> None:
@@ -87,18 +99,22 @@ def main() -> None:
     print(machine(), "| load average before:", os.getloadavg())
     rows = []
     for name in CASES:
-        run_pypde, run_pdeforge, pypde_state, pdeforge_state, steps, cells = setup(name)
-        best = {"py-pde": [np.inf, np.inf], "pdeforge": [np.inf, np.inf]}
-        for _ in range(args.rounds):  # interleaved A, B, A, B
-            for label, fn in (("py-pde", run_pypde), ("pdeforge", run_pdeforge)):
+        runners, states, steps, cells = setup(name)
+        best = {label: [np.inf, np.inf] for label in runners}
+        for _ in range(args.rounds):  # interleaved A, B, C, A, B, C
+            for label, fn in runners.items():
                 wall, cpu = timed(fn)
                 best[label] = [min(best[label][0], wall), min(best[label][1], cpu)]
-        diff = float(np.abs(pypde_state() - pdeforge_state()).max())
+        peer = states["py-pde"]()
         rows.append({
             "geometry": name, "cells": "x".join(map(str, cells)), "steps": steps,
-            "py-pde wall s": best["py-pde"][0], "pdeforge wall s": best["pdeforge"][0],
-            "ratio wall": best["py-pde"][0] / best["pdeforge"][0],
-            "ratio cpu": best["py-pde"][1] / best["pdeforge"][1], "max |diff|": diff,
+            "py-pde wall s": best["py-pde"][0], "loop wall s": best["pdeforge loop"][0],
+            "pf.solve wall s": best["pf.solve"][0],
+            "pf.solve/py-pde wall": best["py-pde"][0] / best["pf.solve"][0],
+            "pf.solve/py-pde cpu": best["py-pde"][1] / best["pf.solve"][1],
+            "loop/py-pde wall": best["py-pde"][0] / best["pdeforge loop"][0],
+            "max |diff| loop": float(np.abs(peer - states["pdeforge loop"]()).max()),
+            "max |diff| pf.solve": float(np.abs(peer - states["pf.solve"]()).max()),
         })
     load = os.getloadavg()
     print(table(rows, list(rows[0])))

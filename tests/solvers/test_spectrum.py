@@ -77,7 +77,7 @@ def test_probe_grid_gives_the_full_grids_limit(monkeypatch):
     kwargs, _ = CASES["wave-2d"]
     system = pf.PDESystem(**kwargs)
     kernel = compile_system(system, target="numpy")
-    n = 40
+    n = 32  # 2 x 32^2 unknowns: at most PROBE_UNKNOWNS, the full grid
     grid = pf.UniformGrid.from_spec(system.domain, n)
     y0 = np.zeros((2, n, n))
     full, what = estimate_dt(system, grid, kernel, system.params, y0, 0.0, 1.0, get_method("rk4"), 2, "fd")
@@ -86,9 +86,11 @@ def test_probe_grid_gives_the_full_grids_limit(monkeypatch):
     monkeypatch.setattr(spectrum, "PROBE_CELLS", 16)
     probe, what = estimate_dt(system, grid, kernel, system.params, y0, 0.0, 1.0, get_method("rk4"), 2, "fd")
     assert "16x16 probe" in what
-    # CFL of the wave: rk4's imaginary extent over c * sqrt(sum_a 4 cos(pi h / 2)**2 / h**2) (Dirichlet)
+    # CFL of the wave: rk4's imaginary extent over c * sqrt(sum_a 4 / h**2): the cell-centred
+    # Dirichlet Laplacian (ghost -u) has eigenvalues -4/h^2 sin^2(k pi / (2n)), k = 1..n, and k = n
+    # gives exactly 4/h^2
     h = 1 / n
-    exact = 2 * 2**0.5 / (2.0 * np.sqrt(2 * 4 * np.cos(np.pi * h / 2) ** 2 / h**2))
+    exact = 2 * 2**0.5 / (2.0 * np.sqrt(2 * 4 / h**2))
     assert full == pytest.approx(exact, rel=1e-3) and probe == pytest.approx(full, rel=0.05)
 
 
@@ -133,3 +135,17 @@ def test_numba_kernel_takes_its_limit_from_the_numpy_twin_with_the_same_spectrum
     own = spectrum.spectral_dt_limit(kernel, grid, params, [(y0, 0.0)], m)
     assert "spectrum of the Jacobian" in what
     assert est == pytest.approx(own.dt_max, rel=1e-9)
+
+
+def test_probe_of_a_3d_grid_is_small_and_gives_the_exact_limit_of_a_dirichlet_laplacian():
+    # the cell-centred Dirichlet Laplacian's largest eigenvalue is exactly 4/h^2 per axis (mode
+    # k = n) at every grid size, so a 12^3 probe (1728 unknowns; a 48^3 probe took 26 s of
+    # Arnoldi) gives the 64^3 grid's forward-Euler limit 2 / (12/h^2) = h^2/6 exactly
+    system = pf.PDESystem({"u": "laplace(u)"}, domain=[(0, 1)] * 3, bcs="dirichlet")
+    grid = pf.UniformGrid.from_spec(system.domain, 64)
+    assert spectrum.probe_grid(grid, 1).shape == (12, 12, 12)
+    assert spectrum.probe_grid(pf.UniformGrid.from_spec([(0, 1)], 4096), 1).shape == (48,)
+    kernel = compile_system(system, target="numpy")
+    est = spectrum.spectral_dt_limit(kernel, grid, {}, [(np.zeros((1, 64, 64, 64)), 0.0)], get_method("euler"))
+    assert est.probe_shape == (12, 12, 12)
+    assert est.dt_max == pytest.approx(grid.spacing[0] ** 2 / 6, rel=1e-6)

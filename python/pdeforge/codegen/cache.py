@@ -30,8 +30,13 @@ def cache_dir() -> Path:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         path = Path(base) / "pdeforge"
     path = path / "kernels"
-    path.mkdir(parents=True, exist_ok=True)
+    if path not in _MADE:  # a mkdir per kernel lookup cost ~5 ms on an overlay file system
+        path.mkdir(parents=True, exist_ok=True)
+        _MADE.add(path)
     return path
+
+
+_MADE: set[Path] = set()
 
 
 @lru_cache(maxsize=1)
@@ -74,6 +79,7 @@ def store(key: str, source: str) -> ModuleType:
     path = module_path(key)
     compile(source, str(path), "exec")  # a generator bug must not poison the cache
     if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)  # the folder may have been removed since it was made
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         with os.fdopen(fd, "w") as fh:
             fh.write(source)

@@ -249,6 +249,10 @@ class TorchBoundKernel(BoundKernel):
             k = self.rhs_padded(U, t)
         return self.to_numpy(k).reshape(-1).copy() if as_numpy else k.reshape(-1)
 
+    def rhs_serial(self, t: float, y):
+        """:meth:`rhs` (torch picks its own threads)."""
+        return self.rhs(t, y)
+
     # out-of-place path: autograd and torch.compile ------------------------------------------
     def scalar(self, value) -> "torch.Tensor":
         """``value`` as a 0-d tensor of this kernel's dtype on its device (tensors are kept, so autograd sees them)."""
