@@ -1,7 +1,8 @@
 """Cases run under ``mpiexec -n P python mpi_cases.py RESULT.json CASE...`` by test_mpi.py.
 
 Each case runs a distributed solve and, on rank 0, the same solve on one process
-(``FiniteDifference(comm=MPI.COMM_SELF)``), and records the largest difference; rank 0 writes the JSON.
+(``FiniteDifference(comm=MPI.COMM_SELF)``, ``Spectral(comm=MPI.COMM_SELF)``), and records the largest difference;
+rank 0 writes the JSON.
 """
 
 from __future__ import annotations
@@ -131,6 +132,19 @@ def spectral(model, grid, t_end, method, decomposition=None, dtype="float64", sa
             "transpose_bytes": int(ds.attrs["transpose_bytes_per_transform"]), "status": ds.attrs["status"]}
 
 
+def spectral_blow_up():
+    """A too-large fixed step: every rank stops at the same step and keeps the same last finite state."""
+    kw = dict(grid=32, t_span=8.0, method=pf.RK4(dt=0.4, stability="ignore"), progress=False, seed=1,
+              output=pf.Output(save_every=1.0))
+    ds = pf.solve("kolmogorov-flow", **kw)
+    statuses = COMM.allgather(ds.attrs["status"])
+    ref = pf.solve("kolmogorov-flow", discretization=pf.Spectral(comm=MPI.COMM_SELF), **kw) if RANK == 0 else None
+    if RANK:
+        return None
+    return {"statuses": statuses, "status": ref.attrs["status"], "frames": [int(ds.sizes["t"]), int(ref.sizes["t"])],
+            "maxdiff": relative(ds, ref, ["u", "v"])}
+
+
 def spectral_store(path):
     """The zarr store of a distributed spectral run (fields and diagnostics) beside one process's netCDF."""
     import xarray as xr
@@ -199,6 +213,7 @@ CASES = {
     "spec2d-cnrk4": lambda: spectral("kolmogorov-flow", 64, 1.0, pf.CNRK4(dt=0.05)),
     "spec2d-float32": lambda: spectral("taylor-green", 32, 0.5, pf.SSPRK3(dt=0.05), dtype="float32",
                                        params={"Cs": 0.1}),
+    "spec2d-blow-up": spectral_blow_up,
     "spec3d-rk4-slab": lambda: spectral("les-hit", 16, 0.1, pf.RK4(dt=0.02), "slab"),
     "spec3d-ifrk4": lambda: spectral("les-hit", 12, 0.1, pf.IFRK4(dt=0.025)),
     "spec2d-etdrk4-rejects": lambda: spectral("kolmogorov-flow", 64, 2.0, pf.ETDRK4(rtol=1e-8)),
