@@ -175,7 +175,10 @@ class DistributedSpectralRuntime(SpectralRuntime):
         return self.comm.allreduce(value, op=self._ops.SUM)
 
     def allmax(self, value: float) -> float:
-        return self.comm.allreduce(float(value), op=self._ops.MAX)
+        # NaN where every rank has NaN, else the largest number: NumPy's nanmax over the whole
+        # grid, as one process's amax (an MPI MAX leaves NaN to the implementation)
+        numbers = [v for v in self.comm.allgather(float(value)) if not math.isnan(v)]
+        return max(numbers) if numbers else math.nan
 
     def amax(self, a) -> float:
         return self.allmax(super().amax(a))

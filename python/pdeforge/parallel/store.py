@@ -82,22 +82,25 @@ class ZarrWriter:
         self._nt = len(times)
 
     def add_variables(self, variables: Mapping[str, tuple], coords: Mapping[str, tuple] | None = None) -> None:
-        """Add variables beside the fields (every rank calls; rank 0 writes): ``name -> (dims,
-        attrs[, shape of the non-time axes])`` filled with NaN, the time axis first where
-        ``dims`` starts with "t"; ``coords``: ``name -> (values, attrs)`` of new axes."""
+        """Add variables beside the fields, filled with NaN (every rank calls; rank 0 writes).
+
+        Args:
+            variables: ``name -> (dims, attrs)``; ``dims`` are "t" (sized for every output
+                time, cut with the fields on :meth:`close`) and the axes of ``coords``.
+            coords: ``name -> (values, attrs)`` of the new axes.
+        """
         if self.comm.Get_rank() == 0:
             import xarray as xr
 
             sizes = {"t": self._nt} | {name: len(values) for name, (values, _) in (coords or {}).items()}
             data = {name: (dims, np.full(tuple(sizes[d] for d in dims), np.nan), attrs)
-                    for name, (dims, attrs, *_) in variables.items()}
+                    for name, (dims, attrs) in variables.items()}
             ds = xr.Dataset(data, coords={name: (name, np.asarray(values), attrs)
                                           for name, (values, attrs) in (coords or {}).items()})
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
-                ds.drop_vars([c for c in ds.coords if c == "t"], errors="ignore").to_zarr(
-                    str(self.path), mode="a", consolidated=True)
-        self._timed += [name for name, (dims, *_) in variables.items() if dims[:1] == ("t",)]
+                ds.to_zarr(str(self.path), mode="a", consolidated=True)
+        self._timed += [name for name, (dims, _) in variables.items() if dims[:1] == ("t",)]
         self.comm.Barrier()
         import zarr
 
