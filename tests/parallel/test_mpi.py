@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 HERE = Path(__file__).resolve().parent
@@ -201,3 +202,20 @@ def test_a_spectral_blow_up_stops_every_rank_at_the_same_step(two):
     assert r["frames"][0] == r["frames"][1]
     # the last finite frames come from a growing instability, which amplifies round-off
     assert r["maxdiff"] <= 1e-8, r
+
+
+@needs_fft
+def test_the_command_line_runs_a_spectral_les_across_ranks_into_one_store(tmp_path):
+    import xarray as xr
+
+    env = dict(os.environ, NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(PYTHON), os.environ.get("PYTHONPATH")])))
+    command = ["mpiexec", "-n", "2", sys.executable, "-m", "pdeforge.cli", "run", "les-hit", "--grid", "12",
+               "--t-end", "0.05", "--save-every", "0.025", "--out", "les.zarr"]
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.stdout.count("les-hit: 12x12x12 cells") == 1  # the summary comes from rank 0 only
+    with xr.open_zarr(tmp_path / "les.zarr") as ds:
+        assert ds.attrs["fft"] == "mpi4py-fft slab" and ds.attrs["status"] == "completed"
+        assert ds.sizes["t"] == 3 and ds.E_k.sizes == {"t": 3, "k": ds.sizes["k"]}
+        assert np.all(np.isfinite(ds.energy.values)) and np.all(np.diff(ds.energy.values) < 0)  # decaying
