@@ -180,6 +180,9 @@ def refused(what):
             pf.solve("les-hit", grid=8, t_span=0.01, backend="torch", progress=False)
         elif what == "spectral-2d-slabs":  # under 4 ranks: 3 rfft modes for 4 slabs of the half spectrum
             pf.solve("taylor-green", grid=(8, 4), t_span=0.01, progress=False)
+        elif what == "spectral-resume":
+            pf.solve("taylor-green", grid=16, t_span=0.1, output=pf.Output("/tmp/never.zarr", resume=True),
+                     progress=False)
         elif what == "spectral-2d-pencil":
             pf.solve("taylor-green", grid=16, t_span=0.01, discretization=pf.Spectral(decomposition="pencil"),
                      progress=False)
@@ -206,6 +209,7 @@ CASES = {
     "refuse-spectral-torch": lambda: refused("spectral-torch"),
     "refuse-spectral-2d-slabs": lambda: refused("spectral-2d-slabs"),
     "refuse-spectral-2d-pencil": lambda: refused("spectral-2d-pencil"),
+    "refuse-spectral-resume": lambda: refused("spectral-resume"),
     # pseudo-spectral: 2-D (Smagorinsky LES, Kolmogorov flow) and 3-D (isotropic turbulence)
     "spec2d-rk4": lambda: spectral("taylor-green", 32, 0.5, pf.RK4(dt=0.05), params={"Cs": 0.1}),
     "spec2d-etdrk4": lambda: spectral("kolmogorov-flow", 64, 1.0, pf.ETDRK4(dt=0.05)),

@@ -56,6 +56,7 @@ def two(tmp_path_factory):
     return mpirun(2, tmp, "gs-2x1-rk4", "gs-1x2-euler", "gs-auto-ssprk3", "gs-rk45", "walls-2x1-rk4",
                   "walls-1x1x2-ssprk3", f"store:{tmp}", f"both:{tmp}", "refuse-bdf", "refuse-narrow",
                   "refuse-netcdf", "refuse-resume", "refuse-spectral-torch", "refuse-spectral-2d-pencil",
+                  "refuse-spectral-resume",
                   *(SPECTRAL_TWO if FFT else ()), *(["spec2d-blow-up", f"spectral-store:{tmp}"] if FFT else []))
 
 
@@ -122,6 +123,7 @@ def test_what_does_not_run_distributed_is_refused_clearly(two):
     message = two["refuse-spectral-torch"]["message"]
     assert "backend 'torch' runs on one process only" in message and "backend 'numpy'" in message
     assert "pencils split two axes of a 3-D grid" in two["refuse-spectral-2d-pencil"]["message"]
+    assert "resume (Output(resume=True)) runs on one process only" in two["refuse-spectral-resume"]["message"]
 
 
 def test_the_command_line_runs_one_simulation_across_ranks_into_one_store(tmp_path):
