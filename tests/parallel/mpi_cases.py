@@ -1,7 +1,8 @@
 """Cases run under ``mpiexec -n P python mpi_cases.py RESULT.json CASE...`` by test_mpi.py.
 
 Each case runs a distributed solve and, on rank 0, the same solve on one process
-(``FiniteDifference(comm=MPI.COMM_SELF)``), and records the largest difference; rank 0 writes the JSON.
+(``FiniteDifference(comm=MPI.COMM_SELF)``, ``Spectral(comm=MPI.COMM_SELF)``), and records the largest difference;
+rank 0 writes the JSON.
 """
 
 from __future__ import annotations
@@ -99,6 +100,70 @@ def in_memory_and_store(path):
             "status": ds.attrs["status"], "shapes": shapes}
 
 
+VELOCITY = ("u", "v", "w")
+
+
+def relative(ds, ref, names) -> float:
+    """Largest difference of ``names`` relative to the largest |value| of one process's."""
+    out = 0.0
+    for name in names:
+        scale = max(float(np.max(np.abs(ref[name].values))), 1e-300)
+        out = max(out, float(np.max(np.abs(ds[name].values - ref[name].values))) / scale)
+    return out
+
+
+def spectral(model, grid, t_end, method, decomposition=None, dtype="float64", save_every=None, **kw):
+    """A distributed spectral run against one process (``Spectral(comm=COMM_SELF)``) on rank 0."""
+    kw = dict(grid=grid, t_span=t_end, method=method, progress=False, seed=1,
+              backend=pf.NumPy(dtype=dtype), output=pf.Output(save_every=save_every or t_end / 2), **kw)
+    ds = pf.solve(model, discretization=pf.Spectral(decomposition=decomposition), **kw)
+    ref = pf.solve(model, discretization=pf.Spectral(comm=MPI.COMM_SELF), **kw) if RANK == 0 else None
+    if RANK:
+        return None
+    fields = [f for f in ref.data_vars if f in VELOCITY]
+    scale = max(float(np.max(np.abs(ref[f].values))) for f in fields)
+    diagnostics = [k for k in ("energy", "enstrophy", "dissipation", "energy_rate", "E_k") if k in ref]
+    return {"maxdiff": max(float(np.max(np.abs(ds[f].values - ref[f].values))) for f in fields) / scale,
+            "diagnostics": relative(ds, ref, diagnostics), "n_diagnostics": len(diagnostics),
+            "steps": [int(ds.attrs["steps"]), int(ref.attrs["steps"])],
+            "rejected": [int(ds.attrs.get("steps_rejected", -1)), int(ref.attrs.get("steps_rejected", -1))],
+            "decomposition": ds.attrs["decomposition"], "fft": ds.attrs["fft"], "frames": int(ds.sizes["t"]),
+            "variables": sorted(ds.variables) == sorted(ref.variables), "dtype": str(ds["u"].dtype),
+            "transpose_bytes": int(ds.attrs["transpose_bytes_per_transform"]), "status": ds.attrs["status"]}
+
+
+def spectral_blow_up():
+    """A too-large fixed step: every rank stops at the same step and keeps the same last finite state."""
+    kw = dict(grid=32, t_span=8.0, method=pf.RK4(dt=0.4, stability="ignore"), progress=False, seed=1,
+              output=pf.Output(save_every=1.0))
+    ds = pf.solve("kolmogorov-flow", **kw)
+    statuses = COMM.allgather(ds.attrs["status"])
+    ref = pf.solve("kolmogorov-flow", discretization=pf.Spectral(comm=MPI.COMM_SELF), **kw) if RANK == 0 else None
+    if RANK:
+        return None
+    return {"statuses": statuses, "status": ref.attrs["status"], "frames": [int(ds.sizes["t"]), int(ref.sizes["t"])],
+            "maxdiff": relative(ds, ref, ["u", "v"])}
+
+
+def spectral_store(path):
+    """The zarr store of a distributed spectral run (fields and diagnostics) beside one process's netCDF."""
+    import xarray as xr
+
+    kw = dict(grid=12, t_span=0.1, method=pf.ETDRK4(dt=0.025), seed=2, progress=False)
+    pf.solve("les-hit", output=pf.Output(path + "/les.zarr", save_every=0.05, in_memory=False), **kw)
+    if RANK:
+        return None
+    pf.solve("les-hit", discretization=pf.Spectral(comm=MPI.COMM_SELF), output=pf.Output(path + "/les.nc",
+                                                                                        save_every=0.05), **kw)
+    z = xr.open_zarr(path + "/les.zarr")
+    nc = xr.open_dataset(path + "/les.nc")
+    return {"maxdiff": relative(z, nc, ["u", "v", "w"]),
+            "diagnostics": relative(z, nc, ["energy", "enstrophy", "dissipation", "energy_rate", "E_k"]),
+            "variables": sorted(z.variables) == sorted(nc.variables), "extra": sorted(set(z.variables) ^ set(nc.variables)),
+            "missing_attrs": sorted(set(nc.attrs) - set(z.attrs)), "frames": [int(z.sizes["t"]), int(nc.sizes["t"])],
+            "k": float(np.max(np.abs(z.k.values - nc.k.values))), "status": z.attrs["status"]}
+
+
 def refused(what):
     kw = dict(grid=(16, 16), t_span=1.0, progress=False)
     try:
@@ -111,8 +176,16 @@ def refused(what):
             pf.solve("gray-scott", output="/tmp/never.nc", method=pf.RK4(dt=0.1), **kw)
         elif what == "resume":
             pf.solve("gray-scott", output=pf.Output("/tmp/never.zarr", resume=True), method=pf.RK4(dt=0.1), **kw)
-        elif what == "spectral":
-            pf.solve("les-hit", grid=8, t_span=0.01, progress=False)
+        elif what == "spectral-torch":
+            pf.solve("les-hit", grid=8, t_span=0.01, backend="torch", progress=False)
+        elif what == "spectral-2d-slabs":  # under 4 ranks: 3 rfft modes for 4 slabs of the half spectrum
+            pf.solve("taylor-green", grid=(8, 4), t_span=0.01, progress=False)
+        elif what == "spectral-resume":
+            pf.solve("taylor-green", grid=16, t_span=0.1, output=pf.Output("/tmp/never.zarr", resume=True),
+                     progress=False)
+        elif what == "spectral-2d-pencil":
+            pf.solve("taylor-green", grid=16, t_span=0.01, discretization=pf.Spectral(decomposition="pencil"),
+                     progress=False)
     except PDEForgeError as exc:
         return {"message": str(exc)}
     return {"message": None}
@@ -133,7 +206,23 @@ CASES = {
     "refuse-narrow": lambda: refused("narrow"),
     "refuse-netcdf": lambda: refused("netcdf"),
     "refuse-resume": lambda: refused("resume"),
-    "refuse-spectral": lambda: refused("spectral"),
+    "refuse-spectral-torch": lambda: refused("spectral-torch"),
+    "refuse-spectral-2d-slabs": lambda: refused("spectral-2d-slabs"),
+    "refuse-spectral-2d-pencil": lambda: refused("spectral-2d-pencil"),
+    "refuse-spectral-resume": lambda: refused("spectral-resume"),
+    # pseudo-spectral: 2-D (Smagorinsky LES, Kolmogorov flow) and 3-D (isotropic turbulence)
+    "spec2d-rk4": lambda: spectral("taylor-green", 32, 0.5, pf.RK4(dt=0.05), params={"Cs": 0.1}),
+    "spec2d-etdrk4": lambda: spectral("kolmogorov-flow", 64, 1.0, pf.ETDRK4(dt=0.05)),
+    "spec2d-etdrk4-adaptive": lambda: spectral("kolmogorov-flow", 64, 2.0, "etdrk4"),
+    "spec2d-cnrk4": lambda: spectral("kolmogorov-flow", 64, 1.0, pf.CNRK4(dt=0.05)),
+    "spec2d-float32": lambda: spectral("taylor-green", 32, 0.5, pf.SSPRK3(dt=0.05), dtype="float32",
+                                       params={"Cs": 0.1}),
+    "spec2d-blow-up": spectral_blow_up,
+    "spec3d-rk4-slab": lambda: spectral("les-hit", 16, 0.1, pf.RK4(dt=0.02), "slab"),
+    "spec3d-ifrk4": lambda: spectral("les-hit", 12, 0.1, pf.IFRK4(dt=0.025)),
+    "spec2d-etdrk4-rejects": lambda: spectral("kolmogorov-flow", 64, 2.0, pf.ETDRK4(rtol=1e-8)),
+    "spec3d-etdrk4-adaptive-pencil": lambda: spectral("les-hit", 16, 0.2, pf.ETDRK4(rtol=1e-6), "pencil"),
+    "spec3d-euler-pencil-uneven": lambda: spectral("les-hit", (12, 10, 8), 0.05, pf.Euler(dt=0.01), (2, 2, 1)),
 }
 
 
@@ -144,6 +233,8 @@ def main() -> None:
     for name in names:
         if name.startswith("store:"):
             results[name] = store(name.split(":", 1)[1])
+        elif name.startswith("spectral-store:"):
+            results[name] = spectral_store(name.split(":", 1)[1])
         elif name.startswith("both:"):
             results[name] = in_memory_and_store(name.split(":", 1)[1])
         else:

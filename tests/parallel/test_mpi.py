@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 HERE = Path(__file__).resolve().parent
@@ -23,6 +24,20 @@ pytestmark = [
 #: Round-off: the blocks compute the same arithmetic per cell as one process (stage kernels
 #: beside the fused one-process loop may round a last bit differently).
 ROUND_OFF = 1e-13
+
+
+#: mpi4py-fft (the distributed FFTs of spectral runs) is importable
+FFT = subprocess.run([sys.executable, "-c", "import mpi4py_fft"], capture_output=True).returncode == 0
+needs_fft = pytest.mark.skipif(not FFT, reason="mpi4py-fft not installed (apt-get install libfftw3-dev; "
+                                               "pip install mpi4py-fft)")
+
+#: Spectral runs: the same modes, the same arithmetic per mode; only the FFT library (FFTW in
+#: mpi4py-fft, ducc0 on one process) rounds differently (largest difference over max |u|).
+SPECTRAL_ROUND_OFF = 1e-12
+SPECTRAL_TWO = ("spec2d-rk4", "spec2d-etdrk4", "spec2d-etdrk4-adaptive", "spec2d-etdrk4-rejects", "spec2d-cnrk4",
+                "spec2d-float32", "spec3d-rk4-slab", "spec3d-ifrk4")
+SPECTRAL_FOUR = ("spec3d-etdrk4-adaptive-pencil", "spec3d-euler-pencil-uneven", "spec3d-rk4-slab", "spec2d-cnrk4",
+                 "refuse-spectral-2d-slabs")
 
 
 def mpirun(n: int, tmp_path: Path, *cases: str) -> dict:
@@ -40,13 +55,15 @@ def two(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("mpi2")
     return mpirun(2, tmp, "gs-2x1-rk4", "gs-1x2-euler", "gs-auto-ssprk3", "gs-rk45", "walls-2x1-rk4",
                   "walls-1x1x2-ssprk3", f"store:{tmp}", f"both:{tmp}", "refuse-bdf", "refuse-narrow",
-                  "refuse-netcdf", "refuse-resume", "refuse-spectral")
+                  "refuse-netcdf", "refuse-resume", "refuse-spectral-torch", "refuse-spectral-2d-pencil",
+                  "refuse-spectral-resume",
+                  *(SPECTRAL_TWO if FFT else ()), *(["spec2d-blow-up", f"spectral-store:{tmp}"] if FFT else []))
 
 
 @pytest.fixture(scope="module")
 def four(tmp_path_factory):
     return mpirun(4, tmp_path_factory.mktemp("mpi4"), "gs-2x2-rk4", "gs-4x1-uneven-euler", "walls-2x2-rk4",
-                  "walls-1x2x2-euler")
+                  "walls-1x2x2-euler", *(SPECTRAL_FOUR if FFT else ()))
 
 
 @pytest.mark.parametrize("case", ["gs-2x1-rk4", "gs-1x2-euler", "gs-auto-ssprk3", "walls-2x1-rk4",
@@ -99,11 +116,14 @@ def test_a_one_process_run_has_no_distributed_attributes(two):
 
 def test_what_does_not_run_distributed_is_refused_clearly(two):
     assert "runs on one process only" in two["refuse-bdf"]["message"]
-    assert "rk45 run distributed" in two["refuse-bdf"]["message"]
+    assert "rk45, and the spectral" in two["refuse-bdf"]["message"]
     assert "fewer than the" in two["refuse-narrow"]["message"]
     assert ".zarr" in two["refuse-netcdf"]["message"]
     assert "resume" in two["refuse-resume"]["message"]
-    assert "spectral discretization runs on one process only" in two["refuse-spectral"]["message"]
+    message = two["refuse-spectral-torch"]["message"]
+    assert "backend 'torch' runs on one process only" in message and "backend 'numpy'" in message
+    assert "pencils split two axes of a 3-D grid" in two["refuse-spectral-2d-pencil"]["message"]
+    assert "resume (Output(resume=True)) runs on one process only" in two["refuse-spectral-resume"]["message"]
 
 
 def test_the_command_line_runs_one_simulation_across_ranks_into_one_store(tmp_path):
@@ -123,3 +143,81 @@ def test_the_command_line_runs_one_simulation_across_ranks_into_one_store(tmp_pa
                              timeout=600)
     assert refused.returncode == 2
     assert refused.stderr.count(".zarr") == 1 and "Traceback" not in refused.stderr
+
+
+@needs_fft
+@pytest.mark.parametrize("case", [c for c in SPECTRAL_TWO if c != "spec2d-float32"])
+def test_spectral_runs_on_two_ranks_equal_one_process(two, case):
+    r = two[case]
+    assert r["maxdiff"] <= SPECTRAL_ROUND_OFF, r
+    assert r["diagnostics"] <= SPECTRAL_ROUND_OFF and r["n_diagnostics"] == 5, r  # energies and spectra
+    assert r["steps"][0] == r["steps"][1] and r["rejected"][0] == r["rejected"][1], r
+    assert r["variables"] and r["frames"] == 3 and r["status"] == "completed"
+    assert r["fft"] == "mpi4py-fft slab" and r["transpose_bytes"] > 0
+
+
+@needs_fft
+def test_error_controlled_etdrk4_accepts_and_rejects_alike_on_every_rank(two, four):
+    for r in (two["spec2d-etdrk4-rejects"], four["spec3d-etdrk4-adaptive-pencil"]):
+        assert r["rejected"][0] == r["rejected"][1] > 0, r  # the global error norm: the same decisions
+        assert r["steps"][0] == r["steps"][1]
+
+
+@needs_fft
+def test_a_float32_spectral_run_equals_one_process_to_float32_round_off(two):
+    r = two["spec2d-float32"]
+    assert r["maxdiff"] <= 1e-5 and r["steps"][0] == r["steps"][1], r
+
+
+@needs_fft
+@pytest.mark.parametrize("case", SPECTRAL_FOUR[:-1])
+def test_spectral_runs_on_four_ranks_equal_one_process(four, case):
+    r = four[case]
+    assert r["maxdiff"] <= SPECTRAL_ROUND_OFF, r
+    assert r["diagnostics"] <= SPECTRAL_ROUND_OFF, r
+    assert r["steps"][0] == r["steps"][1] and r["rejected"][0] == r["rejected"][1], r
+
+
+@needs_fft
+def test_spectral_slabs_and_pencils_are_the_requested_ones(two, four):
+    assert two["spec3d-rk4-slab"]["decomposition"] == "2x1x1"
+    assert four["spec3d-rk4-slab"]["decomposition"] == "4x1x1"
+    assert four["spec2d-cnrk4"]["decomposition"] == "4x1"
+    assert four["spec3d-etdrk4-adaptive-pencil"]["decomposition"] == "2x2x1"
+    assert four["spec3d-etdrk4-adaptive-pencil"]["fft"] == "mpi4py-fft pencil"
+    assert four["spec3d-euler-pencil-uneven"]["decomposition"] == "2x2x1"
+    assert "too few planes for one slab per rank" in four["refuse-spectral-2d-slabs"]["message"]
+
+
+@needs_fft
+def test_a_spectral_zarr_store_matches_the_netcdf_of_one_process(two):
+    r = next(v for k, v in two.items() if k.startswith("spectral-store:"))
+    assert r["maxdiff"] <= SPECTRAL_ROUND_OFF and r["diagnostics"] <= SPECTRAL_ROUND_OFF, r
+    assert r["variables"] and r["extra"] == [] and r["k"] == 0.0, r  # fields, energies, E_k and its k axis
+    assert r["frames"] == [3, 3] and r["missing_attrs"] == [] and r["status"] == "completed"
+
+
+@needs_fft
+def test_a_spectral_blow_up_stops_every_rank_at_the_same_step(two):
+    r = two["spec2d-blow-up"]
+    assert r["statuses"][0] == r["statuses"][1] == r["status"] and r["status"].startswith("blew up"), r
+    assert r["frames"][0] == r["frames"][1]
+    # the last finite frames come from a growing instability, which amplifies round-off
+    assert r["maxdiff"] <= 1e-8, r
+
+
+@needs_fft
+def test_the_command_line_runs_a_spectral_les_across_ranks_into_one_store(tmp_path):
+    import xarray as xr
+
+    env = dict(os.environ, NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(PYTHON), os.environ.get("PYTHONPATH")])))
+    command = ["mpiexec", "-n", "2", sys.executable, "-m", "pdeforge.cli", "run", "les-hit", "--grid", "12",
+               "--t-end", "0.05", "--save-every", "0.025", "--out", "les.zarr"]
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.stdout.count("les-hit: 12x12x12 cells") == 1  # the summary comes from rank 0 only
+    with xr.open_zarr(tmp_path / "les.zarr") as ds:
+        assert ds.attrs["fft"] == "mpi4py-fft slab" and ds.attrs["status"] == "completed"
+        assert ds.sizes["t"] == 3 and ds.E_k.sizes == {"t": 3, "k": ds.sizes["k"]}
+        assert np.all(np.isfinite(ds.energy.values)) and np.all(np.diff(ds.energy.values) < 0)  # decaying

@@ -60,3 +60,30 @@ def test_comm_must_be_a_communicator_and_belongs_to_the_discretization():
     with pytest.raises(OptionError, match=r"FiniteDifference\(decomposition"):
         pf.RK4(decomposition=(2, 1))
     assert pf.FiniteDifference(decomposition=[2, 1]) == pf.FiniteDifference(decomposition=(2, 1))
+
+
+@pytest.mark.parametrize("bad", ["slabs", (2, 0, 1), (1.5, 2), 3])
+def test_a_bad_spectral_decomposition_is_refused_where_it_is_given(bad):
+    with pytest.raises(OptionError, match="Spectral: decomposition must be 'slab', 'pencil' or ranks per axis"):
+        pf.Spectral(decomposition=bad)
+    with pytest.raises(OptionError, match="mpi4py communicator"):
+        pf.Spectral(comm="world")
+    assert pf.Spectral(decomposition=[2, 2, 1]) == pf.Spectral(decomposition=(2, 2, 1))
+
+
+def test_the_spectral_process_grid_is_a_slab_where_every_rank_gets_planes():
+    from pdeforge.errors import GridError
+    from pdeforge.parallel.spectral import process_grid
+
+    assert process_grid((64, 64), 4) == (4, 1)
+    assert process_grid((16, 16, 16), 4, "slab") == (4, 1, 1)
+    assert process_grid((16, 12, 8), 4, (2, 2, 1)) == (2, 2, 1)
+    # a 2-D slab splits the half spectrum along the rfft axis: 8 / 2 + 1 = 5 modes for 8 ranks
+    with pytest.raises(GridError, match="too few planes for one slab per rank"):
+        process_grid((64, 8), 8)
+    with pytest.raises(GridError, match="the last 1"):
+        process_grid((16, 16, 16), 8, (2, 2, 2))
+    with pytest.raises(GridError, match="pencils split two axes of a 3-D grid"):
+        process_grid((16, 16), 4, "pencil")
+    with pytest.raises(GridError, match="some rank would hold no plane"):
+        process_grid((16, 2, 16), 4, "slab")  # the half spectrum of a 3-D slab is split along y

@@ -42,15 +42,21 @@ class FiniteDifference(Discretization):
     def check(self) -> None:
         if self.order not in (2, 4):
             raise OptionError(f"FiniteDifference: order must be 2 or 4, got {self.order!r}")
-        d = self.decomposition
-        if d is not None:
-            if isinstance(d, (str, bytes)) or not hasattr(d, "__iter__") or not all(
-                    isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in d):
-                raise OptionError(f"FiniteDifference: decomposition must be blocks per axis, e.g. (2, 2) "
-                                  f"(0: chosen), got {d!r}")
-            object.__getattribute__(self, "_values")["decomposition"] = tuple(d)
-        if self.comm is not None and not hasattr(self.comm, "Get_size"):
-            raise OptionError(f"FiniteDifference: comm must be an mpi4py communicator, got {type(self.comm).__name__}")
+        _check_mpi_settings(self, 0, "blocks per axis, e.g. (2, 2) (0: chosen)")
+
+
+def _check_mpi_settings(owner: Discretization, smallest: int, valid: str, names: tuple[str, ...] = ()) -> None:
+    """Check the ``decomposition`` (one of ``names``, or whole numbers >= ``smallest`` per axis,
+    kept as a tuple) and ``comm`` (an mpi4py communicator) of a run on several ranks."""
+    kind = type(owner).__name__
+    d = owner.decomposition
+    if d is not None and not (isinstance(d, str) and d in names):
+        if isinstance(d, (str, bytes)) or not hasattr(d, "__iter__") or not all(
+                isinstance(n, int) and not isinstance(n, bool) and n >= smallest for n in d):
+            raise OptionError(f"{kind}: decomposition must be {valid}, got {d!r}")
+        object.__getattribute__(owner, "_values")["decomposition"] = tuple(d)
+    if owner.comm is not None and not hasattr(owner.comm, "Get_size"):
+        raise OptionError(f"{kind}: comm must be an mpi4py communicator, got {type(owner.comm).__name__}")
 
 
 class Spectral(Discretization):
@@ -60,10 +66,19 @@ class Spectral(Discretization):
     Settings:
         diagnostics: add kinetic energy, enstrophy, dissipation, energy rate and the energy
             spectrum for systems with a velocity (default True).
+        decomposition: how a run on several MPI ranks splits the grid for its distributed FFTs
+            (mpi4py-fft): "slab" (the first axis), "pencil" (the first two axes of a 3-D grid),
+            ranks per axis such as ``(2, 2, 1)`` (the last entry 1), or None: slabs where every
+            rank gets a plane, else pencils. Not read by a run on one process.
+        comm: the mpi4py communicator of a run on several ranks (None: ``COMM_WORLD`` when
+            started by ``mpiexec``/``srun`` with more than one rank, else one process).
     """
 
     family = "spectral"
-    SETTINGS = {"diagnostics": True}
+    SETTINGS = {"diagnostics": True, "decomposition": None, "comm": None}
+
+    def check(self) -> None:
+        _check_mpi_settings(self, 1, "'slab', 'pencil' or ranks per axis such as (2, 2, 1)", ("slab", "pencil"))
 
 
 DISCRETIZATIONS = {"fd": FiniteDifference, "spectral": Spectral}

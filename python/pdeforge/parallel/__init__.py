@@ -13,4 +13,6 @@ single process never needs MPI.
 - :mod:`~pdeforge.parallel.block`: a bound kernel on one rank's block whose ghost fill
   exchanges halos and closes only the walls that rank owns.
 - :mod:`~pdeforge.parallel.store`: one zarr store written by every rank.
+- :mod:`~pdeforge.parallel.spectral`: the spectral kernels' runtime on one rank's slab or pencil
+  (mpi4py-fft's distributed FFTs, local wavenumbers and masks, reductions over all ranks).
 """

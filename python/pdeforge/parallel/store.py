@@ -75,6 +75,41 @@ class ZarrWriter:
 
         self.group = zarr.open_group(str(self.path), mode="r+")
         self.arrays = {f: self.group[f] for f in self.fields}
+        #: called as ``on_frame(index)`` on every rank after its blocks of a frame are written,
+        #: before the frame is counted (variables beside the fields: :meth:`write_row`)
+        self.on_frame: Callable[[int], None] | None = None
+        self._timed: list[str] = []  # variables beside the fields along t, cut with them on close
+        self._nt = len(times)
+
+    def add_variables(self, variables: Mapping[str, tuple], coords: Mapping[str, tuple] | None = None) -> None:
+        """Add variables beside the fields, filled with NaN (every rank calls; rank 0 writes).
+
+        Args:
+            variables: ``name -> (dims, attrs)``; ``dims`` are "t" (sized for every output
+                time, cut with the fields on :meth:`close`) and the axes of ``coords``.
+            coords: ``name -> (values, attrs)`` of the new axes.
+        """
+        if self.comm.Get_rank() == 0:
+            import xarray as xr
+
+            sizes = {"t": self._nt} | {name: len(values) for name, (values, _) in (coords or {}).items()}
+            data = {name: (dims, np.full(tuple(sizes[d] for d in dims), np.nan), attrs)
+                    for name, (dims, attrs) in variables.items()}
+            ds = xr.Dataset(data, coords={name: (name, np.asarray(values), attrs)
+                                          for name, (values, attrs) in (coords or {}).items()})
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                ds.to_zarr(str(self.path), mode="a", consolidated=True)
+        self._timed += [name for name, (dims, _) in variables.items() if dims[:1] == ("t",)]
+        self.comm.Barrier()
+        import zarr
+
+        self.group = zarr.open_group(str(self.path), mode="r+", use_consolidated=False)
+
+    def write_row(self, name: str, index: int, value) -> None:
+        """Row ``index`` along t of the variable ``name`` (rank 0 writes; the same value on every rank)."""
+        if self.comm.Get_rank() == 0:
+            self.group[name][index] = value
 
     def _template(self, grid, nt, attrs, coordinate_attrs, field_attrs, variable_attrs) -> None:
         import dask.array as da
@@ -104,6 +139,8 @@ class ZarrWriter:
         for i, f in enumerate(self.fields):
             block = cells[(i, *self.slices)] if whole else cells[i]
             self.arrays[f][(k, *self.slices)] = np.ascontiguousarray(block)
+        if self.on_frame is not None:
+            self.on_frame(k)
         state = self.restart_state() if self.restart_state is not None else None
         self.comm.Barrier()  # every block of frame k is on disk
         self.count += 1
@@ -124,7 +161,7 @@ class ZarrWriter:
         if self.comm.Get_rank() == 0:
             import zarr
 
-            for name in (*self.fields, "t"):
+            for name in (*self.fields, *self._timed, "t"):
                 arr = self.group[name]
                 if arr.shape[0] != self.count:
                     arr.resize((self.count, *arr.shape[1:]))

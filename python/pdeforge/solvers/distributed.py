@@ -10,8 +10,10 @@ steps. Resume, attributes, the output store, frames, signals and the end of the 
 one driver's (:func:`pdeforge.solvers.run.pipeline.execute`).
 
 What runs distributed: finite differences (backends "numba" and "numpy", float64) with the
-explicit methods euler, ssprk3, rk4 and rk45, written to one zarr store. The rest is refused
-before any work is done.
+explicit methods euler, ssprk3, rk4 and rk45, and the pseudo-spectral discretization (backend
+"numpy", float64 or float32, every spectral method; mpi4py-fft's distributed FFTs:
+:class:`pdeforge.solvers.spectral.distributed.DistributedSpectral`), written to one zarr store.
+The rest is refused before any work is done.
 """
 
 from __future__ import annotations
@@ -28,11 +30,14 @@ from pdeforge.solvers.finite_differences import (
     compile_kernel,
     make_stepper,
 )
+from pdeforge.solvers.run.initial import block_initial_state as local_initial_state
 from pdeforge.solvers.run.pipeline import Job
+from pdeforge.solvers.run.ranks import OnRanks
 
 #: What a message about an unsupported option says runs distributed.
 WHAT_RUNS = ("under more than one MPI rank, finite differences with backend 'numba' or 'numpy' and the "
-             "explicit methods euler, ssprk3, rk4 and rk45 run distributed")
+             "explicit methods euler, ssprk3, rk4 and rk45, and the spectral discretization with backend "
+             "'numpy' (every spectral method, float64 or float32) run distributed")
 
 
 def refuse(what: str) -> SolverError:
@@ -55,7 +60,11 @@ def check_distributable(family: str, job: Job) -> None:
     """Refuse what does not run distributed, naming what does (``family``: the one chosen)."""
     system, m, backend, output = job.system, job.method, job.backend, job.output
     if family == "spectral":
-        raise refuse("the spectral discretization")
+        if backend.name != "numpy":
+            raise refuse(f"the spectral discretization with backend {backend.name!r}")
+        if output.resume:
+            raise refuse("resume (Output(resume=True))")
+        return
     if family == "coupled":
         raise refuse("a system with scalars, integral() or mean()")
     if system.noise:
@@ -86,19 +95,6 @@ def periodic_axes(system) -> tuple[bool, ...]:
     return tuple(out)
 
 
-def local_initial_state(system, decomposition, ic) -> np.ndarray:
-    """This rank's block of the initial condition: arrays of the global grid are cut, callables
-    and expressions are evaluated on the block's own coordinates."""
-    from pdeforge.solvers.run.initial import initial_state
-
-    ic = system.ic if ic is None else ic
-    grid, block = decomposition.grid, decomposition.block
-    if isinstance(ic, Mapping):
-        ic = {f: (np.asarray(v)[block.slices] if isinstance(v, np.ndarray) and v.shape == grid.shape else v)
-              for f, v in ic.items()}
-    return initial_state(system, block, ic)
-
-
 def gather_cells(decomposition, cells: np.ndarray, root: int | None = None) -> np.ndarray | None:
     """The global cell array from every rank's block: on every rank (``root=None``) or on ``root``."""
     comm = decomposition.comm
@@ -112,21 +108,9 @@ def gather_cells(decomposition, cells: np.ndarray, root: int | None = None) -> n
     return out
 
 
-class DistributedFiniteDifferences(FiniteDifferences):
-    """The finite-difference family on this rank's block of a grid decomposed over ``comm``.
-
-    Frames kept in memory are gathered on every rank (the returned Dataset is the same on
-    each); the store gets each rank's block. Callbacks see the whole state on every rank.
-
-    Args:
-        job: the run.
-        comm: the communicator (more than one rank).
-    """
-
-    def __init__(self, job: Job, comm):
-        super().__init__(job)
-        self.comm = comm
-        self.gather_frames = job.output.in_memory
+class DistributedFiniteDifferences(OnRanks, FiniteDifferences):
+    """The finite-difference family on this rank's block of a grid decomposed over ``comm``
+    (``DistributedFiniteDifferences(job, comm)``; frames and callbacks: :class:`OnRanks`)."""
 
     def prepare(self, inputs, restart, done) -> dict:
         from pdeforge.parallel.block import BlockKernel

@@ -67,9 +67,10 @@ def solve(
         discretization: ``FiniteDifference(order=2, scheme="fd")`` (or "fd"), ``Spectral()`` (or
             "spectral": periodic systems, Fourier pseudo-spectral). Default: the system's own choice
             (spectral for incompressible systems), else finite differences. Under ``mpiexec -n P``
-            (P > 1) finite differences run as one simulation across the ranks, each holding its
-            block of the grid (``FiniteDifference(decomposition=..., comm=...)``; output: a ``.zarr``
-            store); :mod:`pdeforge.solvers.distributed` says what runs distributed.
+            (P > 1) a run is one simulation across the ranks, each holding its block of the grid
+            (``FiniteDifference(decomposition=..., comm=...)``; ``Spectral(decomposition="slab" |
+            "pencil", comm=...)`` with mpi4py-fft; output: a ``.zarr`` store);
+            :mod:`pdeforge.solvers.distributed` says what runs distributed.
         output: where and how often to write: a path ("run.nc") or ``Output(path, save_every=...,
             resume=..., in_memory=...)``. Default: every frame in memory, 50 frames over the span.
         params: parameter values overriding the system's.
@@ -165,6 +166,10 @@ def _run(system, grid, t_span, ic, method, dt, backend, disc, output, params, co
 
         distributed.check_distributable(family, job)
         inputs.out_path = distributed.store_path(output.path)
+        if family == "spectral":
+            from pdeforge.solvers.spectral.distributed import DistributedSpectral
+
+            return execute(job, DistributedSpectral(job, comm))
         return execute(job, distributed.DistributedFiniteDifferences(job, comm))
     if family == "spectral":
         from pdeforge.solvers.spectral.solve import SpectralFamily

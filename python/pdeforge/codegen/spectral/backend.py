@@ -14,7 +14,13 @@ on the grid, the array library, the device and the precision from one runtime ob
   Laplacian's multiplier, ``-K.kinv2``); ``K.kinv2_max`` its largest value;
 * ``K.mode0``: 1 at ``k = 0``, else 0 (``mean(g)``'s multiplier);
 * ``K.dealias(A)``: the 2/3 rule: zero every mode with ``3 |n_a| >= N_a`` on some axis;
-* ``K.x[a]``: cell-centre coordinates, broadcastable; ``K.kmax[a]``: largest |k| kept.
+* ``K.x[a]``: cell-centre coordinates, broadcastable; ``K.kmax[a]``: largest |k| kept;
+* ``K.amax``, ``K.isfinite``, ``K.allsum``, ``K.allmax``: reductions over the whole grid.
+
+A runtime may hold only part of the grid (``K.local_slices()``: one MPI rank's slab or pencil,
+:class:`pdeforge.parallel.spectral.DistributedSpectralRuntime`): then ``K.shape``/``K.kshape``
+are its part's shapes, every array above is that part of the global one, and the reductions
+combine all parts (``K.global_shape``, ``K.size``: the whole grid).
 """
 
 from __future__ import annotations
@@ -84,8 +90,14 @@ class SpectralRuntime:
     def __init__(self, grid: UniformGrid, dtype: str = "float64", dealias: bool = True):
         self.grid = grid
         self.dim = grid.dim
-        self.shape = tuple(grid.shape)
-        self.kshape = (*self.shape[:-1], self.shape[-1] // 2 + 1)
+        self.global_shape = tuple(grid.shape)
+        self.global_kshape = (*self.global_shape[:-1], self.global_shape[-1] // 2 + 1)
+        # the part of the grid and of the half spectrum this runtime holds (all of it here; one
+        # rank's slab or pencil in a distributed runtime): every array below is that part of
+        # the global one, so the generated kernels compute exactly what one process computes
+        physical, spectral = self.local_slices()
+        self.shape = tuple(len(range(*s.indices(n))) for s, n in zip(physical, self.global_shape))
+        self.kshape = tuple(len(range(*s.indices(n))) for s, n in zip(spectral, self.global_kshape))
         self.axes = tuple(range(-self.dim, 0))
         self._own_axes = tuple(range(self.dim))  # of an unbatched array
         self.dtype_name = _dtype_name(dtype)
@@ -93,20 +105,21 @@ class SpectralRuntime:
         lengths = [b - a for a, b in grid.domain]
         self.lengths = tuple(lengths)
         k_odd, k_sq, keep, kmax = [], [], [], []
-        for a, n in enumerate(self.shape):
+        for a, n in enumerate(self.global_shape):
             last = a == self.dim - 1
             ints = integer_wavenumbers(n, last)
             scale = 2.0 * math.pi / lengths[a]
             odd = ints * scale
             if n % 2 == 0:
                 odd = np.where(np.abs(ints) == n // 2, 0.0, odd)
-            bshape = [1] * self.dim
-            bshape[a] = len(ints)
-            k_odd.append(odd.reshape(bshape))
-            k_sq.append(((ints * scale) ** 2).reshape(bshape))
             kept = dealias_keep(n, last)
-            keep.append(kept.reshape(bshape))
             kmax.append(float(np.max(np.abs(ints[kept] if dealias else ints)) * scale))
+            mine = spectral[a]
+            bshape = [1] * self.dim
+            bshape[a] = len(ints[mine])
+            k_odd.append(odd[mine].reshape(bshape))
+            k_sq.append(((ints[mine] * scale) ** 2).reshape(bshape))
+            keep.append(kept[mine].reshape(bshape))
         mask = keep[0]
         for m in keep[1:]:
             mask = mask & m
@@ -120,30 +133,46 @@ class SpectralRuntime:
             "kinv2": kinv2,
             "mask": mask.astype(float),
             "ksq_full": sum(k_sq),
-            "x": [c.reshape([-1 if b == a else 1 for b in range(self.dim)]) for a, c in enumerate(grid.coordinates)],
+            "x": [c[physical[a]].reshape([-1 if b == a else 1 for b in range(self.dim)])
+                  for a, c in enumerate(grid.coordinates)],
         }
         self.k = tuple(self.asarray(k) for k in k_odd)
         self.kk = tuple(self.asarray(k) for k in k_sq)
         self.kinv2 = self.asarray(kinv2)
-        self.kinv2_max = float(np.max(kinv2))
+        self.kinv2_max = self.allmax(float(np.max(kinv2)))
         mode0 = np.zeros(self.kshape)
-        mode0[(0,) * self.dim] = 1.0
+        if all(s.indices(n)[0] == 0 for s, n in zip(spectral, self.global_kshape)):
+            mode0[(0,) * self.dim] = 1.0
         self.mode0 = self.asarray(mode0)
         self.ksq = self.asarray(self._np["ksq_full"])
         self.mask = self.asarray(self._np["mask"]) if dealias else None
         self.x = tuple(self.asarray(x) for x in self._np["x"])
         # weight of each rfft mode in sums over the full spectrum (the half-spectrum's
         # interior modes stand for themselves and their conjugates)
-        n_last = self.shape[-1]
-        w = np.full(self.kshape[-1], 2.0)
+        n_last = self.global_shape[-1]
+        w = np.full(self.global_kshape[-1], 2.0)
         w[0] = 1.0
         if n_last % 2 == 0:
             w[-1] = 1.0
-        self.mode_weight = self.asarray(w.reshape([1] * (self.dim - 1) + [-1]))
-        self.size = int(np.prod(self.shape))
+        self.mode_weight = self.asarray(w[spectral[-1]].reshape([1] * (self.dim - 1) + [-1]))
+        self.size = int(np.prod(self.global_shape))
         self._workspace: dict = {}
         if self.library == "numpy":
             self._dtypes = (self.real_dtype, self.complex_dtype)
+
+    # the part held, and reductions over the parts ------------------------------------------
+    def local_slices(self) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+        """Where this runtime's physical and spectral arrays lie in the global ones (all of them)."""
+        return (slice(None),) * self.grid.dim, (slice(None),) * self.grid.dim
+
+    def allsum(self, value):
+        """Sum of a number (or elementwise of an array) over every part of the grid: the
+        value itself when the runtime holds the whole grid."""
+        return value
+
+    def allmax(self, value: float) -> float:
+        """Largest ``value`` over every part of the grid (the value itself here)."""
+        return value
 
     # array library -------------------------------------------------------------------------
     @property

@@ -7,7 +7,7 @@ built on. Signatures (kept stable; new keyword arguments may be added at the end
 
     compile_spectral(system, target="numpy", device=None, dtype="float64",
                      use_cache=True, constants=None, form="as-written") -> SpectralKernel
-    SpectralKernel.bind(grid, params=None, dealias=True, workers=None) -> SpectralOperator
+    SpectralKernel.bind(grid, params=None, dealias=True, workers=None, runtime=None) -> SpectralOperator
     spectral_operator(system, grid, target="numpy", device=None, dtype="float64",
                       params=None, dealias=True, constants=None, form="as-written") -> SpectralOperator
 
@@ -86,6 +86,7 @@ class SpectralKernel(GeneratedModule):
         params: Mapping[str, float] | None = None,
         dealias: bool = True,
         workers: int | None = None,
+        runtime: SpectralRuntime | None = None,
     ) -> SpectralOperator:
         """Bind to a grid and parameter values (the system's by default).
 
@@ -97,13 +98,17 @@ class SpectralKernel(GeneratedModule):
                 context if one is set, else the physical cores for grids of at least
                 :data:`~pdeforge.codegen.spectral.backend.THREADED_POINTS` points and one thread
                 below (where threads cost more than they save).
+            runtime: a runtime built for ``grid`` already (one rank's part of a distributed
+                grid: :class:`pdeforge.parallel.spectral.DistributedSpectralRuntime`); None:
+                the target's own on the whole grid.
         """
         if not isinstance(grid, UniformGrid):
             grid = grid_of(self.system, grid)
         if grid.dim != self.system.dim:
             raise SolverError(f"grid has {grid.dim} axes, system {self.system.name!r} has {self.system.dim}")
-        runtime = make_runtime(grid, self.target, self.dtype, dealias, self.device)
-        runtime.workers = default_workers(grid.shape) if workers is None else int(workers)
+        if runtime is None:
+            runtime = make_runtime(grid, self.target, self.dtype, dealias, self.device)
+            runtime.workers = default_workers(grid.shape) if workers is None else int(workers)
         unknown = [p for p in (params or {}) if p not in self.system.params]
         if unknown:
             raise SolverError(

@@ -98,3 +98,21 @@ def numpy_modules(expr: sp.Expr) -> list:
 
         return [{"erf": scipy.special.erf}, "numpy"]
     return ["numpy"]
+
+
+def block_initial_state(system: PDESystem, decomposition, ic) -> np.ndarray:
+    """This rank's block of the initial condition: arrays of the global grid are cut, callables
+    and expressions are evaluated on the block's own coordinates.
+
+    Args:
+        system: the PDE system.
+        decomposition: the run's :class:`~pdeforge.parallel.decomposition.Decomposition`
+            (its global ``grid`` and this rank's ``block``).
+        ic: as for :func:`initial_state` (None: the system's).
+    """
+    ic = system.ic if ic is None else ic
+    grid, block = decomposition.grid, decomposition.block
+    if isinstance(ic, Mapping):
+        ic = {f: (np.asarray(v)[block.slices] if isinstance(v, np.ndarray) and v.shape == grid.shape else v)
+              for f, v in ic.items()}
+    return initial_state(system, block, ic)

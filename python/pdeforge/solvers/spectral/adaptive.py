@@ -80,7 +80,7 @@ class AdaptiveETDRK4(StiffSpectralStepper):
         h = h0 if h0 is not None else self.cfl_dt()
         self._h = on_ladder(min(h, dt_max)) if h > 0 and math.isfinite(h) else dt_max
         self._since_check = 0
-        self._sqrt_n = math.sqrt(self.y.numel() if self.K.library == "torch" else self.y.size)
+        self._sqrt_n = math.sqrt(self.y.numel() if self.K.library == "torch" else self.K.allsum(self.y.size))
 
     # the step ---------------------------------------------------------------------------------
     def _try(self, h: float) -> float:
@@ -105,7 +105,8 @@ class AdaptiveETDRK4(StiffSpectralStepper):
             self._f(a, t + h, nc)
             fused["etd_sum"](fo, E, fy, f1, fnu, f2, fna, fnb, f3, fnc)
             self._f(out, t + h, n5)
-            diff2, size2 = fused["etd_error"](f3, fnc, fn5, fo)
+            # the error norm over every rank's modes: every rank accepts or rejects alike
+            diff2, size2 = self.K.allsum(np.array(fused["etd_error"](f3, fnc, fn5, fo)))
         else:
             if not self._fsal:
                 self._f(y, t, nu)

@@ -113,14 +113,15 @@ class SpectralFamily(RunFamily):
                               f"(valid: {', '.join(SPECTRAL_METHODS)})")
         settings = backend.settings()
         interval = float(inputs.times[1] - inputs.times[0])
-        kernel, op, cells0, uh = _compile_and_project(
+        kernel, op, cells0, uh = self.operator(
             system, grid, job.ic if restart is None else dict(zip(system.fields, restart.cells)), backend.name,
-            settings.get("device"), settings.get("dtype", "float64"), None, settings.get("workers"))
+            settings.get("device"), settings.get("dtype", "float64"), settings.get("workers"))
         dt = m.dt if m is not None else job.dt
         dt_max = interval
         if m is not None and m.setting("dt_max") is not None:
             dt_max = min(interval, float(m.dt_max))
         tolerances = {k: m.setting(k) for k in ("rtol", "atol")} if m is not None else {}
+        self.before_stepper(op, m.name if m is not None else None, dt, dt_max, tolerances)
         stepper = make_stepper(op, uh, inputs.t0, m.name if m is not None else None, dt, dt_max=dt_max, **tolerances)
         self.t0 = inputs.t0
         self.method = stepper.method
@@ -131,7 +132,7 @@ class SpectralFamily(RunFamily):
             check_dt_against(dt, limit, m.stability if m is not None else "warn", f"{self.method.name} CFL limit {limit:.4g} of the spectral "
                              "discretization", stacklevel=6)
         self.op, self.stepper, self.cells0 = op, stepper, cells0
-        self.cell_shape = (len(system.fields), *grid.shape)
+        self.cell_shape = (len(system.fields), *op.shape)
         self.diag = _flow_diagnostics(system, grid, op) if job.discretization.diagnostics else None
         self.records: dict[str, list] = {k: [] for k in ("energy", "enstrophy", "dissipation", "energy_rate", "E_k")}
         name = self.method.name
@@ -146,7 +147,7 @@ class SpectralFamily(RunFamily):
             dt_rule="fixed" if dt is not None else (
                 f"CFL, {SAFETY:g} of the limit" + (" of the explicit part" if name in STIFF_METHODS else "")
                 + f", re-estimated every {RECHECK_EVERY} steps"),
-            initial_divergence_removed=(float(np.max(np.abs(op.K.to_numpy(op.divergence(cells0)))))
+            initial_divergence_removed=(op.K.allmax(float(np.max(np.abs(op.K.to_numpy(op.divergence(cells0))))))
                                         if op.velocity else 0.0),
             transforms_per_rhs=f"{op.transform_counts['inverse']} inverse + {op.transform_counts['forward']} forward",
             constants=";".join(f"{k}={v!r}" for k, v in sorted(getattr(op.system, "constants", {}).items())),
@@ -154,6 +155,14 @@ class SpectralFamily(RunFamily):
         if restart is not None:
             attrs["initial_divergence_removed"] = restart.attrs.get("initial_divergence_removed", 0.0)
         return attrs
+
+    def operator(self, system, grid, ic, backend: str, device, dtype: str, workers):
+        """The bound operator, the initial cells and their projected transform (see
+        :func:`_compile_and_project`); a distributed family binds to this rank's part."""
+        return _compile_and_project(system, grid, ic, backend, device, dtype, None, workers)
+
+    def before_stepper(self, op, method: str | None, dt: float | None, dt_max: float, tolerances: dict) -> None:
+        """Called before the stepper is built (and warmed up by one step)."""
 
     def initial_frame(self):
         self.cells0 = None
@@ -246,7 +255,9 @@ def _flow_diagnostics(system, grid, op) -> FlowDiagnostics | None:
         return None
     from pdeforge.codegen.spectral.backend import SpectralRuntime
 
-    return FlowDiagnostics(SpectralRuntime(grid), op.velocity_index, system.params.get("nu"))
+    # the operator's own runtime where it is a NumPy one (a distributed runtime: this rank's modes)
+    runtime = op.K if op.K.library == "numpy" else SpectralRuntime(grid)
+    return FlowDiagnostics(runtime, op.velocity_index, system.params.get("nu"))
 
 
 _DIAG_META = {

@@ -272,7 +272,9 @@ class SpectralRK:
         if self.K.library == "torch":
             return float(self.K.torch.linalg.vector_norm(a.detach()))
         with np.errstate(over="ignore", invalid="ignore"):
-            return float(math.sqrt(np.vdot(a, a).real)) if np.isfinite(np.vdot(a, a).real) else math.inf
+            # over every rank's modes in a distributed runtime, so every rank decides alike
+            square = self.K.allsum(float(np.vdot(a, a).real))
+            return math.sqrt(square) if math.isfinite(square) else math.inf
 
     def advance(self, t_target: float, progress=None) -> None:
         """Step to ``t_target`` exactly, in blocks of at most ``recheck`` steps.
