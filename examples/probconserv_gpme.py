@@ -470,8 +470,8 @@ def run_anp_equation(name, args, log, trained):
     nonneg = name != "heat"  # u >= 0 holds for the porous medium and Stefan, not for sin x
     methods = {
         "ANP": conserved_mixture(means, variances, w, b, "none", full_covariance=name == "stefan"),
-        "SoftC": conserved_mixture(*bases["SoftC"], w, b, "none"),
-        "HardC": conserved_mixture(means, variances, w, b, "hardc"),
+        "SoftC": conserved_mixture(*bases["SoftC"], w, b, "none", full_covariance=name == "stefan"),
+        "HardC": conserved_mixture(means, variances, w, b, "hardc", full_covariance=name == "stefan"),
         "ProbConserv": conserved_mixture(means, variances, w, b, "probconserv", full_covariance=name == "stefan"),
         f"ProbConserv sg={SIGMA_G_SOFT:g}": conserved_mixture(means, variances, w, b, "probconserv", sigma_g=SIGMA_G_SOFT),
     }
@@ -497,9 +497,10 @@ def stefan_front_samples(test, methods, args):
     """Front positions sampled from each method's predictive Gaussian, and where the update put mass.
 
     As the reference code (``estimate_shock_interval`` in its ``analyze.py``), the front of a
-    sample is where it first falls to 0 or below. ANP, SoftC and HardC are sampled with their
-    diagonal (mixture) variances; ProbConserv with the full covariance of its mixture, whose
-    samples all satisfy ``G u = b``. Per test value: the mean over the 50 functions of the signed
+    sample is where it first falls to 0 or below. Every method is sampled from the Gaussian with
+    the full covariance of its mixture of latent samples (the per-sample variances plus the
+    spread of the sample means; for ProbConserv the updated per-sample covariances, so every
+    sample satisfies ``G u = b``). Per test value: the mean over the 50 functions of the signed
     and absolute error of each function's mean sampled front, the spread of one function's
     samples, the samples of function 1 (the histogram), and two diagnostics: the front of the
     mean profile itself (where it falls through half the jump, ``p*/2``) and the part of the
@@ -519,7 +520,7 @@ def stefan_front_samples(test, methods, args):
         res = {"exact": exact}
         for method in FRONT_METHODS:
             pred = methods[method]
-            cov = pred["cov"][idx] if "cov" in pred else torch.diag_embed(pred["var"][idx])
+            cov = pred["cov"][idx]
             samples = sample_gaussian(pred["mean"][idx], cov, args.front_samples, seed=args.seed)
             pos = front_positions(samples, x, 0.0).cpu().numpy()  # (samples, functions)
             err = pos.mean(0) - exact
