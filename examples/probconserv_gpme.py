@@ -15,13 +15,15 @@ Two base models:
 * ``--base fno``: a deep ensemble of Fourier neural operators that is given the parameter and
   u0 (presets ``laptop``, ``large``; see :func:`main_fno`).
 
-ANP presets: ``--preset laptop`` (minutes on two CPU cores; a narrower network, fewer functions
-and steps) and ``--preset paper`` (the reference configuration: 128 hidden, 10,000 functions,
-500 epochs of 250, lr 1e-4, 100 latent samples; sized for a GPU).
+ANP presets: ``--preset laptop`` (minutes on two CPU cores: hidden 32, 800 steps of 10 fresh
+functions with a one-cycle learning rate, the six models in two processes) and ``--preset
+paper`` (the reference configuration: 128 hidden, 10,000 functions, 500 epochs of 250, lr 1e-4,
+100 latent samples; sized for a GPU).
 
-Torch runs single-threaded on the CPU unless ``--threads`` says otherwise: the tensors are
-small, and on a busy two-core machine two OpenMP threads spinning against other processes
-made each step up to 8x slower.
+Torch runs single-threaded in each process unless ``--threads`` says otherwise, and
+``--jobs`` processes train side by side: the tensors are small, and on a busy two-core machine
+two OpenMP threads per process spinning against other processes made each step about ten times
+slower (56-109 ms against 634-1037 ms per step of 10 functions, measured at load 6-7).
 
     python examples/probconserv_gpme.py --preset laptop --log benchmarks/results/probconserv_anp_laptop.log
     python examples/probconserv_gpme.py --preset paper --device cuda
