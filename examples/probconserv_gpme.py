@@ -15,13 +15,15 @@ Two base models:
 * ``--base fno``: a deep ensemble of Fourier neural operators that is given the parameter and
   u0 (presets ``laptop``, ``large``; see :func:`main_fno`).
 
-ANP presets: ``--preset laptop`` (minutes on two CPU cores; a narrower network, fewer functions
-and steps) and ``--preset paper`` (the reference configuration: 128 hidden, 10,000 functions,
-500 epochs of 250, lr 1e-4, 100 latent samples; sized for a GPU).
+ANP presets: ``--preset laptop`` (minutes on two CPU cores: hidden 32, 800 steps of 10 fresh
+functions with a one-cycle learning rate, the six models in two processes) and ``--preset
+paper`` (the reference configuration: 128 hidden, 10,000 functions, 500 epochs of 250, lr 1e-4,
+100 latent samples; sized for a GPU).
 
-Torch runs single-threaded on the CPU unless ``--threads`` says otherwise: the tensors are
-small, and on a busy two-core machine two OpenMP threads spinning against other processes
-made each step up to 8x slower.
+Torch runs single-threaded in each process unless ``--threads`` says otherwise, and
+``--jobs`` processes train side by side: the tensors are small, and on a busy two-core machine
+two OpenMP threads per process spinning against other processes made each step about ten times
+slower (56-109 ms against 634-1037 ms per step of 10 functions, measured at load 6-7).
 
     python examples/probconserv_gpme.py --preset laptop --log benchmarks/results/probconserv_anp_laptop.log
     python examples/probconserv_gpme.py --preset paper --device cuda
@@ -326,10 +328,12 @@ def check_targets(rows):
 ANP_PRESETS = {
     # the reference configuration (experiments/conf of amazon-science/probconserv)
     "paper": dict(hidden=128, dropout=0.1, train_functions=10000, epochs=500, batch_size=250, lr=1e-4,
-                  latent_samples=100, per_value=50, device="cuda"),
-    # minutes on two CPU cores: narrower, fewer functions and steps, a larger learning rate
-    "laptop": dict(hidden=32, dropout=0.0, train_functions=400, epochs=20, batch_size=20, lr=2e-3,
-                   latent_samples=32, per_value=50, device="cpu"),
+                  schedule="constant", latent_samples=100, per_value=50, device="cuda", jobs=1),
+    # minutes on two CPU cores: narrower, far fewer steps; every step sees fresh functions (one
+    # pass over train_functions) and the rate follows a one-cycle schedule, which at this budget
+    # reaches a lower loss than epochs over a smaller set at a constant rate
+    "laptop": dict(hidden=32, dropout=0.0, train_functions=8000, epochs=1, batch_size=10, lr=2e-3,
+                   schedule="one-cycle", latent_samples=100, per_value=50, device="cpu", jobs=2),
 }
 
 #: Table 1 of Hansen et al. (ICML 2023): heat row as the paper prints it (CE x 1e-3, LL,
@@ -351,8 +355,11 @@ def parse_anp_args(argv=None):
     for name, kind in [("hidden", int), ("dropout", float), ("train-functions", int), ("epochs", int),
                        ("batch-size", int), ("lr", float), ("latent-samples", int), ("per-value", int)]:
         p.add_argument(f"--{name}", type=kind, default=None)
+    p.add_argument("--schedule", choices=["constant", "one-cycle"], default=None, help="learning-rate schedule")
     p.add_argument("--device", default=None)
-    p.add_argument("--threads", type=int, default=1, help="torch threads on the CPU (see the module docstring)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per process on the CPU (see the module docstring)")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="processes that train the 2 x 3 models side by side (laptop preset: 2, one per core)")
     p.add_argument("--b-from", choices=["quadrature", "exact"], default="quadrature",
                    help="right-hand side of G u = b: the quadrature of the exact solution on the 201 points "
                         "(default: the discrete exact profile satisfies it) or the exact mass U(t)")
@@ -360,12 +367,19 @@ def parse_anp_args(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="probconserv_gpme_out")
     p.add_argument("--log", default=None, help="also append the output to this file (e.g. under benchmarks/results/)")
+    p.add_argument("--front-plot", default=None,
+                   help="where the Stefan shock-position histogram goes (default: OUT/stefan_front_histogram_anp.png)")
     p.add_argument("--no-plots", action="store_true")
     args = p.parse_args(argv)
     for key, value in ANP_PRESETS[args.preset].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
     args.equations = [e.strip() for e in args.equations.split(",") if e.strip()]
+    unknown = [e for e in args.equations if e not in EQUATIONS]
+    if unknown:
+        p.error(f"--equations: unknown {unknown[0]!r} (valid: {', '.join(EQUATIONS)})")
+    if args.jobs < 1 or args.threads < 1:
+        p.error(f"--jobs and --threads: at least 1 each, got {args.jobs} and {args.threads}")
     return args
 
 
@@ -375,44 +389,91 @@ def _stats(per_function, params, value):
     return float(v.mean()), float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
 
 
-def run_anp_equation(name, args, log):
-    """Train ANP and SoftC-ANP on one equation, predict the test set, apply the updates, score."""
-    import torch
-
-    from pdeforge.neural.anp import AttentiveNeuralProcess, fit_anp, predict_anp
-    from pdeforge.neural.baselines import conserved_mixture, gpme_residual_penalty
+def _data(name, args):
+    """Training and test functions of one equation; the same for every model trained on it."""
     from pdeforge.neural.gpme_protocol import evaluation_set, get_task, sample_training_set
-    from pdeforge.neural.metrics import conservation_error, gaussian_log_likelihood, mean_squared_error
 
     task = get_task(name)
     rng = np.random.default_rng(args.seed)
-    start = time.perf_counter()
     train = sample_training_set(task, args.train_functions, rng, device=args.device)
     test = evaluation_set(task, args.per_value, rng, b_from=args.b_from, device=args.device)
-    log(f"{name}: {args.train_functions} training functions, {len(test.params)} test functions "
-        f"({time.perf_counter() - start:.1f} s); b - U(t) on the 201 points: "
+    return task, train, test
+
+
+def train_and_predict(name, label, args):
+    """Train the ANP ("ANP") or SoftC-ANP ("SoftC") of one equation and predict its test set.
+
+    Runs in a worker process when ``--jobs`` > 1, so it sets its own torch threads.
+
+    Returns:
+        ``(means, variances, line)``: per-latent-sample predictions (S, F, 201) on the CPU and
+        the log line of the training.
+    """
+    import torch
+
+    from pdeforge.neural.anp import AttentiveNeuralProcess, fit_anp, predict_anp
+    from pdeforge.neural.baselines import gpme_residual_penalty
+
+    torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+    task, train, test = _data(name, args)
+    sampled = time.perf_counter() - start
+    (t0, t1), (x0, x1) = task.t_range, task.x_range
+    torch.manual_seed(args.seed)
+    model = AttentiveNeuralProcess(hidden=args.hidden, dropout=args.dropout, input_low=[t0, x0],
+                                   input_high=[t1, x1], device=args.device)
+    penalty = gpme_residual_penalty(name) if label == "SoftC" else None
+    start = time.perf_counter()
+    steps = args.epochs * math.ceil(args.train_functions / args.batch_size)
+    history = fit_anp(model, train, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                      schedule=args.schedule, penalty=penalty, seed=args.seed, per_step=True)
+    took = time.perf_counter() - start
+    tenth = max(1, steps // 10)
+    line = (f"  {label}: trained {steps} steps of {args.batch_size} functions in {took:.1f} s "
+            f"({1e3 * took / steps:.0f} ms/step, load {os.getloadavg()[0]:.1f}; mean loss of the first and last "
+            f"tenth of the steps {np.mean(history[:tenth]):.4g} -> {np.mean(history[-tenth:]):.4g}); "
+            f"functions sampled in {sampled:.1f} s")
+    means, variances = predict_anp(model, test.data.context_x, test.data.context_y, test.data.target_x,
+                                   n_samples=args.latent_samples, seed=args.seed + 1)
+    return means.cpu(), variances.cpu(), line
+
+
+def train_all(args, log):
+    """Every (equation, ANP | SoftC) pair, in ``args.jobs`` processes; {(name, label): (means, variances)}."""
+    pairs = [(name, label) for name in args.equations for label in ("ANP", "SoftC")]
+    if args.jobs > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(train_and_predict, name, label, args) for name, label in pairs]
+            results = [f.result() for f in futures]
+    else:
+        results = [train_and_predict(name, label, args) for name, label in pairs]
+    out = {}
+    for (name, label), (means, variances, line) in zip(pairs, results):
+        log(f"{name} {line.strip()}")
+        out[name, label] = (means.to(args.device), variances.to(args.device))
+    return out
+
+
+def run_anp_equation(name, args, log, trained):
+    """Apply the updates to the predictions of one equation's ANP and SoftC-ANP and score them."""
+    from pdeforge.neural.baselines import conserved_mixture
+    from pdeforge.neural.metrics import conservation_error, gaussian_log_likelihood, mean_squared_error
+
+    task, _, test = _data(name, args)
+    log(f"{name}: {len(test.params)} test functions; b - U(t) on the 201 points: "
         + ", ".join(f"{task.param}={v:g}: {float((test.b - test.exact_mass)[test.params == v][0]):+.2e}"
                     for v in task.test_values))
-    (t0, t1), (x0, x1) = task.t_range, task.x_range
-    bases = {}
-    for label, penalty in (("ANP", None), ("SoftC", gpme_residual_penalty(name))):
-        torch.manual_seed(args.seed)
-        model = AttentiveNeuralProcess(hidden=args.hidden, dropout=args.dropout, input_low=[t0, x0],
-                                       input_high=[t1, x1], device=args.device)
-        start = time.perf_counter()
-        history = fit_anp(model, train, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, penalty=penalty,
-                          seed=args.seed)
-        log(f"  {label}: trained {args.epochs} epochs in {time.perf_counter() - start:.1f} s "
-            f"(loss {history[0]:.4g} -> {history[-1]:.4g})")
-        bases[label] = predict_anp(model, test.data.context_x, test.data.context_y, test.data.target_x,
-                                   n_samples=args.latent_samples, seed=args.seed + 1)
+    bases = {label: trained[name, label] for label in ("ANP", "SoftC")}
     means, variances = bases["ANP"]
     w, b = test.weights, test.b
     nonneg = name != "heat"  # u >= 0 holds for the porous medium and Stefan, not for sin x
     methods = {
         "ANP": conserved_mixture(means, variances, w, b, "none", full_covariance=name == "stefan"),
-        "SoftC": conserved_mixture(*bases["SoftC"], w, b, "none"),
-        "HardC": conserved_mixture(means, variances, w, b, "hardc"),
+        "SoftC": conserved_mixture(*bases["SoftC"], w, b, "none", full_covariance=name == "stefan"),
+        "HardC": conserved_mixture(means, variances, w, b, "hardc", full_covariance=name == "stefan"),
         "ProbConserv": conserved_mixture(means, variances, w, b, "probconserv", full_covariance=name == "stefan"),
         f"ProbConserv sg={SIGMA_G_SOFT:g}": conserved_mixture(means, variances, w, b, "probconserv", sigma_g=SIGMA_G_SOFT),
     }
@@ -431,28 +492,54 @@ def run_anp_equation(name, args, log):
     return rows, fronts
 
 
-def stefan_front_samples(test, methods, args):
-    """Front positions sampled from the ANP (independent points) and ProbConserv (full covariance).
+FRONT_METHODS = ("ANP", "SoftC", "HardC", "ProbConserv")
 
-    As the reference code, the front of a sample is where it first falls to 0 or below; the
-    update correlates the points, so ProbConserv's samples keep the mass and, with it, the
-    front in place.
+
+def stefan_front_samples(test, methods, args):
+    """Front positions sampled from each method's predictive Gaussian, and where the update put mass.
+
+    As the reference code (``estimate_shock_interval`` in its ``analyze.py``), the front of a
+    sample is where it first falls to 0 or below. Every method is sampled from the Gaussian with
+    the full covariance of its mixture of latent samples (the per-sample variances plus the
+    spread of the sample means; for ProbConserv the updated per-sample covariances, so every
+    sample satisfies ``G u = b``). Per test value: the mean over the 50 functions of the signed
+    and absolute error of each function's mean sampled front, the spread of one function's
+    samples, the samples of function 1 (the histogram), and two diagnostics: the front of the
+    mean profile itself (where it falls through half the jump, ``p*/2``) and the part of the
+    mass that ProbConserv added or removed ahead of the exact front.
     """
+    import torch
+
     from pdeforge.models.gpme import stefan_front
     from pdeforge.neural.metrics import front_positions, sample_gaussian
 
+    x = test.x
+    w = test.weights
     out = {}
     for v in test.task.test_values:
         exact = float(stefan_front(test.task.eval_time, v))
         idx = np.flatnonzero(test.params == v)
         res = {"exact": exact}
-        for method in ("ANP", "ProbConserv"):
-            cov = methods[method]["cov"][idx]
-            samples = sample_gaussian(methods[method]["mean"][idx], cov, args.front_samples, seed=args.seed)
-            pos = front_positions(samples, test.x, 0.0).cpu().numpy()  # (samples, functions)
-            err = np.abs(pos.mean(0) - exact)
-            res[method] = dict(mean_abs_error=float(err.mean()), se=float(err.std(ddof=1) / np.sqrt(len(err))),
-                               sd=float(pos.std(0).mean()), function1=pos[:, 1])
+        for method in FRONT_METHODS:
+            pred = methods[method]
+            cov = pred["cov"][idx]
+            samples = sample_gaussian(pred["mean"][idx], cov, args.front_samples, seed=args.seed)
+            pos = front_positions(samples, x, 0.0).cpu().numpy()  # (samples, functions)
+            err = pos.mean(0) - exact
+            half = front_positions(pred["mean"][idx], x, 0.5 * v).cpu().numpy() - exact
+            res[method] = dict(signed_error=float(err.mean()), mean_abs_error=float(np.abs(err).mean()),
+                               se=float(np.abs(err).std(ddof=1) / np.sqrt(len(err))), sd=float(pos.std(0).mean()),
+                               mean_profile_half_jump=float(np.abs(half).mean()), function1=pos[:, 1])
+        # the reference's analyze.py samples the ANP with its standard deviations on the diagonal of
+        # the covariance (cov = scale * eye), i.e. with noise of sd var^(1/4) instead of var^(1/2)
+        pred = methods["ANP"]
+        samples = sample_gaussian(pred["mean"][idx], torch.diag_embed(pred["var"][idx].sqrt()), args.front_samples,
+                                  seed=args.seed)
+        res["ANP"]["signed_error_sd_as_variance"] = float((front_positions(samples, x, 0.0).cpu().numpy().mean(0)
+                                                           - exact).mean())
+        moved = (methods["ProbConserv"]["mean"][idx] - methods["ANP"]["mean"][idx]) * w
+        ahead = torch.as_tensor(x > exact, device=moved.device)
+        res["mass_moved"] = dict(total=float(moved.sum(-1).mean()), ahead=float((moved * ahead).sum(-1).mean()))
         out[v] = res
     return out
 
@@ -462,33 +549,38 @@ def format_anp_table(rows):
         m, s = pair
         return f"{fmt.format(m / scale)} ± {fmt.format(s / scale)}"
 
-    head = f"| {'equation':14s} | {'test':9s} | {'method':20s} | {'CE x1e-3':>15s} | {'LL':>15s} | {'MSE x1e-4':>15s} |"
+    head = f"| {'equation':14s} | {'test':10s} | {'method':20s} | {'CE x1e-3':>15s} | {'LL':>15s} | {'MSE x1e-4':>15s} |"
     lines = [head, "|" + "|".join("-" * len(c) for c in head.split("|")[1:-1]) + "|"]
     for r in rows:
-        lines.append(f"| {r['equation']:14s} | {r['param']:9s} | {r['method']:20s} | {ms(r['ce'], 1e-3):>15s} | "
+        lines.append(f"| {r['equation']:14s} | {r['param']:10s} | {r['method']:20s} | {ms(r['ce'], 1e-3):>15s} | "
                      f"{ms(r['ll']):>15s} | {ms(r['mse'], 1e-4):>15s} |")
     for eq, table in PAPER_TABLE_1.items():
         for method, (ce, ll, mse) in table.items():
-            lines.append(f"| {eq:14s} | {'paper':9s} | {method:20s} | {ce / 1e-3:>15.2f} | {ll:>15.2f} | {mse / 1e-4:>15.2f} |")
+            lines.append(f"| {eq:14s} | {'paper':10s} | {method:20s} | {ce / 1e-3:>15.2f} | {ll:>15.2f} | {mse / 1e-4:>15.2f} |")
     return "\n".join(lines)
 
 
 def plot_anp_fronts(fronts, path):
+    """The paper's figure: histograms of the sampled front of test function 1, one row per
+    method, one column per test value, the exact front as a vertical line."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(fronts), figsize=(4.2 * len(fronts), 3.2), squeeze=False)
-    for ax, (v, f) in zip(axes[0], fronts.items()):
-        both = np.concatenate([f["ANP"]["function1"], f["ProbConserv"]["function1"]])
-        bins = np.linspace(min(both.min(), f["exact"]) - 0.01, max(both.max(), f["exact"]) + 0.01, 50)
-        ax.hist(f["ANP"]["function1"], bins=bins, alpha=0.5, color="tab:blue", label="ANP")
-        ax.hist(f["ProbConserv"]["function1"], bins=bins, alpha=0.5, color="tab:red", label="ProbConserv-ANP")
-        ax.axvline(f["exact"], color="k", lw=1.5, label="exact front")
-        ax.set_title(f"Stefan p* = {v:g}, t = 0.05")
-        ax.set_xlabel("front position x")
-    axes[0, 0].legend(fontsize=8)
+    colors = dict(zip(FRONT_METHODS, ("#F8766D", "#7CAE00", "#00BFC4", "#C77CFF")))
+    fig, axes = plt.subplots(len(FRONT_METHODS), len(fronts), figsize=(3.6 * len(fronts), 1.9 * len(FRONT_METHODS)),
+                             squeeze=False, sharex="col")
+    for j, (v, f) in enumerate(fronts.items()):
+        both = np.concatenate([f[m]["function1"] for m in FRONT_METHODS])
+        lo, hi = np.quantile(both, [0.002, 0.998])
+        bins = np.linspace(min(lo, f["exact"]) - 0.01, max(hi, f["exact"]) + 0.01, 50)
+        for i, m in enumerate(FRONT_METHODS):
+            ax = axes[i, j]
+            ax.hist(f[m]["function1"], bins=bins, color=colors[m])
+            ax.axvline(f["exact"], color="k", lw=1.5)
+            ax.set_title(f"{m}, p* = {v:g}", fontsize=9)
+        axes[-1, j].set_xlabel("shock position x (t = 0.05)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -511,7 +603,7 @@ def main_anp(argv=None) -> int:
         lines.append(text)
 
     settings = {k: getattr(args, k) for k in ("preset", "hidden", "dropout", "train_functions", "epochs", "batch_size",
-                                              "lr", "latent_samples", "per_value", "device", "threads", "b_from", "seed")}
+                                              "lr", "schedule", "latent_samples", "per_value", "device", "threads", "jobs", "b_from", "seed")}
     log("settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()))
     import platform
 
@@ -519,23 +611,34 @@ def main_anp(argv=None) -> int:
         f"torch {torch.__version__}")
     start = time.perf_counter()
     rows, fronts = [], None
+    trained = train_all(args, log)
     for name in args.equations:
-        eq_rows, eq_fronts = run_anp_equation(name, args, log)
+        eq_rows, eq_fronts = run_anp_equation(name, args, log, trained)
         rows += eq_rows
         fronts = eq_fronts or fronts
     total = time.perf_counter() - start
     log("")
     log(format_anp_table(rows))
     if fronts:
-        log("\nStefan front position at t = 0.05 (500 samples per test function; |mean sampled front - exact| "
-            "averaged over the 50 functions ± se; sd: spread of one function's samples, averaged):")
+        log("\nStefan shock position at t = 0.05, 500 samples per test function; the front of a sample is where it "
+            "first falls to 0 (as the reference). Per method: signed and absolute error of each function's mean "
+            "sampled front, averaged over the 50 functions (± se); sd: spread of one function's samples; "
+            "'profile': |error| of the mean profile's own front, where it falls through p*/2:")
         for v, f in fronts.items():
-            log(f"  p*={v:g}: exact {f['exact']:.4f}; " + "; ".join(
-                f"{m}: |error| {f[m]['mean_abs_error']:.4f} ± {f[m]['se']:.4f}, sd {f[m]['sd']:.4f}"
-                for m in ("ANP", "ProbConserv")))
+            log(f"  p*={v:g}: exact front {f['exact']:.4f}")
+            for m in FRONT_METHODS:
+                r = f[m]
+                log(f"    {m:12s} signed {r['signed_error']:+.4f}, |error| {r['mean_abs_error']:.4f} ± {r['se']:.4f}, "
+                    f"sd {r['sd']:.4f}; profile |error| {r['mean_profile_half_jump']:.4f}")
+            log(f"    (ANP sampled as the reference's analyze.py does, its standard deviations on the covariance "
+                f"diagonal: signed {f['ANP']['signed_error_sd_as_variance']:+.4f})")
+            mm = f["mass_moved"]
+            log(f"    ProbConserv changed the mass by {mm['total']:+.2e}, of which {mm['ahead']:+.2e} ahead of the exact front")
         if not args.no_plots:
-            plot_anp_fronts(fronts, os.path.join(args.out, "stefan_front_histogram_anp.png"))
-    log(f"\ntotal {total:.1f} s on {args.device} ({args.threads} torch thread(s)), "
+            path = args.front_plot or os.path.join(args.out, "stefan_front_histogram_anp.png")
+            plot_anp_fronts(fronts, path)
+            log(f"shock-position histogram: {path}")
+    log(f"\ntotal {total:.1f} s on {args.device} ({args.jobs} process(es) of {args.threads} torch thread(s)), "
         f"load average {os.getloadavg()[0]:.1f} at the end")
     with open(os.path.join(args.out, "table_anp.md"), "w") as fh:
         fh.write(format_anp_table(rows) + "\n")

@@ -42,6 +42,29 @@ def test_training_reduces_the_loss(heat_data):
     assert np.mean(history[-3:]) < 0.5 * np.mean(history[:3])
 
 
+def test_one_cycle_schedule_rises_to_lr_and_ends_four_decades_below(heat_data, monkeypatch):
+    rates = []
+    step = torch.optim.Adam.step
+
+    def recording_step(self, *args, **kwargs):
+        rates.append(self.param_groups[0]["lr"])
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", recording_step)
+    losses = fit_anp(_tiny(), heat_data, epochs=10, batch_size=8, lr=1e-2, schedule="one-cycle", per_step=True)
+    assert len(losses) == len(rates) == 10 * 3  # 24 functions in batches of 8
+    assert max(rates) == pytest.approx(1e-2) and int(np.argmax(rates)) == 2  # the peak ends the first tenth
+    assert rates[-1] == pytest.approx(1e-6, rel=0.05)
+    assert all(b <= a for a, b in zip(rates[2:], rates[3:]))
+
+
+def test_unknown_schedule_is_refused(heat_data):
+    from pdeforge.errors import PDEForgeError
+
+    with pytest.raises(PDEForgeError, match="schedule: 'constant' or 'one-cycle'"):
+        fit_anp(_tiny(), heat_data, epochs=1, schedule="cosine")
+
+
 def test_seeded_training_and_prediction_are_reproducible(heat_data):
     runs = []
     for _ in range(2):

@@ -278,8 +278,9 @@ Penalty = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def fit_anp(model: AttentiveNeuralProcess, data: ContextTargetSet, *, epochs: int, batch_size: int = 250,
-            lr: float = 1e-4, penalty: Penalty | None = None, penalty_weight: float = 1.0, seed: int = 0,
-            log_every: int = 0, log: Callable[[str], None] = print) -> list[float]:
+            lr: float = 1e-4, schedule: str = "constant", penalty: Penalty | None = None,
+            penalty_weight: float = 1.0, seed: int = 0, log_every: int = 0,
+            log: Callable[[str], None] = print, per_step: bool = False) -> list[float]:
     """Train an ANP with Adam on the negative ELBO (plus an optional physics penalty).
 
     Args:
@@ -287,20 +288,32 @@ def fit_anp(model: AttentiveNeuralProcess, data: ContextTargetSet, *, epochs: in
         data: training functions; shuffled every epoch.
         epochs: passes over ``data``.
         batch_size: functions per step.
-        lr: Adam learning rate.
+        lr: Adam learning rate (the peak rate for ``schedule="one-cycle"``).
+        schedule: "constant" (the reference code's) or "one-cycle": the rate rises over the
+            first 10% of the steps and then falls along a cosine to ``lr / 1e4``, which reaches a
+            lower loss than a constant rate when only a few hundred steps are affordable.
         penalty: added to the loss times ``penalty_weight`` (SoftC: the PDE residual of the mean).
         seed: seeds the shuffling, the latent draws and dropout (the global torch generator
             is restored afterwards), so the same seed gives the same weights.
         log_every: print the mean loss every this many epochs (0: never).
         log: where the lines go.
+        per_step: return the loss of every step instead of every epoch's mean.
 
     Returns:
-        The mean training loss of every epoch.
+        The mean training loss of every epoch (of every step with ``per_step``).
     """
+    if schedule not in ("constant", "one-cycle"):
+        raise PDEForgeError(f"schedule: 'constant' or 'one-cycle', got {schedule!r}")
     device = next(model.parameters()).device
     data = data.to(device)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
-    history = []
+    scheduler = None
+    if schedule == "one-cycle":
+        steps = epochs * math.ceil(len(data) / batch_size)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=steps, pct_start=0.1,
+                                                        anneal_strategy="cos", cycle_momentum=False,
+                                                        final_div_factor=400.0)
+    history, step_losses = [], []
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
@@ -317,13 +330,16 @@ def fit_anp(model: AttentiveNeuralProcess, data: ContextTargetSet, *, epochs: in
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 optimiser.step()
-                total += float(loss.detach())
+                if scheduler is not None:
+                    scheduler.step()
+                step_losses.append(float(loss.detach()))
+                total += step_losses[-1]
                 steps += 1
             history.append(total / steps)
             if log_every and (epoch + 1) % log_every == 0:
                 log(f"  epoch {epoch + 1}/{epochs}: loss {history[-1]:.4g}")
         model.eval()
-    return history
+    return step_losses if per_step else history
 
 
 @torch.no_grad()
