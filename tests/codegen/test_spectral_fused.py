@@ -186,3 +186,37 @@ def test_stepping_with_prepared_calls_equals_stepping_without():
         finals.append((stepper.y.copy(), list(stepper.dt_used)))
     assert len(finals[1][1]) >= 4 and finals[0][1] == finals[1][1]
     np.testing.assert_array_equal(finals[0][0], finals[1][0])
+
+
+def test_pointwise_calls_on_work_arrays_are_prepared_once_and_read_new_values():
+    system, defaults = get_model("kolmogorov-flow").setup(grid=16, seed=0)
+    _, op, _, uh = _compile_and_project(system, defaults["grid"], defaults["ic"], "numpy", None, "float64")
+    K = op.K
+    first = op.rhs_explicit_hat(uh).copy()
+    prepared = len(K._prepared)
+    assert prepared >= 1  # the generated pointwise kernels ran on the transforms' work arrays
+    second = op.rhs_explicit_hat(2.0 * uh).copy()  # the same work arrays, new values
+    assert len(K._prepared) == prepared
+    K._prepared.clear()
+    np.testing.assert_array_equal(second, op.rhs_explicit_hat(2.0 * uh))  # as the plain path computes it
+    assert not np.allclose(second, first)
+    # arrays that are not work arrays (a caller's own) are never kept
+    a = np.ones(K.shape)
+    kernel, keys, *inputs = next(iter(K._prepared))
+    K.pointwise(kernel, (a,) * len(inputs), (), keys)
+    assert len(K._prepared) == prepared
+
+
+def test_dropping_a_coefficient_set_drops_the_fused_calls_that_kept_it():
+    from pdeforge.solvers.spectral.stepping import KEEP_COEFFICIENTS
+
+    system, defaults = get_model("kolmogorov-flow").setup(grid=16, seed=0)
+    _, op, _, uh = _compile_and_project(system, defaults["grid"], defaults["ic"], "numpy", None, "float64")
+    comb = op._M["comb_explicit"]
+    stepper = make_stepper(op, uh.copy(), 0.0, "etdrk4", 0.001)
+    for k in range(KEEP_COEFFICIENTS):
+        stepper.step(0.001 * (k + 1))
+    held = len(comb._prepared)
+    assert held >= KEEP_COEFFICIENTS
+    stepper.step(0.5)  # a ninth step size: the oldest set goes, and the calls that held it
+    assert len(comb._prepared) < held

@@ -204,6 +204,15 @@ class SpectralOperator:
             raise SolverError("a fused stage update (then=) needs the numpy target")
         return self.K.stack(kernel(self._split(uh), t, P, self.K, M), self.field_axis, out=out)
 
+    def forget_prepared(self) -> None:
+        """Drop the prepared fused stage calls (:class:`~pdeforge.codegen.spectral.fused.Combination`
+        keeps the arrays of calls it saw; a stepper that discards a set of step coefficients
+        calls this so that they are freed)."""
+        for value in self._M.values():
+            prepared = getattr(value, "_prepared", None)
+            if prepared is not None:
+                prepared.clear()
+
     def explicit_support(self):
         """Flat indices (into ``(F, *kshape)`` per field's ``kshape``) of the modes where
         :meth:`rhs_explicit_hat` can be non-zero (numpy target; None for torch)."""

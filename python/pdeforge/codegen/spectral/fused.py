@@ -210,7 +210,9 @@ class Combination:
         A time stepper passes the same few arrays (its buffers, the transforms' work arrays,
         the step's coefficients) over and over: the flattened views and checks of a call are
         kept under the identity of its arrays, and a call with the same arrays runs the kernel
-        on them directly. The entry holds the arrays, so their identities stay theirs.
+        on them directly. The entry holds the arrays, so their identities stay theirs (at most
+        :data:`PREPARED_CALLS` entries; a stepper that drops a set of coefficients clears them,
+        :meth:`~pdeforge.codegen.spectral.compile.SpectralOperator.forget_prepared`).
         """
         A, S = self._arrays(out.dtype)
         args = self._run(A, S, tuple(x.reshape(1, self.modes) for x in xs), out.reshape(1, self.F, self.modes), then)

@@ -485,6 +485,9 @@ class StiffSpectralStepper(SpectralRK):
                         for v in values)
         if len(self._coefficients) >= KEEP_COEFFICIENTS:
             self._coefficients.pop(next(iter(self._coefficients)))
+            forget = getattr(self.op, "forget_prepared", None)
+            if forget is not None:  # fused calls that kept the dropped set: freed with it
+                forget()
         self._coefficients[h] = out
         return out
 
