@@ -140,3 +140,18 @@ def test_coefficients_of_a_real_linear_part_equal_the_contour_integrals():
     for ours, theirs in zip((Q, f1, f2, f3), contour):
         np.testing.assert_allclose(ours, h * theirs.real, rtol=1e-12, atol=1e-15)
     assert stepper._coeff(h)[0] is E and stepper.coefficient_builds == 1  # cached
+
+
+def test_the_warm_up_runs_every_compiled_pass_the_stepping_runs(monkeypatch):
+    from pdeforge.codegen.spectral import fused
+
+    op, uh = _kolmogorov(16)
+    table = fused.kernels()
+    called: list[str] = []
+    for name, fn in list(table.items()):
+        monkeypatch.setitem(table, name, lambda *a, _fn=fn, _name=name: (called.append(_name), _fn(*a))[1])
+    stepper = make_stepper(op, uh.copy(), 0.0, None, None)
+    warmed = set(called)
+    called.clear()
+    stepper.advance(1.0)
+    assert set(called) <= warmed and "etd_stage" in warmed  # nothing is first loaded while stepping

@@ -157,6 +157,10 @@ class AdaptiveETDRK4(StiffSpectralStepper):
         h = self._h
         with np.errstate(all="ignore"):
             err = self._try(h)
+            fused = self._fused()
+            if fused is not None:  # the first-same-as-last stage pass too (loaded here, not in the first step)
+                E, E2, Q, *_ = (c.reshape(-1) for c in self._coeff(h))
+                fused["etd_stage"](self.stage.reshape(-1), E2, self.y.reshape(-1), Q, self._buffers[0].reshape(-1))
         self._copy_into(self.y, saved)
         self._fsal = False
         self._first_step(h, err)
