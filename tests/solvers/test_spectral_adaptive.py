@@ -45,6 +45,7 @@ def test_fixed_dt_in_the_dataset_is_the_one_given():
     ds = pf.solve("kolmogorov-flow", grid=16, seed=0, t_span=(0, 0.2), dt=0.01, output=pf.Output(save_every=0.05),
                   progress=False)
     assert ds.attrs["dt"] == ds.attrs["dt_min"] == ds.attrs["dt_max"] == 0.01 and ds.attrs["steps"] == 20
+    assert ds.attrs["coefficient_builds"] == 1  # the warm-up's, used by every step
 
 
 def test_adaptive_etdrk4_meets_its_tolerance_with_few_steps():

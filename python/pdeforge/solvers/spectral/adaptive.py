@@ -233,7 +233,6 @@ class AdaptiveETDRK4(StiffSpectralStepper):
             dt_rule=f"error control: embedded ETDRK4(3) pair, rtol {self.rtol:g}, atol {self.atol:g}",
             steps_rejected=int(self.rejected),
             rhs_evaluations=int(4 * (self.steps - self._steps_before) + 5 * self.rejected + 1),
-            coefficient_builds=int(self.coefficient_builds),
             initial_dt=float(self.initial_dt),
             initial_error_estimate=float(self.initial_error * self.rtol),
             rtol=self.rtol,

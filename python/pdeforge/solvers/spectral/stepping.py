@@ -428,6 +428,10 @@ class StiffSpectralStepper(SpectralRK):
                 b[...] = 0
         return True
 
+    def run_attributes(self, t_span: float) -> dict:
+        """:meth:`SpectralRK.run_attributes` and the step coefficient sets built (one per step size)."""
+        return super().run_attributes(t_span) | {"coefficient_builds": int(self.coefficient_builds)}
+
     # explicit part ------------------------------------------------------------------------
     def _f(self, y, t: float, out=None, then=None) -> None:
         self.op.rhs_explicit_hat(y, t, out=self.k if out is None else out, then=then)
