@@ -44,6 +44,10 @@ main one as it is). Quick check (defaults, seconds)::
 
     python benchmarks/bench_devito.py
 
+``--busy-core`` measures with one core busy: a process spinning on the last CPU
+(``os.sched_setaffinity``) runs through all rounds of both sides (started before the first
+measurement, ended after the last), so both see the same load; its pid is printed.
+
 Full sizes::
 
     python benchmarks/bench_devito.py --full          # 512^2, 1024^2, 2048^2 and heat 128^3, float64 and float32
@@ -396,6 +400,38 @@ def compare(label: str, problem, n: int, dim: int, dt: float, steps: int, thread
     return rows
 
 
+def _spin(cpu: int) -> None:
+    """Busy loop pinned to ``cpu`` (the ``--busy-core`` load)."""
+    os.sched_setaffinity(0, {cpu})
+    while True:
+        pass
+
+
+class BusyCore:
+    """A process spinning on one core while the block runs (``--busy-core``)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.process = None
+
+    def __enter__(self):
+        if self.enabled:
+            import multiprocessing
+
+            cpu = max(os.sched_getaffinity(0))
+            self.process = multiprocessing.get_context("spawn").Process(target=_spin, args=(cpu,), daemon=True)
+            self.process.start()
+            time.sleep(2.0)  # its load shows in /proc/loadavg's running count at once, in the averages later
+            print(f"one core busy: pid {self.process.pid} spinning on CPU {cpu} (load {load_average()})", flush=True)
+        return self
+
+    def __exit__(self, *exc):
+        if self.process is not None:
+            self.process.terminate()  # the spinner this benchmark started, by its own handle
+            self.process.join()
+        return False
+
+
 def loop_used(bound) -> str:
     """Which compiled forward-Euler loops (serial, threaded) pdeforge runs on this grid."""
     def one(parallel: bool) -> str:
@@ -425,6 +461,8 @@ def main():
                          "best-of figures on a shared machine compare like with like; 0: pf.solve not run)")
     ap.add_argument("--full", action="store_true", help="full sizes: 512 1024 2048, heat 128^3, 500/100 steps, 3 rounds")
     ap.add_argument("--results-dir", default=None, help="where devito.json goes (default benchmarks/results)")
+    ap.add_argument("--busy-core", action="store_true",
+                    help="measure with one core busy: a spinning process pinned to the last CPU during all rounds")
     args = ap.parse_args()
     if args.full:
         args.grid, args.heat_grid, args.steps, args.heat_steps, args.rounds = [512, 1024, 2048], [128], 500, 100, 3
@@ -444,16 +482,19 @@ def main():
           "{GFlops_wall:.1f})".format(**roof) +
           f" (load {load_average()})", flush=True)
     rows = []
-    for dtype in args.dtype:
-        for n in args.grid:
-            dt = args.dt if args.dt is not None else 0.25 * (512 / n) ** 2
-            rows += compare("gray-scott", gray_scott, n, 2, dt, args.steps, args.threads, args.rounds, roof, dtype,
-                            args.steps if args.solve_steps is None else args.solve_steps)
-        for n in args.heat_grid:
-            h = HEAT_L / n
-            dt = 0.8 * h * h / (2 * 3 * HEAT_D)  # 0.8 of the forward-Euler limit h^2/(2 d D)
-            rows += compare("heat-3d", heat3d, n, 3, dt, args.heat_steps, args.threads, args.rounds, roof, dtype,
-                            args.heat_steps if args.solve_steps is None else args.solve_steps)
+    with BusyCore(args.busy_core):
+        for dtype in args.dtype:
+            for n in args.grid:
+                dt = args.dt if args.dt is not None else 0.25 * (512 / n) ** 2
+                rows += compare("gray-scott", gray_scott, n, 2, dt, args.steps, args.threads, args.rounds, roof, dtype,
+                                args.steps if args.solve_steps is None else args.solve_steps)
+            for n in args.heat_grid:
+                h = HEAT_L / n
+                dt = 0.8 * h * h / (2 * 3 * HEAT_D)  # 0.8 of the forward-Euler limit h^2/(2 d D)
+                rows += compare("heat-3d", heat3d, n, 3, dt, args.heat_steps, args.threads, args.rounds, roof, dtype,
+                                args.heat_steps if args.solve_steps is None else args.solve_steps)
+    for r in rows:
+        r["one_core_busy"] = bool(args.busy_core)
     print()
     print(table(rows, ["problem", "grid", "threads", "pdeforge_Mcell_steps_s", "devito_Mcell_steps_s",
                        "pdeforge_over_devito", "pdeforge_over_devito_cpu", "solve_over_fastest_loop",

@@ -138,3 +138,85 @@ def test_passes_on_the_support_keep_truncated_states_exactly():
     untruncated = uh.copy()
     untruncated[0, -1, -1] = 1e-3  # a mode outside the 2/3 band: the passes must visit every mode
     assert not make_stepper(op, untruncated, 0.0, "etdrk4", 0.05)._on_support
+
+
+def test_a_repeated_stage_call_reuses_its_prepared_arguments_with_the_same_results():
+    rng = np.random.default_rng(2)
+    comb, xs, N = _masked_combination(rng, batch=())
+    y = rng.standard_normal(N.shape) + 1j * rng.standard_normal(N.shape)
+    c0, c1 = (rng.standard_normal(N.shape) for _ in range(2))
+    out, a = np.empty_like(N), np.empty_like(N)
+    then = ("etd_ab", (a, y), (c0, c1), 0.0)
+    comb(xs, out, then=then)
+    assert len(comb._prepared) == 1
+    first = a.copy()
+    for x in xs:  # new values in the same arrays: the prepared call reads them
+        x *= 2.0
+    y *= -1.0
+    comb(xs, out, then=("etd_ab", (a, y), (c0, c1), 0.0))  # a new tuple, the same arrays
+    assert len(comb._prepared) == 1
+    np.testing.assert_allclose(out, comb(xs), rtol=0, atol=1e-12)  # the plain (unprepared) pass
+    assert not np.allclose(out, N)
+    np.testing.assert_allclose(a, c0 * y + c1 * out, rtol=0, atol=1e-12)
+    assert not np.allclose(a, first)
+    # other arrays (here other coefficients) are another call, prepared anew
+    d0 = c0 + 1.0
+    comb(xs, out, then=("etd_ab", (a, y), (d0, c1), 0.0))
+    assert len(comb._prepared) == 2
+    np.testing.assert_allclose(a, d0 * y + c1 * out, rtol=0, atol=1e-12)
+
+
+class _Forgetful(dict):
+    """A prepared-call store that keeps nothing: every call takes the plain path."""
+
+    def __setitem__(self, key, value):
+        pass
+
+
+def test_stepping_with_prepared_calls_equals_stepping_without():
+    system, defaults = get_model("kolmogorov-flow").setup(grid=16, seed=0)
+    _, op, _, uh = _compile_and_project(system, defaults["grid"], defaults["ic"], "numpy", None, "float64")
+    comb = op._M["comb_explicit"]
+    finals = []
+    for store in (dict(), _Forgetful()):
+        comb._prepared = store
+        stepper = make_stepper(op, uh.copy(), 0.0, None, None)  # error-controlled ETDRK4: every epilogue
+        for k in range(1, 5):
+            stepper.advance(0.25 * k)
+        finals.append((stepper.y.copy(), list(stepper.dt_used)))
+    assert len(finals[1][1]) >= 4 and finals[0][1] == finals[1][1]
+    np.testing.assert_array_equal(finals[0][0], finals[1][0])
+
+
+def test_pointwise_calls_on_work_arrays_are_prepared_once_and_read_new_values():
+    system, defaults = get_model("kolmogorov-flow").setup(grid=16, seed=0)
+    _, op, _, uh = _compile_and_project(system, defaults["grid"], defaults["ic"], "numpy", None, "float64")
+    K = op.K
+    first = op.rhs_explicit_hat(uh).copy()
+    prepared = len(K._prepared)
+    assert prepared >= 1  # the generated pointwise kernels ran on the transforms' work arrays
+    second = op.rhs_explicit_hat(2.0 * uh).copy()  # the same work arrays, new values
+    assert len(K._prepared) == prepared
+    K._prepared.clear()
+    np.testing.assert_array_equal(second, op.rhs_explicit_hat(2.0 * uh))  # as the plain path computes it
+    assert not np.allclose(second, first)
+    # arrays that are not work arrays (a caller's own) are never kept
+    a = np.ones(K.shape)
+    kernel, keys, *inputs = next(iter(K._prepared))
+    K.pointwise(kernel, (a,) * len(inputs), (), keys)
+    assert len(K._prepared) == prepared
+
+
+def test_dropping_a_coefficient_set_drops_the_fused_calls_that_kept_it():
+    from pdeforge.solvers.spectral.stepping import KEEP_COEFFICIENTS
+
+    system, defaults = get_model("kolmogorov-flow").setup(grid=16, seed=0)
+    _, op, _, uh = _compile_and_project(system, defaults["grid"], defaults["ic"], "numpy", None, "float64")
+    comb = op._M["comb_explicit"]
+    stepper = make_stepper(op, uh.copy(), 0.0, "etdrk4", 0.001)
+    for k in range(KEEP_COEFFICIENTS):
+        stepper.step(0.001 * (k + 1))
+    held = len(comb._prepared)
+    assert held >= KEEP_COEFFICIENTS
+    stepper.step(0.5)  # a ninth step size: the oldest set goes, and the calls that held it
+    assert len(comb._prepared) < held

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -43,6 +45,7 @@ def test_fixed_dt_in_the_dataset_is_the_one_given():
     ds = pf.solve("kolmogorov-flow", grid=16, seed=0, t_span=(0, 0.2), dt=0.01, output=pf.Output(save_every=0.05),
                   progress=False)
     assert ds.attrs["dt"] == ds.attrs["dt_min"] == ds.attrs["dt_max"] == 0.01 and ds.attrs["steps"] == 20
+    assert ds.attrs["coefficient_builds"] == 1  # the warm-up's, used by every step
 
 
 def test_adaptive_etdrk4_meets_its_tolerance_with_few_steps():
@@ -90,4 +93,66 @@ def test_tolerances_go_only_to_the_error_controlled_step():
 
 
 def test_step_ladder():
-    assert on_ladder(1.0) == 1.0 and on_ladder(0.999) < 0.999 and on_ladder(0.3) / 0.3 > 2 ** -0.125
+    assert on_ladder(1.0) == 1.0 and on_ladder(0.999) == 1.0 and on_ladder(0.93) == 2 ** -0.125
+    for h in (0.3, 0.017, 2.5):
+        assert 2 ** -0.0625 <= on_ladder(h) / h <= 2 ** 0.0625  # the nearest rung
+
+
+def test_first_step_comes_from_the_trial_steps_error_estimate():
+    op, uh = _kolmogorov(32)
+    stepper = make_stepper(op, uh.copy(), 0.0, None, None)  # the warm-up is the trial of the CFL guess
+    h0, err0 = stepper.initial_dt, stepper.initial_error
+    assert h0 == pytest.approx(on_ladder(stepper.cfl_dt())) and 0 < err0 < 1
+    assert stepper._h == on_ladder(h0 * min(100.0, 0.9 * err0 ** -0.25))  # not h0 grown by 5 per step
+    # without the warm-up the first real step (the CFL guess, cut to divide the span) is the trial
+    cold = make_stepper(op, uh.copy(), 0.0, None, None, warm=False)
+    cold.advance(2.0)
+    assert cold.initial_dt == cold.dt_used[0] <= h0 and 0 < cold.initial_error <= err0
+    h1, span = cold.dt_used[0], 2.0 - cold.dt_used[0]
+    proposal = on_ladder(h1 * 0.9 * cold.initial_error ** -0.25)  # not limited to 5 h1
+    assert cold.dt_used[1] == pytest.approx(span / math.ceil(span / proposal * (1 - 1e-9)), rel=1e-12)
+
+
+def test_a_frame_is_cut_into_equal_steps_that_share_their_coefficients():
+    op, uh = _kolmogorov(32)
+    stepper = make_stepper(op, uh.copy(), 0.0, None, None)
+    builds = stepper.coefficient_builds
+    for k in range(1, 5):
+        before = len(stepper.dt_used)
+        stepper.advance(0.5 * k)
+        frame = stepper.dt_used[before:]
+        assert sum(frame) == pytest.approx(0.5, rel=1e-12) and max(frame) - min(frame) <= 1e-15  # no short last step
+    assert stepper.coefficient_builds - builds <= len(set(stepper.dt_used))  # one build per distinct step
+    assert stepper.run_attributes(2.0)["coefficient_builds"] == stepper.coefficient_builds
+
+
+def test_coefficients_of_a_real_linear_part_equal_the_contour_integrals():
+    from pdeforge.solvers.spectral.stepping import etd_coefficients
+
+    op, uh = _kolmogorov(32)
+    stepper = make_stepper(op, uh.copy(), 0.0, "etdrk4", 0.01, warm=False)
+    h = 0.37
+    E, E2, Q, f1, f2, f3 = stepper._coeff(h)
+    assert E.dtype == np.float64 and stepper.coefficient_builds == 1
+    z = h * stepper._L.real
+    contour = etd_coefficients(z + 0j * (1 + z))  # complex input: Kassam-Trefethen's contour means
+    np.testing.assert_allclose(E, np.exp(z), rtol=1e-15)
+    np.testing.assert_allclose(E2, np.exp(0.5 * z), rtol=1e-15)
+    for ours, theirs in zip((Q, f1, f2, f3), contour):
+        np.testing.assert_allclose(ours, h * theirs.real, rtol=1e-12, atol=1e-15)
+    assert stepper._coeff(h)[0] is E and stepper.coefficient_builds == 1  # cached
+
+
+def test_the_warm_up_runs_every_compiled_pass_the_stepping_runs(monkeypatch):
+    from pdeforge.codegen.spectral import fused
+
+    op, uh = _kolmogorov(16)
+    table = fused.kernels()
+    called: list[str] = []
+    for name, fn in list(table.items()):
+        monkeypatch.setitem(table, name, lambda *a, _fn=fn, _name=name: (called.append(_name), _fn(*a))[1])
+    stepper = make_stepper(op, uh.copy(), 0.0, None, None)
+    warmed = set(called)
+    called.clear()
+    stepper.advance(1.0)
+    assert set(called) <= warmed and "etd_stage" in warmed  # nothing is first loaded while stepping

@@ -268,3 +268,96 @@ def test_a_later_run_collects_the_helper_threads_compile_instead_of_compiling_ag
     later = ThreadChoice(True, slow, key=key, spare=IDLE, background=False)  # the loop is on disk now
     simulate(later, lambda par, _: 1e-4 * (0.5 if par else 1), 20_000)
     assert len(calls) == 1 and later.in_use and later.compile_s == 0.0
+
+
+def simulate_timed(choice: ThreadChoice, cost, total_steps: int, block_seconds: float = BLOCK_SECONDS):
+    """:func:`simulate` with ``cost(parallel, steps_done, probe)`` giving (wall, CPU) seconds per
+    step of the stepping thread. Returns (wall seconds, steps on the threaded loop)."""
+    done, elapsed, threaded, block = 0, 0.0, 0, 8
+    while done < total_steps:
+        d = choice.choose()
+        n = min(block, total_steps - done, d.max_steps or block)
+        wall, cpu = cost(d.parallel, done, d.probe)
+        choice.record(d.parallel, n * wall, n, n * cpu)
+        if not d.probe:
+            block = max(1, int(block_seconds / wall))
+        threaded += n if d.parallel else 0
+        elapsed += n * wall
+        done += n
+    return elapsed, threaded
+
+
+KEY = ("kernel", "euler", (128, 128, 128), 2)
+
+
+def test_a_disturbed_first_probe_does_not_decide_every_later_solve():
+    # threads take half a serial step, but the first threaded probe lost most of its time
+    # slices to another process (3x slower, the thread on a CPU for a third of the wall time);
+    # then five short solves (0.1 s each, shorter than any back-off the loss would earn)
+    serial = 3.5e-4
+    probes = {"n": 0}
+
+    def cost(par, done, probe):
+        if par and probe:
+            probes["n"] += 1
+            if probes["n"] == 1:
+                return 3 * serial, serial
+        return (0.5 * serial if par else serial), (0.5 * serial if par else serial)
+
+    steps = int(0.1 / serial)
+    times = []
+    for _ in range(5):
+        choice = ThreadChoice(True, Compiler(), key=KEY, spare=IDLE)
+        elapsed, threaded = simulate_timed(choice, cost, steps)
+        times.append(elapsed)
+    assert choice.in_use
+    assert max(times[1:]) <= 1.1 * steps * 0.5 * serial + PROBE_AFTER  # threaded from the second solve on
+
+
+def test_a_loop_measured_clearly_slower_is_never_chosen():
+    # clean measurements, threads 1.5x slower than the serial loop: every solve of the process
+    # stays on the serial loop, and the probes cost little
+    serial = 3.5e-4
+    steps = int(0.2 / serial)
+    for _ in range(10):
+        choice = ThreadChoice(True, Compiler(), key=KEY, spare=IDLE)
+        elapsed, threaded = simulate_timed(choice, lambda par, d, p: ((1.5 if par else 1) * serial,) * 2, steps)
+        assert not choice.in_use and elapsed <= 1.05 * steps * serial
+
+
+def test_serial_blocks_slowed_by_other_processes_do_not_flip_to_threads():
+    # threads lost clearly (2x) on a clean probe; then another process takes time slices from the
+    # serial loop (wall 3x its CPU time) and the free-core count misses it: the serial figure is
+    # not raised by those blocks, so the choice does not flip to threads (which would lose 10x)
+    serial = 3.5e-4
+    phase = {"loaded": False}
+
+    def cost(par, done, probe):
+        if not phase["loaded"]:
+            return ((2 if par else 1) * serial,) * 2
+        return (10 * serial, 10 * serial) if par else (3 * serial, serial)
+
+    choice = ThreadChoice(True, Compiler(), key=KEY, spare=IDLE)
+    simulate_timed(choice, cost, int(0.5 / serial))
+    assert not choice.in_use
+    phase["loaded"] = True
+    choice = ThreadChoice(True, Compiler(), key=KEY, spare=IDLE)
+    _, threaded = simulate_timed(choice, cost, int(1.0 / serial))
+    assert not choice.in_use and threaded <= 0.02 * int(1.0 / serial)
+
+
+def test_back_off_counts_the_stepping_time_of_every_solve():
+    # a clear loss earns a back-off longer than one solve; its stepping time adds up across the
+    # solves of the process, so the loop is probed again (and chosen once it has become faster)
+    serial = 3.5e-4
+    state = {"threads": 2.0}
+    cost = lambda par, d, p: (((state["threads"] if par else 1) * serial),) * 2  # noqa: E731
+    steps = int(0.05 / serial)
+    choice = ThreadChoice(True, Compiler(), key=KEY, spare=IDLE)
+    simulate_timed(choice, cost, steps)
+    assert not choice.in_use
+    state["threads"] = 0.5  # the other process ended
+    for _ in range(20):  # 1 s of short solves
+        choice = ThreadChoice(True, Compiler(), key=KEY, spare=IDLE)
+        simulate_timed(choice, cost, steps)
+    assert choice.in_use

@@ -25,7 +25,19 @@ not guessed, and re-measured now and then:
   own cost divided by ``PROBE_FRACTION``; a probe that wins switches over and resets it. So a
   loaded machine costs a geometric series of tiny probes, well under one percent of a long run.
 * Figures and back-off are remembered per (kernel, method, grid shape, thread count) for the
-  whole process, so the next solve of the same problem starts from what was learnt.
+  whole process, so the next solve of the same problem starts from what was learnt; the
+  stepping time since each variant's last probe is counted across solves too, so a run too
+  short to reach a re-probe leaves its time to the next one (a noisy first probe does not
+  decide every later solve of a process).
+* A decision sticks only when its margin is clear: a probe that loses by less than
+  ``CLEAR_MARGIN`` does not double the back-off (the next probe comes as soon as its cost
+  stays ~``PROBE_FRACTION``), and a new solve whose remembered choice rests on such a narrow
+  result probes the other variant at its start.
+* Blocks are timed in wall time *and* the stepping thread's CPU time: a block whose thread
+  got less than ``UNDISTURBED`` of the wall time on a CPU was disturbed by other processes.
+  A disturbed block of the serial loop says nothing about the serial loop's speed (its
+  figure is not updated, so it cannot flip the choice over to threads on a loaded machine),
+  and a disturbed probe that loses counts as a narrow loss (no doubled back-off).
 
 The policy only consumes ``(variant, seconds, steps)`` records and returns decisions, so it is
 tested with injected timings and an injected core count (``tests/solvers/test_threads.py``),
@@ -65,6 +77,12 @@ SMOOTH = 0.3
 #: and repeated at once (the thread team's first blocks after idling run ~1.5x slow); one
 #: slower than this is judged a loss right away.
 WARM_UP_FACTOR = 2.0
+#: A probe that loses by less than this factor is a narrow result: no doubled back-off, and a
+#: remembered choice resting on it is re-probed when the next solve starts.
+CLEAR_MARGIN = 1.25
+#: A block whose stepping thread ran on a CPU for less than this fraction of its wall time was
+#: disturbed by other processes (time slices taken): it decides nothing about speed.
+UNDISTURBED = 0.8
 #: Largest rise of a serial loop's figure per block (SerialChoice: CPU-time figures, raised by disturbances only).
 DRIFT = 0.02
 #: Shortest block (as a fraction of the other variant's wait) that is cut to meet its probe.
@@ -85,6 +103,10 @@ class ThreadMemory:
     probed: set = field(default_factory=set)
     #: the threaded loop's compile running in the helper thread (None: not started)
     compiling: Future | None = None
+    #: stepping seconds since each variant's last probe, counted across the solves of a process
+    since_probe: dict[bool, float] = field(default_factory=lambda: {True: 0.0, False: 0.0})
+    #: whether the latest probe's result was clear (won, or lost by CLEAR_MARGIN or more)
+    clear: bool = True
 
 
 _HELPER: ThreadPoolExecutor | None = None
@@ -183,8 +205,15 @@ class ThreadChoice:
         self.compile_s = 0.0
         #: seconds the helper thread compiled or loaded it while the serial loop stepped
         self.background_compile_s = 0.0
-        self._since_probe = {True: 0.0, False: 0.0}  # stepping seconds since each variant's last probe
+        self._since_probe = self.memory.since_probe  # stepping seconds since each variant's last probe
+        if not self.memory.clear:
+            # the remembered choice rests on a narrow or disturbed result: probe the other one again now
+            other = not self.memory.in_use
+            self._since_probe[other] = max(self._since_probe[other], self.memory.backoff[other])
+            self.memory.clear = True
         self._pending: Decision | None = None
+        #: probes whose result decided nothing (disturbed, or lost by less than CLEAR_MARGIN)
+        self.unclear = 0
 
     @property
     def in_use(self) -> bool:
@@ -257,8 +286,10 @@ class ThreadChoice:
         budget = PROBE_FRACTION * max(self._since_probe[variant], self._after)
         return max(floor, int(budget / per_step))
 
-    def record(self, parallel: bool, seconds: float, steps: int) -> None:
-        """Note that ``steps`` steps of the block just chosen (on ``parallel``) took ``seconds``."""
+    def record(self, parallel: bool, seconds: float, steps: int, cpu_seconds: float | None = None) -> None:
+        """Note that ``steps`` steps of the block just chosen (on ``parallel``) took ``seconds``
+        (wall time), of which the stepping thread ran ``cpu_seconds`` on a CPU (None: unknown,
+        taken as undisturbed)."""
         decision, self._pending = self._pending, None
         if not self.enabled or steps <= 0:
             return
@@ -266,22 +297,37 @@ class ThreadChoice:
         per_step = seconds / steps
         self._since_probe[True] += seconds
         self._since_probe[False] += seconds
+        disturbed = cpu_seconds is not None and cpu_seconds < UNDISTURBED * seconds
         if decision is not None and decision.probe:
             self._since_probe[parallel] = 0.0
+            other_rate = mem.seconds_per_step.get(not parallel, math.inf)
+            wins = (per_step < MARGIN * other_rate) if parallel else (per_step * MARGIN <= other_rate)
+            # the figure is kept either way: it sizes this variant's next probe
             mem.seconds_per_step[parallel] = per_step
             first = parallel not in mem.probed
             mem.probed.add(parallel)
-            other_rate = mem.seconds_per_step.get(not parallel, math.inf)
-            if first and not self._wins(parallel) and per_step < WARM_UP_FACTOR * other_rate:
+            if first and not wins and per_step < WARM_UP_FACTOR * other_rate:
                 # a first probe that lost narrowly may have paid the team's wake-up: again, now
                 self._since_probe[parallel] = mem.backoff[parallel]
                 return
-            if self._wins(parallel):
+            if wins:
                 mem.in_use = parallel
                 mem.backoff[parallel] = self._after
                 mem.backoff[not parallel] = self._after
+                mem.clear = True
+            elif disturbed or per_step < CLEAR_MARGIN * other_rate:
+                # a narrow loss, or one measured while other processes took time slices: noise
+                # could have decided it; no doubling, and the next solve re-probes at its start
+                self.unclear += 1
+                mem.clear = False
+                mem.backoff[parallel] = min(MAX_BACKOFF, max(mem.backoff[parallel], seconds / PROBE_FRACTION))
             else:  # wait longer, and long enough for this probe's cost to stay ~PROBE_FRACTION
+                mem.clear = True
                 mem.backoff[parallel] = min(MAX_BACKOFF, max(2.0 * mem.backoff[parallel], seconds / PROBE_FRACTION))
+            return
+        if disturbed and not parallel:
+            # a serial block that lost time slices to other processes says nothing about the
+            # serial loop (and must not flip the choice over to threads on a loaded machine)
             return
         mem.probed.add(parallel)  # measured in use: no warm-up probe needed for it
         old = mem.seconds_per_step.get(parallel)
@@ -327,12 +373,13 @@ class SerialChoice(ThreadChoice):
         super().__init__(enabled, compile_other, None if key is None else (*key, "serial loop"), threads=1,
                          spare=lambda: 0, probe_steps=probe_steps, background=background)
 
-    def record(self, parallel: bool, seconds: float, steps: int) -> None:
-        """Note that ``steps`` steps on loop ``parallel`` (True: the second) took ``seconds`` of CPU time."""
+    def record(self, parallel: bool, seconds: float, steps: int, cpu_seconds: float | None = None) -> None:
+        """Note that ``steps`` steps on loop ``parallel`` (True: the second) took ``seconds`` of CPU time
+        (CPU time already: ``cpu_seconds`` is not read)."""
         old = self.memory.seconds_per_step.get(parallel)
         if old is not None and steps > 0:
             seconds = min(seconds, steps * old * (1.0 + DRIFT))
         super().record(parallel, seconds, steps)
 
 
-__all__ = ["ThreadChoice", "SerialChoice", "ThreadMemory", "Decision", "forget", "spare_cores", "PROBE_AFTER", "MAX_BACKOFF"]
+__all__ = ["CLEAR_MARGIN", "UNDISTURBED", "ThreadChoice", "SerialChoice", "ThreadMemory", "Decision", "forget", "spare_cores", "PROBE_AFTER", "MAX_BACKOFF"]

@@ -157,6 +157,9 @@ class SpectralRuntime:
         self.mode_weight = self.asarray(w[spectral[-1]].reshape([1] * (self.dim - 1) + [-1]))
         self.size = int(np.prod(self.global_shape))
         self._workspace: dict = {}
+        #: prepared pointwise calls on work arrays, by the identity of their arrays
+        self._prepared: dict = {}
+        self._work_ids: set = set()
         if self.library == "numpy":
             self._dtypes = (self.real_dtype, self.complex_dtype)
 
@@ -259,11 +262,22 @@ class SpectralRuntime:
     def pointwise(self, kernel, arrays: tuple, scalars: tuple, keys: tuple) -> tuple:
         """Run a generated Numba pointwise kernel: the physical ``arrays`` in, one array per name
         in ``keys`` out (work arrays for unbatched inputs, fresh arrays for batched ones)."""
+        identity = (kernel, keys, *map(id, arrays))
+        prepared = self._prepared.get(identity)
+        if prepared is not None:  # the same work arrays as a call before: its flat views, no checks
+            kernel(*prepared[0], *[float(v) for v in scalars])
+            return prepared[1]
         ref = arrays[0]
         dtype = ref.dtype
         if ref.shape == self.shape and all(a.shape == ref.shape and a.dtype == dtype and a.flags.c_contiguous
                                            for a in arrays):  # the solver's case: work arrays, no copies
             outs = tuple(self._work("pointwise:" + k, ref.shape, dtype) for k in keys)
+            if all(id(a) in self._work_ids for a in arrays):
+                # the inputs are work arrays (they live as long as this runtime: their identities
+                # stay theirs): keep the flat views for the next call on the same arrays
+                if len(self._prepared) >= 64:
+                    self._prepared.clear()
+                self._prepared[identity] = ((*[a.reshape(-1) for a in arrays], *[o.reshape(-1) for o in outs]), outs)
         else:
             arrays = np.broadcast_arrays(*arrays)
             dtype = np.result_type(*arrays)
@@ -277,6 +291,7 @@ class SpectralRuntime:
         found = self._workspace.get((key, dtype))
         if found is None:
             found = self._workspace[(key, dtype)] = np.empty(shape, dtype=dtype)
+            self._work_ids.add(id(found))
         return found
 
     #: "ducc0" (when installed: the FFT library JAX uses, 2-2.6x faster than scipy.fft's

@@ -156,12 +156,14 @@ class SpectralOperator:
         return self.K.asarray(a)
 
     def _split(self, UH) -> list:
-        if UH.shape[self.field_axis] != len(self.fields):
+        axis, F = -(self.dim + 1), len(self.fields)
+        if UH.shape[axis] != F:
             raise SolverError(
-                f"expected {len(self.fields)} fields ({', '.join(self.fields)}) on axis {self.field_axis}, "
-                f"got shape {tuple(UH.shape)}"
+                f"expected {F} fields ({', '.join(self.fields)}) on axis {axis}, got shape {tuple(UH.shape)}"
             )
-        return [self.K.take(UH, i, self.field_axis) for i in range(len(self.fields))]
+        if UH.ndim == self.dim + 1:  # unbatched (a time stepper's state): the fields are the first axis
+            return list(UH)
+        return [self.K.take(UH, i, axis) for i in range(F)]
 
     def _check_physical(self, u, what: str):
         if tuple(u.shape[-self.dim:]) != self.shape or u.ndim < self.dim + 1:
@@ -208,6 +210,15 @@ class SpectralOperator:
         if then is not None:
             raise SolverError("a fused stage update (then=) needs the numpy target")
         return self.K.stack(kernel(self._split(uh), t, P, self.K, M), self.field_axis, out=out)
+
+    def forget_prepared(self) -> None:
+        """Drop the prepared fused stage calls (:class:`~pdeforge.codegen.spectral.fused.Combination`
+        keeps the arrays of calls it saw; a stepper that discards a set of step coefficients
+        calls this so that they are freed)."""
+        for value in self._M.values():
+            prepared = getattr(value, "_prepared", None)
+            if prepared is not None:
+                prepared.clear()
 
     def explicit_support(self):
         """Flat indices (into ``(F, *kshape)`` per field's ``kshape``) of the modes where

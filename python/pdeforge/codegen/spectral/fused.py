@@ -150,6 +150,8 @@ class Combination:
         self.S = np.ascontiguousarray(flat_s[:, keep])
         self.modes = modes
         self._typed: dict = {}
+        #: prepared arguments of fused stage calls, by the identity of their arrays (see _stage)
+        self._prepared: dict = {}
 
     @property
     def support(self) -> float:
@@ -173,9 +175,14 @@ class Combination:
         caller guarantees ``out`` and every state are zero outside :attr:`idx`, so only the
         support is visited and the zeros stay); ``out`` is then required.
         """
-        if then is not None and out is not None and out.shape == (self.F, *self.kshape) and out.flags.c_contiguous \
-                and all(x.shape == self.kshape and x.dtype == out.dtype and x.flags.c_contiguous for x in xs):
-            return self._stage(xs, out, then)  # a time stepper's call: unbatched, contiguous
+        if then is not None and out is not None:
+            prepared = self._prepared.get(_identity(xs, out, then))
+            if prepared is not None:  # a time stepper's call seen before: the same arrays
+                kernels()["combine"](*prepared[0])
+                return out
+            if out.shape == (self.F, *self.kshape) and out.flags.c_contiguous \
+                    and all(x.shape == self.kshape and x.dtype == out.dtype and x.flags.c_contiguous for x in xs):
+                return self._stage(xs, out, then)  # a time stepper's call: unbatched, contiguous
         ref = xs[0] if xs else like
         batch = ref.shape[: ref.ndim - len(self.kshape)]
         dtype = np.result_type(ref.dtype, np.complex64)
@@ -198,13 +205,25 @@ class Combination:
 
 
     def _stage(self, xs: tuple, out: np.ndarray, then: tuple) -> np.ndarray:
-        """:meth:`__call__` for unbatched C-contiguous arrays, in few Python operations."""
+        """:meth:`__call__` for unbatched C-contiguous arrays, in few Python operations.
+
+        A time stepper passes the same few arrays (its buffers, the transforms' work arrays,
+        the step's coefficients) over and over: the flattened views and checks of a call are
+        kept under the identity of its arrays, and a call with the same arrays runs the kernel
+        on them directly. The entry holds the arrays, so their identities stay theirs (at most
+        :data:`PREPARED_CALLS` entries; a stepper that drops a set of coefficients clears them,
+        :meth:`~pdeforge.codegen.spectral.compile.SpectralOperator.forget_prepared`).
+        """
         A, S = self._arrays(out.dtype)
-        self._run(A, S, tuple(x.reshape(1, self.modes) for x in xs), out.reshape(1, self.F, self.modes), then)
+        args = self._run(A, S, tuple(x.reshape(1, self.modes) for x in xs), out.reshape(1, self.F, self.modes), then)
+        if len(self._prepared) >= PREPARED_CALLS:
+            self._prepared.clear()
+        self._prepared[_identity(xs, out, then)] = (args, (xs, out, then))
         return out
 
-    def _run(self, A, S, ins: tuple, flat: np.ndarray, then: tuple | None) -> None:
-        """The kernel on flattened inputs ``(nb, modes)`` into ``flat`` ``(nb, F, modes)``."""
+    def _run(self, A, S, ins: tuple, flat: np.ndarray, then: tuple | None):
+        """The kernel on flattened inputs ``(nb, modes)`` into ``flat`` ``(nb, F, modes)``;
+        returns the arguments it was called with (a stage update's call)."""
         ins = ins or (flat[:, 0],)
         if then is None:
             kernels()["combine"](A, ins, S, self.idx, flat, 0, (flat,) * 4, (_NO_COEFFICIENTS,) * 4, 0.0, False)
@@ -217,11 +236,21 @@ class Combination:
         w = w + (flat,) * (4 - len(w))
         cf = tuple(c.reshape(self.F, self.modes) for c in coefficients)
         cf = cf + (cf[0],) * (4 - len(cf))
-        kernels()["combine"](A, ins, S, self.idx, flat, EPILOGUES[name], w, cf, float(c0), on_support)
+        args = (A, ins, S, self.idx, flat, EPILOGUES[name], w, cf, float(c0), on_support)
+        kernels()["combine"](*args)
+        return args
 
 
 #: the coefficient arrays of a pass without a stage update (never read)
 _NO_COEFFICIENTS = np.zeros((1, 0))
+#: prepared stage calls kept per combination (a stepper uses a few dozen; more: the cache restarts)
+PREPARED_CALLS = 64
+
+
+def _identity(xs: tuple, out: np.ndarray, then: tuple) -> tuple:
+    """Key of a fused stage call: the identity of every array in it and its scalars."""
+    name, states, coefficients, c0, *rest = then
+    return (id(out), *map(id, xs), name, *map(id, states), *map(id, coefficients), c0, bool(rest and rest[0]))
 
 
 def _flat(x: np.ndarray, shape: tuple, dtype) -> np.ndarray:

@@ -183,9 +183,9 @@ class FixedStepRK(Stepper):
                     # slices other processes took (which would decide a wall-clock probe by chance)
                     self._serial.record(serial.parallel, time.thread_time() - cpu, block)
                     # a probe of the other serial loop is not the serial loop's figure
-                    self._threads.record(False, elapsed, 0 if serial.probe else block)
+                    self._threads.record(False, elapsed, 0 if serial.probe else block, time.thread_time() - cpu)
                 else:
-                    self._threads.record(decision.parallel, elapsed, block)
+                    self._threads.record(decision.parallel, elapsed, block, time.thread_time() - cpu)
             else:
                 for s in range(block):
                     self._step(t_start + (done + s) * dt, dt)

@@ -21,8 +21,18 @@ one is kept: local extrapolation, as Dormand-Prince). A step is accepted when
 and the next step is ``h (0.9 / err)^(1/4)``, limited to 0.2-5 times the last one. An
 unstable step shows in the estimate (the growing modes enter ``N(c)`` and ``N(u1)``
 differently) and is rejected; the CFL step of the explicit part is only the first guess.
-Step sizes are rounded down to a ladder of ratio ``2^(1/8)``, so the phi-function
-coefficients are built once per rung and reused (a run builds a handful of sets).
+
+The first step: a trial step of the CFL guess ``h0`` (the warm-up step, or the first step
+of :meth:`AdaptiveETDRK4.advance`) gives ``err0``, and the step that follows is
+``h0 (0.9 / err0)^(1/4)`` within 1/100-100 times ``h0`` (the error of a fourth-order pair
+scales as ``h^4``; Hairer, Norsett & Wanner's starting step, with a real step for its
+estimate), so a run does not climb from the CFL step by factors of 5.
+
+Proposed steps are rounded to a ladder of ratio ``2^(1/8)``, and the span to the next
+output time is cut into equal steps no longer than the proposal (no short last step);
+while the proposal stays on its rung the step repeats exactly, so the phi-function
+coefficients are built once per step size and reused (a run builds a handful of sets,
+counted in ``coefficient_builds``).
 """
 
 from __future__ import annotations
@@ -40,13 +50,16 @@ DEFAULT_RTOL = 1e-4
 DEFAULT_ATOL = 1e-12
 #: the controller: safety factor, smallest and largest change of the step
 SAFETY_FACTOR, SHRINK_MIN, GROW_MAX = 0.9, 0.2, 5.0
+#: the first step after the trial of the CFL guess: within these factors of it
+FIRST_CHANGE_MIN, FIRST_CHANGE_MAX = 0.01, 100.0
 #: rungs of the step ladder per factor two
 LADDER = 8
 
 
 def on_ladder(h: float) -> float:
-    """``h`` rounded down to the ladder ``2^(k / LADDER)``."""
-    return 2.0 ** (math.floor(LADDER * math.log2(h) + 1e-9) / LADDER)
+    """``h`` rounded to the nearest rung of the ladder ``2^(k / LADDER)`` (within 4.4%: the
+    controller's safety factor, not the rounding, keeps the step inside the tolerance)."""
+    return 2.0 ** (round(LADDER * math.log2(h)) / LADDER)
 
 
 class AdaptiveETDRK4(StiffSpectralStepper):
@@ -79,6 +92,10 @@ class AdaptiveETDRK4(StiffSpectralStepper):
         self._fsal = False  # whether self._buffers[0] holds N(y) at the current state
         h = h0 if h0 is not None else self.cfl_dt()
         self._h = on_ladder(min(h, dt_max)) if h > 0 and math.isfinite(h) else dt_max
+        self._first = True  # no error estimate yet: the next one sets the step (module docstring)
+        #: the error estimate of the first trial step (tolerance units) and its step
+        self.initial_error, self.initial_dt = math.nan, math.nan
+        self._h_used = math.nan  # the last step taken (repeated while the proposal allows it)
         self._since_check = 0
         self._sqrt_n = math.sqrt(self.y.numel() if self.K.library == "torch" else self.K.allsum(self.y.size))
 
@@ -135,11 +152,29 @@ class AdaptiveETDRK4(StiffSpectralStepper):
         self._buffers[0], self._n5 = self._n5, self._buffers[0]  # FSAL: N at the new state
 
     def warm(self) -> None:
+        """The trial step of the CFL guess from the current state (which is kept): loads the
+        kernels, and its error estimate sets the first step (module docstring)."""
         saved = self.y.clone() if self.K.library == "torch" else self.y.copy()
+        h = self._h
         with np.errstate(all="ignore"):
-            self._try(self._h)
+            err = self._try(h)
+            fused = self._fused()
+            if fused is not None:  # the first-same-as-last stage pass too (loaded here, not in the first step)
+                E, E2, Q, *_ = (c.reshape(-1) for c in self._coeff(h))
+                fused["etd_stage"](self.stage.reshape(-1), E2, self.y.reshape(-1), Q, self._buffers[0].reshape(-1))
         self._copy_into(self.y, saved)
         self._fsal = False
+        self._first_step(h, err)
+
+    def _first_step(self, h: float, err: float) -> None:
+        """Set the step from the first error estimate ``err`` of a step ``h`` (see the module
+        docstring); a non-finite estimate leaves the shrinking to the controller."""
+        if not self._first or not math.isfinite(err):
+            return
+        self._first = False
+        self.initial_error, self.initial_dt = float(err), float(h)
+        change = FIRST_CHANGE_MAX if err == 0 else SAFETY_FACTOR * err ** -0.25
+        self._h = on_ladder(min(self.dt_max, h * min(FIRST_CHANGE_MAX, max(FIRST_CHANGE_MIN, change))))
 
     # the controller ----------------------------------------------------------------------------
     def advance(self, t_target: float, progress=None) -> None:
@@ -147,21 +182,30 @@ class AdaptiveETDRK4(StiffSpectralStepper):
         the state is checked every ``recheck`` accepted steps and at ``t_target``."""
         while t_target - self.t > 1e-12 * max(1.0, abs(t_target)):
             span = t_target - self.t
-            last = self._h >= span * (1.0 - 1e-9)
-            h = span if last else self._h
+            n = max(1, math.ceil(span / self._h * (1.0 - 1e-9)))
+            last = n == 1
+            h = span / n  # equal steps to t_target, none longer than the proposal
+            if abs(h - self._h_used) <= 1e-9 * h:
+                h = self._h_used  # the same step again: its coefficients are cached
             if h < 1e-12 * max(1.0, abs(self.t)):
                 raise BlowUp(self.t, self._good_t, self.op.to_physical(self._good))
+            first = self._first
             err = self._try(h)
+            if first and err <= 1.0:
+                self._first_step(h, err)
             if err <= 1.0:
                 self._accept()
                 self.t = float(t_target) if last else self.t + h
                 self.steps += 1
                 self.dt_used.append(h)
+                self._h_used = h
                 self.error_last = err
                 self.error_max = max(self.error_max, err)
-                change = GROW_MAX if err == 0 else min(GROW_MAX, max(SHRINK_MIN, SAFETY_FACTOR * err ** -0.25))
-                if not (last and h < self._h and change >= 1):  # a step cut short says little about longer ones
-                    self._h = on_ladder(min(self.dt_max, h * change))
+                if not first:
+                    change = GROW_MAX if err == 0 else min(GROW_MAX, max(SHRINK_MIN, SAFETY_FACTOR * err ** -0.25))
+                    proposal = on_ladder(min(self.dt_max, h * change))
+                    # a step shortened to fit the span, passed easily, says nothing against the proposal
+                    self._h = max(self._h, proposal) if (h < self._h and change >= 1) else proposal
                 self._since_check += 1
                 if self._since_check >= self.recheck or last:
                     self._check()
@@ -190,6 +234,8 @@ class AdaptiveETDRK4(StiffSpectralStepper):
             dt_rule=f"error control: embedded ETDRK4(3) pair, rtol {self.rtol:g}, atol {self.atol:g}",
             steps_rejected=int(self.rejected),
             rhs_evaluations=int(4 * (self.steps - self._steps_before) + 5 * self.rejected + 1),
+            initial_dt=float(self.initial_dt),
+            initial_error_estimate=float(self.initial_error * self.rtol),
             rtol=self.rtol,
             atol=self.atol,
             error_estimate=float(self.error_max * self.rtol),

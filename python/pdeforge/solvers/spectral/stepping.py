@@ -120,14 +120,20 @@ def _phi123(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return p1, p2, p3
 
 
+def etd_values_real(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(Q, f1, f2, f3)`` of :func:`etd_coefficients` for real ``z``, elementwise and real:
+    phi functions by closed forms and Taylor series (no search for repeated values; callers
+    pass distinct values)."""
+    p1, p2, p3 = _phi123(z)
+    q = 0.5 * _phi123(0.5 * z)[0]  # (exp(z/2) - 1) / z
+    return q, p1 - 3.0 * p2 + 4.0 * p3, p2 - 2.0 * p3, -p2 + 4.0 * p3
+
+
 def _etd_coefficients_real(z: np.ndarray) -> tuple[np.ndarray, ...]:
     """:func:`etd_coefficients` of real ``z``: phi functions by closed forms and Taylor series."""
     shape = np.shape(z)
     values, inverse = np.unique(np.ravel(z), return_inverse=True)
-    p1, p2, p3 = _phi123(values)
-    q = 0.5 * _phi123(0.5 * values)[0]  # (exp(z/2) - 1) / z
-    out = (q, p1 - 3.0 * p2 + 4.0 * p3, p2 - 2.0 * p3, -p2 + 4.0 * p3)
-    return tuple(a[inverse].reshape(shape) for a in out)
+    return tuple(a[inverse].reshape(shape) for a in etd_values_real(values))
 
 
 class SpectralRK:
@@ -395,6 +401,8 @@ class StiffSpectralStepper(SpectralRK):
                             for m in multipliers]).astype(complex)
         # the distinct values of L (few: L depends on |k| only, mostly), once for every step size
         self._L_values, self._L_index = np.unique(self._L.ravel(), return_inverse=True)
+        self._L_index = self._L_index.reshape(-1)
+        self._L_real = not np.any(self._L_values.imag)
         self._coefficients: dict[float, tuple] = {}
         #: coefficient sets built so far (one per distinct step size still cached)
         self.coefficient_builds = 0
@@ -422,6 +430,10 @@ class StiffSpectralStepper(SpectralRK):
                 b[...] = 0
         return True
 
+    def run_attributes(self, t_span: float) -> dict:
+        """:meth:`SpectralRK.run_attributes` and the step coefficient sets built (one per step size)."""
+        return super().run_attributes(t_span) | {"coefficient_builds": int(self.coefficient_builds)}
+
     # explicit part ------------------------------------------------------------------------
     def _f(self, y, t: float, out=None, then=None) -> None:
         self.op.rhs_explicit_hat(y, t, out=self.k if out is None else out, then=then)
@@ -438,34 +450,50 @@ class StiffSpectralStepper(SpectralRK):
 
     # coefficients ---------------------------------------------------------------------------
     def _coeff(self, h: float) -> tuple:
+        """The step's coefficient arrays for step ``h`` (cached for the last few step sizes).
+
+        They are computed on the distinct values of ``L`` (a few thousand: ``L`` depends on
+        ``|k|`` mostly) and spread to the modes by one gather each; a real ``L`` gives real
+        arrays throughout (half the memory of complex ones, in the build and in every step)."""
         found = self._coefficients.get(h)
         if found is not None:
             return found
         K, name = self.K, self.stiff_method.name
         self.coefficient_builds += 1
-        L = self._L_values  # on the distinct values; spread to the modes below
+        real = self._L_real
+        L = self._L_values.real if real else self._L_values
         if name == "ifrk4":
             half = np.exp(0.5 * h * L)
-            arrays = (half, half * half)
+            values = (half, half * half)
         elif name == "etdrk4":
-            q, f1, f2, f3 = etd_coefficients(h * L)
-            arrays = (np.exp(h * L), np.exp(0.5 * h * L), h * q, h * f1, h * f2, h * f3)
+            q, f1, f2, f3 = etd_values_real(h * L) if real else etd_coefficients(h * L)
+            values = (np.exp(h * L), np.exp(0.5 * h * L), h * q, h * f1, h * f2, h * f3)
         else:
-            arrays = []
+            values = []
             for k in range(len(CK_BETA)):
                 mu = 0.5 * h * (CK_ALPHA[k + 1] - CK_ALPHA[k])
                 inv = 1.0 / (1.0 - mu * L)
-                arrays += [(1.0 + mu * L) * inv, CK_GAMMA[k] * h * inv]
-            arrays = tuple(arrays)
+                values += [(1.0 + mu * L) * inv, CK_GAMMA[k] * h * inv]
         shape = self._L.shape
-        arrays = tuple(np.asarray(a)[self._L_index].reshape(shape) for a in arrays)
-        if K.library == "numpy":  # the fused passes: real arrays for a real L (half the memory traffic)
-            out = tuple(np.ascontiguousarray(a.real if not np.any(a.imag) else a, dtype=K.real_dtype
-                                             if not np.any(a.imag) else K.complex_dtype) for a in arrays)
+        if K.library == "numpy":  # the fused passes: real arrays where the values are real
+            out = []
+            for v in values:
+                if np.iscomplexobj(v) and np.any(v.imag):
+                    dtype = K.complex_dtype
+                else:
+                    v, dtype = np.real(v), K.real_dtype
+                a = np.empty(shape, dtype=dtype)
+                np.take(v.astype(dtype, copy=False), self._L_index, out=a.reshape(-1))
+                out.append(a)
+            out = tuple(out)
         else:
-            out = tuple(K.asarray(a, complex_=True) for a in arrays)
+            out = tuple(K.asarray(np.asarray(v, dtype=complex)[self._L_index].reshape(shape), complex_=True)
+                        for v in values)
         if len(self._coefficients) >= KEEP_COEFFICIENTS:
             self._coefficients.pop(next(iter(self._coefficients)))
+            forget = getattr(self.op, "forget_prepared", None)
+            if forget is not None:  # fused calls that kept the dropped set: freed with it
+                forget()
         self._coefficients[h] = out
         return out
 
