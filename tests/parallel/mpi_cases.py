@@ -99,6 +99,33 @@ def in_memory_and_store(path):
             "status": ds.attrs["status"], "shapes": shapes}
 
 
+def resumed(path, written_by=None):
+    """Run to t = 5 into a store, resume it to t = 10 (under this rank count), and compare with
+    one uninterrupted distributed run to t = 10 (``written_by``: the store of the first half was
+    written by another rank count, by an earlier mpiexec)."""
+    import xarray as xr
+
+    kw = dict(grid=(24, 20), method=pf.RK4(dt=0.5), seed=1, progress=False)
+    save = dict(save_every=2.5, in_memory=False)
+    first = path + ("/half.zarr" if written_by is None else f"/half-{written_by}.zarr")
+    if written_by is None:
+        pf.solve("gray-scott", t_span=5.0, output=pf.Output(first, **save), **kw)
+        if RANK == 0:  # the same first half, for a run under another rank count to continue
+            import shutil
+
+            shutil.copytree(first, path + f"/half-{COMM.Get_size()}.zarr")
+        COMM.Barrier()
+        pf.solve("gray-scott", t_span=10.0, output=pf.Output(path + "/whole.zarr", **save), **kw)
+    pf.solve("gray-scott", t_span=10.0, output=pf.Output(first, resume=True, **save), **kw)
+    if RANK:
+        return None
+    with xr.open_zarr(first) as z, xr.open_zarr(path + "/whole.zarr") as w:
+        return {"maxdiff": compare(z, w), "steps": [int(z.attrs["steps"]), int(w.attrs["steps"])],
+                "frames": [int(z.sizes["t"]), int(w.sizes["t"])], "times": float(np.max(np.abs(z.t - w.t))),
+                "status": z.attrs["status"], "ranks": [int(z.attrs["mpi_ranks"]), int(w.attrs["mpi_ranks"])],
+                "history": z.attrs["history"].count("resumed at t = 5")}
+
+
 def refused(what):
     kw = dict(grid=(16, 16), t_span=1.0, progress=False)
     try:
@@ -110,7 +137,8 @@ def refused(what):
         elif what == "netcdf":
             pf.solve("gray-scott", output="/tmp/never.nc", method=pf.RK4(dt=0.1), **kw)
         elif what == "resume":
-            pf.solve("gray-scott", output=pf.Output("/tmp/never.zarr", resume=True), method=pf.RK4(dt=0.1), **kw)
+            pf.solve("gray-scott", output=pf.Output(f"/tmp/never-{COMM.Get_size()}.zarr", resume=True),
+                     method=pf.RK4(dt=0.1), **kw)
         elif what == "spectral":
             pf.solve("les-hit", grid=8, t_span=0.01, progress=False)
     except PDEForgeError as exc:
@@ -144,6 +172,10 @@ def main() -> None:
     for name in names:
         if name.startswith("store:"):
             results[name] = store(name.split(":", 1)[1])
+        elif name.startswith("resume:"):
+            results[name] = resumed(name.split(":", 1)[1])
+        elif name.startswith("resume-from-2:"):
+            results[name] = resumed(name.split(":", 1)[1], written_by=2)
         elif name.startswith("both:"):
             results[name] = in_memory_and_store(name.split(":", 1)[1])
         else:

@@ -39,14 +39,15 @@ def mpirun(n: int, tmp_path: Path, *cases: str) -> dict:
 def two(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("mpi2")
     return mpirun(2, tmp, "gs-2x1-rk4", "gs-1x2-euler", "gs-auto-ssprk3", "gs-rk45", "walls-2x1-rk4",
-                  "walls-1x1x2-ssprk3", f"store:{tmp}", f"both:{tmp}", "refuse-bdf", "refuse-narrow",
-                  "refuse-netcdf", "refuse-resume", "refuse-spectral")
+                  "walls-1x1x2-ssprk3", f"store:{tmp}", f"both:{tmp}", f"resume:{tmp}", "refuse-bdf",
+                  "refuse-narrow", "refuse-netcdf", "refuse-resume", "refuse-spectral") | {"tmp": str(tmp)}
 
 
 @pytest.fixture(scope="module")
-def four(tmp_path_factory):
+def four(two, tmp_path_factory):
+    # resumes the store whose first half two ranks wrote
     return mpirun(4, tmp_path_factory.mktemp("mpi4"), "gs-2x2-rk4", "gs-4x1-uneven-euler", "walls-2x2-rk4",
-                  "walls-1x2x2-euler")
+                  "walls-1x2x2-euler", f"resume-from-2:{two['tmp']}")
 
 
 @pytest.mark.parametrize("case", ["gs-2x1-rk4", "gs-1x2-euler", "gs-auto-ssprk3", "walls-2x1-rk4",
@@ -93,6 +94,21 @@ def test_the_in_memory_dataset_equals_the_store_and_a_callback_stops_every_rank(
     assert r["shapes"] == [[[24, 20]], [[24, 20]]]  # callbacks see the whole state on every rank
 
 
+def test_a_resumed_store_continues_bit_for_bit_as_one_uninterrupted_run(two):
+    r = next(v for k, v in two.items() if k.startswith("resume:"))
+    assert r["maxdiff"] == 0.0 and r["times"] == 0.0  # the same ranks: the same arithmetic in the same order
+    assert r["steps"][0] == r["steps"][1] == 20
+    assert r["frames"] == [5, 5] and r["status"] == "completed" and r["history"] == 1
+
+
+def test_a_store_written_by_two_ranks_is_continued_by_four(four):
+    r = next(v for k, v in four.items() if k.startswith("resume-from-2:"))
+    # blocks of another shape compute each cell with the same arithmetic: equal to round-off
+    assert r["maxdiff"] <= ROUND_OFF, r
+    assert r["steps"][0] == r["steps"][1] == 20
+    assert r["frames"] == [5, 5] and r["ranks"] == [4, 2] and r["status"] == "completed"
+
+
 def test_a_one_process_run_has_no_distributed_attributes(two):
     assert two["gs-2x1-rk4"]["one_process_attrs"] == []
 
@@ -102,7 +118,7 @@ def test_what_does_not_run_distributed_is_refused_clearly(two):
     assert "rk45 run distributed" in two["refuse-bdf"]["message"]
     assert "fewer than the" in two["refuse-narrow"]["message"]
     assert ".zarr" in two["refuse-netcdf"]["message"]
-    assert "resume" in two["refuse-resume"]["message"]
+    assert "no such store" in two["refuse-resume"]["message"]
     assert "spectral discretization runs on one process only" in two["refuse-spectral"]["message"]
 
 

@@ -6,8 +6,8 @@ grid: each rank binds the same generated kernels to its block
 (:class:`~pdeforge.parallel.block.BlockKernel`), steps it with the same Runge-Kutta stepper a
 single process uses, and exchanges halos inside every ghost fill; the step size, the error norm
 of rk45 and the blow-up check are reductions over all ranks, so every rank takes the same
-steps. Resume, attributes, the output store, frames, signals and the end of the run are the
-one driver's (:func:`pdeforge.solvers.run.pipeline.execute`).
+steps. Resume (each rank reads its block of the store's last frame), attributes, the output
+store, frames, signals and the end of the run are the one driver's (:func:`pdeforge.solvers.run.pipeline.execute`).
 
 What runs distributed: finite differences (backends "numba" and "numpy", float64) with the
 explicit methods euler, ssprk3, rk4 and rk45, written to one zarr store. The rest is refused
@@ -66,8 +66,6 @@ def check_distributable(family: str, job: Job) -> None:
         raise refuse(f"dtype {backend.dtype!r}")
     if m.kind not in ("fixed", "adaptive"):
         raise refuse(f"method {m.name!r} ({m.kind})")
-    if output.resume:
-        raise refuse("resume (Output(resume=True))")
 
 
 def store_path(path):
@@ -133,8 +131,6 @@ class DistributedFiniteDifferences(FiniteDifferences):
         from pdeforge.parallel.comm import one_rank_first
         from pdeforge.parallel.decomposition import decompose
 
-        if restart is not None:  # pragma: no cover - refused by check_distributable
-            raise refuse("resume")
         job, comm = self.job, self.comm
         system, grid, m, backend = job.system, inputs.grid, job.method, job.backend
         order, scheme = job.discretization.order, job.discretization.scheme or "fd"
@@ -145,10 +141,17 @@ class DistributedFiniteDifferences(FiniteDifferences):
                                        job.discretization.decomposition, widths=widths)
         bound = BlockKernel(kernel, self.decomposition)
         self.reductions = bound.rank_reductions
-        cells0 = local_initial_state(system, self.decomposition, job.ic)
         dt = m.dt
         self.report = {}
-        if m.kind == "fixed":  # the stability estimate reads the whole state: on rank 0, then shared
+        if restart is not None:  # each rank reads its block of the store's last complete frame
+            cells0 = restart.block(self.decomposition.block.slices)
+            if not self.reductions.all_finite(cells0):
+                raise SolverError(f"resume {str(restart.path)!r}: its last complete frame is not finite; it cannot "
+                                  "be resumed (run without resume to start anew)")
+            dt = self.resumed_dt(restart, inputs, m, dt)
+        else:
+            cells0 = local_initial_state(system, self.decomposition, job.ic)
+        if m.kind == "fixed" and restart is None:  # the stability estimate reads the whole state: on rank 0, then shared
             whole = gather_cells(self.decomposition, cells0, root=0)
             result = None
             if comm.Get_rank() == 0:
