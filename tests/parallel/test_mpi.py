@@ -39,7 +39,8 @@ def mpirun(n: int, tmp_path: Path, *cases: str) -> dict:
 def two(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("mpi2")
     return mpirun(2, tmp, "gs-2x1-rk4", "gs-1x2-euler", "gs-auto-ssprk3", "gs-rk45", "walls-2x1-rk4",
-                  "walls-1x1x2-ssprk3", f"store:{tmp}", f"both:{tmp}", f"resume:{tmp}", "refuse-bdf",
+                  "walls-1x1x2-ssprk3", "coupled-2x1-rk4", "coupled-1x2-rk45", "coefficients-2x1",
+                  "coefficients-1x2", f"store:{tmp}", f"both:{tmp}", f"resume:{tmp}", f"coupled-store:{tmp}", "refuse-bdf",
                   "refuse-narrow", "refuse-netcdf", "refuse-resume", "refuse-spectral") | {"tmp": str(tmp)}
 
 
@@ -47,7 +48,7 @@ def two(tmp_path_factory):
 def four(two, tmp_path_factory):
     # resumes the store whose first half two ranks wrote
     return mpirun(4, tmp_path_factory.mktemp("mpi4"), "gs-2x2-rk4", "gs-4x1-uneven-euler", "walls-2x2-rk4",
-                  "walls-1x2x2-euler", f"resume-from-2:{two['tmp']}")
+                  "walls-1x2x2-euler", "coupled-2x2-euler", "coefficients-2x2", f"resume-from-2:{two['tmp']}")
 
 
 @pytest.mark.parametrize("case", ["gs-2x1-rk4", "gs-1x2-euler", "gs-auto-ssprk3", "walls-2x1-rk4",
@@ -70,6 +71,33 @@ def test_four_ranks_equal_one_process(four, case):
     r = four[case]
     assert r["maxdiff"] <= ROUND_OFF, r
     assert r["steps"][0] == r["steps"][1]
+
+
+#: Sums over the ranks add the blocks' partial quadratures in another order than one process's sum
+#: over all cells: integral(), mean() and the scalars they drive agree to round-off relative to their size.
+SUM_ORDER = 1e-13
+
+
+@pytest.mark.parametrize("ranks, case", [(2, "coupled-2x1-rk4"), (2, "coupled-1x2-rk45"), (4, "coupled-2x2-euler")])
+def test_scalars_integral_and_mean_over_ranks_equal_one_process(two, four, ranks, case):
+    r = (two if ranks == 2 else four)[case]
+    assert r["relative"] <= SUM_ORDER, r
+    assert r["steps"][0] == r["steps"][1]  # rk45 too: the error norm counts the scalars once
+    assert r["halo_bytes_per_step"] > 0
+
+
+@pytest.mark.parametrize("ranks, case", [(2, "coefficients-2x1"), (2, "coefficients-1x2"), (4, "coefficients-2x2")])
+def test_coefficient_arrays_of_the_whole_grid_are_cut_to_each_block(two, four, ranks, case):
+    r = (two if ranks == 2 else four)[case]
+    assert r["maxdiff"] <= ROUND_OFF, r
+    assert r["steps"][0] == r["steps"][1]
+
+
+def test_scalars_are_variables_of_the_store_and_resume_from_it(two):
+    r = next(v for k, v in two.items() if k.startswith("coupled-store:"))
+    assert r["resumed"] == 0.0  # continued bit for bit as the uninterrupted distributed run
+    assert r["one_process"] <= SUM_ORDER, r
+    assert r["scalars"] == ["t", "t"] and r["frames"] == [3, 3]
 
 
 def test_decompositions_are_the_requested_ones(two, four):

@@ -37,10 +37,6 @@ class BlockKernel(BoundKernel):
     """
 
     def __init__(self, kernel: Kernel, decomposition: Decomposition, params: Mapping[str, object] | None = None):
-        system = kernel.system
-        if any(isinstance(v, np.ndarray) for v in getattr(system, "coefficients", {}).values()):
-            raise SolverError("a coefficient field given as an array does not run distributed yet; give it as a "
-                              "callable of the coordinates or an expression string (each rank evaluates its block)")
         super().__init__(kernel, decomposition.block, params)
         self.decomposition = decomposition
         self.rank_reductions = Reductions(decomposition.comm)

@@ -9,9 +9,10 @@ of rk45 and the blow-up check are reductions over all ranks, so every rank takes
 steps. Resume (each rank reads its block of the store's last frame), attributes, the output
 store, frames, signals and the end of the run are the one driver's (:func:`pdeforge.solvers.run.pipeline.execute`).
 
-What runs distributed: finite differences (backends "numba" and "numpy", float64) with the
-explicit methods euler, ssprk3, rk4 and rk45, written to one zarr store. The rest is refused
-before any work is done.
+What runs distributed: finite differences (backends "numba" and "numpy", float64), coefficient
+fields and ODE-PDE systems (scalars, ``integral``, ``mean``: :class:`DistributedCoupled`)
+included, with the explicit methods euler, ssprk3, rk4 and rk45, written to one zarr store that
+a later run continues with ``resume=True``. The rest is refused before any work is done.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from pdeforge.errors import SolverError
+from pdeforge.solvers.coupled import CoupledFamily
 from pdeforge.solvers.finite_differences import (
     FiniteDifferences,
     choose_dt,
@@ -31,8 +33,9 @@ from pdeforge.solvers.finite_differences import (
 from pdeforge.solvers.run.pipeline import Job
 
 #: What a message about an unsupported option says runs distributed.
-WHAT_RUNS = ("under more than one MPI rank, finite differences with backend 'numba' or 'numpy' and the "
-             "explicit methods euler, ssprk3, rk4 and rk45 run distributed")
+WHAT_RUNS = ("under more than one MPI rank, finite differences (coefficient fields, scalars, integral() and "
+             "mean() included) with backend 'numba' or 'numpy', written to one zarr store that resume=True "
+             "continues, and the explicit methods euler, ssprk3, rk4 and rk45 run distributed")
 
 
 def refuse(what: str) -> SolverError:
@@ -56,8 +59,8 @@ def check_distributable(family: str, job: Job) -> None:
     system, m, backend, output = job.system, job.method, job.backend, job.output
     if family == "spectral":
         raise refuse("the spectral discretization")
-    if family == "coupled":
-        raise refuse("a system with scalars, integral() or mean()")
+    if family == "coupled" and m.kind != "fixed" and m.name != "rk45":
+        raise refuse(f"method {m.name!r} for a system with scalars, integral() or mean()")
     if system.noise:
         raise refuse("a system with noise")
     if backend.name not in ("numba", "numpy"):
@@ -110,11 +113,35 @@ def gather_cells(decomposition, cells: np.ndarray, root: int | None = None) -> n
     return out
 
 
-class DistributedFiniteDifferences(FiniteDifferences):
-    """The finite-difference family on this rank's block of a grid decomposed over ``comm``.
+def on_rank_zero(comm, fn):
+    """``fn()`` on rank 0, its result (or its :class:`SolverError`, raised) on every rank."""
+    result = None
+    if comm.Get_rank() == 0:
+        try:
+            result = fn()
+        except SolverError as exc:
+            result = exc
+    result = comm.bcast(result, root=0)
+    if isinstance(result, Exception):
+        raise result
+    return result
 
-    Frames kept in memory are gathered on every rank (the returned Dataset is the same on
-    each); the store gets each rank's block. Callbacks see the whole state on every rank.
+
+def decompose_for(job: Job, comm, grid, kernels) -> Any:
+    """The process grid of ``job`` for compiled ``kernels`` (the widest ghost and boundary
+    closure of any of them sets the narrowest block)."""
+    from pdeforge.parallel.decomposition import decompose
+
+    ghost = [max(k.ghost[a] for k in kernels) for a in range(grid.dim)]
+    widths = [max(ghost[a], *(k.module.CLOSURE_POINTS for k in kernels)) for a in range(grid.dim)]
+    return decompose(grid, comm, ghost, periodic_axes(job.system), job.discretization.decomposition,
+                     widths=widths)
+
+
+class OnRanks:
+    """What a family run on several ranks adds: frames gathered from the blocks (in memory
+    on every rank, so the returned Dataset is the same on each; the store gets each rank's
+    block), and the attributes of the whole run (the slowest rank's wall time, halo traffic).
 
     Args:
         job: the run.
@@ -126,19 +153,43 @@ class DistributedFiniteDifferences(FiniteDifferences):
         self.comm = comm
         self.gather_frames = job.output.in_memory
 
+    def gather(self, block: np.ndarray) -> np.ndarray:
+        """A frame from this rank's ``block``: the whole one where frames are kept in memory."""
+        return gather_cells(self.decomposition, block) if self.gather_frames else block
+
+    def rank_attributes(self, blocks) -> dict:
+        """Ranks and process grid of the run (``blocks``: the kernels bound to this rank's block,
+        whose halo traffic is counted)."""
+        self.bound_blocks = list(blocks)
+        return dict(mpi_ranks=self.comm.Get_size(), decomposition="x".join(map(str, self.decomposition.dims)))
+
+    def after(self, run) -> dict:
+        attrs = super().after(run)
+        steps = max(int(self.stepper.steps), 1)
+        messages = sum(b.halo.counters.messages for b in self.bound_blocks)
+        sent = sum(b.halo.counters.bytes for b in self.bound_blocks)
+        loading = getattr(self.stepper, "compile_s", 0.0)
+        attrs.update(wall_time_s=self.reductions.max(run.wall_s - loading),
+                     halo_messages_per_step=messages / steps, halo_bytes_per_step=sent / steps)
+        return attrs
+
+
+class DistributedFiniteDifferences(OnRanks, FiniteDifferences):
+    """The finite-difference family on this rank's block of a grid decomposed over ``comm``.
+
+    Callbacks see the whole state on every rank.
+    """
+
     def prepare(self, inputs, restart, done) -> dict:
         from pdeforge.parallel.block import BlockKernel
         from pdeforge.parallel.comm import one_rank_first
-        from pdeforge.parallel.decomposition import decompose
 
         job, comm = self.job, self.comm
         system, grid, m, backend = job.system, inputs.grid, job.method, job.backend
         order, scheme = job.discretization.order, job.discretization.scheme or "fd"
         # rank 0 generates the module and Numba's machine code into the disk caches, the others load them
         kernel = one_rank_first(comm, lambda: compile_kernel(system, backend, order, scheme))
-        widths = [max(kernel.ghost[a], kernel.module.CLOSURE_POINTS) for a in range(grid.dim)]
-        self.decomposition = decompose(grid, comm, kernel.ghost, periodic_axes(system),
-                                       job.discretization.decomposition, widths=widths)
+        self.decomposition = decompose_for(job, comm, grid, [kernel])
         bound = BlockKernel(kernel, self.decomposition)
         self.reductions = bound.rank_reductions
         dt = m.dt
@@ -153,21 +204,16 @@ class DistributedFiniteDifferences(FiniteDifferences):
             cells0 = local_initial_state(system, self.decomposition, job.ic)
         if m.kind == "fixed" and restart is None:  # the stability estimate reads the whole state: on rank 0, then shared
             whole = gather_cells(self.decomposition, cells0, root=0)
-            result = None
-            if comm.Get_rank() == 0:
-                try:
-                    report: dict = {}
-                    # the accuracy estimate steps the whole state, as one process does
-                    whole_bound = kernel.bind(grid) if m.setting("rtol") is not None and dt is None else None
-                    result = (choose_dt(system, grid, kernel, whole, inputs, m, dt, order, scheme, bound=whole_bound,
-                                        report=report), report)
-                except SolverError as exc:
-                    result = exc
+
+            def estimate():
+                report: dict = {}
+                # the accuracy estimate steps the whole state, as one process does
+                whole_bound = kernel.bind(grid) if m.setting("rtol") is not None and dt is None else None
+                return choose_dt(system, grid, kernel, whole, inputs, m, dt, order, scheme, bound=whole_bound,
+                                 report=report), report
+
+            dt, self.report = on_rank_zero(comm, estimate)
             del whole
-            result = comm.bcast(result, root=0)
-            if isinstance(result, Exception):
-                raise result
-            dt, self.report = result
         self.cell_shape = bound.cell_shape
         self.cells0 = cells0
         self.bound = bound
@@ -175,22 +221,82 @@ class DistributedFiniteDifferences(FiniteDifferences):
         one_rank_first(comm, lambda: bound.warm_up(self.stepper.kernels_used()))
         attrs = self._attributes(system, backend, bound, kernel, m, dt, order, scheme)
         attrs.update(self.step_attributes(inputs, m, dt))
-        attrs.update(mpi_ranks=comm.Get_size(), decomposition="x".join(map(str, self.decomposition.dims)))
+        attrs.update(self.rank_attributes([bound]))
         return attrs
 
     def on_frame(self, t, state, fresh: bool = False) -> np.ndarray:
-        block = state if fresh else np.array(state, copy=True)
-        return gather_cells(self.decomposition, block) if self.gather_frames else block
+        return self.gather(state if fresh else np.array(state, copy=True))
 
     def fields(self) -> dict[str, np.ndarray]:
         cells = gather_cells(self.decomposition, self.frame())
         return {f: cells[i] for i, f in enumerate(self.job.system.fields)}
 
-    def after(self, run) -> dict:
-        attrs = super().after(run)
-        steps = max(int(self.stepper.steps), 1)
-        counters = self.bound.halo.counters
-        loading = getattr(self.stepper, "compile_s", 0.0)
-        attrs.update(wall_time_s=self.reductions.max(run.wall_s - loading),
-                     halo_messages_per_step=counters.messages / steps, halo_bytes_per_step=counters.bytes / steps)
-        return attrs
+
+class DistributedCoupled(OnRanks, CoupledFamily):
+    """ODE-PDE systems (scalars, ``integral``, ``mean``) on this rank's block: the state is
+    ``[block cells, scalars]``, each reduction the sum over the ranks of the blocks' quadrature
+    contributions (one Allreduce per evaluation), so every rank holds the same scalars and
+    takes the same steps. Sums in another order than one process's agree to round-off."""
+
+    def compile_and_bind(self, grid, order: int, scheme: str):
+        from pdeforge.parallel.block import BlockKernel
+        from pdeforge.parallel.comm import one_rank_first
+        from pdeforge.parallel.reduce import ReplicatedTail
+
+        job, comm = self.job, self.comm
+        kernel = one_rank_first(comm, lambda: compile_kernel(job.system, job.backend, order, scheme))
+        parts = [k for k in (kernel.main, kernel.integrands, kernel.fields) if k is not None]
+        self.decomposition = d = decompose_for(job, comm, grid, parts)
+        c = kernel.coupling
+        self.reductions = ReplicatedTail(comm, len(c.fields) * d.block.size + len(c.scalars), len(c.scalars))
+        bound = kernel.bind(d.block, bind=lambda k: BlockKernel(k, d), rank_reductions=self.reductions)
+        self._attrs = self.rank_attributes(b for b in (bound.fields_bound, bound.aux) if b is not None)
+        return kernel, bound
+
+    def initial_cells(self, fields_ic) -> np.ndarray:
+        return local_initial_state(self.job.system, self.decomposition, fields_ic)
+
+    def restart_cells(self, restart) -> np.ndarray:
+        return restart.block(self.decomposition.block.slices)
+
+    def fixed_dt(self, kernel, bound, y0, inputs, order: int, scheme: str) -> float:
+        cells, scalars = bound.split(y0)
+        whole = gather_cells(self.decomposition, cells, root=0)
+
+        def estimate():  # the stability estimate reads the whole lifted state: on rank 0, then shared
+            whole_bound = kernel.bind(inputs.grid)
+            return super(DistributedCoupled, self).fixed_dt(kernel, whole_bound, whole_bound.join(whole, scalars),
+                                                            inputs, order, scheme)
+
+        return on_rank_zero(self.comm, estimate)
+
+    def warm_up(self, bound, kinds) -> None:
+        from pdeforge.parallel.comm import one_rank_first
+
+        # each kernel's machine code on rank 0 first (the disk cache), then the coupled warm-up,
+        # whose reductions and halo exchanges every rank joins
+        one_rank_first(self.comm, lambda: [b.warm_up(("rhs",)) for b in self.bound_blocks])
+        bound.warm_up(kinds)
+
+    def prepare(self, inputs, restart, done) -> dict:
+        attrs = super().prepare(inputs, restart, done)
+        return attrs | self._attrs
+
+    def on_frame(self, t, y, fresh=False):
+        return self.gather(super().on_frame(t, y, fresh))
+
+    def fields(self):
+        state = super().fields()
+        cells = gather_cells(self.decomposition, np.stack([state[f] for f in self.job.system.fields]))
+        state.update({f: cells[i] for i, f in enumerate(self.job.system.fields)})
+        return state
+
+    def define_variables(self, writer) -> None:
+        from pdeforge.solvers.run.output import field_attrs
+
+        for s in self.job.system.scalars:
+            writer.define_series(s, field_attrs(s, self.job.output.variable_attrs))
+
+    def write_variables(self, writer, index: int) -> None:
+        for s, v in zip(self.job.system.scalars, self.pending[-1]):
+            writer.write_series(s, index, float(v))

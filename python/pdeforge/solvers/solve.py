@@ -165,7 +165,8 @@ def _run(system, grid, t_span, ic, method, dt, backend, disc, output, params, co
 
         distributed.check_distributable(family, job)
         inputs.out_path = distributed.store_path(output.path)
-        return execute(job, distributed.DistributedFiniteDifferences(job, comm))
+        on_ranks = distributed.DistributedCoupled if family == "coupled" else distributed.DistributedFiniteDifferences
+        return execute(job, on_ranks(job, comm))
     if family == "spectral":
         from pdeforge.solvers.spectral.solve import SpectralFamily
 
