@@ -52,6 +52,14 @@ class BlockKernel(BoundKernel):
         be exchanged; blocks step stage by stage (each stage one compiled call)."""
         return False
 
+    @property
+    def aligned_stages(self) -> bool:
+        """Whether the steppers give the stage kernels line-aligned, page-staggered arrays
+        (:meth:`~pdeforge.codegen.kernel.BoundKernel.new_aligned`), as the one-process step
+        loops get: true for compiled stage kernels (their loops take the cell counts from the
+        coordinates; the halo exchange sends only the padded extent)."""
+        return self._stage_axpy is not None and self._advance is not None
+
     def thread_key(self, method: str) -> None:
         return None
 
