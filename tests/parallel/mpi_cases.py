@@ -40,6 +40,13 @@ def coupled_2d() -> pf.PDESystem:
         ic={"u": "1 + 0.5*cos(pi*x)*sin(2*pi*y)", "v": "0.5 + 0.2*x*y", "A": 0.1, "B": 0.2}, name="coupled2d")
 
 
+def scalar_walls() -> pf.PDESystem:
+    """Wall values that read a scalar and an integral (Dirichlet and Robin walls)."""
+    return pf.PDESystem({"u": "laplace(u)", "S": "-S"}, domain=[(0, np.pi / 2), (0, 1)],
+                        bcs={"x": ({"dirichlet": "integral(u) + S"}, {"robin": (1, 3, "-3*S")}), "y": "neumann"},
+                        scalars=("S",), ic={"u": "cos(x)*(1 + 0.1*cos(pi*y))", "S": 1.0}, name="scalar-walls")
+
+
 def coefficient_arrays(grid=(20, 17)) -> pf.PDESystem:
     """Coefficient fields given as arrays of the whole grid, Dirichlet (time-dependent) and periodic walls."""
     x = (np.arange(grid[0]) + 0.5) / grid[0]
@@ -88,6 +95,11 @@ def coupled(decomposition, method):
     m = pf.RK45(rtol=1e-8, atol=1e-10) if method == "rk45" else get_method(method).replace(dt=2e-3)
     r = run(coupled_2d(), decomposition, grid=(16, 12), t_span=0.1, method=m, output=pf.Output(save_every=0.05))
     return r
+
+
+def walls_with_scalars(decomposition):
+    return run(scalar_walls(), decomposition, grid=(16, 10), t_span=0.02, method=pf.RK4(dt=5e-4),
+               output=pf.Output(save_every=0.01))
 
 
 def coefficients(decomposition):
@@ -214,6 +226,7 @@ CASES = {
     "coupled-2x1-rk4": lambda: coupled((2, 1), "rk4"),
     "coupled-1x2-rk45": lambda: coupled((1, 2), "rk45"),
     "coupled-2x2-euler": lambda: coupled((2, 2), "euler"),
+    "scalar-walls-2x1": lambda: walls_with_scalars((2, 1)),
     "coefficients-2x1": lambda: coefficients((2, 1)),
     "coefficients-1x2": lambda: coefficients((1, 2)),
     "coefficients-2x2": lambda: coefficients((2, 2)),

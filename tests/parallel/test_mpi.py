@@ -39,7 +39,7 @@ def mpirun(n: int, tmp_path: Path, *cases: str) -> dict:
 def two(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("mpi2")
     return mpirun(2, tmp, "gs-2x1-rk4", "gs-1x2-euler", "gs-auto-ssprk3", "gs-rk45", "walls-2x1-rk4",
-                  "walls-1x1x2-ssprk3", "coupled-2x1-rk4", "coupled-1x2-rk45", "coefficients-2x1",
+                  "walls-1x1x2-ssprk3", "coupled-2x1-rk4", "coupled-1x2-rk45", "scalar-walls-2x1", "coefficients-2x1",
                   "coefficients-1x2", f"store:{tmp}", f"both:{tmp}", f"resume:{tmp}", f"coupled-store:{tmp}", "refuse-bdf",
                   "refuse-narrow", "refuse-netcdf", "refuse-resume", "refuse-spectral") | {"tmp": str(tmp)}
 
@@ -78,7 +78,8 @@ def test_four_ranks_equal_one_process(four, case):
 SUM_ORDER = 1e-13
 
 
-@pytest.mark.parametrize("ranks, case", [(2, "coupled-2x1-rk4"), (2, "coupled-1x2-rk45"), (4, "coupled-2x2-euler")])
+@pytest.mark.parametrize("ranks, case", [(2, "coupled-2x1-rk4"), (2, "coupled-1x2-rk45"), (4, "coupled-2x2-euler"),
+                                         (2, "scalar-walls-2x1")])
 def test_scalars_integral_and_mean_over_ranks_equal_one_process(two, four, ranks, case):
     r = (two if ranks == 2 else four)[case]
     assert r["relative"] <= SUM_ORDER, r

@@ -59,8 +59,6 @@ def check_distributable(family: str, job: Job) -> None:
     system, m, backend, output = job.system, job.method, job.backend, job.output
     if family == "spectral":
         raise refuse("the spectral discretization")
-    if family == "coupled" and m.kind != "fixed" and m.name != "rk45":
-        raise refuse(f"method {m.name!r} for a system with scalars, integral() or mean()")
     if system.noise:
         raise refuse("a system with noise")
     if backend.name not in ("numba", "numpy"):
