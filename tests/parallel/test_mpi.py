@@ -57,6 +57,7 @@ def test_two_ranks_equal_one_process(two, case):
     r = two[case]
     assert r["maxdiff"] <= ROUND_OFF, r
     assert r["steps"][0] == r["steps"][1]
+    assert r["dt_rule"][0] == r["dt_rule"][1]
     assert r["halo_bytes_per_step"] > 0
 
 

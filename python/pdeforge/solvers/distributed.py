@@ -111,6 +111,12 @@ def gather_cells(decomposition, cells: np.ndarray, root: int | None = None) -> n
     return out
 
 
+def not_checked(m) -> bool:
+    """Whether fixed-step method ``m`` has a given step that nothing is checked against
+    (``stability="ignore"``): then no rank ever holds the whole state."""
+    return m.dt is not None and m.setting("stability", "warn") == "ignore"
+
+
 def on_rank_zero(comm, fn):
     """``fn()`` on rank 0, its result (or its :class:`SolverError`, raised) on every rank."""
     result = None
@@ -200,7 +206,9 @@ class DistributedFiniteDifferences(OnRanks, FiniteDifferences):
             dt = self.resumed_dt(restart, inputs, m, dt)
         else:
             cells0 = local_initial_state(system, self.decomposition, job.ic)
-        if m.kind == "fixed" and restart is None:  # the stability estimate reads the whole state: on rank 0, then shared
+        if m.kind == "fixed" and restart is None and not_checked(m):
+            self.report = {"dt_rule": "given"}  # nothing to check it against: the whole state is never gathered
+        elif m.kind == "fixed" and restart is None:  # the stability estimate reads the whole state: on rank 0, then shared
             whole = gather_cells(self.decomposition, cells0, root=0)
 
             def estimate():
@@ -258,6 +266,8 @@ class DistributedCoupled(OnRanks, CoupledFamily):
         return restart.block(self.decomposition.block.slices)
 
     def fixed_dt(self, kernel, bound, y0, inputs, order: int, scheme: str) -> float:
+        if not_checked(self.job.method):
+            return self.job.method.dt
         cells, scalars = bound.split(y0)
         whole = gather_cells(self.decomposition, cells, root=0)
 
