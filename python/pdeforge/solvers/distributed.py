@@ -7,12 +7,14 @@ grid: each rank binds the same generated kernels to its block
 single process uses, and exchanges halos inside every ghost fill; the step size, the error norm
 of rk45 and the blow-up check are reductions over all ranks, so every rank takes the same
 steps. Resume (each rank reads its block of the store's last frame), attributes, the output
-store, frames, signals and the end of the run are the one driver's (:func:`pdeforge.solvers.run.pipeline.execute`).
+store, frames, signals and the end of the run are the one driver's
+(:func:`pdeforge.solvers.run.pipeline.execute`).
 
 What runs distributed: finite differences (backends "numba" and "numpy", float64), coefficient
-fields and ODE-PDE systems (scalars, ``integral``, ``mean``: :class:`DistributedCoupled`)
-included, with the explicit methods euler, ssprk3, rk4 and rk45, written to one zarr store that
-a later run continues with ``resume=True``. The rest is refused before any work is done.
+fields and ODE-PDE systems (scalars, ``integral``, ``mean``:
+:class:`pdeforge.solvers.distributed_coupled.DistributedCoupled`) included, with the explicit
+methods euler, ssprk3, rk4 and rk45, written to one zarr store that a later run continues with
+``resume=True``. The rest is refused before any work is done.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from typing import Any
 import numpy as np
 
 from pdeforge.errors import SolverError
-from pdeforge.solvers.coupled import CoupledFamily
 from pdeforge.solvers.finite_differences import (
     FiniteDifferences,
     choose_dt,
@@ -56,7 +57,7 @@ def run_communicator(discretization) -> Any | None:
 
 def check_distributable(family: str, job: Job) -> None:
     """Refuse what does not run distributed, naming what does (``family``: the one chosen)."""
-    system, m, backend, output = job.system, job.method, job.backend, job.output
+    system, m, backend = job.system, job.method, job.backend
     if family == "spectral":
         raise refuse("the spectral discretization")
     if system.noise:
@@ -236,75 +237,3 @@ class DistributedFiniteDifferences(OnRanks, FiniteDifferences):
     def fields(self) -> dict[str, np.ndarray]:
         cells = gather_cells(self.decomposition, self.frame())
         return {f: cells[i] for i, f in enumerate(self.job.system.fields)}
-
-
-class DistributedCoupled(OnRanks, CoupledFamily):
-    """ODE-PDE systems (scalars, ``integral``, ``mean``) on this rank's block: the state is
-    ``[block cells, scalars]``, each reduction the sum over the ranks of the blocks' quadrature
-    contributions (one Allreduce per evaluation), so every rank holds the same scalars and
-    takes the same steps. Sums in another order than one process's agree to round-off."""
-
-    def compile_and_bind(self, grid, order: int, scheme: str):
-        from pdeforge.parallel.block import BlockKernel
-        from pdeforge.parallel.comm import one_rank_first
-        from pdeforge.parallel.reduce import ReplicatedTail
-
-        job, comm = self.job, self.comm
-        kernel = one_rank_first(comm, lambda: compile_kernel(job.system, job.backend, order, scheme))
-        parts = [k for k in (kernel.main, kernel.integrands, kernel.fields) if k is not None]
-        self.decomposition = d = decompose_for(job, comm, grid, parts)
-        c = kernel.coupling
-        self.reductions = ReplicatedTail(comm, len(c.fields) * d.block.size + len(c.scalars), len(c.scalars))
-        bound = kernel.bind(d.block, bind=lambda k: BlockKernel(k, d), rank_reductions=self.reductions)
-        self._attrs = self.rank_attributes(b for b in (bound.fields_bound, bound.aux) if b is not None)
-        return kernel, bound
-
-    def initial_cells(self, fields_ic) -> np.ndarray:
-        return local_initial_state(self.job.system, self.decomposition, fields_ic)
-
-    def restart_cells(self, restart) -> np.ndarray:
-        return restart.block(self.decomposition.block.slices)
-
-    def fixed_dt(self, kernel, bound, y0, inputs, order: int, scheme: str) -> float:
-        if not_checked(self.job.method):
-            return self.job.method.dt
-        cells, scalars = bound.split(y0)
-        whole = gather_cells(self.decomposition, cells, root=0)
-
-        def estimate():  # the stability estimate reads the whole lifted state: on rank 0, then shared
-            whole_bound = kernel.bind(inputs.grid)
-            return super(DistributedCoupled, self).fixed_dt(kernel, whole_bound, whole_bound.join(whole, scalars),
-                                                            inputs, order, scheme)
-
-        return on_rank_zero(self.comm, estimate)
-
-    def warm_up(self, bound, kinds) -> None:
-        from pdeforge.parallel.comm import one_rank_first
-
-        # each kernel's machine code on rank 0 first (the disk cache), then the coupled warm-up,
-        # whose reductions and halo exchanges every rank joins
-        one_rank_first(self.comm, lambda: [b.warm_up(("rhs",)) for b in self.bound_blocks])
-        bound.warm_up(kinds)
-
-    def prepare(self, inputs, restart, done) -> dict:
-        attrs = super().prepare(inputs, restart, done)
-        return attrs | self._attrs
-
-    def on_frame(self, t, y, fresh=False):
-        return self.gather(super().on_frame(t, y, fresh))
-
-    def fields(self):
-        state = super().fields()
-        cells = gather_cells(self.decomposition, np.stack([state[f] for f in self.job.system.fields]))
-        state.update({f: cells[i] for i, f in enumerate(self.job.system.fields)})
-        return state
-
-    def define_variables(self, writer) -> None:
-        from pdeforge.solvers.run.output import field_attrs
-
-        for s in self.job.system.scalars:
-            writer.define_series(s, field_attrs(s, self.job.output.variable_attrs))
-
-    def write_variables(self, writer, index: int) -> None:
-        for s, v in zip(self.job.system.scalars, self.pending[-1]):
-            writer.write_series(s, index, float(v))

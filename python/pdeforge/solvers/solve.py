@@ -165,8 +165,11 @@ def _run(system, grid, t_span, ic, method, dt, backend, disc, output, params, co
 
         distributed.check_distributable(family, job)
         inputs.out_path = distributed.store_path(output.path)
-        on_ranks = distributed.DistributedCoupled if family == "coupled" else distributed.DistributedFiniteDifferences
-        return execute(job, on_ranks(job, comm))
+        if family == "coupled":
+            from pdeforge.solvers.distributed_coupled import DistributedCoupled
+
+            return execute(job, DistributedCoupled(job, comm))
+        return execute(job, distributed.DistributedFiniteDifferences(job, comm))
     if family == "spectral":
         from pdeforge.solvers.spectral.solve import SpectralFamily
 
