@@ -100,15 +100,27 @@ def local_initial_state(system, decomposition, ic) -> np.ndarray:
 
 
 def gather_cells(decomposition, cells: np.ndarray, root: int | None = None) -> np.ndarray | None:
-    """The global cell array from every rank's block: on every rank (``root=None``) or on ``root``."""
+    """The global cell array from every rank's block: on every rank (``root=None``) or on ``root``.
+
+    The blocks travel as raw buffers (``Allgatherv``/``Gatherv``), not pickled."""
     comm = decomposition.comm
     part = np.ascontiguousarray(cells)
-    parts = comm.allgather(part) if root is None else comm.gather(part, root=root)
-    if parts is None:
+    places = [decomposition.block_of(rank) for rank in range(comm.Get_size())]
+    shapes = [(cells.shape[0], *(s.stop - s.start for s in where)) for where in places]
+    counts = [int(np.prod(shape)) for shape in shapes]
+    here = root is None or comm.Get_rank() == root
+    flat = np.empty(sum(counts), dtype=part.dtype) if here else None
+    if root is None:
+        comm.Allgatherv(part, [flat, counts])
+    else:
+        comm.Gatherv(part, [flat, counts] if here else None, root=root)
+    if not here:
         return None
     out = np.empty((cells.shape[0], *decomposition.grid.shape), dtype=cells.dtype)
-    for rank, part in enumerate(parts):
-        out[(slice(None), *decomposition.block_of(rank))] = part
+    start = 0
+    for where, shape, count in zip(places, shapes, counts):
+        out[(slice(None), *where)] = flat[start:start + count].reshape(shape)
+        start += count
     return out
 
 
