@@ -165,6 +165,14 @@ def test_the_command_line_runs_one_simulation_across_ranks_into_one_store(tmp_pa
     assert proc.stdout.count("gray-scott: 24x24 cells") == 1  # the summary comes from rank 0 only
     with xr.open_zarr(tmp_path / "run.zarr") as ds:
         assert ds.sizes["t"] == 3 and ds.attrs["mpi_ranks"] == 2 and ds.attrs["status"] == "completed"
+    later = [*command[:command.index("--t-end")], "--t-end", "15", "--save-every", "5"]
+    for out, more in (("run.zarr", ["--resume"]), ("whole.zarr", [])):
+        proc = subprocess.run([*later, "--out", out, *more], capture_output=True, text=True, env=env, cwd=tmp_path,
+                              timeout=600)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    with xr.open_zarr(tmp_path / "run.zarr") as resumed, xr.open_zarr(tmp_path / "whole.zarr") as whole:
+        assert resumed.sizes["t"] == whole.sizes["t"] == 4 and resumed.attrs["steps"] == whole.attrs["steps"]
+        assert float(abs(resumed.u - whole.u).max()) == 0.0  # --resume continues bit for bit
     refused = subprocess.run([*command, "--out", "run.nc"], capture_output=True, text=True, env=env, cwd=tmp_path,
                              timeout=600)
     assert refused.returncode == 2
