@@ -7,7 +7,7 @@ distributed pseudo-spectral runs (mpi4py-fft).
 Each measurement is a fresh ``mpiexec -n P`` of this file in worker mode (one Numba thread per
 rank): the 2-D heat equation ``u_t = 0.1 laplace(u)`` with Dirichlet walls, forward Euler,
 pdeforge's generated kernels on each rank's block with the halo exchange in every ghost fill.
-It reports Mcell-steps/s, the efficiency against one rank, each rank's compute and halo
+It reports Mcell-steps/s (best of ``ROUNDS`` timed rounds, for every tool alike), the efficiency against one rank, each rank's compute and halo
 seconds, and the halo messages and bytes per step; Devito runs the same stencil under
 ``DEVITO_MPI=1`` on the same ranks where it is installed. A ping-pong between two ranks gives
 the latency and bandwidth of the cost model
@@ -42,6 +42,8 @@ sys.path.insert(0, str(HERE))
 from common import load_average, machine  # noqa: E402
 
 RESULTS = HERE / "results"
+#: timed rounds per measurement; the best is reported (each tool alike)
+ROUNDS = 3
 
 
 def _arg(name: str, default: str) -> str:
@@ -71,17 +73,20 @@ def worker_pdeforge(n: int, steps: int) -> None:
     one_rank_first(comm, lambda: bound.warm_up(stepper.kernels_used()))
     stepper.advance(5 * stepper.dt)  # first touches
     counters = bound.halo.counters
-    counters.messages = counters.bytes = 0
-    counters.seconds = 0.0
-    comm.Barrier()
-    t0 = time.perf_counter()
-    stepper.advance(stepper.t + steps * stepper.dt)
-    wall = time.perf_counter() - t0
-    wall = comm.allreduce(wall, op=MPI.MAX)
+    wall, mine = math.inf, None
+    for _ in range(ROUNDS):  # best of the rounds: on a shared machine a round may lose its core
+        counters.messages = counters.bytes = 0
+        counters.seconds = 0.0
+        comm.Barrier()
+        t0 = time.perf_counter()
+        stepper.advance(stepper.t + steps * stepper.dt)
+        took = time.perf_counter() - t0
+        slowest = comm.allreduce(took, op=MPI.MAX)
+        if slowest < wall:
+            wall, mine = slowest, {"compute_s": took - counters.seconds, "halo_s": counters.seconds}
     import resource
 
-    rows = comm.gather({"compute_s": (time.perf_counter() - t0) - counters.seconds, "halo_s": counters.seconds,
-                        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}, root=0)
+    rows = comm.gather(mine | {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}, root=0)
     if comm.rank == 0:
         print(json.dumps({"tool": "pdeforge", "ranks": comm.size, "n": n, "steps": steps, "wall_s": wall,
                           "mcells": n * n * steps / wall / 1e6, "decomposition": "x".join(map(str, dec.dims)),
@@ -101,8 +106,10 @@ def worker_solve(n: int, steps: int) -> None:
     dt = 0.2 / n**2
     run = dict(ic={"u": "sin(pi*x)*sin(pi*y)"}, method=pf.Euler(dt=dt), progress=False)
     pf.solve(system, (n, n), 5 * dt, output=pf.Output(save_every=5 * dt), **run)  # compile, first touches
-    ds = pf.solve(system, (n, n), steps * dt, output=pf.Output(save_every=steps * dt), **run)
-    wall = comm.allreduce(float(ds.attrs["wall_time_s"]), op=MPI.MAX)
+    wall = math.inf
+    for _ in range(ROUNDS):
+        ds = pf.solve(system, (n, n), steps * dt, output=pf.Output(save_every=steps * dt), **run)
+        wall = min(wall, comm.allreduce(float(ds.attrs["wall_time_s"]), op=MPI.MAX))
     import resource
 
     rss = comm.gather(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, root=0)
@@ -124,10 +131,12 @@ def worker_devito(n: int, steps: int) -> None:
     u.data[:] = 1.0
     op = Operator([Eq(u.forward, u + 0.02 / n**2 * u.laplace)], name="heat")
     op.apply(time_M=4)
-    MPI.COMM_WORLD.Barrier()
-    t0 = time.perf_counter()
-    op.apply(time_M=steps - 1)
-    wall = MPI.COMM_WORLD.allreduce(time.perf_counter() - t0, op=MPI.MAX)
+    wall = math.inf
+    for _ in range(ROUNDS):
+        MPI.COMM_WORLD.Barrier()
+        t0 = time.perf_counter()
+        op.apply(time_M=steps - 1)
+        wall = min(wall, MPI.COMM_WORLD.allreduce(time.perf_counter() - t0, op=MPI.MAX))
     del np
     if MPI.COMM_WORLD.rank == 0:
         print(json.dumps({"tool": "devito", "ranks": MPI.COMM_WORLD.size, "n": n, "steps": steps, "wall_s": wall,

@@ -32,6 +32,42 @@ def walls_3d() -> pf.PDESystem:
         ic={"u": "sin(pi*x)*cos(y) + z", "v": "x*y*z"}, name="walls3d")
 
 
+def coupled_2d() -> pf.PDESystem:
+    """Two fields and two scalars coupled through integral() and mean() (plain and not)."""
+    return pf.PDESystem(
+        {"u": "0.1*laplace(u) - u*v + A*mean(u**2)", "v": "0.05*laplace(v) + B*u - integral(v)*v",
+         "A": "-A*integral(u*v) + B", "B": "mean(v**3) - A*B"},
+        domain=[(0.0, 1.0), (0.0, 1.0)], bcs={"*": {"x": "neumann", "y": "periodic"}}, scalars=("A", "B"),
+        ic={"u": "1 + 0.5*cos(pi*x)*sin(2*pi*y)", "v": "0.5 + 0.2*x*y", "A": 0.1, "B": 0.2}, name="coupled2d")
+
+
+def scalar_walls() -> pf.PDESystem:
+    """Wall values that read a scalar and an integral (Dirichlet and Robin walls)."""
+    return pf.PDESystem({"u": "laplace(u)", "S": "-S"}, domain=[(0, np.pi / 2), (0, 1)],
+                        bcs={"x": ({"dirichlet": "integral(u) + S"}, {"robin": (1, 3, "-3*S")}), "y": "neumann"},
+                        scalars=("S",), ic={"u": "cos(x)*(1 + 0.1*cos(pi*y))", "S": 1.0}, name="scalar-walls")
+
+
+def coefficient_arrays(grid=(20, 17)) -> pf.PDESystem:
+    """Coefficient fields given as arrays of the whole grid, Dirichlet (time-dependent) and periodic walls."""
+    x = (np.arange(grid[0]) + 0.5) / grid[0]
+    y = (np.arange(grid[1]) + 0.5) * 2.0 / grid[1]
+    X, Y = np.meshgrid(x, y, indexing="ij")
+    return pf.PDESystem({"u": "div(k*grad(u)) + g*u"}, params={"k": 1 + X * np.cos(np.pi * Y), "g": np.sin(3 * X * Y)},
+                        domain=[(0, 1), (0, 2)], bcs={"x": {"dirichlet": "sin(5*t)*y"}, "y": "periodic"},
+                        ic={"u": "x*(1 - x)*cos(pi*y)"}, name="coefficients")
+
+
+def relative(ds, ref, names=None) -> float:
+    """Largest difference of ``names`` (default: every variable of ``ref``), each relative to the
+    variable's largest magnitude in ``ref``."""
+    out = 0.0
+    for name in ref.data_vars if names is None else names:
+        scale = max(float(np.max(np.abs(ref[name].values))), 1e-300)
+        out = max(out, float(np.max(np.abs(ds[name].values - ref[name].values))) / scale)
+    return out
+
+
 def compare(ds, ref) -> float:
     return max(float(np.max(np.abs(ds[f].values - ref[f].values))) for f in ref.data_vars)
 
@@ -43,14 +79,15 @@ def run(system, decomposition, order=2, **kw):
                    **kw) if RANK == 0 else None
     if RANK:
         return None
-    return {"maxdiff": compare(ds, ref), "steps": [int(ds.attrs["steps"]), int(ref.attrs["steps"])],
+    return {"maxdiff": compare(ds, ref), "relative": relative(ds, ref),
+            "dt_rule": [ds.attrs.get("dt_rule"), ref.attrs.get("dt_rule")], "steps": [int(ds.attrs["steps"]), int(ref.attrs["steps"])],
             "decomposition": ds.attrs["decomposition"], "frames": int(ds.sizes["t"]),
             "halo_bytes_per_step": float(ds.attrs["halo_bytes_per_step"]),
             "one_process_attrs": sorted(k for k in ("mpi_ranks", "decomposition") if k in ref.attrs)}
 
 
-def gray_scott(decomposition, method, grid=(37, 29)):
-    m = pf.RK45() if method == "rk45" else get_method(method).replace(dt=0.5)
+def gray_scott(decomposition, method, grid=(37, 29), **settings):
+    m = pf.RK45() if method == "rk45" else get_method(method).replace(dt=0.5, **settings)
     return run("gray-scott", decomposition, grid=grid, t_span=20.0, method=m, output=pf.Output(save_every=5.0),
                seed=1)
 
@@ -58,6 +95,40 @@ def gray_scott(decomposition, method, grid=(37, 29)):
 def walls(decomposition, method, order=4):
     return run(walls_3d(), decomposition, order=order, grid=(13, 11, 9), t_span=0.03,
                method=get_method(method).replace(dt=1e-3), output=pf.Output(save_every=0.01))
+
+
+def coupled(decomposition, method, **settings):
+    m = pf.RK45(rtol=1e-8, atol=1e-10) if method == "rk45" else get_method(method).replace(dt=2e-3, **settings)
+    r = run(coupled_2d(), decomposition, grid=(16, 12), t_span=0.1, method=m, output=pf.Output(save_every=0.05))
+    return r
+
+
+def walls_with_scalars(decomposition):
+    return run(scalar_walls(), decomposition, grid=(16, 10), t_span=0.02, method=pf.RK4(dt=5e-4),
+               output=pf.Output(save_every=0.01))
+
+
+def coefficients(decomposition):
+    return run(coefficient_arrays(), decomposition, grid=(20, 17), t_span=0.02, method=pf.RK4(dt=2e-4),
+               output=pf.Output(save_every=0.01))
+
+
+def coupled_store(path):
+    """Scalars into the store; resumed by this rank count, equal to one uninterrupted run."""
+    import xarray as xr
+
+    kw = dict(grid=(16, 12), method=pf.SSPRK3(dt=2e-3), progress=False)
+    save = dict(save_every=0.05, in_memory=False)
+    pf.solve(coupled_2d(), t_span=0.05, output=pf.Output(path + "/c-half.zarr", **save), **kw)
+    pf.solve(coupled_2d(), t_span=0.1, output=pf.Output(path + "/c-half.zarr", resume=True, **save), **kw)
+    pf.solve(coupled_2d(), t_span=0.1, output=pf.Output(path + "/c-whole.zarr", **save), **kw)
+    if RANK:
+        return None
+    ref = pf.solve(coupled_2d(), t_span=0.1, discretization=pf.FiniteDifference(comm=MPI.COMM_SELF),
+                   output=pf.Output(save_every=0.05), **kw)
+    with xr.open_zarr(path + "/c-half.zarr") as z, xr.open_zarr(path + "/c-whole.zarr") as w:
+        return {"resumed": compare(z, w), "one_process": relative(z, ref), "scalars": sorted(z.A.dims + z.B.dims),
+                "frames": [int(z.sizes["t"]), int(ref.sizes["t"])]}
 
 
 def store(path):
@@ -101,15 +172,6 @@ def in_memory_and_store(path):
 
 
 VELOCITY = ("u", "v", "w")
-
-
-def relative(ds, ref, names) -> float:
-    """Largest difference of ``names`` relative to the largest |value| of one process's."""
-    out = 0.0
-    for name in names:
-        scale = max(float(np.max(np.abs(ref[name].values))), 1e-300)
-        out = max(out, float(np.max(np.abs(ds[name].values - ref[name].values))) / scale)
-    return out
 
 
 def spectral(model, grid, t_end, method, decomposition=None, dtype="float64", save_every=None, **kw):
@@ -164,6 +226,33 @@ def spectral_store(path):
             "k": float(np.max(np.abs(z.k.values - nc.k.values))), "status": z.attrs["status"]}
 
 
+def resumed(path, written_by=None):
+    """Run to t = 5 into a store, resume it to t = 10 (under this rank count), and compare with
+    one uninterrupted distributed run to t = 10 (``written_by``: the store of the first half was
+    written by another rank count, by an earlier mpiexec)."""
+    import xarray as xr
+
+    kw = dict(grid=(24, 20), method=pf.RK4(dt=0.5), seed=1, progress=False)
+    save = dict(save_every=2.5, in_memory=False)
+    first = path + ("/half.zarr" if written_by is None else f"/half-{written_by}.zarr")
+    if written_by is None:
+        pf.solve("gray-scott", t_span=5.0, output=pf.Output(first, **save), **kw)
+        if RANK == 0:  # the same first half, for a run under another rank count to continue
+            import shutil
+
+            shutil.copytree(first, path + f"/half-{COMM.Get_size()}.zarr")
+        COMM.Barrier()
+        pf.solve("gray-scott", t_span=10.0, output=pf.Output(path + "/whole.zarr", **save), **kw)
+    pf.solve("gray-scott", t_span=10.0, output=pf.Output(first, resume=True, **save), **kw)
+    if RANK:
+        return None
+    with xr.open_zarr(first) as z, xr.open_zarr(path + "/whole.zarr") as w:
+        return {"maxdiff": compare(z, w), "steps": [int(z.attrs["steps"]), int(w.attrs["steps"])],
+                "frames": [int(z.sizes["t"]), int(w.sizes["t"])], "times": float(np.max(np.abs(z.t - w.t))),
+                "status": z.attrs["status"], "ranks": [int(z.attrs["mpi_ranks"]), int(w.attrs["mpi_ranks"])],
+                "history": z.attrs["history"].count("resumed at t = 5")}
+
+
 def refused(what):
     kw = dict(grid=(16, 16), t_span=1.0, progress=False)
     try:
@@ -175,7 +264,8 @@ def refused(what):
         elif what == "netcdf":
             pf.solve("gray-scott", output="/tmp/never.nc", method=pf.RK4(dt=0.1), **kw)
         elif what == "resume":
-            pf.solve("gray-scott", output=pf.Output("/tmp/never.zarr", resume=True), method=pf.RK4(dt=0.1), **kw)
+            pf.solve("gray-scott", output=pf.Output(f"/tmp/never-{COMM.Get_size()}.zarr", resume=True),
+                     method=pf.RK4(dt=0.1), **kw)
         elif what == "spectral-torch":
             pf.solve("les-hit", grid=8, t_span=0.01, backend="torch", progress=False)
         elif what == "spectral-2d-slabs":  # under 4 ranks: 3 rfft modes for 4 slabs of the half spectrum
@@ -193,7 +283,7 @@ def refused(what):
 
 CASES = {
     "gs-2x1-rk4": lambda: gray_scott((2, 1), "rk4"),
-    "gs-1x2-euler": lambda: gray_scott((1, 2), "euler"),
+    "gs-1x2-euler": lambda: gray_scott((1, 2), "euler", stability="ignore"),  # no rank gathers the whole state
     "gs-auto-ssprk3": lambda: gray_scott(None, "ssprk3"),
     "gs-rk45": lambda: gray_scott(None, "rk45"),
     "gs-2x2-rk4": lambda: gray_scott((2, 2), "rk4"),
@@ -202,6 +292,13 @@ CASES = {
     "walls-1x1x2-ssprk3": lambda: walls((1, 1, 2), "ssprk3"),
     "walls-2x2-rk4": lambda: walls((2, 2, 1), "rk4"),
     "walls-1x2x2-euler": lambda: walls((1, 2, 2), "euler", order=2),
+    "coupled-2x1-rk4": lambda: coupled((2, 1), "rk4"),
+    "coupled-1x2-rk45": lambda: coupled((1, 2), "rk45"),
+    "coupled-2x2-euler": lambda: coupled((2, 2), "euler", stability="ignore"),
+    "scalar-walls-2x1": lambda: walls_with_scalars((2, 1)),
+    "coefficients-2x1": lambda: coefficients((2, 1)),
+    "coefficients-1x2": lambda: coefficients((1, 2)),
+    "coefficients-2x2": lambda: coefficients((2, 2)),
     "refuse-bdf": lambda: refused("bdf"),
     "refuse-narrow": lambda: refused("narrow"),
     "refuse-netcdf": lambda: refused("netcdf"),
@@ -235,6 +332,12 @@ def main() -> None:
             results[name] = store(name.split(":", 1)[1])
         elif name.startswith("spectral-store:"):
             results[name] = spectral_store(name.split(":", 1)[1])
+        elif name.startswith("resume:"):
+            results[name] = resumed(name.split(":", 1)[1])
+        elif name.startswith("resume-from-2:"):
+            results[name] = resumed(name.split(":", 1)[1], written_by=2)
+        elif name.startswith("coupled-store:"):
+            results[name] = coupled_store(name.split(":", 1)[1])
         elif name.startswith("both:"):
             results[name] = in_memory_and_store(name.split(":", 1)[1])
         else:
@@ -245,4 +348,11 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except BaseException:  # one rank failing would leave the others waiting in a collective
+        import traceback
+
+        traceback.print_exc()
+        sys.stderr.flush()
+        COMM.Abort(1)

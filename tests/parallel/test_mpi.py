@@ -54,16 +54,19 @@ def mpirun(n: int, tmp_path: Path, *cases: str) -> dict:
 def two(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("mpi2")
     return mpirun(2, tmp, "gs-2x1-rk4", "gs-1x2-euler", "gs-auto-ssprk3", "gs-rk45", "walls-2x1-rk4",
-                  "walls-1x1x2-ssprk3", f"store:{tmp}", f"both:{tmp}", "refuse-bdf", "refuse-narrow",
-                  "refuse-netcdf", "refuse-resume", "refuse-spectral-torch", "refuse-spectral-2d-pencil",
+                  "walls-1x1x2-ssprk3", "coupled-2x1-rk4", "coupled-1x2-rk45", "scalar-walls-2x1", "coefficients-2x1",
+                  "coefficients-1x2", f"store:{tmp}", f"both:{tmp}", f"resume:{tmp}", f"coupled-store:{tmp}", "refuse-bdf",
+                  "refuse-narrow", "refuse-netcdf", "refuse-resume", "refuse-spectral-torch", "refuse-spectral-2d-pencil",
                   "refuse-spectral-resume",
-                  *(SPECTRAL_TWO if FFT else ()), *(["spec2d-blow-up", f"spectral-store:{tmp}"] if FFT else []))
+                  *(SPECTRAL_TWO if FFT else ()), *(["spec2d-blow-up", f"spectral-store:{tmp}"] if FFT else [])) | {"tmp": str(tmp)}
 
 
 @pytest.fixture(scope="module")
-def four(tmp_path_factory):
+def four(two, tmp_path_factory):
+    # resumes the store whose first half two ranks wrote
     return mpirun(4, tmp_path_factory.mktemp("mpi4"), "gs-2x2-rk4", "gs-4x1-uneven-euler", "walls-2x2-rk4",
-                  "walls-1x2x2-euler", *(SPECTRAL_FOUR if FFT else ()))
+                  "walls-1x2x2-euler", "coupled-2x2-euler", "coefficients-2x2", f"resume-from-2:{two['tmp']}",
+                  *(SPECTRAL_FOUR if FFT else ()))
 
 
 @pytest.mark.parametrize("case", ["gs-2x1-rk4", "gs-1x2-euler", "gs-auto-ssprk3", "walls-2x1-rk4",
@@ -72,6 +75,7 @@ def test_two_ranks_equal_one_process(two, case):
     r = two[case]
     assert r["maxdiff"] <= ROUND_OFF, r
     assert r["steps"][0] == r["steps"][1]
+    assert r["dt_rule"][0] == r["dt_rule"][1]
     assert r["halo_bytes_per_step"] > 0
 
 
@@ -86,6 +90,34 @@ def test_four_ranks_equal_one_process(four, case):
     r = four[case]
     assert r["maxdiff"] <= ROUND_OFF, r
     assert r["steps"][0] == r["steps"][1]
+
+
+#: Sums over the ranks add the blocks' partial quadratures in another order than one process's sum
+#: over all cells: integral(), mean() and the scalars they drive agree to round-off relative to their size.
+SUM_ORDER = 1e-13
+
+
+@pytest.mark.parametrize("ranks, case", [(2, "coupled-2x1-rk4"), (2, "coupled-1x2-rk45"), (4, "coupled-2x2-euler"),
+                                         (2, "scalar-walls-2x1")])
+def test_scalars_integral_and_mean_over_ranks_equal_one_process(two, four, ranks, case):
+    r = (two if ranks == 2 else four)[case]
+    assert r["relative"] <= SUM_ORDER, r
+    assert r["steps"][0] == r["steps"][1]  # rk45 too: the error norm counts the scalars once
+    assert r["halo_bytes_per_step"] > 0
+
+
+@pytest.mark.parametrize("ranks, case", [(2, "coefficients-2x1"), (2, "coefficients-1x2"), (4, "coefficients-2x2")])
+def test_coefficient_arrays_of_the_whole_grid_are_cut_to_each_block(two, four, ranks, case):
+    r = (two if ranks == 2 else four)[case]
+    assert r["maxdiff"] <= ROUND_OFF, r
+    assert r["steps"][0] == r["steps"][1]
+
+
+def test_scalars_are_variables_of_the_store_and_resume_from_it(two):
+    r = next(v for k, v in two.items() if k.startswith("coupled-store:"))
+    assert r["resumed"] == 0.0  # continued bit for bit as the uninterrupted distributed run
+    assert r["one_process"] <= SUM_ORDER, r
+    assert r["scalars"] == ["t", "t"] and r["frames"] == [3, 3]
 
 
 def test_decompositions_are_the_requested_ones(two, four):
@@ -110,20 +142,36 @@ def test_the_in_memory_dataset_equals_the_store_and_a_callback_stops_every_rank(
     assert r["shapes"] == [[[24, 20]], [[24, 20]]]  # callbacks see the whole state on every rank
 
 
+def test_a_resumed_store_continues_bit_for_bit_as_one_uninterrupted_run(two):
+    r = next(v for k, v in two.items() if k.startswith("resume:"))
+    assert r["maxdiff"] == 0.0 and r["times"] == 0.0  # the same ranks: the same arithmetic in the same order
+    assert r["steps"][0] == r["steps"][1] == 20
+    assert r["frames"] == [5, 5] and r["status"] == "completed" and r["history"] == 1
+
+
+def test_a_store_written_by_two_ranks_is_continued_by_four(four):
+    r = next(v for k, v in four.items() if k.startswith("resume-from-2:"))
+    # blocks of another shape compute each cell with the same arithmetic: equal to round-off
+    assert r["maxdiff"] <= ROUND_OFF, r
+    assert r["steps"][0] == r["steps"][1] == 20
+    assert r["frames"] == [5, 5] and r["ranks"] == [4, 2] and r["status"] == "completed"
+
+
 def test_a_one_process_run_has_no_distributed_attributes(two):
     assert two["gs-2x1-rk4"]["one_process_attrs"] == []
 
 
 def test_what_does_not_run_distributed_is_refused_clearly(two):
     assert "runs on one process only" in two["refuse-bdf"]["message"]
-    assert "rk45, and the spectral" in two["refuse-bdf"]["message"]
+    message = two["refuse-bdf"]["message"]
+    assert "rk45" in message and "resume=True continues" in message and "the spectral discretization with backend 'numpy'" in message
     assert "fewer than the" in two["refuse-narrow"]["message"]
     assert ".zarr" in two["refuse-netcdf"]["message"]
-    assert "resume" in two["refuse-resume"]["message"]
+    assert "no such store" in two["refuse-resume"]["message"]
     message = two["refuse-spectral-torch"]["message"]
     assert "backend 'torch' runs on one process only" in message and "backend 'numpy'" in message
     assert "pencils split two axes of a 3-D grid" in two["refuse-spectral-2d-pencil"]["message"]
-    assert "resume (Output(resume=True)) runs on one process only" in two["refuse-spectral-resume"]["message"]
+    assert "resume of a spectral run (Output(resume=True)) runs on one process only" in two["refuse-spectral-resume"]["message"]
 
 
 def test_the_command_line_runs_one_simulation_across_ranks_into_one_store(tmp_path):
@@ -139,6 +187,14 @@ def test_the_command_line_runs_one_simulation_across_ranks_into_one_store(tmp_pa
     assert proc.stdout.count("gray-scott: 24x24 cells") == 1  # the summary comes from rank 0 only
     with xr.open_zarr(tmp_path / "run.zarr") as ds:
         assert ds.sizes["t"] == 3 and ds.attrs["mpi_ranks"] == 2 and ds.attrs["status"] == "completed"
+    later = [*command[:command.index("--t-end")], "--t-end", "15", "--save-every", "5"]
+    for out, more in (("run.zarr", ["--resume"]), ("whole.zarr", [])):
+        proc = subprocess.run([*later, "--out", out, *more], capture_output=True, text=True, env=env, cwd=tmp_path,
+                              timeout=600)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    with xr.open_zarr(tmp_path / "run.zarr") as resumed, xr.open_zarr(tmp_path / "whole.zarr") as whole:
+        assert resumed.sizes["t"] == whole.sizes["t"] == 4 and resumed.attrs["steps"] == whole.attrs["steps"]
+        assert float(abs(resumed.u - whole.u).max()) == 0.0  # --resume continues bit for bit
     refused = subprocess.run([*command, "--out", "run.nc"], capture_output=True, text=True, env=env, cwd=tmp_path,
                              timeout=600)
     assert refused.returncode == 2

@@ -69,6 +69,17 @@ def test_resume_to_a_later_end_continues_the_output_times(forced, tmp_path):
     np.testing.assert_array_equal(again.u.values, full.u.values)
 
 
+def test_a_run_with_a_given_step_resumes_with_that_step(forced, tmp_path):
+    out = tmp_path / "run.nc"
+    full = pf.solve(forced, t_span=(0, 0.1), method=pf.RK4(dt=1e-4), output=pf.Output(save_every=EVERY), **RUN)
+    pf.solve(forced, t_span=(0, 0.05), method=pf.RK4(dt=1e-4), output=pf.Output(str(out), save_every=EVERY), **RUN)
+    resumed = pf.solve(forced, t_span=(0, 0.1), method=pf.RK4(dt=1e-4),
+                       output=pf.Output(str(out), save_every=EVERY, resume=True), **RUN)
+    assert resumed.attrs["dt_rule"] == full.attrs["dt_rule"] == "given"
+    assert resumed.attrs["steps"] == full.attrs["steps"] == 1000
+    np.testing.assert_array_equal(resumed.u.values, full.u.values)
+
+
 @pytest.mark.parametrize("method, tol", [("rk45", 1e-10), ("bdf", 1e-5)])
 def test_adaptive_and_implicit_resume_from_the_saved_step(forced, tmp_path, method, tol):
     """rk45 restarts with its saved step and PI-controller memory, so it takes the steps it would

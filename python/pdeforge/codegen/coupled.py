@@ -115,7 +115,8 @@ class CoupledKernel:
         return self.fields.path
 
     def bind(self, grid, params: Mapping[str, object] | None = None, **options) -> CoupledBoundKernel:
-        """Bind to a grid and parameter values (``options``: device, dtype of the torch target)."""
+        """Bind to a grid and parameter values (``options``: device, dtype of the torch target;
+        ``bind`` and ``rank_reductions`` of :class:`CoupledBoundKernel` for one rank's block)."""
         return CoupledBoundKernel(self, grid, params, **options)
 
 
@@ -150,18 +151,37 @@ class CoupledBoundKernel:
     Offers what the steppers use of a :class:`~pdeforge.codegen.kernel.BoundKernel`, with the
     flat state ``[field cells, scalars]`` as both the cells and the "padded" layout (the
     padding of the lifted fields happens inside).
+
+    On one rank's block of a decomposed grid (``grid`` the block), ``bind`` binds each of the
+    three kernels to the block (their ghost fill exchanges halos) and ``rank_reductions`` sums
+    the blocks' quadrature contributions over the ranks, so every rank holds the same
+    reductions and scalars; the state is ``[block cells, scalars]``.
+
+    Args:
+        kernel: the compiled kernels.
+        grid: the grid (or the block).
+        params: parameter values (the system's by default).
+        bind: binds one compiled kernel (default: ``kernel.bind(grid, params, **options)``).
+        rank_reductions: sums over the ranks (a :class:`~pdeforge.parallel.reduce.Reductions`);
+            None: one process.
+        options: device, dtype of the torch target.
     """
 
     has_compiled_stepping = False
     parallel = False
 
-    def __init__(self, kernel: CoupledKernel, grid, params=None, **options):
+    def __init__(self, kernel: CoupledKernel, grid, params=None, bind=None, rank_reductions=None, **options):
         self.kernel = kernel
         self.grid = grid
         c = self.coupling = kernel.coupling
-        self.main = kernel.main.bind(grid, params, **options)
-        self.aux = kernel.integrands.bind(grid, params, **options) if kernel.integrands is not None else None
-        self.fields_bound = kernel.fields.bind(grid, params, **options)
+        bind = bind or (lambda k: k.bind(grid, params, **options))
+        self.main = bind(kernel.main)
+        self.aux = bind(kernel.integrands) if kernel.integrands is not None else None
+        self.fields_bound = bind(kernel.fields)
+        if rank_reductions is not None:  # what the steppers read: norms and blow-up checks over all ranks
+            self.rank_reductions = rank_reductions
+        #: sums over the ranks of per-block values (the identity on one process)
+        self._over_ranks = rank_reductions.sum_array if rank_reductions is not None else np.asarray
         names = list(kernel.fields.module.PARAMS)
         #: where each scalar, then each reduction, sits in the field kernel's parameter vector
         self._slots = [names.index(n) for n in (*c.scalars, *c.reduction_names)]
@@ -189,7 +209,8 @@ class CoupledBoundKernel:
         volumes = grid_of(kernel.system, grid).cell_volumes().reshape(-1)
         #: quadrature weights per reduction and cell: cell volumes (``integral``; physical
         #: shell volumes on curvilinear grids) or their fractions of the domain (``mean``)
-        self.weights = np.array([volumes if k == "integral" else volumes / volumes.sum() for k in c.kinds])
+        total = float(self._over_ranks(np.array([volumes.sum()]))[0])
+        self.weights = np.array([volumes if k == "integral" else volumes / total for k in c.kinds])
         self.weights = self.weights.reshape(len(c.kinds), n)
         #: reductions that field equations use (global feedback): a rank-one term each in the field block
         at_walls = boundary_nodes(kernel.system)
@@ -224,8 +245,8 @@ class CoupledBoundKernel:
         if self._plain is None:
             return self._lift(y, t)[1]
         u = y[: self.nfield_values].reshape(self.nfields, -1)
-        return np.array([w @ u[i] if i is not None else value * w.sum()
-                         for w, (i, value) in zip(self.weights, self._plain)])
+        return self._over_ranks(np.array([w @ u[i] if i is not None else value * w.sum()
+                                          for w, (i, value) in zip(self.weights, self._plain)]))
 
     def _set_values(self, y: np.ndarray, R: np.ndarray) -> None:
         """Scalars and reductions into the field kernel's parameter vector (and torch's copy)."""
@@ -259,7 +280,7 @@ class CoupledBoundKernel:
             self._set_wall_values(y[self.nfield_values:], self._R_last if self._plain is None else
                                   self._reductions(y, t))
             values = np.asarray(self.aux.rhs(t, L.reshape(-1))).reshape(L.shape)
-            R = np.einsum("kn,kn->k", self.weights, values[: self.nreductions])
+            R = self._over_ranks(np.einsum("kn,kn->k", self.weights, values[: self.nreductions]))
             L[nf + ns:] = R[:, None]
             self._R_last = R
         self._set_wall_values(y[self.nfield_values:], R)

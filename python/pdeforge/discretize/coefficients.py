@@ -7,7 +7,8 @@ bound and never written. Its ghost cells hold its values outside the domain: exa
 callable or expression (evaluated at the ghost centres), periodic copies on periodic axes, and
 polynomial extrapolation from the nearest cells (linear for one ghost layer, cubic for two)
 for an array on a walled axis, so a face value between the last cell and its ghost is as
-accurate as the stencil.
+accurate as the stencil. On one rank's block of a decomposed grid an array is the whole
+grid's, and the block takes its window of it.
 """
 
 from __future__ import annotations
@@ -47,6 +48,12 @@ def _values(system: PDESystem, grid: UniformGrid, name: str, ghost: tuple[int, .
     what = f"parameter {name!r}"
     shape = tuple(n + 2 * g for n, g in zip(grid.shape, ghost))
     if isinstance(value, np.ndarray):
+        whole = getattr(grid, "whole", None)
+        if whole is not None and value.shape == whole.shape:
+            # a block of a decomposed grid cuts its window, ghosts included, from the whole grid's
+            # padded array: the same values one process has there (neighbours' cells, wraps, walls)
+            window = tuple(slice(s, s + n + 2 * g) for s, n, g in zip(grid.start, grid.shape, ghost))
+            return _extend(system, value, ghost)[window].copy()
         if value.shape != grid.shape:
             raise SystemDefinitionError(
                 f"{what}: an array of shape {value.shape} does not match the grid {grid.shape}; give an array of "

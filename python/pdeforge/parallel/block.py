@@ -37,10 +37,6 @@ class BlockKernel(BoundKernel):
     """
 
     def __init__(self, kernel: Kernel, decomposition: Decomposition, params: Mapping[str, object] | None = None):
-        system = kernel.system
-        if any(isinstance(v, np.ndarray) for v in getattr(system, "coefficients", {}).values()):
-            raise SolverError("a coefficient field given as an array does not run distributed yet; give it as a "
-                              "callable of the coordinates or an expression string (each rank evaluates its block)")
         super().__init__(kernel, decomposition.block, params)
         self.decomposition = decomposition
         self.rank_reductions = Reductions(decomposition.comm)
@@ -55,6 +51,14 @@ class BlockKernel(BoundKernel):
         """False: the compiled step loops fill ghosts inside machine code, where no halo can
         be exchanged; blocks step stage by stage (each stage one compiled call)."""
         return False
+
+    @property
+    def aligned_stages(self) -> bool:
+        """Whether the steppers give the stage kernels line-aligned, page-staggered arrays
+        (:meth:`~pdeforge.codegen.kernel.BoundKernel.new_aligned`), as the one-process step
+        loops get: true for compiled stage kernels (their loops take the cell counts from the
+        coordinates; the halo exchange sends only the padded extent)."""
+        return self._stage_axpy is not None and self._advance is not None
 
     def thread_key(self, method: str) -> None:
         return None

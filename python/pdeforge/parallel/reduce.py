@@ -81,5 +81,32 @@ class Reductions:
         return math.sqrt(self.sum(float(np.sum(np.square(values)))) / self.sum(int(np.size(values))))
 
 
+class ReplicatedTail(Reductions):
+    """Reductions of a flat state ``[block cells, values held alike by every rank]`` (an
+    ODE-PDE system's scalars): norms count those values once, on rank 0, as one process does.
+
+    Args:
+        comm: the communicator.
+        size: length of this rank's flat state.
+        tail: how many values at its end every rank holds alike.
+    """
+
+    def __init__(self, comm: Any, size: int, tail: int):
+        super().__init__(comm)
+        self.size, self.tail = int(size), int(tail)
+
+    def _own(self, values: np.ndarray) -> np.ndarray:
+        values = np.asarray(values)
+        if self.tail and self.comm.Get_rank() != 0 and values.size == self.size:
+            return values.reshape(-1)[: self.size - self.tail]
+        return values
+
+    def mean(self, values: np.ndarray) -> float:
+        return super().mean(self._own(values))
+
+    def rms(self, values: np.ndarray) -> float:
+        return super().rms(self._own(values))
+
+
 #: The reductions of a one-process run.
 LOCAL = Reductions(None)

@@ -51,10 +51,10 @@ class ZarrWriter:
             a field (the netCDF writer's), with ``variable_attrs`` passed to them.
         variable_attrs: per variable, attributes such as ``units`` and ``long_name``.
         restart_state: called after each frame; its JSON-able dict is saved as ``restart``.
+        frames: the complete frames of a store being continued (0: a new store). Its time axis
+            is resized to hold them and ``times`` after the first (the frame it resumes from),
+            and its attributes are updated with ``attrs``.
     """
-
-    #: a distributed run does not resume yet (one process resumes from netCDF files)
-    resumable = False
 
     def __init__(self, path: str | os.PathLike, decomposition: Decomposition, fields: Sequence[str],
                  times: Sequence[float], attrs: Mapping[str, object], coordinate_attrs: Callable,
@@ -65,21 +65,35 @@ class ZarrWriter:
         self.comm = decomposition.comm
         self.fields = list(fields)
         self.restart_state = restart_state
+        self.on_frame: Callable[[int], None] | None = None  # writes a frame's variables beside the fields
         self.count = int(frames)
         grid = decomposition.grid
         self.slices = decomposition.block.slices
-        if frames == 0 and self.comm.Get_rank() == 0:
-            self._template(grid, len(times), attrs, coordinate_attrs, field_attrs, variable_attrs)
-        self.comm.Barrier()
         import zarr
 
-        self.group = zarr.open_group(str(self.path), mode="r+")
+        def open_group():  # the metadata as written: the consolidated copy is the template's
+            return zarr.open_group(str(self.path), mode="r+", use_consolidated=False)
+
+        if self.comm.Get_rank() == 0:
+            if frames == 0:
+                self._template(grid, len(times), attrs, coordinate_attrs, field_attrs, variable_attrs)
+            else:
+                self._continue(open_group(), frames + len(times) - 1, attrs)
+        self.comm.Barrier()
+        self.group = open_group()
         self.arrays = {f: self.group[f] for f in self.fields}
-        #: called as ``on_frame(index)`` on every rank after its blocks of a frame are written,
-        #: before the frame is counted (variables beside the fields: :meth:`write_row`)
-        self.on_frame: Callable[[int], None] | None = None
-        self._timed: list[str] = []  # variables beside the fields along t, cut with them on close
-        self._nt = len(times)
+        # a store continued under another decomposition may have chunks that two blocks share:
+        # then the ranks write in turn, as two writers of one chunk would lose each other's part
+        chunks = self.arrays[self.fields[0]].chunks[1:]
+        aligned = all(s.start % c == 0 and (s.stop % c == 0 or s.stop == n)
+                      for s, c, n in zip(self.slices, chunks, grid.shape))
+        self.in_turn = not all(self.comm.allgather(aligned))
+
+    def _continue(self, group, nt: int, attrs) -> None:
+        """Size the time axis of an existing store for ``nt`` frames and update its attributes."""
+        _resize_time(group, nt)
+        group["t"][self.count:] = np.nan
+        group.attrs.update(_plain(attrs))
 
     def add_variables(self, variables: Mapping[str, tuple], coords: Mapping[str, tuple] | None = None) -> None:
         """Add variables beside the fields, filled with NaN (every rank calls; rank 0 writes).
@@ -92,7 +106,7 @@ class ZarrWriter:
         if self.comm.Get_rank() == 0:
             import xarray as xr
 
-            sizes = {"t": self._nt} | {name: len(values) for name, (values, _) in (coords or {}).items()}
+            sizes = {"t": self.group["t"].shape[0]} | {name: len(values) for name, (values, _) in (coords or {}).items()}
             data = {name: (dims, np.full(tuple(sizes[d] for d in dims), np.nan), attrs)
                     for name, (dims, attrs) in variables.items()}
             ds = xr.Dataset(data, coords={name: (name, np.asarray(values), attrs)
@@ -100,14 +114,21 @@ class ZarrWriter:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
                 ds.to_zarr(str(self.path), mode="a", consolidated=True)
-        self._timed += [name for name, (dims, _) in variables.items() if dims[:1] == ("t",)]
         self.comm.Barrier()
         import zarr
 
         self.group = zarr.open_group(str(self.path), mode="r+", use_consolidated=False)
 
-    def write_row(self, name: str, index: int, value) -> None:
-        """Row ``index`` along t of the variable ``name`` (rank 0 writes; the same value on every rank)."""
+    def define_series(self, name: str, attrs: Mapping[str, str]) -> None:
+        """Add a variable on dimension ``t`` beside the fields (a scalar unknown); rank 0 writes it."""
+        if self.comm.Get_rank() == 0:
+            n = self.group["t"].shape[0]
+            self.group.create_array(name, shape=(n,), chunks=(max(n, 1),), dtype="f8", fill_value=np.nan,
+                                    dimension_names=("t",), attributes=dict(attrs))
+
+    def write_series(self, name: str, index: int, value: float) -> None:
+        """Write frame ``index`` of a variable added by :meth:`define_series` (rank 0; the value
+        is the same on every rank)."""
         if self.comm.Get_rank() == 0:
             self.group[name][index] = value
 
@@ -136,9 +157,13 @@ class ZarrWriter:
         """
         k = self.count
         whole = tuple(cells.shape[1:]) == tuple(self.decomposition.grid.shape)
-        for i, f in enumerate(self.fields):
-            block = cells[(i, *self.slices)] if whole else cells[i]
-            self.arrays[f][(k, *self.slices)] = np.ascontiguousarray(block)
+        for turn in range(self.comm.Get_size()) if self.in_turn else [None]:
+            if turn is None or turn == self.comm.Get_rank():
+                for i, f in enumerate(self.fields):
+                    block = cells[(i, *self.slices)] if whole else cells[i]
+                    self.arrays[f][(k, *self.slices)] = np.ascontiguousarray(block)
+            if turn is not None:
+                self.comm.Barrier()
         if self.on_frame is not None:
             self.on_frame(k)
         state = self.restart_state() if self.restart_state is not None else None
@@ -161,14 +186,18 @@ class ZarrWriter:
         if self.comm.Get_rank() == 0:
             import zarr
 
-            for name in (*self.fields, *self._timed, "t"):
-                arr = self.group[name]
-                if arr.shape[0] != self.count:
-                    arr.resize((self.count, *arr.shape[1:]))
+            _resize_time(self.group, self.count)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
                 zarr.consolidate_metadata(str(self.path))
         self.comm.Barrier()
+
+
+def _resize_time(group, nt: int) -> None:
+    """Resize every variable of ``group`` whose first dimension is ``t`` to ``nt`` frames."""
+    for _, arr in group.arrays():
+        if tuple(arr.metadata.dimension_names or ())[:1] == ("t",) and arr.shape[0] != nt:
+            arr.resize((nt, *arr.shape[1:]))
 
 
 def _plain(attrs: Mapping[str, object]) -> dict[str, Any]:

@@ -45,8 +45,7 @@ class CoupledFamily(RunFamily):
     ``[field cells, scalars]``; each scalar is a variable on dimension ``t`` in the Dataset and the file."""
 
     def prepare(self, inputs, restart, done) -> dict:
-        from pdeforge.solvers.finite_differences import choose_dt, compile_and_bind, make_stepper
-        from pdeforge.solvers.run.initial import initial_state
+        from pdeforge.solvers.finite_differences import make_stepper
         from pdeforge.solvers.run.pipeline import implicit_first_step
 
         job = self.job
@@ -58,18 +57,16 @@ class CoupledFamily(RunFamily):
             raise SolverError(f"method {m.name!r} is not available for systems with scalars or integral()/mean(); "
                               "use euler, ssprk3, rk4, rk45, bdf, scipy-bdf or rosenbrock23")
         order, scheme = job.discretization.order, job.discretization.scheme or "fd"
-        kernel, bound = compile_and_bind(system, grid, job.backend, order, scheme)
+        kernel, bound = self.compile_and_bind(grid, order, scheme)
         dt = m.dt
         if restart is None:
             ic = system.ic if job.ic is None else job.ic
             fields_ic = None if ic is None else {k: v for k, v in ic.items() if k not in system.scalars}
-            y0 = bound.join(initial_state(system, grid, fields_ic), scalar_initial(system, ic, system.params))
+            y0 = bound.join(self.initial_cells(fields_ic), scalar_initial(system, ic, system.params))
             if m.kind == "fixed":
-                lifted = kernel.main.system
-                cells = bound._lift(y0, inputs.t0)[0].reshape(len(lifted.fields), *grid.shape)
-                dt = choose_dt(lifted, grid, kernel.main, cells, inputs, m, dt, order, scheme)
+                dt = self.fixed_dt(kernel, bound, y0, inputs, order, scheme)
         else:
-            y0 = bound.join(restart.cells, read_scalars(restart.path, system.scalars, restart.frames))
+            y0 = bound.join(self.restart_cells(restart), read_scalars(restart.path, system.scalars, restart.frames))
             dt = implicit_first_step(m, restart, inputs, dt)
         self.bound, self.y0 = bound, y0
         self.cell_shape = bound.field_shape
@@ -77,9 +74,39 @@ class CoupledFamily(RunFamily):
         self.scalar_frames: list[np.ndarray] = []
         if not done:
             self.stepper = make_stepper("numpy", m, bound, y0, inputs, dt)
-            bound.warm_up(self.stepper.kernels_used())
+            self.warm_up(bound, self.stepper.kernels_used())
         return dict(backend=job.backend.name, method=m.name, dt=dt, cache_hit=kernel.cache_hit, order=order,
                     scheme=scheme, scalars=", ".join(system.scalars))
+
+    def compile_and_bind(self, grid, order: int, scheme: str):
+        """The compiled kernels and their binding to ``grid``."""
+        from pdeforge.solvers.finite_differences import compile_and_bind
+
+        return compile_and_bind(self.job.system, grid, self.job.backend, order, scheme)
+
+    def initial_cells(self, fields_ic) -> np.ndarray:
+        """The fields' initial cells from ``fields_ic`` (None: the system's)."""
+        from pdeforge.solvers.run.initial import initial_state
+
+        return initial_state(self.job.system, self.job.grid, fields_ic)
+
+    def restart_cells(self, restart) -> np.ndarray:
+        """The fields' cells of a restart."""
+        return restart.cells
+
+    def fixed_dt(self, kernel, bound, y0, inputs, order: int, scheme: str) -> float:
+        """A fixed-step method's step: the one given, checked against (or else from) the
+        stability limit of the lifted system at the initial state."""
+        from pdeforge.solvers.finite_differences import choose_dt
+
+        grid, m = inputs.grid, self.job.method
+        lifted = kernel.main.system
+        cells = bound._lift(y0, inputs.t0)[0].reshape(len(lifted.fields), *grid.shape)
+        return choose_dt(lifted, grid, kernel.main, cells, inputs, m, m.dt, order, scheme)
+
+    def warm_up(self, bound, kinds) -> None:
+        """Compile (or load) the kernels the run uses."""
+        bound.warm_up(kinds)
 
     def initial_frame(self):
         y0, self.y0 = self.y0, None
@@ -124,12 +151,25 @@ class CoupledFamily(RunFamily):
 
 
 def read_scalars(path, scalars, frames: int) -> np.ndarray:
-    """The scalars' values in the last complete frame of a run file."""
+    """The scalars' values in the last complete frame of a run file (netCDF, or the zarr store
+    of a distributed run)."""
+    from pathlib import Path
+
+    if Path(path).suffix == ".zarr":
+        import zarr
+
+        group = zarr.open_group(str(path), mode="r", use_consolidated=False)
+        _check_scalars(path, scalars, group)
+        return np.array([float(group[s][frames - 1]) for s in scalars])
     import netCDF4
 
     with netCDF4.Dataset(path, "r") as nc:
-        missing = [s for s in scalars if s not in nc.variables]
-        if missing:
-            raise SolverError(f"resume {str(path)!r}: it lacks the scalar variable(s) {', '.join(missing)}; "
-                              "it cannot be resumed (run without resume to start anew)")
+        _check_scalars(path, scalars, nc.variables)
         return np.array([float(nc.variables[s][frames - 1]) for s in scalars])
+
+
+def _check_scalars(path, scalars, variables) -> None:
+    missing = [s for s in scalars if s not in variables]
+    if missing:
+        raise SolverError(f"resume {str(path)!r}: it lacks the scalar variable(s) {', '.join(missing)}; "
+                          "it cannot be resumed (run without resume to start anew)")

@@ -209,10 +209,7 @@ class FiniteDifferences(RunFamily):
                            order, scheme, bound=bound, report=self.report)
         else:  # the state and step of the file; its dt was checked against the stability limit when it began
             cells0 = restart.cells
-            given = dt is not None
-            dt = implicit_first_step(m, restart, inputs, dt)
-            if not given:  # how the file's step was chosen
-                self.report = {k: restart.attrs[k] for k in ("dt_rule", "error_estimate") if k in restart.attrs}
+            dt = self.resumed_dt(restart, inputs, m, dt)
         self.cell_shape = bound.cell_shape
         self.cells0 = cells0
         if not done:
@@ -226,6 +223,18 @@ class FiniteDifferences(RunFamily):
         attrs = self._attributes(system, backend, bound, kernel, m, dt, order, scheme)
         attrs.update(self.step_attributes(inputs, m, dt))
         return attrs
+
+    def resumed_dt(self, restart, inputs, m, dt: float | None) -> float | None:
+        """The first step of a run resumed from ``restart`` (``dt``: the one given, if any); a
+        step taken from the file keeps the file's account of how it was chosen, a given fixed
+        step is recorded as given (as :func:`choose_dt` records it)."""
+        given = dt is not None
+        dt = implicit_first_step(m, restart, inputs, dt)
+        if not given:
+            self.report = {k: restart.attrs[k] for k in ("dt_rule", "error_estimate") if k in restart.attrs}
+        elif m.kind == "fixed":
+            self.report = {"dt_rule": "given"}
+        return dt
 
     def step_attributes(self, inputs, m, dt) -> dict:
         """How the step was chosen (``dt_rule``, ``error_estimate``) and, for fixed steps, the step

@@ -170,6 +170,10 @@ def _run(system, grid, t_span, ic, method, dt, backend, disc, output, params, co
             from pdeforge.solvers.spectral.distributed import DistributedSpectral
 
             return execute(job, DistributedSpectral(job, comm))
+        if family == "coupled":
+            from pdeforge.solvers.distributed_coupled import DistributedCoupled
+
+            return execute(job, DistributedCoupled(job, comm))
         return execute(job, distributed.DistributedFiniteDifferences(job, comm))
     if family == "spectral":
         from pdeforge.solvers.spectral.solve import SpectralFamily

@@ -67,7 +67,8 @@ class FixedStepRK(Stepper):
         # the compiled loops get line-aligned rows and page-staggered arrays (BoundKernel.new_aligned)
         # the compiled step loops are printed for the methods of STEP_METHODS; others step stage by stage
         self._compiled = bool(bound.has_compiled_stepping) and method in STEP_METHODS
-        new = bound.new_aligned if self._compiled and hasattr(bound, "new_aligned") else bound.new_padded
+        aligned = self._compiled or getattr(bound, "aligned_stages", False)  # a block's compiled stages too
+        new = bound.new_aligned if aligned and hasattr(bound, "new_aligned") else bound.new_padded
         self.buf = [new() for _ in range(nbuf)]
         for b in self.buf[1:]:
             b[bound.interior] = 0.0

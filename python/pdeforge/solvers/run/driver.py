@@ -218,8 +218,7 @@ def finish(writer, attrs: dict, dataset: Callable | None, out_path, run: Marched
             ds.close()
     if run.interrupted:
         how = signal_name(run.signum) if run.signum else "interrupted"
-        resumable = writer and getattr(writer, "resumable", True)
-        hint = f"; continue it with resume=True (out={str(out_path)!r})" if resumable else ""
+        hint = f"; continue it with resume=True (out={str(out_path)!r})" if writer else ""
         raise RunInterrupted(
             f"run stopped ({how}) at t = {t:g}; {n_frames} frames kept" + (f" in {out_path}" if writer else "") + hint,
             ds, run.signum or 2, out_path if writer else None,

@@ -234,17 +234,16 @@ def open_writer(path, grid: UniformGrid, fields: Sequence[str], attrs: Mapping[s
     the file reopened after its last complete frame; None without a path.
 
     A run on several MPI ranks (``decomposition``, the process grid) writes one zarr store
-    (:class:`~pdeforge.parallel.store.ZarrWriter`), sized for the output ``times``, each rank its block.
+    (:class:`~pdeforge.parallel.store.ZarrWriter`), sized for the output ``times``, each rank its block;
+    with ``restart`` the store is continued after its last complete frame.
     """
     if path is None:
         return None
     if decomposition is not None:
         from pdeforge.parallel.store import ZarrWriter
 
-        if restart is not None:
-            raise SolverError("resume runs on one process only: a zarr store of several MPI ranks is not continued")
         return ZarrWriter(check_store_path(path), decomposition, fields, times, attrs, coordinate_attrs, field_attrs,
-                          variable_attrs, restart_state)
+                          variable_attrs, restart_state, frames=0 if restart is None else restart.frames)
     if restart is None:
         return NetCDFWriter(path, grid, fields, attrs, variable_attrs, restart_state)
     return NetCDFWriter.reopen(path, grid, fields, restart.frames, attrs, restart_state)

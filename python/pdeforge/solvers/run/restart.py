@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -50,8 +51,9 @@ class Restart:
         frames: number of complete frames.
         t0: time of the first frame (where the run began).
         t: time of the last complete frame (where the resumed run begins).
-        cells: the state there, ``(fields, *shape)``.
         state: the stepper's restart state (see the module docstring).
+        read: reads the state there, ``(fields, *shape)``, or the block of it that a tuple of
+            slices (one per axis) names (a rank of a distributed run reads only its own block).
     """
 
     path: Path
@@ -59,8 +61,17 @@ class Restart:
     frames: int
     t0: float
     t: float
-    cells: np.ndarray
     state: dict
+    read: Callable[[tuple[slice, ...] | None], np.ndarray]
+
+    @property
+    def cells(self) -> np.ndarray:
+        """The whole state at the last complete frame, ``(fields, *shape)``."""
+        return self.read(None)
+
+    def block(self, slices: tuple[slice, ...]) -> np.ndarray:
+        """The block ``slices`` of the state at the last complete frame, ``(fields, *block shape)``."""
+        return self.read(tuple(slices))
 
     @property
     def dt(self) -> float | None:
@@ -80,9 +91,11 @@ def read_restart(path: str | os.PathLike, fields) -> Restart:
         SolverError: one line if the file is missing, damaged (unreadable, truncated), not a
             pdeforge run, lacks a field, or has no complete frame.
     """
+    path = Path(path)
+    if path.suffix == ".zarr":
+        return read_store_restart(path, fields)
     import netCDF4
 
-    path = Path(path)
     if not path.is_file():
         raise SolverError(f"resume {str(path)!r}: no such file (run without resume to create it)")
     try:
@@ -110,7 +123,46 @@ def read_restart(path: str | os.PathLike, fields) -> Restart:
         nc.close()
     if not (np.all(np.isfinite(t)) and np.all(np.diff(t) > 0) and np.all(np.isfinite(cells))):
         raise _damaged(path, "its last complete frame is not finite, or its times do not increase")
-    return Restart(path, attrs, frames, float(t[0]), float(t[-1]), cells, state)
+    return Restart(path, attrs, frames, float(t[0]), float(t[-1]), state,
+                   lambda slices: cells if slices is None else cells[(slice(None), *slices)])
+
+
+def read_store_restart(path: Path, fields) -> Restart:
+    """The last complete frame of the zarr store of a distributed run (see
+    :class:`~pdeforge.parallel.store.ZarrWriter`); the state is read block by block when asked.
+
+    Frames beyond ``frames_complete`` (a run stopped between frames) are ignored; the writer
+    that continues the store overwrites them.
+    """
+    import zarr
+
+    if not path.is_dir():
+        raise SolverError(f"resume {str(path)!r}: no such store (run without resume to create it)")
+    try:
+        # the metadata as written, not the consolidated copy (stale in a store whose run was stopped)
+        group = zarr.open_group(str(path), mode="r", use_consolidated=False)
+        attrs = dict(group.attrs)
+    except Exception as exc:  # zarr raises several kinds for a folder that is not a store
+        raise _damaged(path, f"it is not a zarr store ({' '.join(str(exc).split())})") from None
+    if FRAMES_ATTR not in attrs or RESTART_ATTR not in attrs:
+        raise _damaged(path, f"it has no {FRAMES_ATTR!r} and {RESTART_ATTR!r} attributes (not the store of a "
+                             "pdeforge run)")
+    frames = int(attrs[FRAMES_ATTR])
+    missing = [f for f in ("t", *fields) if f not in group]
+    if missing:
+        raise _damaged(path, f"it lacks the variable(s) {', '.join(missing)}")
+    if frames < 1 or frames > group["t"].shape[0]:
+        raise _damaged(path, f"{FRAMES_ATTR} = {frames} but the store holds {group['t'].shape[0]} frames")
+    t = np.asarray(group["t"][:frames], dtype=float)
+    if not (np.all(np.isfinite(t)) and np.all(np.diff(t) > 0)):
+        raise _damaged(path, "the times of its complete frames are not finite or do not increase")
+    arrays = [group[f] for f in fields]
+
+    def read(slices):
+        where = (frames - 1, *(slices if slices is not None else ()))
+        return np.stack([np.asarray(a[where], dtype=float) for a in arrays])
+
+    return Restart(path, attrs, frames, float(t[0]), float(t[-1]), json.loads(attrs[RESTART_ATTR]), read)
 
 
 def check_options(restart: Restart, attrs: dict, keys=CHECKED) -> None:

@@ -84,7 +84,7 @@ class DistributedSpectral(OnRanks, SpectralFamily):
         if self.diag is None:
             return
         for name in (*_DIAG_META, "E_k"):
-            writer.write_row(name, index, self.records[name][-1])
+            writer.write_series(name, index, self.records[name][-1])
 
     def after(self, run) -> dict:
         attrs = super().after(run)
