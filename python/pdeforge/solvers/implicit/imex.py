@@ -19,10 +19,9 @@ import math
 
 import numpy as np
 import scipy.sparse as sps
-import scipy.sparse.linalg as spla
 
 from pdeforge.errors import SolverError
-from pdeforge.solvers.implicit.preconditioners import JacobianSplit, detect_transform
+from pdeforge.solvers.implicit.preconditioners import JacobianSplit, detect_transform, sparse_lu
 from pdeforge.solvers.stepping import GROWTH_LIMIT, Progress, Stepper, StepFailure, runaway
 
 
@@ -81,7 +80,7 @@ class IMEXSBDF2(Stepper):
             if self.transform is not None:
                 solve = self.transform.factor(gamma)
             else:
-                solve = spla.splu((sps.identity(self.T.shape[0], format="csc") - gamma * self.T).tocsc()).solve
+                solve = sparse_lu(sps.identity(self.T.shape[0], format="csc") - gamma * self.T)
             if len(self._solvers) > 8:
                 self._solvers.clear()
             self._solvers[key] = solve

@@ -381,6 +381,13 @@ def detect_sweep(bound, T: sps.csr_matrix, cross_only: bool = False) -> FieldSwe
     return None if cross_only and not any(sweep.coupling.values()) else sweep
 
 
+def sparse_lu(M: sps.spmatrix) -> Callable[[np.ndarray], np.ndarray]:
+    """The solve of SuperLU's factorisation of ``M``, columns ordered by minimum degree on
+    ``M^T + M`` (stencil matrices are structurally symmetric: half the fill of SciPy's default
+    COLAMD, 3.8 against 6.0 ms for the 2048 unknowns of a 32^2 two-field periodic system)."""
+    return spla.splu(sps.csc_matrix(M), permc_spec="MMD_AT_PLUS_A").solve
+
+
 def _amg(M: sps.csr_matrix) -> Callable[[np.ndarray], np.ndarray]:
     try:
         import pyamg
@@ -462,12 +469,12 @@ class Preconditioner:
                 # a sparse LU either way: factorise the whole I - gamma J, not the split's transport
                 # part, whose O(gamma^2 R T) error is large where walls leave big diagonal remainders
                 # in R (a clamped plate: 6003 CVODE steps against 329 with the whole matrix)
-                self.solve = self._counted(spla.splu((self.identity - gamma * self.J).tocsc()).solve)
+                self.solve = self._counted(sparse_lu(self.identity - gamma * self.J))
                 self.transport_solver = "whole-lu"
                 return
             else:
                 M = (self.identity - gamma * self.T).tocsc()
-                tsolve = spla.splu(M).solve if self.transport == "lu" else _amg(M)
+                tsolve = sparse_lu(M) if self.transport == "lu" else _amg(M)
                 self.transport_solver = "lu" if self.transport == "lu" else "amg"
             Ainv = block_inverse(np.eye(nf)[:, :, None] - gamma * self.R)
 
@@ -480,7 +487,7 @@ class Preconditioner:
             return
         M = (self.identity - gamma * self.J).tocsc()
         if self.kind == "lu":
-            self.solve = self._counted(spla.splu(M).solve)
+            self.solve = self._counted(sparse_lu(M))
         elif self.kind == "ilu":
             self.solve = self._counted(spla.spilu(M, drop_tol=1e-5, fill_factor=10).solve)
         else:

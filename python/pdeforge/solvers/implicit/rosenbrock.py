@@ -18,7 +18,7 @@ import scipy.sparse as sps
 import scipy.sparse.linalg as spla
 
 from pdeforge.errors import SolverError
-from pdeforge.solvers.implicit.preconditioners import LU_LIMIT
+from pdeforge.solvers.implicit.preconditioners import LU_LIMIT, sparse_lu
 from pdeforge.solvers.implicit.bordered import make_preconditioner
 from pdeforge.solvers.stepping import Progress, Stepper, StepFailure
 
@@ -82,7 +82,7 @@ class Rosenbrock23(Stepper):
         W = (self.identity - (h * D) * J).tocsc()
         if self.use_lu:
             self.nlu += 1
-            return spla.splu(W).solve
+            return sparse_lu(W)
         self.pc.use_jacobian(J)
         self.pc.setup(t, y, h * D, jacobian_ok=True)
         M = spla.LinearOperator(W.shape, matvec=self.pc.solve)
