@@ -15,7 +15,7 @@ fields and ODE-PDE systems (scalars, ``integral``, ``mean``:
 :class:`pdeforge.solvers.distributed_coupled.DistributedCoupled`) included, with the explicit
 methods euler, ssprk3, rk4 and rk45, written to one zarr store that a later run continues with
 ``resume=True``; and the pseudo-spectral discretization (backend "numpy", float64 or float32,
-every spectral method; mpi4py-fft's distributed FFTs:
+every spectral method, resume included; mpi4py-fft's distributed FFTs:
 :class:`pdeforge.solvers.spectral.distributed.DistributedSpectral`). The rest is refused before
 any work is done.
 """
@@ -41,7 +41,7 @@ from pdeforge.solvers.run.ranks import OnRanks
 WHAT_RUNS = ("under more than one MPI rank, finite differences (coefficient fields, scalars, integral() and "
              "mean() included) with backend 'numba' or 'numpy' and the explicit methods euler, ssprk3, rk4 and rk45, "
              "written to one zarr store that resume=True continues, and the spectral discretization with backend "
-             "'numpy' (every spectral method, float64 or float32) run distributed")
+             "'numpy' (every spectral method, float64 or float32; resume too) run distributed")
 
 
 def refuse(what: str) -> SolverError:
@@ -66,8 +66,6 @@ def check_distributable(family: str, job: Job) -> None:
     if family == "spectral":
         if backend.name != "numpy":
             raise refuse(f"the spectral discretization with backend {backend.name!r}")
-        if job.output.resume:
-            raise refuse("resume of a spectral run (Output(resume=True))")
         return
     if system.noise:
         raise refuse("a system with noise")
