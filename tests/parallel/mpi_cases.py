@@ -171,6 +171,29 @@ def in_memory_and_store(path):
             "status": ds.attrs["status"], "shapes": shapes}
 
 
+def spectral_stop(path):
+    """A spectral run in memory and into a store at once, stopped by a callback on rank 0 only:
+    every rank stops at the same frame, and the gathered Dataset equals the store."""
+    import xarray as xr
+
+    seen = []
+
+    def watch(t, state):
+        seen.append(state["u"].shape)
+        if t >= 0.5 and RANK == 0:
+            raise pf.StopRun("stopped by watch")
+
+    ds = pf.solve("kolmogorov-flow", grid=32, t_span=2.0, method=pf.RK4(dt=0.01), seed=1, progress=False,
+                  output=pf.Output(path + "/spectral-both.zarr", save_every=0.25), callbacks=[watch])
+    z = xr.open_zarr(path + "/spectral-both.zarr")
+    shapes = COMM.allgather(sorted(set(seen)))
+    statuses = COMM.allgather(ds.attrs["status"])
+    if RANK:
+        return None
+    return {"maxdiff": max(float(np.max(np.abs(ds[f].values - z[f].values))) for f in ("u", "v")),
+            "frames": [int(ds.sizes["t"]), int(z.sizes["t"])], "statuses": statuses, "shapes": shapes}
+
+
 VELOCITY = ("u", "v", "w")
 
 
@@ -349,6 +372,8 @@ def main() -> None:
             results[name] = store(name.split(":", 1)[1])
         elif name.startswith("spectral-store:"):
             results[name] = spectral_store(name.split(":", 1)[1])
+        elif name.startswith("spectral-both:"):
+            results[name] = spectral_stop(name.split(":", 1)[1])
         elif name.startswith("spectral-resume:"):
             results[name] = spectral_resumed(name.split(":", 1)[1])
         elif name.startswith("resume:"):

@@ -58,7 +58,7 @@ def two(tmp_path_factory):
                   "coefficients-1x2", f"store:{tmp}", f"both:{tmp}", f"resume:{tmp}", f"coupled-store:{tmp}", "refuse-bdf",
                   "refuse-narrow", "refuse-netcdf", "refuse-resume", "refuse-spectral-torch", "refuse-spectral-2d-pencil",
                   *(SPECTRAL_TWO if FFT else ()),
-                  *(["spec2d-blow-up", f"spectral-store:{tmp}", f"spectral-resume:{tmp}"] if FFT else [])) | {"tmp": str(tmp)}
+                  *(["spec2d-blow-up", f"spectral-store:{tmp}", f"spectral-resume:{tmp}", f"spectral-both:{tmp}"] if FFT else [])) | {"tmp": str(tmp)}
 
 
 @pytest.fixture(scope="module")
@@ -289,3 +289,11 @@ def test_a_spectral_run_resumes_from_its_store_across_ranks(two):
     assert r["maxdiff"] <= SPECTRAL_ROUND_OFF and r["diagnostics"] <= SPECTRAL_ROUND_OFF, r
     assert r["variables"] and r["frames"] == [5, 5] and r["steps"][0] == r["steps"][1] and r["status"] == "completed"
     assert r["history"] == 1
+
+
+@needs_fft
+def test_a_callback_on_one_rank_stops_a_spectral_run_on_every_rank(two):
+    r = two[f"spectral-both:{two['tmp']}"]
+    assert r["statuses"] == ["stopped by watch"] * 2
+    assert r["frames"] == [3, 3] and r["maxdiff"] == 0.0, r  # t = 0, 0.25, 0.5: stopped at t = 0.5 everywhere
+    assert r["shapes"] == [[[32, 32]], [[32, 32]]]  # callbacks see the whole state on every rank
